@@ -1,0 +1,3 @@
+from segkit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""The training loop: loss averaging, evaluation mode, NaN handling, time budget, resume."""
+
+import math
+import time
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from segkit.device import pick_device, seed_everything
+from segkit.progress import progress_disabled
+from segkit.training import History, NonFiniteLossError, evaluate, fit, format_epoch, train_one_epoch
+from segkit.unet import UNet
+
+
+def toy_loader(n=10, batch_size=4, size=16, seed=0):
+    """Images whose first channel *is* the mask (+ noise): learnable in a few steps."""
+    g = torch.Generator().manual_seed(seed)
+    masks = (torch.rand(n, size, size, generator=g) > 0.5).long()
+    images = masks[:, None].float().repeat(1, 3, 1, 1) + 0.1 * torch.randn(n, 3, size, size, generator=g)
+    return DataLoader(TensorDataset(images, masks), batch_size=batch_size, shuffle=False)
+
+
+def bce(logits, masks):
+    return nn.functional.binary_cross_entropy_with_logits(logits[:, 0], masks.float())
+
+
+class MaskEcho(nn.Module):
+    """A 'model' whose logits are +/-10 from the first input channel; one dummy parameter."""
+
+    def __init__(self, flip=False):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1))
+        self.flip = flip
+
+    def forward(self, x):
+        logits = (x[:, :1] > 0.5).float() * 20 - 10
+        return (-logits if self.flip else logits) * self.w
+
+
+def test_epoch_loss_is_mean_over_samples_with_uneven_last_batch():
+    torch.manual_seed(0)
+    loader = toy_loader(n=10, batch_size=4)  # batches of 4, 4, 2
+    model = nn.Conv2d(3, 1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the weights never change
+    loss_fn = nn.BCEWithLogitsLoss()
+    wrap = lambda logits, masks: loss_fn(logits[:, 0], masks.float())
+    got = train_one_epoch(model, loader, wrap, opt, "cpu")
+    assert isinstance(got, float)  # a Python float, not a tensor holding a graph
+    images = torch.cat([b[0] for b in loader])
+    masks = torch.cat([b[1] for b in loader])
+    with torch.no_grad():
+        expected = wrap(model(images), masks).item()  # mean over all pixels of all samples
+    assert got == pytest.approx(expected, rel=1e-5)
+    # the mean of the three batch means would weigh the last 2 samples double: not equal
+    with torch.no_grad():
+        batch_means = [wrap(model(x), y).item() for x, y in loader]
+    assert abs(sum(batch_means) / 3 - expected) > 1e-6
+
+
+def test_evaluate_is_eval_mode_no_grad_and_restores_mode():
+    model = UNet(in_channels=3, num_classes=1, base=4, depth=2)
+    model.train()
+    seen = {}
+
+    def spy(module, inputs, output):
+        seen["training"] = module.training
+        seen["grad"] = torch.is_grad_enabled()
+
+    model.register_forward_hook(spy)
+    evaluate(model, toy_loader(), bce, "cpu")
+    assert seen == {"training": False, "grad": False}
+    assert model.training  # restored
+
+
+def test_evaluate_perfect_and_inverted_models():
+    loader = toy_loader()
+    good = evaluate(MaskEcho(), loader, None, "cpu")
+    assert good["dice"] == pytest.approx(1.0)
+    assert good["accuracy"] == pytest.approx(1.0)
+    assert good["iou"] == pytest.approx(1.0)
+    bad = evaluate(MaskEcho(flip=True), loader, None, "cpu")
+    assert bad["dice"] == pytest.approx(0.0)
+    assert bad["accuracy"] == pytest.approx(0.0)
+
+
+def test_nan_loss_stops_with_advice():
+    model = MaskEcho()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    nan_loss = lambda logits, masks: (logits * float("nan")).mean()
+    with pytest.raises(NonFiniteLossError, match="learning rate"):
+        train_one_epoch(model, toy_loader(), nan_loss, opt, "cpu")
+
+
+def test_fit_learns_and_records_history():
+    seed_everything(0)
+    model = UNet(in_channels=3, num_classes=1, base=4, depth=2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    lines = []
+    hist = fit(model, toy_loader(n=16), toy_loader(n=8, seed=1), loss_fn=bce, optimizer=opt,
+               epochs=6, device="cpu", log=lines.append)
+    assert len(hist) == 6 and len(lines) == 6
+    assert hist["train_loss"][-1] < hist["train_loss"][0]
+    assert hist.last["val_dice"] > 0.8
+    assert set(hist.last) >= {"epoch", "train_loss", "val_loss", "val_dice", "val_accuracy", "lr", "seconds", "elapsed"}
+    assert "val Dice" in lines[0] and "train loss" in lines[0]
+    assert hist.best("val_dice")["val_dice"] == max(hist["val_dice"])
+
+
+def test_fit_time_budget_stops_early():
+    model = UNet(in_channels=3, num_classes=1, base=4, depth=2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    slow = lambda l, m: (time.sleep(0.05), bce(l, m))[1]
+    hist = fit(model, toy_loader(n=40, batch_size=2), toy_loader(n=4), loss_fn=slow, optimizer=opt,
+               epochs=100, device="cpu", max_seconds=0.3, log=None)
+    assert 1 <= len(hist) < 100
+    assert hist.last["elapsed"] < 2.0
+
+
+def test_fit_resume_continues_epoch_numbering():
+    model = UNet(in_channels=3, num_classes=1, base=4, depth=2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    hist = fit(model, toy_loader(), toy_loader(), loss_fn=bce, optimizer=opt, epochs=2, device="cpu", log=None)
+    again = History.from_list(hist.to_list())
+    hist2 = fit(model, toy_loader(), toy_loader(), loss_fn=bce, optimizer=opt, epochs=4, device="cpu",
+                history=again, start_epoch=2, log=None)
+    assert hist2["epoch"] == [1.0, 2.0, 3.0, 4.0]
+    assert hist2.records[3]["elapsed"] > hist2.records[1]["elapsed"]
+
+
+def test_format_epoch_line():
+    line = format_epoch({"epoch": 3, "train_loss": 0.25, "val_loss": 0.2, "val_dice": 0.95,
+                         "val_accuracy": 0.98, "seconds": 4.12}, 20)
+    assert line == "epoch  3/20  train loss 0.2500  val loss 0.2000  val Dice 0.9500  val acc 0.9800  4.1 s"
+
+
+def test_history_best_without_values_is_clear():
+    with pytest.raises(KeyError, match="val_dice"):
+        History().best("val_dice")
+
+
+def test_pick_device(monkeypatch):
+    assert pick_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="unknown device"):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="available: "):
+            pick_device("cuda")
+    monkeypatch.setenv("SEGKIT_DEVICE", "cpu")
+    assert pick_device().type == "cpu"
+
+
+def test_seeding_repeats_runs():
+    seed_everything(3)
+    a = torch.rand(3)
+    seed_everything(3)
+    assert torch.equal(a, torch.rand(3))
+
+
+def test_progress_quiet_in_ci(monkeypatch):
+    monkeypatch.delenv("SEGKIT_PROGRESS", raising=False)
+    monkeypatch.setenv("CI", "true")
+    assert progress_disabled()
+    monkeypatch.setenv("SEGKIT_PROGRESS", "1")
+    assert not progress_disabled()
