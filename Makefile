@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: help setup run train test test-unit test-notebooks lab lessons lessons-check regen benchmark clean
+.PHONY: help setup run train test lab lessons lessons-check regen benchmark clean
 
 help:
 	@echo "make run        set up, then run the course's main job on the embedded data"

@@ -1,0 +1,75 @@
+"""Measure the training figures quoted in the README and datasets/README.md.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_benchmark.py [--quick]
+
+1. The default recipe on toy Carvana: training seconds until val Dice first reaches
+   0.98, the Dice after the 60 s budget, and the wall time of the whole main job.
+2. The seed-000 settings (RMSprop lr 1e-5, momentum 0.999, weight decay 1e-8, batch 1)
+   on the same data, same model, same 60 s of training: its val Dice.
+3. The trained U-Net on toy sea/sky and toy VOC (compare with benchmarks/threshold_baseline.py).
+
+A benchmark, not a test: timings depend on the machine. Results are printed as a table
+and written to build/benchmark.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from segkit.recipe import TrainConfig, run_training
+
+
+def first_reaching(history, key: str, target: float) -> float | None:
+    for r in history.records:
+        if r.get(key, -1) >= target:
+            return r["elapsed"]
+    return None
+
+
+def run(name: str, cfg: TrainConfig) -> dict:
+    t0 = time.monotonic()
+    result = run_training(cfg, log=lambda s: print(f"  [{name}] {s}"), show_progress=False)
+    wall = time.monotonic() - t0
+    h = result.history
+    key = "val_dice" if "val_dice" in h.last else "val_miou"
+    row = {"run": name, "epochs": len(h), "train_s": round(h.last["elapsed"], 1),
+           "wall_s": round(wall, 1), key: round(h.last[key], 4),
+           f"best_{key}": round(h.best(key)[key], 4)}
+    if key == "val_dice":
+        reached = first_reaching(h, "val_dice", 0.98)
+        row["s_to_dice_0.98"] = None if reached is None else round(reached, 1)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60.0, help="training budget per run")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="subset of: default seed000 seasky voc")
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    runs = {
+        "default": TrainConfig(max_seconds=args.seconds, out_dir="build/bench/default"),
+        "seed000": TrainConfig(preset="seed000", max_seconds=args.seconds, out_dir="build/bench/seed000"),
+        "seasky": TrainConfig(dataset="seasky", max_seconds=args.seconds, out_dir="build/bench/seasky"),
+        "voc": TrainConfig(dataset="voc", max_seconds=args.seconds, out_dir="build/bench/voc"),
+    }
+    rows = [run(n, cfg) for n, cfg in runs.items() if args.only is None or n in args.only]
+    print()
+    keys = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    print(" | ".join(keys))
+    for r in rows:
+        print(" | ".join(str(r.get(k, "")) for k in keys))
+    Path("build").mkdir(exist_ok=True)
+    Path("build/benchmark.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,458 @@
+"""The check framework every lesson check is written with.
+
+A lesson check is a small function, e.g. in ``segkit/checks/lesson04.py``::
+
+    from segkit.checks.core import run_check, expect_type, expect_close
+
+    def check_dice_score(dice_score):
+        def body():
+            pred = torch.tensor([[[1, 1], [0, 0]]])
+            target = torch.tensor([[[1, 0], [0, 0]]])
+            value = dice_score(pred, target)
+            expect_type(value, float, name="dice_score(pred, target)",
+                        mistake="tensor-not-float",
+                        hint="return a Python number: `.item()` turns a 1-element tensor into one.")
+            expect_close(value, 2 / 3, name="dice_score(pred, target)", tol=1e-6,
+                         mistake="dice-no-factor-2",
+                         hint="Dice = 2|P ∩ T| / (|P| + |T|): did you forget the 2?")
+        return run_check("dice_score", "dice_score on a 2x2 example", body)
+
+``run_check`` turns what happens into one of three outcomes a student understands:
+
+- the student's code still raises the stub's ``NotImplementedError``
+  -> :class:`ExerciseNotDone` ("Exercise `dice_score` is not done yet: ...");
+- a check found a mistake -> :class:`CheckFailed`, whose message says what went wrong
+  with the values and a ``Hint:`` line that names the mistake and the fix;
+- it passed -> one line ``✅ <title> — passed`` is printed and the pass is remembered,
+  so :func:`use` knows it may use the student's version later in the notebook.
+
+The ``expect_*`` helpers raise :class:`CheckFailed` with a clear message; a check is a
+short list of them. Every message must be deterministic (no memory addresses, no
+timings): solution notebooks store these lines and nbval compares them.
+
+Mistake ids (``mistake=``) are short kebab-case names from the course's mistake
+catalogue, e.g. ``"loss-tensor-accumulator"``, ``"dice-on-logits"``. Two are given by
+``run_check`` itself: ``"crashed"`` (the student's code raised an exception) and
+``"check-error"`` (the check raised while looking at what the student's code returned;
+usually a value of the wrong kind, possibly a bug in the check).
+
+"The student's code" is any code outside segkit, the standard library and installed
+packages: notebook cells, and in unit tests the functions the test file defines. So a
+check's ``body`` belongs in ``segkit/checks/lessonNN.py``, never in a notebook.
+
+Rules for check authors:
+
+- a check prints nothing but the ✅ line (``run_check`` prints it); it never changes the
+  student's objects in a way the notebook can see (work on copies, fixed small inputs);
+- it passes the solution, raises :class:`ExerciseNotDone` on the stub, and fails each
+  catalogued mistake with its ``mistake`` id; test all three in
+  ``tests/test_checks_lessonNN.py``::
+
+      with pytest.raises(ExerciseNotDone):
+          lesson04.check_dice_score(stub)
+      with pytest.raises(CheckFailed) as info:
+          lesson04.check_dice_score(dice_on_logits)
+      assert info.value.mistake == "dice-on-logits"
+"""
+
+from __future__ import annotations
+
+import re
+import sysconfig
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+__all__ = [
+    "CheckFailed",
+    "CheckResult",
+    "ExerciseNotDone",
+    "expect",
+    "expect_close",
+    "expect_dtype",
+    "expect_equal",
+    "expect_shape",
+    "expect_type",
+    "fail",
+    "key_figure",
+    "passed",
+    "reset",
+    "run_check",
+    "show",
+    "use",
+]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ExerciseNotDone(NotImplementedError):
+    """The exercise still contains the stub's ``raise NotImplementedError``.
+
+    ``exercise`` is the exercise's name, e.g. ``"dice_score"``.
+    """
+
+    def __init__(self, message: str = "", exercise: str | None = None) -> None:
+        super().__init__(message)
+        self.exercise = exercise
+
+
+class CheckFailed(AssertionError):
+    """A check found a mistake in the student's code.
+
+    Attributes:
+        exercise: the exercise's name, e.g. ``"dice_score"`` (``run_check`` fills it in
+            when a helper raised without it).
+        message: what went wrong, with the values.
+        mistake: short id of the catalogued mistake (e.g. ``"loss-tensor-accumulator"``)
+            or None when the check cannot tell which mistake it is.
+        hint: names the mistake and points at the fix (or None).
+
+    ``str(error)`` is the message a student reads::
+
+        ❌ dice_score: dice_score(pred, target) is 0.3333, expected 0.6667 (within ±1e-06)
+        Hint: Dice = 2|P ∩ T| / (|P| + |T|): did you forget the 2?
+    """
+
+    def __init__(self, exercise: str | None = None, message: str = "", *,
+                 mistake: str | None = None, hint: str | None = None) -> None:
+        super().__init__(exercise, message)
+        self.exercise = exercise
+        self.message = message
+        self.mistake = mistake
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"❌ {self.exercise or 'check'}: {self.message}"
+        if self.hint:
+            text += f"\nHint: {self.hint}"
+        return text
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``run_check`` returns when a check passed.
+
+    ``detail`` is the optional short text the check's body returned (already printed
+    on the ✅ line).
+    """
+
+    exercise: str
+    title: str
+    detail: str | None = None
+    passed: bool = True
+
+    def _ipython_display_(self) -> None:
+        # A check cell usually ends with `checks.lessonNN.check_x(x)`, whose value is this
+        # result. Jupyter would print its repr under the ✅ line; the ✅ line says it all.
+        pass
+
+
+# --------------------------------------------------------------------------- registry
+
+_passed: set[str] = set()
+
+
+def passed(exercise: str) -> bool:
+    """True when ``exercise``'s check passed in this kernel (and has not failed since)."""
+    return exercise in _passed
+
+
+def reset() -> None:
+    """Forget every pass (used by tests; a fresh kernel starts empty anyway)."""
+    _passed.clear()
+
+
+def use(exercise: str, student_obj: Any, reference_obj: Any) -> Any:
+    """The student's version if its check passed in this kernel, else segkit's reference.
+
+    Lessons write, after an exercise and its check::
+
+        dice_score = checks.use("dice_score", dice_score, segkit.metrics.dice_score)
+
+    so the rest of the notebook runs even when the exercise was skipped, and says so.
+    """
+    if passed(exercise):
+        return student_obj
+    print(f"⚠️ `{exercise}` has not passed its check yet, so this cell uses segkit's "
+          "reference version. Come back to it when you're ready.")
+    return reference_obj
+
+
+def key_figure(name: str, value: float, digits: int = 4) -> None:
+    """Print ``📌 {name}: {value}`` rounded to ``digits`` decimals.
+
+    The headless course runner (``segkit run-course``) collects these lines into its
+    summary table. ``value`` may be a Python number or a 1-element tensor / array.
+    """
+    if hasattr(value, "item"):  # a tensor or array holding one number
+        value = value.item()
+    print(f"📌 {name}: {float(value):.{digits}f}")
+
+
+# --------------------------------------------------------------------------- run_check
+
+_STUB_MESSAGE = re.compile(r"Exercise (\w+): write your code here")
+
+
+def _library_dirs() -> list[str]:
+    """Folders whose code is not the student's: segkit, the standard library, packages."""
+    dirs = [str(Path(__file__).resolve().parents[1])]  # the segkit package
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            dirs.append(str(Path(path).resolve()))
+    return dirs
+
+
+_LIBRARY_DIRS = _library_dirs()
+
+
+def _is_student_frame(filename: str) -> bool:
+    """True for code the student wrote: a notebook cell or a file outside the libraries."""
+    if filename.startswith("<frozen") or filename == "<string>":
+        return False
+    if filename.startswith("<"):  # "<ipython-input-3-...>" in older IPython
+        return True
+    path = str(Path(filename).resolve())
+    return not any(path == d or path.startswith(d + "/") or path.startswith(d + "\\")
+                   for d in _LIBRARY_DIRS)
+
+
+def _student_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    return [f for f in traceback.extract_tb(exc.__traceback__) if _is_student_frame(f.filename)]
+
+
+def _where(frame: traceback.FrameSummary) -> str:
+    """'line 3: `return a / b`' (plus the file name when it is a real file)."""
+    in_cell = "ipykernel_" in frame.filename or frame.filename.startswith("<")
+    place = f"line {frame.lineno}" if in_cell else f"{Path(frame.filename).name}, line {frame.lineno}"
+    code = (frame.line or "").strip()
+    return f"{place}: `{code}`" if code else place
+
+
+def _is_stub(exc: NotImplementedError) -> bool:
+    """True when the error is a lesson stub, not e.g. torch lacking an operation on MPS.
+
+    A stub says "Exercise <name>: write your code here", or is a
+    ``raise NotImplementedError`` line in the student's own code.
+    """
+    if _STUB_MESSAGE.search(str(exc)):
+        return True
+    innermost = traceback.extract_tb(exc.__traceback__)[-1]
+    return (_is_student_frame(innermost.filename)
+            and "raise NotImplementedError" in (innermost.line or ""))
+
+
+def _not_done(exercise: str, exc: NotImplementedError) -> ExerciseNotDone:
+    found = _STUB_MESSAGE.search(str(exc))
+    other = found.group(1) if found else None
+    if other and other != exercise:
+        message = (f"Exercise `{exercise}` uses exercise `{other}`, which is not done yet: "
+                   f"replace the `raise NotImplementedError` line of `{other}` with your code, "
+                   "run that cell, then run this cell again.")
+    else:
+        message = (f"Exercise `{exercise}` is not done yet: replace the "
+                   "`raise NotImplementedError` line with your code, then run this cell again.")
+    return ExerciseNotDone(message, exercise=exercise)
+
+
+def _crashed(exercise: str, exc: Exception) -> CheckFailed:
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    frames = _student_frames(exc)
+    if frames:
+        return CheckFailed(
+            exercise, f"your code raised {type(exc).__name__} while the check was running it.",
+            mistake="crashed",
+            hint=f"the error was `{what}` at {_where(frames[-1])}. Read the error, fix that "
+                 "line, run your exercise cell again, then this cell.")
+    last = traceback.extract_tb(exc.__traceback__)[-1:]
+    at = f" ({Path(last[0].filename).name}, line {last[0].lineno})" if last else ""
+    return CheckFailed(
+        exercise, f"the check could not use what your code returned: `{what}`{at}.",
+        mistake="check-error",
+        hint="check what your code returns (its type, shape and dtype) against the "
+             "exercise's description. If it looks right, tell your instructor: the check "
+             "itself may be wrong.")
+
+
+def run_check(exercise: str, title: str, body: Callable[[], None | str]) -> CheckResult:
+    """Run a check's ``body`` and report it to the student.
+
+    Args:
+        exercise: the exercise's name, e.g. ``"dice_score"`` (as in the cell metadata).
+        title: what is checked, printed on the ✅ line, e.g. ``"dice_score on 4 cases"``.
+        body: calls the student's code and raises :class:`CheckFailed` (through the
+            ``expect_*`` helpers) on a mistake. It may return a short, deterministic,
+            one-line text that is added to the ✅ line.
+
+    Returns:
+        a :class:`CheckResult` after printing exactly one line ``✅ {title} — passed``.
+
+    Raises:
+        ExerciseNotDone: the student's code raised ``NotImplementedError`` (the stub);
+            the original error is chained.
+        CheckFailed: a mistake was found, or the student's code crashed
+            (``mistake="crashed"``, the hint quotes the error and the line).
+    """
+    __tracebackhide__ = True  # IPython and pytest hide this frame from tracebacks
+    _passed.discard(exercise)  # a failing re-run must not keep an earlier pass
+    try:
+        detail = body()
+    except ExerciseNotDone:
+        raise
+    except CheckFailed as exc:
+        if exc.exercise is None:
+            exc.exercise = exercise
+        raise
+    except NotImplementedError as exc:
+        if _is_stub(exc):
+            raise _not_done(exercise, exc) from exc
+        raise _crashed(exercise, exc) from exc  # e.g. an operation torch lacks on this device
+    except Exception as exc:
+        raise _crashed(exercise, exc) from exc
+    line = f"✅ {title} — passed"
+    if detail:
+        line += f" ({' '.join(str(detail).split())})"  # keep it on one line
+    print(line)
+    _passed.add(exercise)
+    return CheckResult(exercise, title, str(detail) if detail else None)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def fail(message: str, *, hint: str | None = None, mistake: str | None = None) -> NoReturn:
+    """Raise :class:`CheckFailed` (inside ``run_check``, which fills in the exercise)."""
+    __tracebackhide__ = True
+    raise CheckFailed(None, message, mistake=mistake, hint=hint)
+
+
+def expect(condition: bool, message: str, *, hint: str | None = None,
+           mistake: str | None = None) -> None:
+    """Fail with ``message`` unless ``condition`` is true."""
+    __tracebackhide__ = True
+    if not condition:
+        fail(message, hint=hint, mistake=mistake)
+
+
+def show(value: Any) -> str:
+    """A short, deterministic text for a value in a message (numbers rounded to 6 digits)."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return f"{value:.6g}" if isinstance(value, float) else str(value)
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        kind = "tensor" if hasattr(value, "detach") else type(value).__name__
+        dtype = str(getattr(value, "dtype", "")).replace("torch.", "")
+        size = 1
+        for n in shape:
+            size *= int(n)
+        if size == 1 and hasattr(value, "item"):
+            extra = ", requires_grad=True" if getattr(value, "requires_grad", False) else ""
+            return f"{kind}({show(value.item())}, dtype={dtype}{extra})"
+        return f"a {kind} of shape {tuple(int(n) for n in shape)} and dtype {dtype}"
+    text = repr(value)
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # no memory addresses: outputs must not change
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _type_names(types: type | tuple[type, ...]) -> str:
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join(t.__name__ for t in types)
+
+
+def expect_type(value: Any, expected_type: type | tuple[type, ...], *, name: str,
+                hint: str | None = None, mistake: str | None = None) -> None:
+    """Fail unless ``isinstance(value, expected_type)``.
+
+    ``bool`` is not accepted where a number (``int``/``float``) is expected.
+    """
+    __tracebackhide__ = True
+    ok = isinstance(value, expected_type)
+    if isinstance(value, bool) and bool not in (expected_type if isinstance(expected_type, tuple)
+                                                else (expected_type,)):
+        ok = False
+    if not ok:
+        fail(f"{name} should be of type {_type_names(expected_type)}, but it is of type "
+             f"{type(value).__name__}: {show(value)}", hint=hint, mistake=mistake)
+
+
+def expect_shape(value: Any, expected_shape: tuple[int | None, ...], *, name: str,
+                 hint: str | None = None, mistake: str | None = None) -> None:
+    """Fail unless ``value.shape`` matches ``expected_shape`` (None matches any size)."""
+    __tracebackhide__ = True
+    shape = getattr(value, "shape", None)
+    wanted = "(" + ", ".join("any" if n is None else str(n) for n in expected_shape) + \
+        ("," if len(expected_shape) == 1 else "") + ")"
+    if shape is None:
+        fail(f"{name} should be a tensor of shape {wanted}, but it is a "
+             f"{type(value).__name__}: {show(value)}", hint=hint, mistake=mistake)
+    shape = tuple(int(n) for n in shape)
+    same = len(shape) == len(expected_shape) and all(
+        want is None or want == got for want, got in zip(expected_shape, shape))
+    if not same:
+        fail(f"{name} should have shape {wanted}, but it has shape {shape}",
+             hint=hint, mistake=mistake)
+
+
+def expect_dtype(value: Any, dtype: Any, *, name: str, hint: str | None = None,
+                 mistake: str | None = None) -> None:
+    """Fail unless ``value.dtype == dtype`` (a torch or numpy dtype)."""
+    __tracebackhide__ = True
+    got = getattr(value, "dtype", None)
+    if got != dtype:
+        clean = lambda d: str(d).replace("torch.", "")  # noqa: E731
+        fail(f"{name} should have dtype {clean(dtype)}, but it has dtype {clean(got)}",
+             hint=hint, mistake=mistake)
+
+
+def expect_equal(actual: Any, expected: Any, *, name: str, hint: str | None = None,
+                 mistake: str | None = None) -> None:
+    """Fail unless ``actual == expected`` (plain Python values: ints, strings, tuples...)."""
+    __tracebackhide__ = True
+    if not (actual == expected):
+        fail(f"{name} is {show(actual)}, expected {show(expected)}", hint=hint, mistake=mistake)
+
+
+def _to_numpy(value: Any):
+    import numpy as np
+
+    if hasattr(value, "detach"):  # a torch tensor, maybe on a GPU, maybe with a graph
+        value = value.detach().cpu()
+    return np.asarray(value, dtype=np.float64)
+
+
+def expect_close(actual: Any, expected: Any, *, name: str, tol: float = 1e-4,
+                 hint: str | None = None, mistake: str | None = None) -> None:
+    """Fail unless ``actual`` is within ``tol`` (absolute) of ``expected``.
+
+    Works for Python numbers, tensors and arrays (same shape, compared elementwise).
+    A NaN matches only a NaN.
+    """
+    __tracebackhide__ = True
+    try:
+        got = _to_numpy(actual)
+    except (TypeError, ValueError):
+        fail(f"{name} should be a number (or numbers), but it is a {type(actual).__name__}: "
+             f"{show(actual)}", hint=hint, mistake=mistake)
+    want = _to_numpy(expected)
+    if got.shape != want.shape:
+        fail(f"{name} should have shape {want.shape}, but it has shape {got.shape}",
+             hint=hint, mistake=mistake)
+    import numpy as np
+
+    bad = ~((got == want) | (np.abs(got - want) <= tol) | (np.isnan(got) & np.isnan(want)))
+    if not bad.any():
+        return
+    if got.ndim == 0:
+        fail(f"{name} is {show(float(got))}, expected {show(float(want))} (within ±{tol:g})",
+             hint=hint, mistake=mistake)
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    fail(f"{name} differs from the expected values at {int(bad.sum())} of {bad.size} places; "
+         f"first at index {index}: {show(float(got[index]))} instead of "
+         f"{show(float(want[index]))} (tolerance ±{tol:g})", hint=hint, mistake=mistake)
+

@@ -1,0 +1,157 @@
+"""Course tooling: build lessons from solutions, run the course headless.
+
+This docstring is the authoring guide for the course's notebooks.
+
+The one source: ``solutions/``
+==============================
+
+Every lesson is written once, as a solution notebook ``solutions/NN_name.ipynb``
+(``NN`` two digits: ``04_metrics.ipynb``) with its outputs stored. The student notebook
+``lessons/NN_name.ipynb`` is generated from it and never edited by hand::
+
+    segkit build-lessons --annotate        # complete metadata in solutions/ (see below)
+    python -m segkit.course.run --inplace solutions/04_metrics.ipynb
+                                           # execute it in place: store the outputs
+    segkit build-lessons                   # regenerate lessons/
+    OMP_NUM_THREADS=2 .venv/bin/python -m pytest tests/test_notebooks_meta.py \\
+        tests/test_lessons_execute.py -q   # conventions, sync, nbval, lessons run
+
+(``python -m segkit.course.build [--check] [--annotate]`` is ``segkit build-lessons``.)
+
+Layout of a notebook
+====================
+
+1. A markdown title cell: ``# 04 · Metrics`` and an introduction. The build puts the
+   "Open in Colab" badge (pointing at ``lessons/04_metrics.ipynb``) under the title.
+2. The set-up cell, right after the title: the source of
+   :func:`segkit.course.setup_cell.setup_cell_source`, metadata
+   ``{"segkit": {"setup": true}}`` and tag ``setup``. Do not write it yourself:
+   ``--annotate`` inserts or refreshes it (in Colab it clones the course and installs
+   segkit without touching torch; everywhere it moves to the course folder and runs
+   ``import segkit`` and ``from segkit import checks``). After it, the working folder is
+   the course folder, in Jupyter, Colab, nbval and ``segkit run-course`` alike: write
+   paths relative to it (``data/...``), never absolute ones.
+3. Text, code, exercises and their checks.
+
+Exercises
+=========
+
+An exercise is a code cell whose solution sits between the nbgrader markers, inside a
+function or class (indented: the lesson's stub must raise when the check *calls* the
+code, not when the cell runs; the build refuses unindented blocks)::
+
+    def dice_score(pred, target):
+        \"\"\"Dice of binary masks. pred, target: (N, H, W) int64 of 0/1 -> float.\"\"\"
+        ### BEGIN SOLUTION
+        inter = (pred * target).sum()
+        return float(2 * inter / (pred.sum() + target.sum()))
+        ### END SOLUTION
+
+Several blocks per cell are allowed; markers may be indented and must stand alone on
+their line, written exactly like this. The cell's metadata (JupyterLab: the property
+inspector, gear icon, "Cell Metadata")::
+
+    {"segkit": {"exercise": "dice_score", "points": 2}}
+
+``exercise`` is a Python identifier, unique in the notebook; ``points`` defaults to 1.
+In the lesson every block becomes, at the BEGIN marker's indentation::
+
+    # YOUR CODE HERE
+    raise NotImplementedError("Exercise dice_score: write your code here")
+
+The check cell
+--------------
+
+The next code cell after an exercise (markdown cells may come between) is its check
+cell, metadata ``{"segkit": {"check": "dice_score"}}``. It calls the lesson's check and
+nothing else::
+
+    checks.lesson04.check_dice_score(dice_score)
+
+In the solution it prints ``✅ <title> — passed``. In the lesson it raises
+``ExerciseNotDone`` until the student writes the code; the build tags lesson check cells
+``raises-exception`` so that the rest of the notebook still runs (and nbval/nbclient let
+that error through). Checks live in ``segkit/checks/lessonNN.py`` and are written with
+:mod:`segkit.checks.core` (``run_check`` and the ``expect_*`` helpers; read its
+docstring). A check passes the solution, raises ``ExerciseNotDone`` on the stub (the
+lesson tests assert it) and fails each catalogued mistake with a hint that names it.
+
+Later cells that need the exercise's result go through ``checks.use``, so a skipped
+exercise is said clearly and segkit's reference version is used instead::
+
+    dice_score = checks.use("dice_score", dice_score, segkit.metrics.dice_score)
+
+No other cell may call a stub: in a lesson, only check cells may raise.
+
+nbgrader metadata
+-----------------
+
+Write only the ``segkit`` metadata. ``segkit build-lessons --annotate`` (and the build,
+on the lesson) adds from it the nbgrader metadata, the tag ``check`` on check cells, and
+cell ids where missing::
+
+    exercise: {"grade": false, "solution": true, "locked": false,
+               "grade_id": "ex-04-dice_score", "schema_version": 3}
+    check:    {"grade": true, "solution": false, "locked": true, "points": 2,
+               "grade_id": "check-04-dice_score", "schema_version": 3}
+
+Written answers
+---------------
+
+A markdown cell may hold ``### BEGIN SOLUTION`` / ``### END SOLUTION`` lines around a
+model answer; the lesson shows ``YOUR ANSWER HERE`` instead. Optional metadata
+``{"segkit": {"answer": "why_accuracy", "points": 1}}`` names it (nbgrader: manually
+graded answer ``answer-04-why_accuracy``).
+
+Solution-only cells
+-------------------
+
+Cells tagged ``solution-only`` (notes for instructors, extra demonstrations) are left
+out of the lesson. Exercise, check and set-up cells cannot be solution-only.
+
+Key figures
+-----------
+
+The figures a lesson is about (final Dice, validation loss, mIoU) are printed with
+``checks.key_figure("val Dice", dice)`` -> ``📌 val Dice: 0.8123``. ``segkit
+run-course`` lists them per lesson.
+
+Stored outputs and nbval
+========================
+
+CI executes every solution and compares its outputs with the stored ones (nbval:
+text, stdout, stderr and errors are compared exactly, after the sanitizer
+``tests/nbval_sanitize.cfg``; images and widgets are not). So:
+
+- Store outputs only with ``python -m segkit.course.run --inplace solutions/NN_x.ipynb``
+  on the project's machine kind: it executes top to bottom in a fresh kernel with
+  ``OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 SEGKIT_PROGRESS=0`` (thread counts change float
+  low bits), in the notebook's folder as nbval does, without widget state or timing
+  metadata, and writes the file only if every cell ran. Never save a solution from
+  Jupyter after running cells out of order: every code cell must have an execution
+  count, in order (a cell without one is never compared; the tests refuse it).
+- Seed everything, give DataLoaders a seeded ``generator``, print 3-4 decimals.
+- Print no paths, times, memory addresses or dates. End plotting cells with
+  ``plt.show()`` (a trailing ``;`` does not hide ``<AxesImage at 0x...>`` under nbval).
+- Tag long training logs ``nbval-ignore-output`` and print the key figure in a later
+  cell (rounded; assert it with a tolerance if it drifts). Live-updating cells
+  (``clear_output``) also need ``nbval-ignore-output``.
+- Use tags, not ``# NBVAL_`` comments. ``skip-execution`` must be paired with
+  ``nbval-skip``. Never tag ``raises-exception`` in a solution (the build does it
+  for lesson check cells).
+- Progress bars: ``segkit.progress`` (``tqdm.auto``); never plain ``tqdm`` writing
+  rates to stderr.
+- Nothing may download; stay within the lesson's CPU time budget.
+
+Modules
+=======
+
+- :mod:`segkit.course.setup_cell`: ``COURSE_REPO_URL``, ``setup_cell_source()``,
+  ``badge_markdown(name)``.
+- :mod:`segkit.course.build`: ``build_lesson``, ``build_all``, ``validate``,
+  ``annotate``, ``annotate_all``.
+- :mod:`segkit.course.run`: ``run_course`` (the headless main job),
+  ``execute_notebook``, ``store_outputs`` (``--inplace``).
+- :mod:`segkit.course.cli`: ``register(subparsers)`` adds ``build-lessons`` and
+  ``run-course`` to the ``segkit`` command.
+"""

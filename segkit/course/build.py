@@ -1,0 +1,529 @@
+"""Build the student notebooks ``lessons/`` from the solution notebooks ``solutions/``.
+
+    segkit build-lessons               # write lessons/NN_name.ipynb for every solution
+    segkit build-lessons --check       # write nothing; fail if a lesson is out of date
+    segkit build-lessons --annotate    # complete the solutions' metadata in place (no build)
+
+(also ``python -m segkit.course.build [--check] [--annotate]``). The conventions a
+solution notebook follows are in :mod:`segkit.course`'s docstring.
+
+What the build does to a copy of each solution (``build_lesson``):
+
+1. checks the source (``validate``) and stops with every problem it found, each named
+   by notebook and cell;
+2. completes the metadata (``annotate``): nbgrader metadata from the ``segkit``
+   metadata, the ``check`` tag, the current set-up cell and Colab badge;
+3. drops cells tagged ``solution-only``;
+4. replaces each ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block by a stub
+   (``# YOUR CODE HERE`` + ``raise NotImplementedError(...)`` in code, ``YOUR ANSWER HERE``
+   in markdown);
+5. clears outputs, execution counts and timing metadata, and tags check cells
+   ``raises-exception`` (the stub's error is expected there).
+
+Cell ids are kept, so a lesson's cell and its solution's cell have the same id. The
+output is written with nbformat and is byte-stable: building twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from segkit.course.setup_cell import (
+    COLAB_BADGE_IMAGE,
+    SETUP_CELL_ID,
+    SETUP_TAG,
+    badge_markdown,
+    setup_cell_source,
+)
+from segkit.errors import SegkitError
+
+SOLUTION_GLOB = "[0-9][0-9]_*.ipynb"
+NAME_PATTERN = re.compile(r"(?P<number>\d\d)_[A-Za-z0-9_-]+")
+
+BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*$")
+END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
+CODE_STUB = ('{indent}# YOUR CODE HERE\n'
+             '{indent}raise NotImplementedError("Exercise {exercise}: write your code here")')
+ANSWER_STUB = "YOUR ANSWER HERE"
+
+CHECK_TAG = "check"
+RAISES_TAG = "raises-exception"
+SOLUTION_ONLY_TAG = "solution-only"
+SKIP_TAGS = ("skip-execution", "nbval-skip")
+NBGRADER_SCHEMA = 3
+
+
+class NotebookSourceError(SegkitError, ValueError):
+    """A solution notebook breaks the course conventions; the message lists every problem."""
+
+
+# --------------------------------------------------------------------------- reading cells
+
+
+def segkit_meta(cell: NotebookNode) -> dict:
+    """The cell's ``metadata["segkit"]`` (an empty dict when it has none)."""
+    return cell.get("metadata", {}).get("segkit", {}) or {}
+
+
+def tags(cell: NotebookNode) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def is_setup_cell(cell: NotebookNode) -> bool:
+    return cell.cell_type == "code" and (segkit_meta(cell).get("setup") is True
+                                         or SETUP_TAG in tags(cell))
+
+
+def exercise_name(cell: NotebookNode) -> str | None:
+    return segkit_meta(cell).get("exercise") if cell.cell_type == "code" else None
+
+
+def check_name(cell: NotebookNode) -> str | None:
+    return segkit_meta(cell).get("check") if cell.cell_type == "code" else None
+
+
+def is_check_cell(cell: NotebookNode) -> bool:
+    return check_name(cell) is not None
+
+
+def describe_cell(index: int, cell: NotebookNode) -> str:
+    """'cell 7 (id 'a1b2', code: 'def dice_score(pred, target):')' -- index is 0-based."""
+    first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+    if len(first) > 50:
+        first = first[:47] + "..."
+    cell_id = cell.get("id")
+    ident = f"id {cell_id!r}, " if cell_id else ""
+    return f"cell {index + 1} ({ident}{cell.cell_type}: {first!r})"
+
+
+@dataclass(frozen=True)
+class SolutionBlock:
+    """One ``### BEGIN SOLUTION`` (line ``begin``) .. ``### END SOLUTION`` (line ``end``).
+
+    Line numbers are 0-based indexes into ``source.split("\\n")``; ``indent`` is the
+    BEGIN marker's indentation.
+    """
+
+    begin: int
+    end: int
+    indent: str
+
+
+def find_solution_blocks(source: str) -> tuple[list[SolutionBlock], list[str]]:
+    """The solution blocks of a cell's source, and the marker problems (as sentences)."""
+    blocks: list[SolutionBlock] = []
+    problems: list[str] = []
+    open_at: int | None = None
+    indent = ""
+    for number, line in enumerate(source.split("\n")):
+        begin = BEGIN.match(line)
+        if begin:
+            if open_at is not None:
+                problems.append(f"`### BEGIN SOLUTION` on line {number + 1} comes before the "
+                                f"`### END SOLUTION` of the block opened on line {open_at + 1}")
+            open_at, indent = number, begin.group("indent")
+        elif END.match(line):
+            if open_at is None:
+                problems.append(f"`### END SOLUTION` on line {number + 1} has no "
+                                "`### BEGIN SOLUTION` before it")
+            else:
+                blocks.append(SolutionBlock(open_at, number, indent))
+                open_at = None
+        elif "BEGIN SOLUTION" in line or "END SOLUTION" in line:
+            problems.append(f"line {number + 1} looks like a solution marker but is not one: "
+                            "write it exactly `### BEGIN SOLUTION` / `### END SOLUTION` "
+                            "on a line of its own")
+    if open_at is not None:
+        problems.append(f"`### BEGIN SOLUTION` on line {open_at + 1} has no "
+                        "`### END SOLUTION` after it")
+    return blocks, problems
+
+
+def replace_solution_blocks(source: str, stub: str) -> str:
+    """``source`` with every solution block (markers included) replaced by ``stub``.
+
+    ``stub`` may contain ``{indent}``, replaced by the BEGIN marker's indentation.
+    """
+    blocks, problems = find_solution_blocks(source)
+    if problems:
+        raise NotebookSourceError("; ".join(problems))
+    lines = source.split("\n")
+    for block in reversed(blocks):
+        lines[block.begin:block.end + 1] = stub.replace("{indent}", block.indent).split("\n")
+    return "\n".join(lines)
+
+
+def lesson_number(name: str) -> str:
+    """'04' for '04_metrics' (the notebook's file name without .ipynb)."""
+    match = NAME_PATTERN.fullmatch(name)
+    if not match:
+        raise NotebookSourceError(
+            f"notebook name {name!r} does not follow the pattern NN_name (two digits, an "
+            "underscore, then letters, digits, _ or -), e.g. 04_metrics.ipynb")
+    return match.group("number")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(nb: NotebookNode, name: str, *, require_execution: bool = True) -> list[str]:
+    """Every way the solution notebook ``name`` breaks the conventions (empty: none).
+
+    ``require_execution``: every non-empty code cell must have an execution count (a cell
+    without one has no stored output, so nbval would never compare it).
+    """
+    problems: list[str] = []
+    try:
+        number = lesson_number(name)
+    except NotebookSourceError as exc:
+        problems.append(str(exc))
+        number = "00"
+    cells = nb.cells
+
+    if (nb.nbformat, nb.nbformat_minor) < (4, 5) or any("id" not in cell for cell in cells):
+        problems.append("cells have no ids (nbformat < 4.5): run `segkit build-lessons "
+                        "--annotate` once to give them ids")
+    seen: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        cell_id = cell.get("id")
+        if cell_id is None:
+            continue
+        if cell_id in seen:
+            problems.append(f"{describe_cell(index, cell)} has the same id as cell "
+                            f"{seen[cell_id] + 1}: ids must be unique (give one a new id)")
+        seen.setdefault(cell_id, index)
+
+    if not cells or cells[0].cell_type != "markdown" or not cells[0].source.startswith("# "):
+        problems.append("the first cell must be a markdown title cell starting with '# ' "
+                        f"(e.g. '# {number} · Metrics')")
+    setup_at = [i for i, cell in enumerate(cells) if is_setup_cell(cell)]
+    if len(setup_at) > 1:
+        problems.append("there are several set-up cells (cells "
+                        f"{', '.join(str(i + 1) for i in setup_at)}): keep only the one "
+                        "right after the title")
+    elif setup_at and setup_at[0] != 1:
+        problems.append(f"{describe_cell(setup_at[0], cells[setup_at[0]])} is the set-up "
+                        "cell: it must come right after the title cell")
+
+    exercises: dict[str, int] = {}
+    waiting_for_check: tuple[str, int] | None = None
+    for index, cell in enumerate(cells):
+        where = describe_cell(index, cell)
+        meta = segkit_meta(cell)
+        blocks, marker_problems = find_solution_blocks(cell.source)
+        problems += [f"{where}: {p}" for p in marker_problems]
+        exercise, check = exercise_name(cell), check_name(cell)
+
+        if cell.cell_type == "code":
+            if waiting_for_check and (check is None or check != waiting_for_check[0]):
+                ex, at = waiting_for_check
+                problems.append(f"{describe_cell(at, cells[at])} is exercise `{ex}`, but the "
+                                f"next code cell ({where}) is not its check cell: put a cell "
+                                f"with metadata {{\"segkit\": {{\"check\": \"{ex}\"}}}} "
+                                "right after the exercise")
+            waiting_for_check = None
+            if blocks and exercise is None:
+                problems.append(f"{where} has a solution block but no exercise metadata: add "
+                                '{"segkit": {"exercise": "<name>", "points": 1}}')
+            if exercise is not None:
+                if not isinstance(exercise, str) or not re.fullmatch(r"[A-Za-z_]\w*", exercise):
+                    problems.append(f"{where}: exercise name {exercise!r} must be a Python "
+                                    "identifier, e.g. \"dice_score\"")
+                elif exercise in exercises:
+                    problems.append(f"{where}: exercise `{exercise}` is already defined in "
+                                    f"cell {exercises[exercise] + 1}; names must be unique")
+                exercises.setdefault(str(exercise), index)
+                waiting_for_check = (str(exercise), index)
+                if not blocks and not marker_problems:
+                    problems.append(f"{where} is exercise `{exercise}` but has no "
+                                    "`### BEGIN SOLUTION` ... `### END SOLUTION` block")
+                for block in blocks:
+                    if block.indent == "":
+                        problems.append(
+                            f"{where}: the solution block on line {block.begin + 1} is not "
+                            "indented. Put the exercise inside a function (def ...:) so that "
+                            "the lesson's stub raises only when the check calls it, not when "
+                            "the cell runs")
+            if check is not None:
+                if check not in exercises:
+                    problems.append(f"{where} checks exercise `{check}`, but no exercise "
+                                    "cell of that name comes before it")
+                if blocks:
+                    problems.append(f"{where} is a check cell: it must not hold a solution "
+                                    "block")
+                if RAISES_TAG in tags(cell):
+                    problems.append(f"{where} is a check cell tagged `{RAISES_TAG}` in the "
+                                    "solution: the solution must pass its checks (the build "
+                                    "adds this tag to the lesson)")
+            if exercise is not None and check is not None:
+                problems.append(f"{where} is both an exercise and a check cell: split it")
+            points = meta.get("points", 1)
+            if (exercise is not None or check is not None) and (
+                    not isinstance(points, int) or isinstance(points, bool) or points < 0):
+                problems.append(f"{where}: points must be a whole number >= 0, got {points!r}")
+            skipped = any(tag in tags(cell) for tag in SKIP_TAGS)
+            if (require_execution and cell.source.strip() and not skipped
+                    and cell.get("execution_count") is None):
+                problems.append(f"{where} has never been executed (no execution count), so "
+                                "nbval would not compare it: execute the notebook with "
+                                f"`python -m segkit.course.run --inplace solutions/{name}.ipynb`")
+        if SOLUTION_ONLY_TAG in tags(cell) and (exercise or check or is_setup_cell(cell)):
+            problems.append(f"{where} is tagged `{SOLUTION_ONLY_TAG}` but is an exercise, "
+                            "check or set-up cell, which the lesson needs")
+        if cell.cell_type not in ("code", "markdown") and blocks:
+            problems.append(f"{where}: solution blocks belong in code or markdown cells")
+    if waiting_for_check:
+        ex, at = waiting_for_check
+        problems.append(f"{describe_cell(at, cells[at])} is exercise `{ex}`, but no check "
+                        "cell follows it")
+    return problems
+
+
+def _raise_problems(name: str, problems: list[str]) -> None:
+    if problems:
+        listing = "\n".join(f"  - {p}" for p in problems)
+        raise NotebookSourceError(f"{name}.ipynb breaks the course conventions:\n{listing}")
+
+
+# --------------------------------------------------------------------------- annotate
+
+
+def _add_tag(cell: NotebookNode, tag: str) -> None:
+    cell_tags = tags(cell)
+    if tag not in cell_tags:
+        cell.metadata["tags"] = cell_tags + [tag]
+
+
+def _set_nbgrader(cell: NotebookNode, **fields) -> None:
+    merged = dict(cell.metadata.get("nbgrader", {}))
+    merged.update(fields, schema_version=NBGRADER_SCHEMA)
+    if "points" not in fields:
+        merged.pop("points", None)
+    cell.metadata["nbgrader"] = merged
+
+
+def _new_ids(nb: NotebookNode) -> None:
+    """Give cells without an id a deterministic one (from their position and source)."""
+    used = {cell["id"] for cell in nb.cells if "id" in cell}
+    for index, cell in enumerate(nb.cells):
+        if "id" in cell:
+            continue
+        digest = hashlib.sha1(f"{index}\n{cell.source}".encode()).hexdigest()
+        new = digest[:8]
+        while new in used:
+            digest = hashlib.sha1(digest.encode()).hexdigest()
+            new = digest[:8]
+        cell["id"] = new
+        used.add(new)
+    nb.nbformat, nb.nbformat_minor = 4, max(5, nb.nbformat_minor)
+
+
+def _title_with_badge(source: str, name: str) -> str:
+    """The title cell's source with exactly one, current, Colab badge under the title."""
+    lines = [line for line in source.split("\n") if COLAB_BADGE_IMAGE not in line]
+    title, rest = lines[0], lines[1:]
+    while rest and not rest[0].strip():
+        rest.pop(0)
+    text = f"{title}\n\n{badge_markdown(name)}"
+    return text + ("\n\n" + "\n".join(rest) if rest else "")
+
+
+def _setup_cell(existing: NotebookNode | None, number: str) -> NotebookNode:
+    cell = existing if existing is not None else nbformat.v4.new_code_cell(id=SETUP_CELL_ID)
+    cell.source = setup_cell_source()
+    cell.metadata.setdefault("segkit", {})["setup"] = True
+    _add_tag(cell, SETUP_TAG)
+    _set_nbgrader(cell, grade=False, solution=False, locked=True, grade_id=f"setup-{number}")
+    return cell
+
+
+def annotate(nb: NotebookNode, name: str) -> NotebookNode:
+    """A copy of the solution ``nb`` with its metadata completed from the segkit metadata.
+
+    - exercise cells: nbgrader ``{"grade": false, "solution": true, "locked": false,
+      "grade_id": "ex-NN-<exercise>"}``;
+    - check cells: tag ``check`` and nbgrader ``{"grade": true, "solution": false,
+      "locked": true, "points": <the exercise's points>, "grade_id": "check-NN-<exercise>"}``;
+    - markdown cells with a solution block: nbgrader manually graded answer
+      (``grade_id`` "answer-NN-<segkit answer name or cell id>");
+    - the set-up cell right after the title gets the current source (inserted if missing),
+      the title cell the current Colab badge;
+    - cells without ids get deterministic ids (nbformat 4.5).
+
+    Other metadata is kept. Annotating twice changes nothing more.
+    """
+    nb = copy.deepcopy(nb)
+    number = lesson_number(name)
+    _new_ids(nb)
+    cells = nb.cells
+    if cells and cells[0].cell_type == "markdown" and cells[0].source.startswith("# "):
+        cells[0].source = _title_with_badge(cells[0].source, name)
+        setup_at = [i for i, cell in enumerate(cells) if is_setup_cell(cell)]
+        if not setup_at:
+            if any(cell.get("id") == SETUP_CELL_ID for cell in cells):
+                raise NotebookSourceError(f"{name}.ipynb: a cell has the id {SETUP_CELL_ID!r}, "
+                                          "which is kept for the set-up cell: rename it")
+            cells.insert(1, _setup_cell(None, number))
+        elif setup_at == [1]:
+            _setup_cell(cells[1], number)
+
+    points = {exercise_name(c): segkit_meta(c).get("points", 1) for c in cells if exercise_name(c)}
+    for cell in cells:
+        exercise, check = exercise_name(cell), check_name(cell)
+        if exercise:
+            _set_nbgrader(cell, grade=False, solution=True, locked=False,
+                          grade_id=f"ex-{number}-{exercise}")
+        elif check:
+            _add_tag(cell, CHECK_TAG)
+            _set_nbgrader(cell, grade=True, solution=False, locked=True,
+                          points=points.get(check, 1), grade_id=f"check-{number}-{check}")
+        elif cell.cell_type == "markdown" and find_solution_blocks(cell.source)[0]:
+            meta = segkit_meta(cell)
+            answer = meta.get("answer") or cell["id"]
+            _set_nbgrader(cell, grade=True, solution=True, locked=False,
+                          points=meta.get("points", 1), grade_id=f"answer-{number}-{answer}")
+    return nb
+
+
+# --------------------------------------------------------------------------- build
+
+
+def read_notebook(path: str | Path) -> NotebookNode:
+    return nbformat.read(str(path), as_version=4)
+
+
+def notebook_text(nb: NotebookNode) -> str:
+    """The notebook as nbformat writes it (sorted keys, one-space indent, final newline)."""
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def build_lesson(solution_nb: NotebookNode | str | Path, name: str | None = None) -> NotebookNode:
+    """The student notebook built from a solution notebook.
+
+    Args:
+        solution_nb: the solution notebook, or the path of its file.
+        name: the notebook's name without ``.ipynb`` (e.g. ``"04_metrics"``); taken from
+            the path when a path is given. It numbers the grade ids and names the badge.
+
+    Raises:
+        NotebookSourceError: the solution breaks the conventions (every problem listed).
+    """
+    if isinstance(solution_nb, (str, Path)):
+        name = name or Path(solution_nb).stem
+        solution_nb = read_notebook(solution_nb)
+    if name is None:
+        raise ValueError("build_lesson needs the notebook's name, e.g. name='04_metrics'")
+    _raise_problems(name, validate(solution_nb, name))
+    nb = annotate(solution_nb, name)
+
+    lesson_cells = []
+    for cell in nb.cells:
+        if SOLUTION_ONLY_TAG in tags(cell):
+            continue
+        cell.metadata.pop("execution", None)  # nbclient/JupyterLab timings
+        if cell.cell_type == "code":
+            exercise = exercise_name(cell)
+            if exercise:
+                stub = CODE_STUB.replace("{exercise}", exercise)
+                cell.source = replace_solution_blocks(cell.source, stub)
+            cell.outputs = []
+            cell.execution_count = None
+            if is_check_cell(cell):
+                _add_tag(cell, RAISES_TAG)
+        elif cell.cell_type == "markdown":
+            cell.source = replace_solution_blocks(cell.source, ANSWER_STUB)
+        lesson_cells.append(cell)
+    nb.cells = lesson_cells
+    nb.metadata.pop("widgets", None)  # stored widget state is output too
+    nbformat.validate(nb)
+    return nb
+
+
+def solution_paths(solutions_dir: str | Path = "solutions") -> list[Path]:
+    """The solution notebooks ``NN_name.ipynb`` of a folder, in lesson order."""
+    return sorted(Path(solutions_dir).glob(SOLUTION_GLOB))
+
+
+def build_all(solutions_dir: str | Path = "solutions", lessons_dir: str | Path = "lessons",
+              check: bool = False) -> list[str]:
+    """Build ``lessons_dir/NN_name.ipynb`` for every ``solutions_dir/NN_name.ipynb``.
+
+    Writes only lessons whose bytes change. With ``check=True`` writes nothing.
+
+    Returns:
+        check mode: the lessons that are out of date, missing or extra (no solution);
+        an empty list means ``lessons/`` is in sync. Write mode: the lessons written.
+        Each is printed with the reason.
+
+    Raises:
+        NotebookSourceError: a solution breaks the conventions (all notebooks' problems).
+    """
+    lessons_dir = Path(lessons_dir)
+    solutions = solution_paths(solutions_dir)
+    reported: list[str] = []
+    errors: list[str] = []
+    for solution in solutions:
+        try:
+            text = notebook_text(build_lesson(solution))
+        except NotebookSourceError as exc:
+            errors.append(str(exc))
+            continue
+        lesson = lessons_dir / solution.name
+        old = lesson.read_bytes() if lesson.exists() else None
+        if old == text.encode("utf-8"):
+            continue
+        if check:
+            why = "is missing" if old is None else "is out of date"
+            print(f"{lesson} {why}: run `segkit build-lessons`")
+        else:
+            lessons_dir.mkdir(parents=True, exist_ok=True)
+            lesson.write_bytes(text.encode("utf-8"))
+            print(f"wrote {lesson}")
+        reported.append(str(lesson))
+    names = {s.name for s in solutions}
+    for extra in sorted(lessons_dir.glob(SOLUTION_GLOB)):
+        if extra.name not in names:
+            print(f"{extra} has no solution notebook {Path(solutions_dir) / extra.name}: "
+                  "delete the lesson or add its solution")
+            if check:
+                reported.append(str(extra))
+    if errors:
+        raise NotebookSourceError("\n".join(errors))
+    return reported
+
+
+def annotate_all(solutions_dir: str | Path = "solutions") -> list[str]:
+    """Complete the metadata of every solution in place (see ``annotate``).
+
+    Returns the solutions that changed. Outputs are kept; a newly inserted set-up cell
+    has no execution count, so execute the notebook again afterwards.
+    """
+    changed = []
+    for path in solution_paths(solutions_dir):
+        nb = read_notebook(path)
+        new = annotate(nb, path.stem)
+        if new != nb:
+            path.write_bytes(notebook_text(new).encode("utf-8"))
+            print(f"annotated {path}")
+            changed.append(str(path))
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m segkit.course.build``: the same as ``segkit build-lessons``."""
+    from segkit.course.cli import main as cli_main
+
+    return cli_main(["build-lessons", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

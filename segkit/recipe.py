@@ -1,0 +1,239 @@
+"""One training run from start to finish: the recipe behind ``segkit train``.
+
+``TrainConfig`` holds every setting with the course's defaults; ``run_training(cfg)``
+builds the datasets, the U-Net, the loss and the optimizer, calls :func:`segkit.training.fit`,
+saves checkpoints (``last.pt`` every epoch, ``best.pt`` at the best validation score), the
+history as CSV, and a PNG of predictions next to the ground truth.
+
+The defaults are chosen for a 2-core laptop CPU: a narrow U-Net (base 16 channels, about
+1.9M parameters) on 96x64 images reaches val Dice >= 0.98 on toy Carvana in about a minute.
+The ``seed000`` preset reproduces the settings of the seed report 000 (RMSprop, lr 1e-5,
+momentum 0.999, weight decay 1e-8, batch 1) so lesson 03 can show how slowly they learn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from segkit import data, losses, toydata
+from segkit.checkpoint import load_checkpoint, save_checkpoint
+from segkit.device import describe_device, pick_device, seed_everything
+from segkit.training import History, fit, save_history_csv
+from segkit.unet import UNet, count_parameters
+
+#: Settings that a preset changes, by preset name.
+PRESETS: dict[str, dict[str, Any]] = {
+    # seed report 000: RMSprop lr 1e-5, momentum 0.999, weight decay 1e-8, batch 1, no AMP
+    "seed000": {"optimizer": "rmsprop", "lr": 1e-5, "momentum": 0.999,
+                "weight_decay": 1e-8, "batch_size": 1},
+}
+
+TASKS = {"carvana": "binary", "seasky": "binary", "voc": "multiclass"}
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run. ``size`` is (height, width)."""
+
+    dataset: str = "carvana"
+    data_root: str | None = None          # None: the embedded toy copy
+    size: tuple[int, int] = (64, 96)
+    base: int = 16
+    depth: int = 4
+    kernel_size: int = 3
+    bilinear: bool = False
+    batch_size: int = 8
+    epochs: int = 40
+    max_seconds: float | None = 60.0
+    optimizer: str = "adamw"
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    loss: str = "auto"                    # binary: bce_dice; multiclass: weighted cross-entropy
+    scheduler: str = "cosine"             # "cosine", "plateau" or "none"
+    augment: bool = True
+    val_fraction: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    clip_grad: float | None = 1.0
+    out_dir: str = "runs/carvana"
+    resume: str | None = None
+    preset: str | None = None
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.preset:
+            if self.preset not in PRESETS:
+                raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(PRESETS)}")
+            for k, v in PRESETS[self.preset].items():
+                setattr(self, k, v)
+        if self.dataset not in TASKS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(TASKS)}")
+        self.size = (int(self.size[0]), int(self.size[1]))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["size"] = list(self.size)
+        return d
+
+
+@dataclass
+class RunResult:
+    model: nn.Module
+    history: History
+    out_dir: Path
+    checkpoint: Path
+    best_checkpoint: Path
+    figure: Path | None
+    data_info: dict[str, Any] = field(default_factory=dict)
+
+
+def build_datasets(cfg: TrainConfig):
+    """(train_ds, val_ds, stats) for ``cfg.dataset``; stats = {"mean", "std", ...}."""
+    root = Path(cfg.data_root) if cfg.data_root else toydata.embedded_root(cfg.dataset)
+    maker = {"carvana": data.carvana_datasets, "seasky": data.seasky_datasets,
+             "voc": data.voc_datasets}[cfg.dataset]
+    if cfg.dataset == "voc":
+        return maker(root, size=cfg.size, augment=cfg.augment)
+    return maker(root, size=cfg.size, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                 augment=cfg.augment)
+
+
+def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    name = cfg.optimizer.lower()
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use adamw, adam, sgd or rmsprop")
+
+
+def build_loss(cfg: TrainConfig, train_ds, num_classes: int) -> nn.Module:
+    name = cfg.loss
+    if name == "auto":
+        name = "bce_dice" if num_classes == 1 else "weighted_ce"
+    if name == "bce":
+        return losses.BCELoss() if hasattr(losses, "BCELoss") else nn.BCEWithLogitsLoss()
+    if name == "bce_dice":
+        return losses.BCEDiceLoss()
+    if name == "dice":
+        return losses.SoftDiceLoss()
+    if name == "ce":
+        return nn.CrossEntropyLoss(ignore_index=255)
+    if name == "weighted_ce":
+        counts = losses.pixel_counts((m for _, m in _raw_masks(train_ds)), num_classes)
+        weights = losses.class_weights_from_frequencies(counts, num_classes)
+        return losses.weighted_cross_entropy(weights)
+    raise ValueError(f"unknown loss {cfg.loss!r}: use auto, bce, dice, bce_dice, ce or weighted_ce")
+
+
+def _raw_masks(ds):
+    for i in range(len(ds)):
+        yield ds[i]
+
+
+def build_scheduler(cfg: TrainConfig, optimizer):
+    if cfg.scheduler == "none":
+        return None
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+    raise ValueError(f"unknown scheduler {cfg.scheduler!r}: use cosine, plateau or none")
+
+
+def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
+                 show_progress: bool | None = None) -> RunResult:
+    """Train a U-Net as ``cfg`` says; save checkpoints, history and a prediction figure."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = pick_device(None if cfg.device == "auto" else cfg.device)
+    generator = seed_everything(cfg.seed)
+
+    train_ds, val_ds, stats = build_datasets(cfg)
+    task = TASKS[cfg.dataset]
+    num_classes = 1 if task == "binary" else int(stats.get("num_classes", 5))
+    in_channels = len(stats["mean"])
+    train_loader, val_loader = data.make_loaders(train_ds, val_ds, cfg.batch_size,
+                                                 seed=cfg.seed, num_workers=cfg.num_workers)
+    del generator  # make_loaders seeds its own generator from cfg.seed
+
+    model = UNet(in_channels=in_channels, num_classes=num_classes, base=cfg.base,
+                 depth=cfg.depth, kernel_size=cfg.kernel_size, bilinear=cfg.bilinear).to(device)
+    optimizer = build_optimizer(cfg, model.parameters())
+    scheduler = build_scheduler(cfg, optimizer)
+    loss_fn = build_loss(cfg, train_ds, num_classes)
+
+    history, start_epoch = History(), 0
+    if cfg.resume:
+        ckpt = load_checkpoint(cfg.resume, map_location=device)
+        model.load_state_dict(ckpt["model_state"])
+        if "optimizer_state" in ckpt:
+            optimizer.load_state_dict(ckpt["optimizer_state"])
+        if scheduler is not None and "scheduler_state" in ckpt:
+            scheduler.load_state_dict(ckpt["scheduler_state"])
+        history = History.from_list(ckpt.get("history", []))
+        start_epoch = int(ckpt["epoch"])
+        log(f"resuming from {cfg.resume} after epoch {start_epoch}")
+
+    data_info = {"size": list(cfg.size), "mean": [float(m) for m in stats["mean"]],
+                 "std": [float(s) for s in stats["std"]],
+                 "image_mode": "RGB" if in_channels == 3 else "L", "task": task,
+                 "num_classes": num_classes, "dataset": cfg.dataset}
+    log(f"device: {describe_device(device)}")
+    log(f"data: {cfg.dataset}, {len(train_ds)} train / {len(val_ds)} val images at "
+        f"{cfg.size[1]}x{cfg.size[0]} (W x H)")
+    log(f"model: U-Net base {cfg.base}, depth {cfg.depth}, {count_parameters(model):,} parameters")
+    log(f"optimizer: {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, "
+        f"up to {cfg.epochs} epochs" + (f" or {cfg.max_seconds:g} s of training" if cfg.max_seconds else ""))
+
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    key = "val_dice" if task == "binary" else "val_miou"
+
+    def on_epoch_end(epoch: int, hist: History) -> None:
+        common = dict(model=model, epoch=epoch, optimizer=optimizer, scheduler=scheduler,
+                      history=hist.to_list(), metrics=hist.last, data=data_info,
+                      train_config=cfg.to_dict())
+        save_checkpoint(last_path, **common)
+        if hist.last.get(key, -1.0) >= hist.best(key)[key]:
+            save_checkpoint(best_path, **common)
+
+    history = fit(model, train_loader, val_loader, loss_fn=loss_fn, optimizer=optimizer,
+                  epochs=cfg.epochs, device=device, scheduler=scheduler, amp=cfg.amp,
+                  clip_grad=cfg.clip_grad, max_seconds=cfg.max_seconds, history=history,
+                  start_epoch=start_epoch, on_epoch_end=on_epoch_end, log=log,
+                  show_progress=show_progress,
+                  num_classes=None if task == "binary" else num_classes)
+    save_history_csv(history, out / "history.csv")
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    figure = None
+    try:
+        from segkit import viz
+
+        figure = viz.save_prediction_grid(out / "predictions.png", model, val_ds, device,
+                                          mean=stats["mean"], std=stats["std"], n=4,
+                                          num_classes=num_classes)
+    except Exception as exc:  # a figure must never lose a finished training run
+        log(f"could not save the prediction figure: {exc}")
+    if len(history):
+        best = history.best(key)
+        log(f"best {key.replace('val_', 'val ')} {best[key]:.4f} at epoch {int(best['epoch'])}; "
+            f"{history.last['elapsed']:.1f} s of training")
+    log(f"saved: {last_path}, {best_path}, {out / 'history.csv'}" + (f", {figure}" if figure else ""))
+    return RunResult(model, history, out, last_path, best_path, figure, data_info)

@@ -1,0 +1,137 @@
+"""Lessons run to the end with their stubs in place; the course runs headless.
+
+For every lesson in lessons/ (and, so that this logic is itself tested, for lessons built
+from the fixture course): execute it in a fresh kernel and require that the only cells
+that raised are check cells tagged raises-exception, with ExerciseNotDone, and that every
+check cell did raise (a check that passes a stub would pass an empty exercise).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import shutil
+
+import nbformat
+import pytest
+
+from notebook_helpers import (
+    CELL_TIMEOUT,
+    FIXTURE_SOLUTIONS,
+    LESSONS,
+    REPO_ROOT,
+    lesson_run_problems,
+    notebook_params,
+)
+from segkit.course import cli
+from segkit.course.build import build_all, notebook_text, read_notebook
+from segkit.course.run import execute_notebook, key_figures, run_course, store_outputs
+
+
+@pytest.mark.parametrize("lesson", notebook_params(LESSONS, "lesson"))
+def test_lesson_runs_to_the_end_with_stubs(lesson, record_property):
+    run = execute_notebook(read_notebook(lesson), cwd=REPO_ROOT, timeout=CELL_TIMEOUT)
+    record_property("seconds", round(run.seconds, 1))
+    print(f"{lesson.name}: {run.seconds:.1f} s")
+    assert lesson_run_problems(run) == []
+
+
+# --------------------------------------------------------------------------- fixture course
+
+
+@pytest.fixture(scope="module")
+def fixture_lessons(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    build_all(FIXTURE_SOLUTIONS, root / "lessons")
+    return root
+
+
+@pytest.mark.parametrize("name", ["00_demo", "01_quick"])
+def test_fixture_lesson_runs_with_only_check_cells_raising(fixture_lessons, name):
+    nb = read_notebook(fixture_lessons / "lessons" / f"{name}.ipynb")
+    run = execute_notebook(nb, cwd=fixture_lessons, timeout=60)
+    assert lesson_run_problems(run) == []
+    raised = [c for c in run.nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert {o.ename for c in raised for o in c.outputs if o.output_type == "error"} == {
+        "ExerciseNotDone"}
+    assert len(raised) == (2 if name == "00_demo" else 1)
+    # the cell after a skipped exercise says it uses the reference, and still runs
+    text = "".join(o.get("text", "") for c in run.nb.cells for o in c.get("outputs", []))
+    assert "has not passed its check yet, so this cell uses segkit's reference" in text
+
+
+def test_lesson_checks_catch_bad_lessons(fixture_lessons):
+    """The lesson test fails a lesson whose check passes the stub or whose cell calls a stub."""
+    nb = read_notebook(fixture_lessons / "lessons" / "01_quick.ipynb")
+    lenient = copy.deepcopy(nb)
+    lenient.cells[3].source = 'print("no real check")'
+    calls_stub = copy.deepcopy(nb)
+    calls_stub.cells[4].source = "mean([1, 2])"
+    lenient_problems = lesson_run_problems(execute_notebook(lenient, cwd=fixture_lessons,
+                                                            timeout=60))
+    assert lenient_problems == ["check cell 4 passed the stub: a check must raise "
+                                "ExerciseNotDone until the exercise is written"]
+    stub_problems = lesson_run_problems(execute_notebook(calls_stub, cwd=fixture_lessons,
+                                                         timeout=60))
+    assert stub_problems[0].startswith("stopped at cell 5: NotImplementedError")
+    assert any("is not a check cell but raised NotImplementedError" in p for p in stub_problems)
+
+
+# --------------------------------------------------------------------------- run_course
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_run_course_executes_exports_and_sums_up(tmp_path, capsys):
+    solutions = tmp_path / "solutions"
+    shutil.copytree(FIXTURE_SOLUTIONS, solutions)
+    broken = read_notebook(solutions / "01_quick.ipynb")
+    broken.cells[2].source = "def mean(values):\n    return sum(values) // len(values)"
+    (solutions / "02_broken.ipynb").write_text(notebook_text(broken))
+    before = _digest(solutions)
+
+    results = run_course(solutions, tmp_path / "out", timeout=60)
+    out = capsys.readouterr().out
+
+    assert _digest(solutions) == before  # solutions/ is only read
+    assert [(r.lesson, r.ok) for r in results] == [
+        ("00_demo", True), ("01_quick", True), ("02_broken", False)]
+    assert results[0].key_figures == {"total": "44.0000"}
+    assert results[1].key_figures == {"mean of 1..10": "5.50"}
+    assert results[2].status == ("failed at cell 4 (id check): CheckFailed: ❌ mean: "
+                                 "mean([1, 2, 3, 4]) is 2, expected 2.5 (within ±1e-09)")
+    for r in results:
+        assert r.executed.exists() and r.html.exists()
+        assert "<html" in r.html.read_text()
+    executed = read_notebook(results[0].executed)
+    assert key_figures(executed) == {"total": "44.0000"}
+    assert "📌 total: 44.0000" in out and "2 of 3 lessons ran to the end; 1 failed" in out
+    assert "02_broken" in out and "failed at cell 4" in out
+
+    assert cli.main(["run-course", "--solutions", str(solutions), "--only", "2",
+                     "--out", str(tmp_path / "out2")]) == 1
+    with pytest.raises(ValueError, match="no solution notebook matches '7'"):
+        run_course(solutions, tmp_path / "out3", only=["7"])
+
+
+def test_store_outputs_reproduces_the_stored_fixture(tmp_path):
+    """`--inplace` is deterministic: re-executing the fixture gives the same bytes."""
+    path = tmp_path / "01_quick.ipynb"
+    stored = (FIXTURE_SOLUTIONS / "01_quick.ipynb").read_bytes()
+    cleared = read_notebook(FIXTURE_SOLUTIONS / "01_quick.ipynb")
+    for cell in cleared.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    path.write_text(notebook_text(cleared))
+    assert cli.main(["run-course", "--inplace", str(path)]) == 0
+    assert path.read_bytes() == stored
+
+    failing = nbformat.reads(stored.decode(), as_version=4)
+    failing.cells[4].source = "1 / 0"
+    path.write_text(notebook_text(failing))
+    before = path.read_bytes()
+    run = store_outputs(path, timeout=60)
+    assert not run.ok and run.failed_cell == 4 and run.error.startswith("ZeroDivisionError")
+    assert path.read_bytes() == before  # a failed run writes nothing
