@@ -28,7 +28,7 @@ $(BIN)/.segkit-installed: pyproject.toml
 setup: $(BIN)/.segkit-installed
 
 run: setup
-	$(BIN)/segkit train
+	$(BIN)/segkit run-course
 
 train: setup
 	$(BIN)/segkit train
@@ -44,6 +44,10 @@ lessons: setup
 
 lessons-check: setup
 	$(BIN)/segkit build-lessons --check
+
+regen: setup
+	$(BIN)/python -m segkit.course.run --inplace solutions/*.ipynb
+	$(BIN)/segkit build-lessons
 
 benchmark: setup
 	$(BIN)/python benchmarks/train_benchmark.py

@@ -1,0 +1,108 @@
+"""The command line as a user types it: help, generate, a short train, evaluate, predict, resume."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segkit.checkpoint import load_checkpoint
+from segkit.cli import main
+
+SUBCOMMANDS = ["generate", "train", "evaluate", "predict", "build-lessons", "run-course"]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "segkit", *args], capture_output=True, text=True)
+
+
+def test_help_for_every_subcommand():
+    top = run_cli("--help")
+    assert top.returncode == 0
+    for name in SUBCOMMANDS:
+        assert name in top.stdout
+        res = run_cli(name, "--help")
+        assert res.returncode == 0, res.stderr
+        assert "usage: segkit " + name in res.stdout
+
+
+def test_bad_size_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--size", "ninety"])
+    assert "width x height" in capsys.readouterr().err
+
+
+TINY = ["--size", "48x32", "--base", "4", "--depth", "3", "--batch-size", "8", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short end-to-end run on a freshly generated toy Carvana (2 epochs)."""
+    tmp = tmp_path_factory.mktemp("cli")
+    data_root = tmp / "carvana"
+    assert main(["generate", "carvana", str(data_root), "--n", "40"]) == 0
+    out = tmp / "run"
+    assert main(["train", "--data-root", str(data_root), "--out-dir", str(out), "--epochs", "2",
+                 "--no-time-limit", *TINY]) == 0
+    return data_root, out
+
+
+def test_train_writes_checkpoints_history_and_figure(trained, capsys):
+    data_root, out = trained
+    for name in ["last.pt", "best.pt", "history.csv", "predictions.png", "config.json"]:
+        assert (out / name).is_file(), name
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["epoch"] == 2
+    assert ckpt["model_config"]["base"] == 4
+    assert ckpt["data"]["size"] == [32, 48]
+    assert 0.0 <= ckpt["metrics"]["val_dice"] <= 1.0
+    assert len(open(out / "history.csv").read().splitlines()) == 3  # header + 2 epochs
+
+
+def test_resume_continues_the_run(trained, capsys):
+    data_root, out = trained
+    assert main(["train", "--data-root", str(data_root), "--out-dir", str(out), "--epochs", "3",
+                 "--no-time-limit", "--resume", str(out / "last.pt"), *TINY]) == 0
+    text = capsys.readouterr().out
+    assert "resuming from" in text and "epoch  3/3" in text
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["epoch"] == 3 and len(ckpt["history"]) == 3
+
+
+def test_evaluate_prints_metrics(trained, capsys):
+    _, out = trained
+    assert main(["evaluate", str(out / "best.pt"), "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "dice" in text and "accuracy" in text
+
+
+def test_predict_any_size_writes_viewable_masks(trained, tmp_path):
+    _, out = trained
+    inputs = tmp_path / "photos"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    for name, (w, h) in {"a.jpg": (101, 75), "b.png": (240, 160)}.items():
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(inputs / name)
+    (inputs / "notes.txt").write_text("not an image")
+    preds = tmp_path / "preds"
+    assert main(["predict", str(out / "best.pt"), str(inputs), str(preds), "--tta", "--device", "cpu"]) == 0
+    mask = Image.open(preds / "a_mask.png")
+    assert mask.size == (101, 75) and mask.mode == "L"
+    assert set(np.unique(np.asarray(mask))) <= {0, 255}
+    assert Image.open(preds / "b_overlay.png").size == (240, 160)
+    assert not (preds / "notes_mask.png").exists()
+
+
+def test_predict_errors_name_the_problem(trained, tmp_path, capsys):
+    _, out = trained
+    assert main(["predict", str(out / "best.pt"), str(tmp_path / "missing"), str(tmp_path / "o")]) == 1
+    assert "input folder not found" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "none.pt"), str(tmp_path), str(tmp_path / "o")]) == 1
+    assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_generate_refuses_to_overwrite(tmp_path, capsys):
+    assert main(["generate", "seasky", str(tmp_path / "s"), "--n", "4"]) == 0
+    assert main(["generate", "seasky", str(tmp_path / "s"), "--n", "4"]) == 1
+    assert "overwrite" in capsys.readouterr().err
