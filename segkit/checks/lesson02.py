@@ -1,0 +1,726 @@
+"""Checks of lesson 02 (the U-Net), and the picture of the U the lesson draws.
+
+The student builds the four blocks of ``segkit.unet`` and these checks compare them with
+segkit's reference blocks, on shapes and on outputs with known (copied) weights:
+
+========================  ==================================================================
+check                     mistakes it names (``CheckFailed.mistake``)
+========================  ==================================================================
+``check_double_conv``     ``conv-no-padding``, ``missing-batchnorm``, ``missing-relu``,
+                          ``wrong-out-channels``, ``conv-bias-before-batchnorm``,
+                          ``doubleconv-param-count``, ``doubleconv-order``
+``check_down``            ``down-no-pool``, ``down-wrong-size``, ``wrong-out-channels``,
+                          ``down-param-count``, ``conv-before-pool``, ``down-mismatch``
+``check_up``              ``up-not-halving-channels``, ``up-transposed-in-channels``,
+                          ``up-conv-in-channels`` (the decoder conv built for the wrong
+                          number of channels after the concatenation, report 002),
+                          ``up-wrong-upsample``, ``up-no-pad-to-skip``, ``wrong-out-channels``,
+                          ``up-pad-differs``, ``up-mismatch``
+``check_unet``            ``unet-depth-off-by-one``, ``unet-param-count``,
+                          ``unet-output-shape``, ``unet-odd-size``, ``unet-wiring``
+========================  ==================================================================
+
+Every check also names ``not-a-module`` (the class builds something that is not an
+``nn.Module``); crashes are reported by ``run_check`` (``crashed``).
+
+"Known weights": the check builds segkit's block and the student's block for the same
+configuration, gives segkit's block random weights and BatchNorm statistics, copies them
+into the student's block (convolutions, transposed convolutions and BatchNorms paired in
+the order they were created) and compares the outputs in eval mode. Where the two blocks
+cannot be paired (a different number or shape of layers) the shape checks decide alone.
+
+Every check works on blocks it builds itself, inside ``torch.random.fork_rng``: the
+notebook's objects and its random numbers are left as they were.
+
+The lesson's pictures live here too: :func:`trace_u` (``trace_shapes`` rows with each Up
+block's up-conv shape, for any U-Net), :func:`decoder_table` (the skip-channel arithmetic as
+a table) and :func:`draw_unet` (the U drawn from a forward pass).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segkit.checks.core import expect, expect_equal, fail, run_check
+from segkit.shapes import ShapeRow, trace_shapes
+from segkit.unet import DoubleConv as RefDoubleConv
+from segkit.unet import Down as RefDown
+from segkit.unet import UNet as RefUNet
+from segkit.unet import Up as RefUp
+from segkit.unet import count_parameters
+
+__all__ = ["check_double_conv", "check_down", "check_up", "check_unet", "decoder_table",
+           "draw_unet", "trace_u"]
+
+_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _layers(module: nn.Module, kind: type | tuple[type, ...] = _LAYERS) -> list[nn.Module]:
+    """The layers of ``kind`` inside ``module``, in the order they were created."""
+    return [m for m in module.modules() if isinstance(m, kind)]
+
+
+def _count(module: nn.Module) -> int:
+    return count_parameters(module, trainable_only=False)
+
+
+def _shape(t: Any) -> tuple[int, ...] | None:
+    return tuple(int(n) for n in t.shape) if hasattr(t, "shape") else None
+
+
+def _fmt(shape: Sequence[int] | None) -> str:
+    return "None" if shape is None else "(" + ", ".join(str(n) for n in shape) + ")"
+
+
+def _run(fn: Callable[..., Any], *args: Any) -> tuple[Any, RuntimeError | None]:
+    """``fn(*args)``, or the RuntimeError it raised (a stub's NotImplementedError goes on)."""
+    try:
+        return fn(*args), None
+    except NotImplementedError:
+        raise
+    except RuntimeError as exc:
+        return None, exc
+
+
+def _randomize(model: nn.Module) -> None:
+    """Random weights and BatchNorm statistics (under the caller's seed)."""
+    with torch.no_grad():
+        for m in _layers(model):
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.2)
+                m.running_mean.normal_(0.0, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+            else:
+                fan_in = m.weight[0].numel() if isinstance(m, nn.Conv2d) else \
+                    m.weight.shape[0] * m.weight[0, 0].numel()
+                m.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.1)
+
+
+def _copy_weights(ref: nn.Module, student: nn.Module) -> bool:
+    """Copy ``ref``'s conv / transposed conv / BatchNorm weights into ``student``'s.
+
+    Layers are paired in creation order. A conv bias the student has and ``ref`` lacks
+    is set to zero. Returns False (and copies nothing more) when the layers don't pair.
+    """
+    src, dst = _layers(ref), _layers(student)
+    if len(src) != len(dst):
+        return False
+    for a, b in zip(src, dst):
+        if type(a) is not type(b) or b.weight is None or a.weight.shape != b.weight.shape:
+            return False
+        if isinstance(a, nn.BatchNorm2d) and (
+                b.running_mean is None or abs(a.eps - b.eps) > 1e-12):
+            return False
+        if not isinstance(a, nn.BatchNorm2d) and (
+                a.stride != b.stride or a.padding != b.padding and b.padding != "same"
+                or a.bias is not None and b.bias is None):
+            return False
+    with torch.no_grad():
+        for a, b in zip(src, dst):
+            b.weight.copy_(a.weight)
+            if isinstance(a, nn.BatchNorm2d):
+                b.bias.copy_(a.bias)
+                b.running_mean.copy_(a.running_mean)
+                b.running_var.copy_(a.running_var)
+            elif b.bias is not None:
+                b.bias.copy_(a.bias if a.bias is not None else torch.zeros_like(b.bias))
+    return True
+
+
+def _same(a: torch.Tensor | None, b: torch.Tensor) -> bool:
+    """Same shape and values, within a tolerance scaled to the values' size."""
+    if a is None or not isinstance(a, torch.Tensor) or a.shape != b.shape:
+        return False
+    tol = 1e-4 * max(1.0, float(b.abs().max()))
+    return bool(((a.detach().float() - b).abs() <= tol).all())
+
+
+def _in_rng(body: Callable[[], str | None]) -> Callable[[], str | None]:
+    """``body`` run with a fixed seed, leaving the notebook's random state untouched."""
+    def wrapped() -> str | None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return body()
+    return wrapped
+
+
+def _build(cls: Any, *args: Any, what: str) -> nn.Module:
+    block = cls(*args)
+    expect(isinstance(block, nn.Module), f"{what} is a {type(block).__name__}, not an nn.Module",
+           mistake="not-a-module",
+           hint="define it as `class ...(nn.Module):` and call `super().__init__()` first "
+                "in `__init__`.")
+    return block
+
+
+def _param_text(module: nn.Module) -> str:
+    """'conv 3->8 3x3 (216) + BN 8 (16) + ...' for a hint."""
+    parts = []
+    for m in _layers(module):
+        n = sum(p.numel() for p in m.parameters())
+        if isinstance(m, nn.BatchNorm2d):
+            parts.append(f"BatchNorm2d({m.num_features}) {n:,}")
+        else:
+            name = "ConvTranspose2d" if isinstance(m, nn.ConvTranspose2d) else "Conv2d"
+            k = "x".join(str(s) for s in m.kernel_size)
+            bias = "" if m.bias is None else " +bias"
+            parts.append(f"{name}({m.in_channels}->{m.out_channels}, {k}{bias}) {n:,}")
+    return " + ".join(parts)
+
+
+# --------------------------------------------------------------------------- DoubleConv
+
+_DC_HINT = ("DoubleConv is nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
+            "nn.BatchNorm2d(out_ch) -> nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, "
+            "bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU.")
+
+
+def _double_conv_variants(ref: RefDoubleConv, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Outputs of the usual wrong orders, with ``ref``'s weights (eval mode)."""
+    c1, b1, _, c2, b2, _ = ref.double_conv
+    return {
+        "no-middle-relu": F.relu(b2(c2(b1(c1(x))))),
+        "no-last-relu": b2(c2(F.relu(b1(c1(x))))),
+        "no-relu": b2(c2(b1(c1(x)))),
+        "relu-before-bn": b2(F.relu(c2(b1(F.relu(c1(x)))))),
+    }
+
+
+def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's class
+    """DoubleConv(3, 8) and DoubleConv(8, 8) against ``segkit.unet.DoubleConv``."""
+
+    def body() -> str:
+        block = _build(DoubleConv, 3, 8, what="DoubleConv(3, 8)")
+        x = torch.randn(2, 3, 17, 23)
+        bns = _layers(block, nn.BatchNorm2d)
+        convs = _layers(block, nn.Conv2d)
+        expect(len(bns) == 2,
+               f"DoubleConv(3, 8) has {len(bns)} nn.BatchNorm2d layers, expected 2 (one after "
+               "each conv)", mistake="missing-batchnorm",
+               hint="put an nn.BatchNorm2d(out_ch) right after each conv, before its ReLU. "
+                    "BatchNorm keeps each channel's values centred and scaled, which lets "
+                    "a deep U-Net train at ordinary learning rates. " + _DC_HINT)
+        expect(len(convs) == 2,
+               f"DoubleConv(3, 8) has {len(convs)} nn.Conv2d layers, expected 2",
+               mistake="doubleconv-param-count", hint=_DC_HINT)
+        out = block(x)
+        shape = _shape(out)
+        if shape is not None and len(shape) == 4 and shape[2:] != (17, 23):
+            lost = 17 - shape[2]
+            fail(f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {_fmt(shape)}: the map "
+                 f"lost {lost} rows and {23 - shape[3]} columns",
+                 mistake="conv-no-padding",
+                 hint="a 3x3 conv without padding drops one pixel on each side (2 per conv, "
+                      "4 per DoubleConv). Give both convs padding=1 (kernel_size // 2) so the "
+                      "output keeps H and W, as the decoder's skip connections need.")
+        expect(shape == (2, 8, 17, 23),
+               f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {_fmt(shape)}, expected "
+               "(2, 8, 17, 23)", mistake="wrong-out-channels",
+               hint="both convs must give out_ch channels: the first "
+                    "nn.Conv2d(in_ch, out_ch, ...), the second nn.Conv2d(out_ch, out_ch, ...).")
+        ref = RefDoubleConv(3, 8)
+        got, want = _count(block), _count(ref)
+        if got != want:
+            with_bias = sum(c.out_channels for c in convs if c.bias is not None)
+            if got - want == with_bias and with_bias:
+                fail(f"DoubleConv(3, 8) has {got:,} parameters, expected {want:,}: "
+                     f"{with_bias} of them are conv biases",
+                     mistake="conv-bias-before-batchnorm",
+                     hint="build the convs with bias=False. The BatchNorm right after a conv "
+                          "subtracts each channel's mean, which cancels any bias the conv "
+                          "adds, and then adds its own shift: the bias is wasted parameters "
+                          "(and segkit's and the paper-width counts, 31,037,698, leave it out).")
+            fail(f"DoubleConv(3, 8) has {got:,} parameters, expected {want:,}",
+                 mistake="doubleconv-param-count",
+                 hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. "
+                      + _DC_HINT)
+        _randomize(ref)
+        expect(_copy_weights(ref, block),
+               "could not pair the layers of your DoubleConv with segkit's "
+               f"(yours: {_param_text(block)})", mistake="doubleconv-order", hint=_DC_HINT)
+        ref.eval()
+        block.eval()
+        with torch.no_grad():
+            want_out = ref(x)
+            got_out = block(x)
+            if not _same(got_out, want_out):
+                variants = _double_conv_variants(ref, x)
+                which = next((k for k, v in variants.items() if _same(got_out, v)), None)
+                if which in ("no-middle-relu", "no-last-relu", "no-relu") or (
+                        which is None and float(got_out.min()) < 0):
+                    where = {"no-middle-relu": "after the first BatchNorm",
+                             "no-last-relu": "after the second BatchNorm",
+                             "no-relu": "after both BatchNorms"}.get(which, "somewhere")
+                    fail("with segkit's weights copied in, your DoubleConv's output differs "
+                         f"from segkit's: a ReLU is missing {where}",
+                         mistake="missing-relu",
+                         hint="each conv -> BatchNorm is followed by nn.ReLU(). Without it "
+                              "two convs in a row are one linear map, and the output can be "
+                              "negative. " + _DC_HINT)
+                if which == "relu-before-bn":
+                    fail("with segkit's weights copied in, your DoubleConv's output differs "
+                         "from segkit's: the ReLU comes before the BatchNorm",
+                         mistake="doubleconv-order",
+                         hint="the order is conv -> BatchNorm -> ReLU (twice), as in "
+                              "milesial's Pytorch-UNet. " + _DC_HINT)
+                fail("with segkit's weights copied in, your DoubleConv's output differs "
+                     "from segkit's", mistake="doubleconv-order",
+                     hint="check the order of the layers and that forward uses each once. "
+                          + _DC_HINT)
+        square = _build(DoubleConv, 8, 8, what="DoubleConv(8, 8)")
+        expect_equal(_count(square), _count(RefDoubleConv(8, 8)),
+                     name="the parameter count of DoubleConv(8, 8)",
+                     mistake="doubleconv-param-count", hint=_DC_HINT)
+        return f"{want:,} parameters in DoubleConv(3, 8); output (2, 8, 17, 23) keeps 17x23"
+
+    return run_check("DoubleConv", "DoubleConv keeps H and W and matches segkit's block",
+                     _in_rng(body))
+
+
+# --------------------------------------------------------------------------- Down
+
+_DOWN_HINT = "Down is nn.MaxPool2d(2) followed by DoubleConv(in_ch, out_ch)."
+
+
+def check_down(Down: Any) -> Any:  # noqa: N803
+    """Down(4, 8) on a 17x23 map against ``segkit.unet.Down``."""
+
+    def body() -> str:
+        block = _build(Down, 4, 8, what="Down(4, 8)")
+        x = torch.randn(2, 4, 17, 23)
+        shape = _shape(block(x))
+        if shape is not None and len(shape) == 4 and shape[2:] == (17, 23):
+            fail("Down(4, 8) kept the 17x23 size of its input: nothing halves it",
+                 mistake="down-no-pool",
+                 hint="start with nn.MaxPool2d(2): it keeps the largest of each 2x2 window, "
+                      "so H and W are halved (rounded down). " + _DOWN_HINT)
+        if shape is not None and len(shape) == 4 and shape[2:] != (8, 11):
+            fail(f"Down(4, 8) turned a (2, 4, 17, 23) input into {_fmt(shape)}; the size "
+                 "should be 17 // 2 = 8 by 23 // 2 = 11",
+                 mistake="down-wrong-size",
+                 hint="nn.MaxPool2d(2) halves H and W and rounds down (17 -> 8, 23 -> 11); "
+                      "the padded DoubleConv after it keeps that size. " + _DOWN_HINT)
+        expect(shape == (2, 8, 8, 11),
+               f"Down(4, 8) turned a (2, 4, 17, 23) input into {_fmt(shape)}, expected "
+               "(2, 8, 8, 11)", mistake="wrong-out-channels",
+               hint="the DoubleConv inside takes in_ch and gives out_ch channels. " + _DOWN_HINT)
+        ref = RefDown(4, 8)
+        got, want = _count(block), _count(ref)
+        expect(got == want, f"Down(4, 8) has {got:,} parameters, expected {want:,}",
+               mistake="down-param-count",
+               hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. The pooling "
+                    "has no parameters; everything is in the DoubleConv. " + _DOWN_HINT)
+        _randomize(ref)
+        expect(_copy_weights(ref, block), "could not pair the layers of your Down with "
+               f"segkit's (yours: {_param_text(block)})", mistake="down-mismatch",
+               hint=_DOWN_HINT)
+        ref.eval()
+        block.eval()
+        with torch.no_grad():
+            got_out = block(x)
+            if not _same(got_out, ref(x)):
+                conv_first = F.max_pool2d(ref.maxpool_conv[1](x), 2)
+                if _same(got_out, conv_first):
+                    fail("with segkit's weights copied in, your Down gives what DoubleConv "
+                         "then pooling gives", mistake="conv-before-pool",
+                         hint="pool first, then convolve: nn.MaxPool2d(2) then DoubleConv. "
+                              "Convolving at full size first costs 4 times the computation "
+                              "and gives a different network from segkit's.")
+                fail("with segkit's weights copied in, your Down's output differs from "
+                     "segkit's", mistake="down-mismatch",
+                     hint="use max pooling (not average pooling or a strided conv). "
+                          + _DOWN_HINT)
+        return "(2, 4, 17, 23) -> (2, 8, 8, 11): max pooling rounds 17 and 23 down"
+
+    return run_check("Down", "Down halves H and W and matches segkit's block", _in_rng(body))
+
+
+# --------------------------------------------------------------------------- Up
+
+_UP_HINT = ("Up: self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2); "
+            "self.conv = DoubleConv(in_ch, out_ch); in forward: upsample x1, pad it to x2's H "
+            "and W, torch.cat([x2, x1], dim=1), then self.conv.")
+
+
+def _up_output(ref: RefUp, x1: torch.Tensor, x2: torch.Tensor, *, up_first: bool,
+               pad_side: str) -> torch.Tensor:
+    """segkit's Up with the other concatenation order or padding side (for diagnosis)."""
+    up = ref.up(x1)
+    dy, dx = x2.shape[2] - up.shape[2], x2.shape[3] - up.shape[3]
+    if pad_side == "before":  # the odd row/column on top/left
+        up = F.pad(up, [dx - dx // 2, dx // 2, dy - dy // 2, dy // 2])
+    else:
+        up = F.pad(up, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+    cat = torch.cat([up, x2] if up_first else [x2, up], dim=1)
+    return ref.conv(cat)
+
+
+def check_up(Up: Any) -> Any:  # noqa: N803
+    """Up(16, 8) on even and odd sizes against ``segkit.unet.Up``."""
+
+    def body() -> str:
+        block = _build(Up, 16, 8, what="Up(16, 8)")
+        ups = _layers(block, nn.ConvTranspose2d)
+        if not ups:
+            fail("Up(16, 8) has no nn.ConvTranspose2d, so nothing halves the 16 channels of "
+                 "the deeper map before it meets the 8-channel skip",
+                 mistake="up-not-halving-channels",
+                 hint="upsample with nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, "
+                      "stride=2): it doubles H and W and halves the channels (16 -> 8), so "
+                      "the concatenation gives 8 + 8 = 16 = in_ch. (nn.Upsample keeps the "
+                      "channels: 16 + 8 = 24 would reach a conv built for 16.)")
+        tconv = ups[0]
+        expect(tconv.out_channels == 8,
+               f"the ConvTranspose2d of Up(16, 8) gives {tconv.out_channels} channels, "
+               "expected 16 // 2 = 8", mistake="up-not-halving-channels",
+               hint="the up-conv halves the channels: nn.ConvTranspose2d(in_ch, in_ch // 2, "
+                    "kernel_size=2, stride=2). Then skip (in_ch // 2) + upsampled (in_ch // 2) "
+                    "= in_ch channels reach the DoubleConv.")
+        expect(tconv.in_channels == 16,
+               f"the ConvTranspose2d of Up(16, 8) takes {tconv.in_channels} channels, but the "
+               "deeper map that arrives has in_ch = 16", mistake="up-transposed-in-channels",
+               hint="nn.ConvTranspose2d(in_ch, in_ch // 2, ...): its first argument is the "
+                    "channels of x1, the map coming up from the level below.")
+        convs = _layers(block, nn.Conv2d)
+        expect(bool(convs) and convs[0].in_channels == 16,
+               "the first conv after the concatenation in Up(16, 8) takes "
+               f"{convs[0].in_channels if convs else 'no'} channels, but torch.cat gives "
+               "8 (skip) + 8 (upsampled) = 16", mistake="up-conv-in-channels",
+               hint="the concatenation doubles the channels back: in_ch // 2 from the skip "
+                    "plus in_ch // 2 from the up-conv = in_ch. Build DoubleConv(in_ch, out_ch), "
+                    "not DoubleConv(in_ch // 2, ...) or DoubleConv(out_ch, ...).")
+
+        # even sizes: the upsampled map is exactly the skip's size
+        x1, x2 = torch.randn(2, 16, 4, 6), torch.randn(2, 8, 8, 12)
+        seen: list[tuple[int, ...]] = []
+        handle = tconv.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+        try:
+            out = block(x1, x2)
+        finally:
+            handle.remove()
+        if seen and seen[0] != (2, 8, 8, 12):
+            fail(f"the ConvTranspose2d of Up(16, 8) turned (2, 16, 4, 6) into {_fmt(seen[0])}, "
+                 "expected (2, 8, 8, 12): twice the size", mistake="up-wrong-upsample",
+                 hint="kernel_size=2, stride=2 (and no padding) doubles H and W exactly: "
+                      "nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2).")
+        expect(_shape(out) == (2, 8, 8, 12),
+               f"Up(16, 8) turned x1 (2, 16, 4, 6) and x2 (2, 8, 8, 12) into "
+               f"{_fmt(_shape(out))}, expected (2, 8, 8, 12)", mistake="wrong-out-channels",
+               hint="the output has out_ch channels and the skip's H and W. " + _UP_HINT)
+
+        # odd sizes: 11x9 pooled to 5x4, upsampled to 10x8, one row and column short
+        y1, y2 = torch.randn(2, 16, 5, 4), torch.randn(2, 8, 11, 9)
+        odd, err = _run(block, y1, y2)
+        if err is not None and "Sizes of tensors must match" in str(err):
+            fail("Up(16, 8) failed on x1 (2, 16, 5, 4) with skip x2 (2, 8, 11, 9): "
+                 f"torch.cat said `{err}`", mistake="up-no-pad-to-skip",
+                 hint="an 11x9 map pools to 5x4 (rounded down) and upsamples to 10x8, one "
+                      "row and one column short of the skip. Pad the upsampled map to the "
+                      "skip's size before torch.cat: dy = x2.shape[2] - x1.shape[2], "
+                      "dx = x2.shape[3] - x1.shape[3], x1 = F.pad(x1, [dx // 2, dx - dx // 2, "
+                      "dy // 2, dy - dy // 2]).")
+        if err is not None:
+            raise err
+        expect(_shape(odd) == (2, 8, 11, 9),
+               f"Up(16, 8) turned x1 (2, 16, 5, 4) and x2 (2, 8, 11, 9) into "
+               f"{_fmt(_shape(odd))}, expected (2, 8, 11, 9): the skip's size",
+               mistake="up-no-pad-to-skip",
+               hint="the output must have the skip's H and W (here 11x9), so that the U-Net's "
+                    "output has the input image's size: pad the upsampled map (10x8) up to "
+                    "the skip's size instead of cropping the skip down.")
+
+        # known weights
+        ref = RefUp(16, 8)
+        got, want = _count(block), _count(ref)
+        expect(got == want, f"Up(16, 8) has {got:,} parameters, expected {want:,}",
+               mistake="up-mismatch",
+               hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. " + _UP_HINT)
+        _randomize(ref)
+        expect(_copy_weights(ref, block), "could not pair the layers of your Up with segkit's "
+               f"(yours: {_param_text(block)})", mistake="up-mismatch", hint=_UP_HINT)
+        ref.eval()
+        block.eval()
+        with torch.no_grad():
+            even_ok = _same(block(x1, x2), ref(x1, x2))
+            odd_ok = _same(block(y1, y2), ref(y1, y2))
+            swapped = False
+            if not even_ok:  # [x1, x2] instead of [x2, x1]: as good, with the weights swapped
+                c = _layers(block, nn.Conv2d)[0]
+                c.weight.copy_(torch.cat([c.weight[:, 8:], c.weight[:, :8]], dim=1))
+                even_ok = _same(block(x1, x2), ref(x1, x2))
+                swapped = even_ok
+                if swapped:
+                    odd_ok = _same(block(y1, y2), ref(y1, y2))
+            if not even_ok:
+                fail("with segkit's weights copied in, Up(16, 8)'s output differs from "
+                     "segkit's on x1 (2, 16, 4, 6), x2 (2, 8, 8, 12)", mistake="up-mismatch",
+                     hint=_UP_HINT)
+            if not odd_ok:
+                fail("with segkit's weights copied in, Up(16, 8) matches segkit's on even "
+                     "sizes but not on x1 (2, 16, 5, 4), x2 (2, 8, 11, 9): the padding "
+                     "differs", mistake="up-pad-differs",
+                     hint="pad the upsampled map with zeros, the odd row at the bottom and the "
+                          "odd column at the right: F.pad(x1, [dx // 2, dx - dx // 2, "
+                          "dy // 2, dy - dy // 2]) (F.pad lists left, right, top, bottom). "
+                          "Then your model and segkit's are the same network, and a "
+                          "checkpoint of one loads into the other.")
+        order = "[x1, x2]" if swapped else "[x2, x1]"
+        return f"16 -> 8 up + 8 skip = 16 -> 8; 5x4 -> 10x8 padded to 11x9; cat {order}"
+
+    return run_check("Up", "Up halves, pads, concatenates and matches segkit's block",
+                     _in_rng(body))
+
+
+# --------------------------------------------------------------------------- UNet
+
+_UNET_CONFIGS = [  # (in_channels, num_classes, base, depth)
+    (3, 1, 16, 4),
+    (1, 3, 8, 3),
+]
+_UNET_BIG = (3, 2, 64, 4)  # the classic size, checked last (the slowest to build)
+
+
+def _build_on_meta(cls: Any, *args: Any, what: str) -> nn.Module:
+    """``cls(*args)`` with its tensors on the "meta" device: shapes without memory or
+    random initialisation, so counting the parameters of a 31M-parameter model is instant.
+    Falls back to an ordinary build if the class cannot be built that way."""
+    try:
+        with torch.device("meta"):
+            return _build(cls, *args, what=what)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - e.g. a model that reads a tensor's value in __init__
+        return _build(cls, *args, what=what)
+
+
+@functools.lru_cache(maxsize=None)
+def _ref_count(in_ch: int, classes: int, base: int, depth: int) -> int:
+    """Parameters of segkit's UNet for this configuration."""
+    with torch.device("meta"):
+        return _count(RefUNet(in_ch, classes, base, depth))
+
+
+def _children_text(model: nn.Module) -> str:
+    return ", ".join(f"{name} {_count(child):,}" for name, child in model.named_children())
+
+
+def _check_count(UNet: Any, config: tuple[int, int, int, int]) -> int:  # noqa: N803
+    """The student's parameter count for ``config``, failing with a diagnosis if it is off."""
+    in_ch, classes, base, depth = config
+    args = f"UNet(in_channels={in_ch}, num_classes={classes}, base={base}, depth={depth})"
+    model = _build_on_meta(UNet, in_ch, classes, base, depth, what=args)
+    got, want = _count(model), _ref_count(*config)
+    if got != want:
+        with torch.device("meta"):
+            ref = RefUNet(*config)
+        for other in (depth - 1, depth + 1):
+            if other >= 1 and got == _ref_count(in_ch, classes, base, other):
+                fail(f"{args} has {got:,} parameters, expected {want:,}: that is the "
+                     f"count of a U-Net with depth={other}",
+                     mistake="unet-depth-off-by-one",
+                     hint=f"depth={depth} means {depth} Down blocks after inc and "
+                          f"{depth} Up blocks: channels base * 2**i for i = 0..{depth} "
+                          f"({', '.join(str(base * 2 ** i) for i in range(depth + 1))}).")
+        fail(f"{args} has {got:,} parameters, expected {want:,}",
+             mistake="unet-param-count",
+             hint=f"per block, yours: {_children_text(model)}; segkit's: "
+                  f"{_children_text(ref)}. inc = DoubleConv(in_channels, base); "
+                  "Down i: ch[i] -> ch[i+1]; Up: ch[i+1] -> ch[i] from the bottom up; "
+                  "outc = nn.Conv2d(base, num_classes, kernel_size=1).")
+    return got
+
+
+def check_unet(UNet: Any) -> Any:  # noqa: N803
+    """Parameter counts, output shapes (101x75 too) and known weights vs ``segkit.unet.UNet``."""
+
+    def body() -> str:
+        for config in _UNET_CONFIGS:
+            _check_count(UNet, config)
+
+        model = _build(UNet, 3, 1, 8, 4, what="UNet(3, 1, base=8, depth=4)")
+        x = torch.randn(2, 3, 32, 48)
+        out = model(x)
+        expect(_shape(out) == (2, 1, 32, 48),
+               f"UNet(3, 1, base=8, depth=4) turned a (2, 3, 32, 48) batch into "
+               f"{_fmt(_shape(out))}, expected (2, 1, 32, 48): one logit per pixel",
+               mistake="unet-output-shape",
+               hint="the output has num_classes channels and the input's H and W: end with "
+                    "outc = nn.Conv2d(base, num_classes, kernel_size=1) applied to the last Up's "
+                    "output, and return it (no sigmoid/softmax: losses take logits).")
+        model.eval()
+        y = torch.randn(1, 3, 101, 75)
+        with torch.no_grad():
+            odd, err = _run(model, y)
+        if err is not None:
+            fail(f"UNet(3, 1, base=8, depth=4) failed on a (1, 3, 101, 75) image: `{err}`",
+                 mistake="unet-odd-size",
+                 hint="101 -> 50 -> 25 -> 12 -> 6 and 75 -> 37 -> 18 -> 9 -> 4: max pooling "
+                      "rounds down, so an upsampled map can be one pixel short of its skip. "
+                      "Each Up pads it to the skip's size; make sure forward passes the right "
+                      "skip to each Up (the last encoder output meets the first Up).")
+        expect(_shape(odd) == (1, 1, 101, 75),
+               f"UNet(3, 1, base=8, depth=4) turned a (1, 3, 101, 75) image into "
+               f"{_fmt(_shape(odd))}, expected (1, 1, 101, 75)", mistake="unet-odd-size",
+               hint="the output must have the input's size whatever it is: pad the upsampled "
+                    "maps to their skips (never crop the skips).")
+        gray = _build(UNet, 1, 3, 8, 3, what="UNet(1, 3, base=8, depth=3)").eval()
+        with torch.no_grad():
+            gout = gray(torch.randn(2, 1, 40, 24))
+        expect(_shape(gout) == (2, 3, 40, 24),
+               f"UNet(1, 3, base=8, depth=3) turned a (2, 1, 40, 24) batch into "
+               f"{_fmt(_shape(gout))}, expected (2, 3, 40, 24)", mistake="unet-output-shape",
+               hint="use the arguments: in_channels for the first DoubleConv, num_classes for "
+                    "the 1x1 conv at the end, depth for the number of Down and Up blocks.")
+
+        ref = RefUNet(3, 1, 8, 4)
+        _randomize(ref)
+        if _copy_weights(ref, model):  # otherwise the layers were created in another order
+            ref.eval()
+            with torch.no_grad():
+                for inp in (x, y):
+                    same = _same(model(inp), ref(inp))
+                    expect(same, "with segkit's weights copied in, your U-Net's output differs "
+                           f"from segkit's on a {_fmt(_shape(inp))} input",
+                           mistake="unet-wiring",
+                           hint="each Up takes the map from below and the skip of its own "
+                                "level: keep the encoder outputs in a list, start the decoder "
+                                "from the bottleneck (the last one) and pop the skips from the "
+                                "end, one per Up. The 1x1 outc conv comes last, and its "
+                                "output is returned as it is (logits: no sigmoid or softmax).")
+        big = _check_count(UNet, _UNET_BIG)
+        return f"{big:,} parameters at base 64; 101x75 in, 101x75 out"
+
+    return run_check("UNet", "UNet matches segkit's parameter counts and output shapes",
+                     _in_rng(body))
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def trace_u(model: nn.Module, input_size: Sequence[int]) -> list[ShapeRow]:
+    """``segkit.shapes.trace_shapes`` rows of a U-Net, with each Up row's up-conv shape.
+
+    ``trace_shapes`` records the upsampled map (``row.up_shape``) for segkit's ``Up``;
+    this does it for any Up block that has an ``up`` layer, such as the lesson's.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = []
+    for name, module in model.named_modules():
+        up = getattr(module, "up", None)
+        if name.startswith("ups.") and name.count(".") == 1 and isinstance(up, nn.Module):
+            def hook(_: nn.Module, __: Any, output: Any, name: str = name) -> None:
+                shapes[name] = tuple(output.shape)
+            handles.append(up.register_forward_hook(hook))
+    try:
+        rows = trace_shapes(model, tuple(input_size))
+    finally:
+        for h in handles:
+            h.remove()
+    for row in rows:
+        if row.up_shape is None and row.name in shapes:
+            row.up_shape = shapes[row.name]
+    return rows
+
+
+def decoder_table(model: nn.Module, input_size: Sequence[int]) -> str:
+    """The skip-channel arithmetic of each Up block of ``model`` on one forward pass.
+
+    One line per Up block (``ups.0`` is the deepest): the channels coming up from below,
+    after the up-conv, of the skip, after the concatenation, after the DoubleConv, and
+    the sizes (H x W) of the upsampled map and of the skip.
+    """
+    header = ["layer", "from below", "after up-conv", "skip", "concatenated",
+              "after DoubleConv", "up size -> skip size"]
+    table = [header]
+    for r in trace_u(model, input_size):
+        if len(r.input_shapes) != 2 or r.up_shape is None or r.out_channels is None:
+            continue
+        below, skip, up = r.input_shapes[0], r.input_shapes[1], r.up_shape
+        sizes = f"{up[2]}x{up[3]} -> {skip[2]}x{skip[3]}"
+        if tuple(up[2:]) != tuple(skip[2:]):
+            sizes += " (padded)"
+        table.append([r.name, f"{below[1]}", f"{up[1]}", f"{skip[1]}",
+                      f"{up[1]} + {skip[1]} = {up[1] + skip[1]}", f"{r.out_channels}", sizes])
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                     for line in table)
+
+
+def draw_unet(model: nn.Module, input_size: Sequence[int], ax: Any = None) -> Any:
+    """Draw the U of a U-Net with ``inc``, ``downs``, ``ups`` and ``outc`` blocks.
+
+    The boxes come from a real forward pass (:func:`trace_u`): each box is a block's
+    output map, with its channels above it (for an Up block: upsampled + skip -> out)
+    and H x W inside. Red arrows are max pooling, green ones up-convs, grey dashed ones
+    the skip connections (copy, then concatenate). Returns the matplotlib Axes; the
+    caller shows it (``plt.show()``).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    rows = {r.name: r for r in trace_u(model, input_size)}
+    level_of = lambda name: int(name.split(".")[1])  # noqa: E731
+    enc = [rows["inc"]] + sorted((r for n, r in rows.items() if n.startswith("downs.")),
+                                 key=lambda r: level_of(r.name))
+    dec = sorted((r for n, r in rows.items() if n.startswith("ups.")),
+                 key=lambda r: level_of(r.name))
+    depth = len(enc) - 1
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 4.6))
+    w, h = 0.78, 0.42
+
+    def box(x: float, y: float, row: ShapeRow, color: str, label: str) -> None:
+        ax.add_patch(Rectangle((x - w / 2, y - h / 2), w, h, facecolor=color,
+                               edgecolor="black", linewidth=0.8))
+        shape = row.output_shape
+        ax.text(x, y + h / 2 + 0.05, label, ha="center", va="bottom", fontsize=9,
+                fontweight="bold")
+        ax.text(x, y, f"{shape[2]}x{shape[3]}", ha="center", va="center", fontsize=8)
+
+    def arrow(a: tuple[float, float], b: tuple[float, float], color: str,
+              style: str = "-") -> None:
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, color=color,
+                                     linestyle=style, linewidth=1.3))
+
+    for i, row in enumerate(enc):
+        box(i, -i, row, "#9ecae1" if i < depth else "#6baed6", f"{row.out_channels}")
+        if i:
+            arrow((i - 1 + 0.1, -(i - 1) - h / 2), (i - 0.1, -i + h / 2), "#d62728")
+    for j, row in enumerate(dec):
+        level = depth - 1 - j
+        x = 2 * depth - level
+        skip_ch = row.input_shapes[1][1]
+        up_ch = row.up_shape[1] if row.up_shape is not None else row.input_shapes[0][1] // 2
+        box(x, -level, row, "#fdae6b", f"{up_ch}+{skip_ch}→{row.out_channels}")
+        arrow((x - 1 + 0.1, -(level + 1) + h / 2), (x - 0.1, -level - h / 2), "#2ca02c")
+        arrow((level + w / 2, -level), (x - w / 2, -level), "#888888", "--")
+    out = rows.get("outc")
+    if out is not None:
+        x = 2 * depth + 1
+        box(x, 0, out, "#a1d99b", f"{out.out_channels}")
+        arrow((x - 1 + w / 2, 0), (x - w / 2, 0), "black")
+    ax.text(-1.15, 0, f"input\n{input_size[1]} ch", ha="center", va="center", fontsize=8)
+    arrow((-0.85, 0), (-w / 2, 0), "black")
+    ax.text(depth / 2 - 0.7, -depth / 2 - 0.5, "max pool\nH, W ÷ 2", color="#d62728",
+            fontsize=9, ha="right", va="center")
+    ax.text(1.5 * depth + 0.7, -depth / 2 - 0.5, "up-conv\nH, W × 2", color="#2ca02c",
+            fontsize=9, ha="left", va="center")
+    ax.text(depth, 0.3, "skips: copy, then concatenate", color="#555555", fontsize=9,
+            ha="center")
+    ax.set_xlim(-1.6, 2 * depth + 1.6)
+    ax.set_ylim(-depth - 0.5, 0.75)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
