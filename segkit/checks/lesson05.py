@@ -1,0 +1,291 @@
+"""Checks of lesson 05 (multiclass): ``class_weights``, ``miou_from_confusion``.
+
+Each ``check_*`` function runs the student's function on small fixed inputs and raises
+:class:`~segkit.checks.core.CheckFailed` with a hint that names the mistake. The
+``reference_*`` functions are what ``checks.use`` falls back to when an exercise was
+skipped; they are thin wrappers around ``segkit.losses`` and ``segkit.metrics``.
+
+Mistake ids used here:
+
+- ``returns-none``: the function has no ``return``;
+- ``ignore-counted-as-class``: pixels labelled 255 were counted (a bincount of 256
+  values, or 255 folded into a class), so the weights do not describe the real classes;
+- ``weights-not-tensor`` / ``weights-wrong-shape`` / ``weights-wrong-dtype``: not a
+  float32 tensor of shape (C,), which ``nn.CrossEntropyLoss(weight=...)`` needs;
+- ``weights-backwards``: weights proportional to the frequency (the common class gets
+  the largest weight: the opposite of what we want);
+- ``zero-count-inf``: a class with no pixels gets an infinite (or NaN) weight (1 / 0);
+- ``weights-not-normalised``: the ratios are right but the weights are not scaled so that
+  the classes present have mean weight 1;
+- ``miou-not-number``: the mIoU is not a number;
+- ``nan-class-as-zero``: a class absent from both target and prediction (IoU 0/0) counted
+  as IoU 0 instead of being left out of the mean;
+- ``precision-not-iou`` / ``recall-not-iou``: TP divided by a column sum (precision) or a
+  row sum (recall) instead of the union TP + FP + FN;
+- ``union-double-counts-diagonal``: the union taken as row sum + column sum, which counts
+  the diagonal (TP) twice;
+- ``background-not-excluded``: ``include_background=False`` still averages class 0;
+- ``background-pixels-dropped``: with ``include_background=False`` the background row and
+  column were cut out of the matrix, so objects predicted as background (and background
+  predicted as objects) no longer count as errors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from segkit.checks.core import expect, expect_close, fail, run_check, show
+from segkit.losses import class_weights_from_frequencies, pixel_counts
+from segkit.metrics import mean_iou
+
+__all__ = [
+    "check_class_weights",
+    "check_miou_from_confusion",
+    "reference_class_weights",
+    "reference_miou_from_confusion",
+]
+
+
+# --------------------------------------------------------------------------- references
+
+
+def reference_class_weights(masks: torch.Tensor, num_classes: int,
+                            ignore_index: int = 255) -> torch.Tensor:
+    """Inverse-frequency class weights, mean 1 over the classes present: float32 (C,).
+
+    segkit's ``pixel_counts`` + ``class_weights_from_frequencies(method="inverse")``.
+    """
+    counts = pixel_counts(masks, num_classes, ignore_index)
+    return class_weights_from_frequencies(counts, num_classes, ignore_index)
+
+
+def reference_miou_from_confusion(cm: torch.Tensor, include_background: bool = True) -> float:
+    """Mean of the defined per-class IoUs of a (C, C) confusion matrix (rows = target).
+
+    segkit's ``metrics.mean_iou``; class 0 is the background.
+    """
+    return mean_iou(cm, include_background=include_background)
+
+
+# --------------------------------------------------------------------------- class_weights
+
+
+def _weights_masks() -> tuple[torch.Tensor, int]:
+    """Two 4x6 masks with classes 0, 1, 2 (3 absent) and ignore borders (255).
+
+    Counts: class 0 = 24, class 1 = 12, class 2 = 6, class 3 = 0, and 6 pixels of 255.
+    """
+    a = torch.tensor([[0, 0, 0, 0, 0, 0],
+                      [0, 255, 1, 1, 255, 0],
+                      [0, 255, 1, 1, 255, 0],
+                      [0, 0, 0, 0, 0, 0]])
+    b = torch.tensor([[1, 1, 1, 1, 255, 2],
+                      [1, 1, 1, 1, 255, 2],
+                      [0, 0, 0, 0, 0, 2],
+                      [0, 0, 0, 2, 2, 2]])
+    return torch.stack([a, b]), 4
+
+
+def _as_weights(value) -> torch.Tensor:
+    return torch.as_tensor(value).detach().cpu().double().flatten()
+
+
+def _same(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
+    return a.shape == b.shape and bool(torch.allclose(a, b, atol=tol, rtol=1e-4, equal_nan=True))
+
+
+def _inverse(counts: torch.Tensor) -> torch.Tensor:
+    """Inverse frequency with mean 1 over present classes, 0 for absent ones (float64)."""
+    counts = counts.double()
+    present = counts > 0
+    out = torch.zeros_like(counts)
+    raw = counts.sum() / counts[present]
+    out[present] = raw / raw.mean()
+    return out
+
+
+def check_class_weights(class_weights):
+    """``class_weights(masks, num_classes, ignore_index=255)`` -> float32 (C,) weights."""
+
+    def body():
+        masks, num_classes = _weights_masks()
+        counts = torch.tensor([24, 12, 6, 0])
+        expected = _inverse(counts)          # 4/7 * (1, 2, 4) = 0.571, 1.143, 2.286, 0
+        out = class_weights(masks.clone(), num_classes)
+        if out is None:
+            fail("class_weights(masks, 4) returned None.", mistake="returns-none",
+                 hint="finish the function with `return weights`.")
+        if not isinstance(out, torch.Tensor):
+            fail(f"class_weights(masks, 4) returned {show(out)}, not a torch tensor.",
+                 mistake="weights-not-tensor",
+                 hint="nn.CrossEntropyLoss(weight=...) takes a float32 tensor of shape (C,): "
+                      "return a tensor, e.g. `torch.as_tensor(weights, dtype=torch.float32)`.")
+        if out.ndim == 1 and out.shape[0] > num_classes:
+            fail(f"class_weights(masks, 4) has shape {tuple(out.shape)}, expected (4,): one "
+                 "weight per class.", mistake="ignore-counted-as-class",
+                 hint="the ignore label 255 was counted as if it were a class (a bincount over "
+                      "all values gives 256 bins). Drop the pixels with `masks != ignore_index` "
+                      "before counting, and count with `minlength=num_classes`.")
+        if tuple(out.shape) != (num_classes,):
+            fail(f"class_weights(masks, 4) has shape {tuple(out.shape)}, expected (4,).",
+                 mistake="weights-wrong-shape",
+                 hint="return one weight per class: a (C,) tensor, C = num_classes. Did you "
+                      "forget `minlength=num_classes` in torch.bincount (a class that never "
+                      "occurs at the end is then missing)?")
+        got = _as_weights(out)
+        if not bool(torch.isfinite(got).all()):
+            fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}: class 3 "
+                 "has no pixels and its weight is not a finite number.", mistake="zero-count-inf",
+                 hint="1 / 0 is inf (and inf / inf is NaN): one inf weight turns the whole loss "
+                      "into inf or NaN. Give classes with zero pixels the weight 0 (they cannot be "
+                      "learned from these masks anyway) and normalise over the classes present.")
+        # the 255 pixels folded into background, or counted in the total without being dropped
+        folded = _inverse(torch.tensor([30, 12, 6, 0]))
+        if _same(got, folded):
+            fail("the weights are those of masks whose 255 pixels were counted as background.",
+                 mistake="ignore-counted-as-class",
+                 hint="the ignore label 255 marks pixels nobody labelled: leave them out of the "
+                      "counts (`masks[masks != ignore_index]`), do not clamp or map them to 0.")
+        present = counts > 0
+        freq = counts.double() / counts.sum()
+        backwards = torch.zeros(4, dtype=torch.float64)
+        backwards[present] = freq[present] / freq[present].mean()
+        if _same(got, backwards) or (got[0] > got[2] and got[2] > 0):
+            fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}: the most "
+                 "frequent class (0, 24 pixels) gets more weight than the rarest (2, 6 pixels).",
+                 mistake="weights-backwards",
+                 hint="the weights must be *inversely* proportional to the frequency, "
+                      "w_c ∝ 1 / f_c, so that rare classes count more; you made them "
+                      "proportional to it.")
+        ratios_ok = got[0] > 0 and _same(got / got[0], expected / expected[0])
+        if ratios_ok and not _same(got, expected):
+            fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}; the ratios "
+                 f"are right but the mean over the present classes is "
+                 f"{got[present].mean().item():.4f}, not 1.", mistake="weights-not-normalised",
+                 hint="divide by the mean weight of the classes that occur "
+                      "(`w[present] / w[present].mean()`), so the weights have mean 1 and the "
+                      "loss keeps its usual scale (ln C for a uniform guess).")
+        expect_close(got, expected, name="class_weights(masks, 4)", tol=1e-4,
+                     hint="w_c = (1 / f_c) / mean over present classes of (1 / f_c), f_c = pixels "
+                          "of class c / all counted pixels (255 left out), and 0 for a class "
+                          "with no pixels.")
+        expect(out.dtype == torch.float32,
+               f"class_weights(masks, 4) has dtype {str(out.dtype).replace('torch.', '')}, "
+               "expected float32.", mistake="weights-wrong-dtype",
+               hint="nn.CrossEntropyLoss needs weights of the logits' dtype (float32) and "
+                    "device: return `weights.float()` (and move them with `.to(device)`).")
+        return "24/12/6/0 pixels and 6 ignored, weights 0.571/1.143/2.286/0"
+
+    return run_check("class_weights", "class_weights on two masks with ignore borders", body)
+
+
+# --------------------------------------------------------------------------- miou_from_confusion
+
+
+def _cm() -> torch.Tensor:
+    """A (5, 5) confusion matrix, rows = target, columns = prediction; class 4 absent.
+
+    IoU per class: 0: 50/60, 1: 8/18, 2: 6/10, 3: 0/4, 4: NaN (0/0).
+    """
+    return torch.tensor([[50, 4, 2, 0, 0],
+                         [2, 8, 2, 0, 0],
+                         [0, 0, 6, 0, 0],
+                         [2, 2, 0, 0, 0],
+                         [0, 0, 0, 0, 0]])
+
+
+def _miou_variants(cm: torch.Tensor) -> dict[str, tuple[float, float]]:
+    """The mistaken versions: name -> (mIoU with background, mIoU without)."""
+    cm = cm.double()
+    tp, rows, cols = cm.diag(), cm.sum(1), cm.sum(0)
+
+    def mean(values: torch.Tensor, background: bool, nan_as_zero: bool = False) -> float:
+        values = values if background else values[1:]
+        if nan_as_zero:
+            return float(torch.nan_to_num(values, nan=0.0).mean())
+        return float(values.nanmean())
+
+    def div(a, b):
+        return torch.where(b > 0, a / b, torch.full_like(a, float("nan")))
+
+    iou = div(tp, rows + cols - tp)
+    inner = cm[1:, 1:]
+    iou_inner = div(inner.diag(), inner.sum(1) + inner.sum(0) - inner.diag())
+    return {
+        "nan-class-as-zero": (mean(iou, True, True), mean(iou, False, True)),
+        "precision-not-iou": (mean(div(tp, cols), True), mean(div(tp, cols), False)),
+        "recall-not-iou": (mean(div(tp, rows), True), mean(div(tp, rows), False)),
+        "union-double-counts-diagonal": (mean(div(tp, rows + cols), True),
+                                         mean(div(tp, rows + cols), False)),
+        "background-pixels-dropped": (mean(iou, True), float(iou_inner.nanmean())),
+    }
+
+
+_MIOU_HINTS = {
+    "nan-class-as-zero": "class 4 occurs neither in the target nor in the prediction: its IoU is "
+                         "0/0, undefined, and must be left out of the mean (`torch.nanmean`), "
+                         "not counted as 0.",
+    "precision-not-iou": "you divided TP by the column sum (all pixels *predicted* as the class): "
+                         "that is precision. IoU divides by the union TP + FP + FN = row sum + "
+                         "column sum - TP (rows = target, columns = prediction).",
+    "recall-not-iou": "you divided TP by the row sum (all pixels that *are* the class): that is "
+                      "recall (class accuracy). IoU divides by the union TP + FP + FN = row sum "
+                      "+ column sum - TP.",
+    "union-double-counts-diagonal": "row sum + column sum counts the diagonal (TP) twice: the "
+                                    "union is row sum + column sum - TP.",
+    "background-pixels-dropped": "to leave background out of the *mean*, drop its IoU from the "
+                                 "per-class IoUs, not its row and column from the matrix: an "
+                                 "object predicted as background is still a mistake of that "
+                                 "object's class.",
+}
+
+
+def check_miou_from_confusion(miou_from_confusion):
+    """``miou_from_confusion(cm, include_background=True)`` -> float mIoU."""
+
+    def body():
+        cm = _cm()
+        iou = torch.tensor([50 / 60, 8 / 18, 6 / 10, 0 / 4], dtype=torch.float64)
+        want_all = float(iou.mean())            # 0.4694
+        want_objects = float(iou[1:].mean())    # 0.3481
+        variants = _miou_variants(cm)
+        results = []
+        for include, want, index in [(True, want_all, 0), (False, want_objects, 1)]:
+            call = f"miou_from_confusion(cm, include_background={include})"
+            value = miou_from_confusion(cm.clone(), include_background=include)
+            if value is None:
+                fail(f"{call} returned None.", mistake="returns-none",
+                     hint="finish the function with `return` and the mean IoU.")
+            try:
+                number = float(value)
+            except (TypeError, ValueError, RuntimeError):
+                fail(f"{call} returned {show(value)}, not a number.", mistake="miou-not-number",
+                     hint="return one number, the mean of the per-class IoUs "
+                          "(`float(iou.nanmean())`), not the per-class IoUs themselves.")
+            if math.isnan(number):
+                fail(f"{call} is nan.", mistake="nan-class-as-zero",
+                     hint="class 4 has IoU 0/0 = NaN; `.mean()` of values with a NaN is NaN. "
+                          "Leave undefined classes out of the mean with `torch.nanmean` "
+                          "(or `iou[~iou.isnan()].mean()`).")
+            if abs(number - want) > 1e-4:
+                if not include and abs(number - want_all) < 1e-4:
+                    fail(f"{call} is {number:.4f}, the same as with the background "
+                         f"({want_all:.4f}); expected {want:.4f}.",
+                         mistake="background-not-excluded",
+                         hint="with include_background=False leave class 0's IoU out of the "
+                              "mean: average `iou[1:]`.")
+                for mistake, values in variants.items():
+                    if abs(number - values[index]) < 1e-4:
+                        fail(f"{call} is {number:.4f}, expected {want:.4f}.", mistake=mistake,
+                             hint=_MIOU_HINTS[mistake])
+                expect_close(number, want, name=call, tol=1e-4,
+                             hint="IoU_c = TP / (TP + FP + FN) with TP = cm[c, c], "
+                                  "TP + FN = row c's sum, TP + FP = column c's sum; average the "
+                                  "defined ones (`nanmean`), without class 0 when "
+                                  "include_background=False.")
+            results.append(f"{number:.4f}")
+        return f"mIoU {results[0]} with background, {results[1]} without, on a 5-class matrix"
+
+    return run_check("miou_from_confusion", "miou_from_confusion", body)
