@@ -1,4 +1,4 @@
-"""The course's subcommands: ``build-lessons`` and ``run-course``.
+"""The course's subcommands: ``build-lessons``, ``run-course``, ``grade`` and ``verify``.
 
 ``register(subparsers)`` adds them to the ``segkit`` command line; every subcommand sets
 ``func`` (it takes the parsed arguments and returns the exit code). Standalone:
@@ -42,8 +42,27 @@ def cmd_run_course(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    from segkit.grading import grade
+    from segkit.grading.execute import Limits
+
+    limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                    check_timeout=args.check_timeout, output_limit=args.output_limit)
+    grade(args.notebooks, lesson=args.lesson, solutions=args.solutions, out=args.out,
+          limits=limits, jobs=args.jobs)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from segkit.course.verify import verify_course
+
+    report = verify_course(args.course, budget_seconds=args.budget_seconds, jobs=args.jobs,
+                           only=args.only)
+    return 0 if report.ok else 1
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``build-lessons`` and ``run-course`` to a ``segkit`` command line."""
+    """Add ``build-lessons``, ``run-course``, ``grade`` and ``verify`` to a command line."""
     p = subparsers.add_parser(
         "build-lessons", help="write lessons/ from solutions/ (or --check that they are in sync)",
         description="Build the student notebooks lessons/NN_name.ipynb from the solution "
@@ -81,6 +100,63 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--inplace", nargs="+", metavar="NOTEBOOK",
                    help="execute these notebooks and write their outputs back into them")
     p.set_defaults(func=cmd_run_course)
+
+    p = subparsers.add_parser(
+        "grade", help="grade students' notebooks: a table per student and exercise, CSV, JSON",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run each student's notebook in a fresh kernel in a temporary folder\n"
+                    "(time limits per cell and per notebook; endless loops, crashes, huge\n"
+                    "output, writes outside the folder, programs and network are dealt\n"
+                    "with), then check every exercise of the lesson with the course's own\n"
+                    "checks. Exercises, points and checks come from the solution notebook,\n"
+                    "so deleted, duplicated or edited cells do not matter. Prints a table\n"
+                    "(pass, fail, not done, missing, error, timeout; points; the checks'\n"
+                    "hints) and writes grades.csv and grades.json. See INSTRUCTORS.md.",
+        epilog="examples:\n"
+               "  segkit grade submissions/ --lesson 03\n"
+               "  segkit grade 'submissions/*/04_metrics.ipynb' --out grades/04\n"
+               "  segkit grade alice.ipynb bob.ipynb --lesson 02 --jobs 2\n"
+               "a student is named after their folder (submissions/alice/03_training.ipynb)\n"
+               "or their file (submissions/03_training_alice.ipynb, alice.ipynb).")
+    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK",
+                   help="student notebooks, folders (searched recursively) or glob patterns")
+    p.add_argument("--lesson", metavar="NN",
+                   help="the lesson (e.g. 03); by default read from the notebooks' names "
+                        "(03_training*.ipynb). With a folder, notebooks of other lessons "
+                        "are left out")
+    p.add_argument("--solutions", default="solutions", metavar="DIR",
+                   help="folder of solution notebooks (default: solutions)")
+    p.add_argument("--out", metavar="DIR",
+                   help="where to write grades.csv and grades.json (default: grades/NN_name)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="notebooks graded at once (default: half the CPU cores, at most 4)")
+    p.add_argument("--cell-timeout", type=float, default=120, metavar="SECONDS",
+                   help="time one cell may run before it is interrupted (default: 120)")
+    p.add_argument("--notebook-timeout", type=float, default=900, metavar="SECONDS",
+                   help="time all of a notebook's cells may take (default: 900)")
+    p.add_argument("--check-timeout", type=float, default=60, metavar="SECONDS",
+                   help="time one exercise's check may take (default: 60)")
+    p.add_argument("--output-limit", type=int, default=20_000, metavar="CHARS",
+                   help="output characters kept per cell (default: 20000)")
+    p.set_defaults(func=cmd_grade)
+
+    p = subparsers.add_parser(
+        "verify", help="check the whole course before a term (sync, checks, stubs, time, network)",
+        description="Verify the course: lessons/ is in sync with solutions/; every solution "
+                    "runs to the end and passes every check; every lesson runs with only its "
+                    "check cells raising, each with ExerciseNotDone (a check that passes the "
+                    "stub would pass an empty exercise); every notebook runs within the time "
+                    "budget; no notebook tries to reach the network (connections are "
+                    "blocked and reported). Prints a report; exits 1 on any problem.")
+    p.add_argument("--course", default=".", metavar="DIR",
+                   help="the course folder holding solutions/ and lessons/ (default: .)")
+    p.add_argument("--budget-seconds", type=float, default=120, metavar="SECONDS",
+                   help="time each notebook may take to run (default: 120)")
+    p.add_argument("--only", nargs="+", metavar="NN",
+                   help="verify only these lessons (the sync check still covers all)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="notebooks run at once (default: 1; more makes timings less reliable)")
+    p.set_defaults(func=cmd_verify)
 
 
 def main(argv: list[str] | None = None) -> int:
