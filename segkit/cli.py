@@ -6,6 +6,8 @@
     segkit predict runs/carvana/best.pt my_photos/ predictions/
     segkit build-lessons [--check]            # lessons/ from solutions/
     segkit run-course                         # execute every solution notebook headless
+    segkit grade submissions/ --lesson 03     # grade a class of student notebooks
+    segkit verify                             # check the whole course before a term
 
 Every subcommand has ``--help``.
 """
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from segkit.errors import SegkitError
 

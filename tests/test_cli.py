@@ -10,7 +10,7 @@ from PIL import Image
 from segkit.checkpoint import load_checkpoint
 from segkit.cli import main
 
-SUBCOMMANDS = ["generate", "train", "evaluate", "predict", "build-lessons", "run-course"]
+SUBCOMMANDS = ["generate", "train", "evaluate", "predict", "build-lessons", "run-course", "grade", "verify"]
 
 
 def run_cli(*args):
