@@ -1,0 +1,407 @@
+"""Lesson 03's checks pass the solution, meet the stubs, and name each catalogued mistake.
+
+The functions below are what students write: the solution (as in solutions/03_training.ipynb),
+the stubs the lesson holds, and wrong versions, each with the mistake its check must name.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import segkit.metrics
+from segkit import training
+from segkit.checks import core, lesson03
+from segkit.checks.core import CheckFailed, ExerciseNotDone
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry():
+    core.reset()
+    yield
+    core.reset()
+
+
+def failure(check, student) -> CheckFailed:
+    with pytest.raises(CheckFailed) as info:
+        check(student)
+    return info.value
+
+
+def assert_hint(error: CheckFailed, mistake: str, *words: str) -> None:
+    assert error.mistake == mistake, str(error)
+    text = (error.message + " " + (error.hint or "")).lower()
+    for word in words:
+        assert word.lower() in text, f"{word!r} not in: {error}"
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("Exercise x: write your code here")
+
+
+# --------------------------------------------------------------------------- average_loss
+
+
+def average_loss(batch_losses, batch_sizes):
+    total = sum(loss * n for loss, n in zip(batch_losses, batch_sizes))
+    return total / sum(batch_sizes)
+
+
+def test_average_loss_passes_the_solution_and_the_reference(capsys):
+    assert lesson03.check_average_loss(average_loss).passed
+    assert "✅ average_loss with an uneven last batch — passed" in capsys.readouterr().out
+    assert core.passed("average_loss")
+    assert lesson03.check_average_loss(lesson03.reference_average_loss).passed
+
+
+def test_average_loss_stub_is_not_done():
+    with pytest.raises(ExerciseNotDone):
+        lesson03.check_average_loss(stub)
+    assert not core.passed("average_loss")
+
+
+@pytest.mark.parametrize("wrong, mistake, words", [
+    (lambda losses, sizes: sum(losses) / len(losses), "loss-mean-over-batches",
+     ["number of batches", "batch size"]),
+    (lambda losses, sizes: sum(losses), "loss-not-averaged", ["divide", "sum"]),
+    (lambda losses, sizes: sum(v * n for v, n in zip(losses, sizes)), "loss-not-averaged",
+     ["divide"]),
+    (lambda losses, sizes: sum(v * n for v, n in zip(losses, sizes)) / len(sizes),
+     "loss-wrong-average", ["batch size", "number of samples"]),
+    (lambda losses, sizes: torch.tensor(losses).mean(), "loss-tensor-accumulator",
+     ["python float"]),
+    (lambda losses, sizes: None, "loss-wrong-average", ["float"]),
+])
+def test_average_loss_names_the_mistakes(wrong, mistake, words):
+    assert_hint(failure(lesson03.check_average_loss, wrong), mistake, *words)
+
+
+# --------------------------------------------------------------------------- train_one_epoch
+
+
+def train_one_epoch(model, loader, loss_fn, optimizer, device):
+    model.train()
+    total_loss, n_samples = 0.0, 0
+    for images, masks in loader:
+        images, masks = images.to(device), masks.to(device)
+        optimizer.zero_grad()
+        logits = model(images)
+        loss = loss_fn(logits, masks)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * images.shape[0]
+        n_samples += images.shape[0]
+    return total_loss / n_samples
+
+
+def _loop(*, train=True, zero_grad="before", backward=True, step="every", accumulate="item",
+          divide="samples", count="shape"):
+    """A train_one_epoch with one thing changed."""
+    def wrong(model, loader, loss_fn, optimizer, device):
+        if train:
+            model.train()
+        total, n, batches = 0, 0, 0
+        for images, masks in loader:
+            if zero_grad == "before":
+                optimizer.zero_grad()
+            loss = loss_fn(model(images), masks)
+            if backward:
+                loss.backward()
+            if zero_grad == "after-backward":
+                optimizer.zero_grad()
+            if step == "every":
+                optimizer.step()
+            size = images.shape[0] if count == "shape" else 4
+            if accumulate == "item":
+                total += loss.item() * size
+            elif accumulate == "tensor":
+                total += loss * size
+            elif accumulate == "tensor-no-size":
+                total += loss
+            n += size
+            batches += 1
+        if step == "once":
+            optimizer.step()
+        if count == "dataset":
+            n = len(loader.dataset)
+        if accumulate in ("tensor", "tensor-no-size") and divide == "item-at-end":
+            return (total / n).item()
+        if divide == "samples":
+            return total / n
+        if divide == "batches":
+            return total / len(loader)
+        if divide == "none":
+            return total
+        return None
+    return wrong
+
+
+def train_batch_mean(model, loader, loss_fn, optimizer, device):
+    model.train()
+    total = 0.0
+    for images, masks in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), masks)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+    return total / len(loader)  # report 002's fix: right only for equal batch sizes
+
+
+def train_sum_of_batch_means(model, loader, loss_fn, optimizer, device):
+    model.train()
+    total = 0.0
+    for images, masks in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), masks)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+    return total  # report 002: never divided
+
+
+def train_list_of_tensors(model, loader, loss_fn, optimizer, device):
+    model.train()
+    losses, sizes = [], []
+    for images, masks in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), masks)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss)
+        sizes.append(images.shape[0])
+    return sum(v.item() * n for v, n in zip(losses, sizes)) / sum(sizes)
+
+
+def test_train_one_epoch_passes_the_solution_and_segkit(capsys):
+    assert lesson03.check_train_one_epoch(train_one_epoch).passed
+    out = capsys.readouterr().out
+    assert out == ("✅ train_one_epoch on a small model — passed (3 batches of 4, 4, 2 "
+                   "samples)\n")
+    assert core.passed("train_one_epoch")
+    # segkit's reference (the lesson's fallback through checks.use) passes the same check
+    assert lesson03.check_train_one_epoch(training.train_one_epoch).passed
+    # so does a loop that zeroes the gradients after the forward pass, through the model
+
+    def zero_late(model, loader, loss_fn, optimizer, device):
+        model.train()
+        total, n = 0.0, 0
+        for images, masks in loader:
+            loss = loss_fn(model(images), masks)
+            model.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(images)  # a detached tensor keeps no graph
+            n += len(images)
+        return (total / n).item()
+    assert lesson03.check_train_one_epoch(zero_late).passed
+
+
+def test_train_one_epoch_stub_is_not_done():
+    with pytest.raises(ExerciseNotDone):
+        lesson03.check_train_one_epoch(stub)
+
+
+@pytest.mark.parametrize("wrong, mistake, words", [
+    (_loop(accumulate="tensor"), "loss-tensor-accumulator", ["tensor", "loss.item()", "graph"]),
+    (_loop(accumulate="tensor", divide="item-at-end"), "loss-tensor-accumulator",
+     ["graphs", "loss.item()"]),
+    (train_list_of_tensors, "loss-tensor-accumulator", ["list", "loss.item()"]),
+    (_loop(train=False), "train-in-eval-mode", ["model.train()", "eval mode"]),
+    (_loop(backward=False), "no-backward", ["loss.backward()"]),
+    (_loop(step="never"), "no-optimizer-step", ["optimizer.step()"]),
+    (_loop(step="once"), "step-not-every-batch", ["once per batch"]),
+    (_loop(zero_grad="never"), "no-zero-grad", ["optimizer.zero_grad()", "adds"]),
+    (_loop(zero_grad="after-backward"), "zero-grad-after-backward",
+     ["zero_grad -> forward -> loss -> backward -> step"]),
+    (_loop(count="dataset"), "loader-dataset-len", ["images.shape[0]", "loader.dataset"]),
+    (train_batch_mean, "loss-mean-over-batches", ["len(loader)", "samples"]),
+    (_loop(divide="batches"), "loss-wrong-average", ["batch size"]),
+    (train_sum_of_batch_means, "loss-not-averaged", ["report 002", "divide"]),
+    (_loop(divide="none"), "loss-not-averaged", ["divide"]),
+    (_loop(count="fixed"), "loss-mean-over-batches", ["images.shape[0]"]),
+    (_loop(divide="nothing"), "returns-none", ["return"]),
+])
+def test_train_one_epoch_names_the_mistakes(wrong, mistake, words):
+    assert_hint(failure(lesson03.check_train_one_epoch, wrong), mistake, *words)
+
+
+def test_train_one_epoch_step_outside_the_loop_with_zero_grad():
+    """Gradient accumulation by accident: zero_grad once, step once after the loop."""
+    def accumulate(model, loader, loss_fn, optimizer, device):
+        model.train()
+        optimizer.zero_grad()
+        total, n = 0.0, 0
+        for images, masks in loader:
+            loss = loss_fn(model(images), masks)
+            loss.backward()
+            total += loss.item() * len(images)
+            n += len(images)
+        optimizer.step()
+        return total / n
+    assert_hint(failure(lesson03.check_train_one_epoch, accumulate), "step-not-every-batch",
+                "once per batch")
+
+
+def test_train_one_epoch_that_never_calls_the_loss():
+    def nothing(model, loader, loss_fn, optimizer, device):
+        return 0.5
+    assert_hint(failure(lesson03.check_train_one_epoch, nothing), "loss-fn-not-called",
+                "for images, masks in loader")
+
+
+def test_train_one_epoch_crash_is_reported_with_the_line():
+    def crash(model, loader, loss_fn, optimizer, device):
+        for images, masks in loader:
+            loss = loss_fn(model(images.unsqueeze(0)), masks)
+        return loss.item()
+    error = failure(lesson03.check_train_one_epoch, crash)
+    assert error.mistake == "crashed" and "model(images.unsqueeze(0))" in error.hint
+
+
+def test_train_one_epoch_check_leaves_the_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    lesson03.check_train_one_epoch(train_one_epoch)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def validate(model, loader, loss_fn, device):
+    model.eval()
+    total_loss, total_dice, n_samples = 0.0, 0.0, 0
+    with torch.no_grad():
+        for images, masks in loader:
+            images, masks = images.to(device), masks.to(device)
+            logits = model(images)
+            batch_size = images.shape[0]
+            total_loss += loss_fn(logits, masks).item() * batch_size
+            preds = (logits[:, 0] > 0).long()
+            total_dice += segkit.metrics.dice_per_image(preds, masks).sum().item()
+            n_samples += batch_size
+    return {"loss": total_loss / n_samples, "dice": total_dice / n_samples}
+
+
+def _validate(*, eval_mode=True, no_grad=True, accumulate="item", loss_mean="samples",
+              dice_mean="images", returns="dict", dice_on="labels", backward=False):
+    def wrong(model, loader, loss_fn, device):
+        if eval_mode:
+            model.eval()
+        torch.set_grad_enabled(not no_grad)
+        try:
+            total, batch_means, dice_total, dice_batches, n, batches = 0, 0.0, 0.0, 0.0, 0, 0
+            for images, masks in loader:
+                logits = model(images)
+                loss = loss_fn(logits, masks)
+                if backward:
+                    loss.backward()
+                    with torch.no_grad():
+                        for p in model.parameters():
+                            p -= 0.1 * p.grad
+                size = images.shape[0]
+                total += loss * size if accumulate == "tensor" else loss.item() * size
+                batch_means += loss.item()
+                if dice_on == "labels":
+                    dice = segkit.metrics.dice_per_image((logits[:, 0] > 0).long(), masks)
+                else:  # "pooled": one Dice of the whole batch
+                    dice = torch.tensor([segkit.metrics.dice_score(
+                        (logits[:, 0] > 0).long(), masks, reduction="pooled")] * size)
+                dice_total += dice.sum().item()
+                dice_batches += dice.mean().item()
+                n += size
+                batches += 1
+        finally:
+            torch.set_grad_enabled(True)
+        loss_value = total / n if loss_mean == "samples" else batch_means / batches
+        dice_value = dice_total / n if dice_mean == "images" else dice_batches / batches
+        if returns == "float":
+            return loss_value
+        if returns == "tensor-dice":
+            dice_value = torch.tensor(dice_value)
+        return {"loss": loss_value, "dice": dice_value}
+    return wrong
+
+
+def test_validate_passes_the_solution_and_segkit(capsys):
+    assert lesson03.check_validate(validate).passed
+    assert capsys.readouterr().out == ("✅ validate on a small model — passed (3 batches of "
+                                       "4, 4, 2 samples)\n")
+    assert core.passed("validate")
+    assert lesson03.check_validate(training.evaluate).passed  # the lesson's fallback
+
+    @torch.no_grad()
+    def decorated(model, loader, loss_fn, device):  # @torch.no_grad() instead of `with`
+        return validate(model, loader, loss_fn, device)
+    assert lesson03.check_validate(decorated).passed
+
+
+def test_validate_stub_is_not_done():
+    with pytest.raises(ExerciseNotDone):
+        lesson03.check_validate(stub)
+
+
+@pytest.mark.parametrize("wrong, mistake, words", [
+    (_validate(returns="float"), "validate-returns-dict", ['{"loss": ..., "dice": ...}']),
+    (_validate(accumulate="tensor"), "loss-tensor-accumulator", ["loss.item()"]),
+    (_validate(returns="tensor-dice"), "dice-not-float", [".item()"]),
+    (_validate(eval_mode=False), "validate-train-mode", ["model.eval()", "batchnorm"]),
+    (_validate(no_grad=False), "validate-grad-enabled", ["torch.no_grad()"]),
+    (_validate(eval_mode=False, no_grad=False), "validate-train-mode", ["model.eval()"]),
+    (_validate(loss_mean="batches"), "loss-mean-over-batches", ["len(loader)"]),
+    (_validate(dice_mean="batches"), "dice-mean-over-batches", ["number of images"]),
+    (_validate(dice_on="pooled"), "dice-wrong", ["dice_per_image", "logits > 0"]),
+])
+def test_validate_names_the_mistakes(wrong, mistake, words):
+    assert_hint(failure(lesson03.check_validate, wrong), mistake, *words)
+
+
+def test_validate_that_updates_the_weights():
+    def sneaky(model, loader, loss_fn, device):
+        result = validate(model, loader, loss_fn, device)
+        with torch.no_grad():
+            model[0].weight += 0.01
+        return result
+    assert_hint(failure(lesson03.check_validate, sneaky), "validate-changes-weights",
+                "no backward")
+
+
+def test_validate_that_restores_train_mode_still_counts_as_eval():
+    """segkit's evaluate puts the model back in the mode it found it in: that is fine."""
+    def restoring(model, loader, loss_fn, device):
+        was_training = model.training
+        result = validate(model, loader, loss_fn, device)
+        model.train(was_training)
+        return result
+    assert lesson03.check_validate(restoring).passed
+
+
+# --------------------------------------------------------------------------- the check data
+
+
+def test_the_check_data_separates_the_conventions():
+    """The uneven last batch makes every wrong average differ from the right one."""
+    spy = lesson03._SpyLoss()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = lesson03._tiny_model(running_stats=True)
+        lesson03._center_logits(model, lesson03._Batches(lesson03._data(seed=5)))
+        with torch.no_grad():
+            for images, masks in lesson03._Batches(lesson03._data(seed=5)):
+                spy(model(images), masks)
+    assert spy.sizes == [4, 4, 2]
+    assert abs(spy.per_sample() - spy.per_batch()) > 100 * lesson03._TOL
+    per_image = [segkit.metrics.dice_per_image((lg[:, 0] > 0).long(), m)
+                 for lg, m in zip(spy.logits, spy.masks)]
+    by_image = float(torch.cat(per_image).mean())
+    by_batch = sum(float(d.mean()) for d in per_image) / 3
+    assert abs(by_image - by_batch) > 1e-3
+
+
+def test_validate_that_never_calls_the_loss():
+    def dice_only(model, loader, loss_fn, device):
+        return {"loss": 0.0, "dice": 1.0}
+    assert_hint(failure(lesson03.check_validate, dice_only), "loss-fn-not-called",
+                "loss_fn(logits, masks)")
