@@ -18,13 +18,6 @@ from segkit.data import CarvanaDataset
 from segkit.transforms import compute_mean_std
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    reset()
-    yield
-    reset()
-
-
 def _fails(check, student, mistake: str, *words: str) -> CheckFailed:
     """Run ``check(student)``; it must fail with ``mistake`` and a hint holding ``words``."""
     with pytest.raises(CheckFailed) as info:

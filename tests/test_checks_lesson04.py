@@ -14,13 +14,6 @@ from segkit.checks import CheckFailed, ExerciseNotDone, passed, reset
 from segkit.checks import lesson04
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    reset()
-    yield
-    reset()
-
-
 def expect_mistake(check, fn, mistake: str, *words: str) -> CheckFailed:
     with pytest.raises(CheckFailed) as info:
         check(fn)

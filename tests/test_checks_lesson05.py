@@ -8,13 +8,6 @@ import torch
 from segkit.checks import CheckFailed, ExerciseNotDone, lesson05, passed, reset
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    reset()
-    yield
-    reset()
-
-
 def _fails(check, student, mistake: str, *words: str) -> CheckFailed:
     """Run ``check(student)``; it must fail with ``mistake`` and a hint holding ``words``."""
     with pytest.raises(CheckFailed) as info:

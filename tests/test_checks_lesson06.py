@@ -13,13 +13,6 @@ from segkit import experiments
 from segkit.checks import CheckFailed, ExerciseNotDone, lesson06, passed, reset
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    reset()
-    yield
-    reset()
-
-
 def _fails(check, student, mistake: str | None, *words: str) -> CheckFailed:
     """Run ``check(student)``; it must fail with ``mistake`` and a hint holding ``words``."""
     with pytest.raises(CheckFailed) as info:

@@ -11,13 +11,6 @@ from torchvision.transforms.v2 import functional as TF
 from segkit.checks import CheckFailed, ExerciseNotDone, lesson07, passed, reset
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    reset()
-    yield
-    reset()
-
-
 def _fails(check, student, mistake: str, *words: str) -> CheckFailed:
     """Run ``check(student)``; it must fail with ``mistake`` and a hint holding ``words``."""
     with pytest.raises(CheckFailed) as info:

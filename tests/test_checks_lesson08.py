@@ -10,13 +10,6 @@ from segkit.checks import core, lesson08
 from segkit.checks.core import CheckFailed, ExerciseNotDone
 
 
-@pytest.fixture(autouse=True)
-def fresh_registry():
-    core.reset()
-    yield
-    core.reset()
-
-
 def failure(check, student) -> CheckFailed:
     with pytest.raises(CheckFailed) as info:
         check(student)

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from types import ModuleType
 
+from segkit.checks import core as _core
 from segkit.checks.core import (
     CheckFailed,
     CheckResult,
@@ -39,24 +40,7 @@ from segkit.checks.core import (
     use,
 )
 
-__all__ = [
-    "CheckFailed",
-    "CheckResult",
-    "ExerciseNotDone",
-    "expect",
-    "expect_close",
-    "expect_dtype",
-    "expect_equal",
-    "expect_shape",
-    "expect_type",
-    "fail",
-    "key_figure",
-    "passed",
-    "reset",
-    "run_check",
-    "show",
-    "use",
-]
+__all__ = list(_core.__all__)
 
 _LESSON_MODULE = re.compile(r"lesson\d\d")
 
