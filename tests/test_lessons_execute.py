@@ -135,3 +135,24 @@ def test_store_outputs_reproduces_the_stored_fixture(tmp_path):
     run = store_outputs(path, timeout=60)
     assert not run.ok and run.failed_cell == 4 and run.error.startswith("ZeroDivisionError")
     assert path.read_bytes() == before  # a failed run writes nothing
+
+
+def test_output_widgets_run_to_the_end_and_leave_no_widget_state(tmp_path):
+    """`interact` (an Output widget) once hung the runner; its state must not be stored."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import ipywidgets as w\n"
+        "out = w.Output()\n"
+        "with out:\n"
+        "    print('inside the output widget')\n"
+        "w.interact(lambda t=0.5: print(f'threshold {t:.2f}'), t=(0.0, 1.0, 0.05))\n"
+        "display(out)"),
+        nbformat.v4.new_code_cell("print('after the widgets')")]
+    run = execute_notebook(nb, cwd=tmp_path, timeout=60)
+    assert run.ok, run.error
+    assert "widgets" not in run.nb.metadata
+    assert run.nb.cells[1].outputs[0].text == "after the widgets\n"
+    path = tmp_path / "widgets.ipynb"
+    path.write_text(notebook_text(nb))
+    assert store_outputs(path, timeout=60).ok
+    assert "widgets" not in read_notebook(path).metadata

@@ -95,6 +95,10 @@ def execute_notebook(nb: NotebookNode, *, cwd: str | Path, timeout: int = 600,
 
     Cells tagged ``raises-exception`` may raise; any other error stops the run.
     Streams are merged per cell, widget state and timings are not stored.
+
+    Widget state is tracked *while* the notebook runs and dropped afterwards: nbclient's
+    stand-in for the front end's Output widget (which ``ipywidgets.interact`` uses) needs
+    that state, and without it the run hangs instead of finishing.
     """
     nb = copy.deepcopy(nb)
     km = AsyncKernelManager(kernel_name=CURRENT_PYTHON_KERNEL,
@@ -108,7 +112,7 @@ def execute_notebook(nb: NotebookNode, *, cwd: str | Path, timeout: int = 600,
         km=km,
         timeout=timeout,
         resources={"metadata": {"path": str(cwd)}},
-        store_widget_state=False,
+        store_widget_state=True,  # needed by Output widgets; removed below
         record_timing=False,
         coalesce_streams=True,
     )
@@ -132,6 +136,8 @@ def execute_notebook(nb: NotebookNode, *, cwd: str | Path, timeout: int = 600,
     except RuntimeError as exc:  # e.g. the kernel did not start
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
+    # Widget state would bloat the file and change on every run (NOTEBOOK-CI.md).
+    nb.metadata.pop("widgets", None)
     return Execution(nb, seconds, error, running["index"] if error else None)
 
 
