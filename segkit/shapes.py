@@ -3,7 +3,9 @@
 ``trace_shapes`` runs one forward pass with forward hooks on the model's
 blocks and records, for each call, the input and output shapes and the
 parameters of the block. ``format_shapes`` turns the rows into a plain text
-table; ``print_shapes`` does both and prints it.
+table; ``print_shapes`` does both and prints it. ``decoder_table`` shows only
+the decoder's skip-channel arithmetic, one line per Up block (the picture of
+the same pass is ``segkit.viz.draw_unet``).
 
 For the U-Net's ``Up`` blocks the table also shows the skip-channel
 arithmetic, e.g. ``512 up + 512 skip = 1024 -> 512``: the upsampled map's
@@ -53,7 +55,8 @@ class ShapeRow:
     out_channels: channels (dim 1) of the first output, None if it has no dim 1
     parameters: number of parameters of the module, its children included
     note: extra words; for Up blocks the skip-channel arithmetic
-    up_shape: for Up blocks, the upsampled map's shape before padding to the skip's size
+    up_shape: for Up blocks (any block with an ``up`` layer), the upsampled map's shape
+        before padding to the skip's size
     """
 
     name: str
@@ -101,6 +104,15 @@ def _blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
     visit("", model)
     return out or [("(model)", model)]
+
+
+def _is_up_block(module: nn.Module) -> bool:
+    """segkit's ``Up``, or any decoder block built the same way: an ``up`` layer inside.
+
+    So the skip-channel note also appears for the Up class a student writes in lesson 02.
+    """
+    return isinstance(module, Up) or (not isinstance(module, (DoubleConv, Down, OutConv))
+                                      and isinstance(getattr(module, "up", None), nn.Module))
 
 
 def _make_input(model: nn.Module, input_size: Any) -> tuple[torch.Tensor, ...]:
@@ -163,12 +175,12 @@ def trace_shapes(model: nn.Module, input_size: Sequence[int] | torch.Tensor | Se
             row.output_shapes = _shapes(output)
             first = row.output_shape
             row.out_channels = first[1] if len(first) >= 2 else None
-            if isinstance(mod, Up) and row.up_shape is not None:
+            if row.up_shape is not None:
                 row.note = _up_note(row)
 
         handles.append(module.register_forward_pre_hook(pre_hook))
         handles.append(module.register_forward_hook(hook))
-        if isinstance(module, Up):
+        if _is_up_block(module):
             # record the upsampled map's shape on the row of the Up call in progress
             def up_hook(_: nn.Module, __: tuple, output: torch.Tensor, up_block: nn.Module = module) -> None:
                 waiting = open_rows.get(id(up_block))
@@ -248,3 +260,34 @@ def print_shapes(model: nn.Module, input_size: Sequence[int] | torch.Tensor | Se
     total = sum(p.numel() for p in model.parameters())
     print(format_shapes(rows))
     print(f"total parameters: {total:,}")
+
+
+def decoder_table(model: nn.Module, input_size: Sequence[int]) -> str:
+    """The skip-channel arithmetic of each Up block of ``model``, from one forward pass.
+
+    One line per Up block (``ups.0`` is the deepest): the channels coming up from below,
+    after the up-conv, of the skip, after the concatenation, after the DoubleConv, and
+    the sizes (H x W) of the upsampled map and of the skip. Works for segkit's UNet and
+    for any U-Net whose decoder blocks have an ``up`` layer and take ``(x_below, skip)``.
+
+    Example (base 16, depth 4, a 1x3x64x96 input)::
+
+        layer  from below  after up-conv  skip  concatenated     after DoubleConv  up size -> skip size
+        ups.0  256         128            128   128 + 128 = 256  128               8x12 -> 8x12
+        ...
+    """
+    header = ["layer", "from below", "after up-conv", "skip", "concatenated",
+              "after DoubleConv", "up size -> skip size"]
+    table = [header]
+    for r in trace_shapes(model, tuple(input_size)):
+        if len(r.input_shapes) != 2 or r.up_shape is None or r.out_channels is None:
+            continue
+        below, skip, up = r.input_shapes[0], r.input_shapes[1], r.up_shape
+        sizes = f"{up[2]}x{up[3]} -> {skip[2]}x{skip[3]}"
+        if tuple(up[2:]) != tuple(skip[2:]):
+            sizes += " (padded)"
+        table.append([r.name, f"{below[1]}", f"{up[1]}", f"{skip[1]}",
+                      f"{up[1]} + {skip[1]} = {up[1] + skip[1]}", f"{r.out_channels}", sizes])
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                     for line in table)

@@ -14,6 +14,8 @@ from torch import nn
 from segkit import unet as ref
 from segkit.checks import core, lesson02
 from segkit.checks.core import CheckFailed, ExerciseNotDone
+from segkit.shapes import decoder_table, print_shapes
+from segkit.viz import draw_unet
 
 
 def failure(check, student) -> CheckFailed:
@@ -423,16 +425,23 @@ def test_unet_mistakes(student, mistake, words):
     assert_hint(failure(lesson02.check_unet, student), mistake, *words)
 
 
-# --------------------------------------------------------------------------- pictures
+# ------------------------------------------- pictures: segkit.shapes / segkit.viz on the lesson's classes
 
 
 def test_decoder_table_shows_the_skip_arithmetic_of_both_models():
     for model in (UNet(3, 1, 16, 4), ref.UNet(3, 1, 16, 4)):
-        table = lesson02.decoder_table(model, (1, 3, 101, 75)).splitlines()
+        table = decoder_table(model, (1, 3, 101, 75)).splitlines()
         assert table[0].split()[:3] == ["layer", "from", "below"]
         assert table[1].split()[:8] == ["ups.0", "256", "128", "128", "128", "+", "128", "="]
         assert table[1].endswith("12x8 -> 12x9 (padded)")
         assert table[4].endswith("100x74 -> 101x75 (padded)")
+
+
+def test_print_shapes_notes_the_skip_arithmetic_of_a_students_up_block(capsys):
+    print_shapes(UNet(3, 1, 16, 4), (1, 3, 101, 75))
+    lines = capsys.readouterr().out.splitlines()
+    up0 = next(line for line in lines if line.startswith("ups.0"))
+    assert up0.endswith("128 up + 128 skip = 256 -> 128; up 12x8 padded to 12x9")
 
 
 def test_draw_unet_draws_every_block():
@@ -441,7 +450,7 @@ def test_draw_unet_draws_every_block():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ax = lesson02.draw_unet(UNet(3, 1, 8, 3), (1, 3, 32, 48))
+    ax = draw_unet(UNet(3, 1, 8, 3), (1, 3, 32, 48))
     labels = [t.get_text() for t in ax.texts]
     assert "8" in labels and "64" in labels and "32+32→32" in labels and "8+8→8" in labels
     assert "32x48" in labels and "4x6" in labels

@@ -32,9 +32,8 @@ cannot be paired (a different number or shape of layers) the shape checks decide
 Every check works on blocks it builds itself, inside ``torch.random.fork_rng``: the
 notebook's objects and its random numbers are left as they were.
 
-The lesson's pictures live here too: :func:`trace_u` (``trace_shapes`` rows with each Up
-block's up-conv shape, for any U-Net), :func:`decoder_table` (the skip-channel arithmetic as
-a table) and :func:`draw_unet` (the U drawn from a forward pass).
+The lesson's pictures are in segkit proper: ``segkit.shapes.decoder_table`` and
+``segkit.viz.draw_unet``.
 """
 
 from __future__ import annotations
@@ -48,7 +47,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from segkit.checks.core import expect, expect_equal, fail, run_check
-from segkit.shapes import ShapeRow, trace_shapes
 from segkit.unet import DoubleConv as RefDoubleConv
 from segkit.unet import Down as RefDown
 from segkit.unet import UNet as RefUNet
@@ -604,123 +602,3 @@ def check_unet(UNet: Any) -> Any:  # noqa: N803
 
     return run_check("UNet", "UNet matches segkit's parameter counts and output shapes",
                      _in_rng(body))
-
-
-# --------------------------------------------------------------------------- pictures
-
-
-def trace_u(model: nn.Module, input_size: Sequence[int]) -> list[ShapeRow]:
-    """``segkit.shapes.trace_shapes`` rows of a U-Net, with each Up row's up-conv shape.
-
-    ``trace_shapes`` records the upsampled map (``row.up_shape``) for segkit's ``Up``;
-    this does it for any Up block that has an ``up`` layer, such as the lesson's.
-    """
-    shapes: dict[str, tuple[int, ...]] = {}
-    handles = []
-    for name, module in model.named_modules():
-        up = getattr(module, "up", None)
-        if name.startswith("ups.") and name.count(".") == 1 and isinstance(up, nn.Module):
-            def hook(_: nn.Module, __: Any, output: Any, name: str = name) -> None:
-                shapes[name] = tuple(output.shape)
-            handles.append(up.register_forward_hook(hook))
-    try:
-        rows = trace_shapes(model, tuple(input_size))
-    finally:
-        for h in handles:
-            h.remove()
-    for row in rows:
-        if row.up_shape is None and row.name in shapes:
-            row.up_shape = shapes[row.name]
-    return rows
-
-
-def decoder_table(model: nn.Module, input_size: Sequence[int]) -> str:
-    """The skip-channel arithmetic of each Up block of ``model`` on one forward pass.
-
-    One line per Up block (``ups.0`` is the deepest): the channels coming up from below,
-    after the up-conv, of the skip, after the concatenation, after the DoubleConv, and
-    the sizes (H x W) of the upsampled map and of the skip.
-    """
-    header = ["layer", "from below", "after up-conv", "skip", "concatenated",
-              "after DoubleConv", "up size -> skip size"]
-    table = [header]
-    for r in trace_u(model, input_size):
-        if len(r.input_shapes) != 2 or r.up_shape is None or r.out_channels is None:
-            continue
-        below, skip, up = r.input_shapes[0], r.input_shapes[1], r.up_shape
-        sizes = f"{up[2]}x{up[3]} -> {skip[2]}x{skip[3]}"
-        if tuple(up[2:]) != tuple(skip[2:]):
-            sizes += " (padded)"
-        table.append([r.name, f"{below[1]}", f"{up[1]}", f"{skip[1]}",
-                      f"{up[1]} + {skip[1]} = {up[1] + skip[1]}", f"{r.out_channels}", sizes])
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
-                     for line in table)
-
-
-def draw_unet(model: nn.Module, input_size: Sequence[int], ax: Any = None) -> Any:
-    """Draw the U of a U-Net with ``inc``, ``downs``, ``ups`` and ``outc`` blocks.
-
-    The boxes come from a real forward pass (:func:`trace_u`): each box is a block's
-    output map, with its channels above it (for an Up block: upsampled + skip -> out)
-    and H x W inside. Red arrows are max pooling, green ones up-convs, grey dashed ones
-    the skip connections (copy, then concatenate). Returns the matplotlib Axes; the
-    caller shows it (``plt.show()``).
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, Rectangle
-
-    rows = {r.name: r for r in trace_u(model, input_size)}
-    level_of = lambda name: int(name.split(".")[1])  # noqa: E731
-    enc = [rows["inc"]] + sorted((r for n, r in rows.items() if n.startswith("downs.")),
-                                 key=lambda r: level_of(r.name))
-    dec = sorted((r for n, r in rows.items() if n.startswith("ups.")),
-                 key=lambda r: level_of(r.name))
-    depth = len(enc) - 1
-    if ax is None:
-        _, ax = plt.subplots(figsize=(11, 4.6))
-    w, h = 0.78, 0.42
-
-    def box(x: float, y: float, row: ShapeRow, color: str, label: str) -> None:
-        ax.add_patch(Rectangle((x - w / 2, y - h / 2), w, h, facecolor=color,
-                               edgecolor="black", linewidth=0.8))
-        shape = row.output_shape
-        ax.text(x, y + h / 2 + 0.05, label, ha="center", va="bottom", fontsize=9,
-                fontweight="bold")
-        ax.text(x, y, f"{shape[2]}x{shape[3]}", ha="center", va="center", fontsize=8)
-
-    def arrow(a: tuple[float, float], b: tuple[float, float], color: str,
-              style: str = "-") -> None:
-        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, color=color,
-                                     linestyle=style, linewidth=1.3))
-
-    for i, row in enumerate(enc):
-        box(i, -i, row, "#9ecae1" if i < depth else "#6baed6", f"{row.out_channels}")
-        if i:
-            arrow((i - 1 + 0.1, -(i - 1) - h / 2), (i - 0.1, -i + h / 2), "#d62728")
-    for j, row in enumerate(dec):
-        level = depth - 1 - j
-        x = 2 * depth - level
-        skip_ch = row.input_shapes[1][1]
-        up_ch = row.up_shape[1] if row.up_shape is not None else row.input_shapes[0][1] // 2
-        box(x, -level, row, "#fdae6b", f"{up_ch}+{skip_ch}→{row.out_channels}")
-        arrow((x - 1 + 0.1, -(level + 1) + h / 2), (x - 0.1, -level - h / 2), "#2ca02c")
-        arrow((level + w / 2, -level), (x - w / 2, -level), "#888888", "--")
-    out = rows.get("outc")
-    if out is not None:
-        x = 2 * depth + 1
-        box(x, 0, out, "#a1d99b", f"{out.out_channels}")
-        arrow((x - 1 + w / 2, 0), (x - w / 2, 0), "black")
-    ax.text(-1.15, 0, f"input\n{input_size[1]} ch", ha="center", va="center", fontsize=8)
-    arrow((-0.85, 0), (-w / 2, 0), "black")
-    ax.text(depth / 2 - 0.7, -depth / 2 - 0.5, "max pool\nH, W ÷ 2", color="#d62728",
-            fontsize=9, ha="right", va="center")
-    ax.text(1.5 * depth + 0.7, -depth / 2 - 0.5, "up-conv\nH, W × 2", color="#2ca02c",
-            fontsize=9, ha="left", va="center")
-    ax.text(depth, 0.3, "skips: copy, then concatenate", color="#555555", fontsize=9,
-            ha="center")
-    ax.set_xlim(-1.6, 2 * depth + 1.6)
-    ax.set_ylim(-depth - 0.5, 0.75)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    return ax
