@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from check_helpers import failure
 from segkit import toydata
 from segkit.checks import core, lesson00
-from segkit.checks.core import CheckFailed, ExerciseNotDone
-
-
-def failure(check, function) -> CheckFailed:
-    with pytest.raises(CheckFailed) as info:
-        check(function)
-    return info.value
+from segkit.checks.core import ExerciseNotDone
 
 
 # --------------------------------------------------------------------------- float32_mib

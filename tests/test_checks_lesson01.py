@@ -13,20 +13,10 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from check_helpers import expect_mistake
 from segkit.checks import CheckFailed, ExerciseNotDone, lesson01, passed, reset
 from segkit.data import CarvanaDataset
 from segkit.transforms import compute_mean_std
-
-
-def _fails(check, student, mistake: str, *words: str) -> CheckFailed:
-    """Run ``check(student)``; it must fail with ``mistake`` and a hint holding ``words``."""
-    with pytest.raises(CheckFailed) as info:
-        check(student)
-    error = info.value
-    assert error.mistake == mistake, str(error)
-    for word in words:
-        assert word in error.hint, (word, error.hint)
-    return error
 
 
 # =========================================================================== to_class_indices
@@ -67,7 +57,7 @@ def test_to_class_indices_stub_is_not_done():
     (lambda m: (m > 0).tolist(), "not-an-array", ("array",)),
 ])
 def test_to_class_indices_mistakes(student, mistake, words):
-    _fails(lesson01.check_to_class_indices, student, mistake, *words)
+    expect_mistake(lesson01.check_to_class_indices, student, mistake, *words)
     assert not passed("to_class_indices")
 
 
@@ -260,7 +250,7 @@ class TransformIgnored(CarvanaPairs):
     (TransformIgnored, "transform-ignored", ("self.transform(image, mask)",)),
 ])
 def test_carvana_pairs_mistakes(student, mistake, words):
-    _fails(lesson01.check_carvana_pairs, student, mistake, *words)
+    expect_mistake(lesson01.check_carvana_pairs, student, mistake, *words)
 
 
 def test_carvana_pairs_without_image_paths_is_told_what_to_keep():
@@ -392,7 +382,7 @@ def test_reseeding_in_step_works_and_passes():
     (lambda size: None, "returns-none", ("return",)),
 ])
 def test_make_train_transform_mistakes(student, mistake, words):
-    _fails(lesson01.check_make_train_transform, student, mistake, *words)
+    expect_mistake(lesson01.check_make_train_transform, student, mistake, *words)
 
 
 def test_a_transform_that_leaves_the_mask_behind_is_named():
@@ -404,7 +394,7 @@ def test_a_transform_that_leaves_the_mask_behind_is_named():
 
         return transform
 
-    _fails(lesson01.check_make_train_transform, image_pipeline_only, "mask-not-transformed",
+    expect_mistake(lesson01.check_make_train_transform, image_pipeline_only, "mask-not-transformed",
            "tv_tensors.Mask")
 
 
@@ -487,4 +477,4 @@ def variance(dataset):
     (lambda ds: None, "returns-none", ("return",)),
 ])
 def test_mean_std_mistakes(student, mistake, words):
-    _fails(lesson01.check_mean_std, student, mistake, *words)
+    expect_mistake(lesson01.check_mean_std, student, mistake, *words)

@@ -11,24 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from check_helpers import assert_hint, failure
 from segkit import unet as ref
 from segkit.checks import core, lesson02
-from segkit.checks.core import CheckFailed, ExerciseNotDone
+from segkit.checks.core import ExerciseNotDone
 from segkit.shapes import decoder_table, print_shapes
 from segkit.viz import draw_unet
-
-
-def failure(check, student) -> CheckFailed:
-    with pytest.raises(CheckFailed) as info:
-        check(student)
-    return info.value
-
-
-def assert_hint(error: CheckFailed, mistake: str, *words: str) -> None:
-    assert error.mistake == mistake, str(error)
-    text = (error.message + " " + (error.hint or "")).lower()
-    for word in words:
-        assert word.lower() in text, f"{word!r} not in: {error}"
 
 
 # --------------------------------------------------------------------------- the solution

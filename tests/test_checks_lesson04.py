@@ -9,21 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from check_helpers import expect_mistake
 from segkit import metrics
 from segkit.checks import CheckFailed, ExerciseNotDone, passed, reset
 from segkit.checks import lesson04
-
-
-def expect_mistake(check, fn, mistake: str, *words: str) -> CheckFailed:
-    with pytest.raises(CheckFailed) as info:
-        check(fn)
-    error = info.value
-    assert error.mistake == mistake, str(error)
-    text = str(error).lower()
-    for word in words:
-        assert word.lower() in text, f"{word!r} not in {str(error)!r}"
-    assert "Hint:" in str(error)
-    return error
 
 
 # --------------------------------------------------------------------------- pixel accuracy

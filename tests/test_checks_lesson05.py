@@ -5,18 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segkit.checks import CheckFailed, ExerciseNotDone, lesson05, passed, reset
-
-
-def _fails(check, student, mistake: str, *words: str) -> CheckFailed:
-    """Run ``check(student)``; it must fail with ``mistake`` and a hint holding ``words``."""
-    with pytest.raises(CheckFailed) as info:
-        check(student)
-    error = info.value
-    assert error.mistake == mistake, str(error)
-    for word in words:
-        assert word in error.hint, (word, error.hint)
-    return error
+from check_helpers import expect_mistake
+from segkit.checks import ExerciseNotDone, lesson05, passed, reset
 
 
 # =========================================================================== class_weights
@@ -104,7 +94,7 @@ def no_minlength(masks, num_classes, ignore_index=255):
      ("tensor",)),
 ])
 def test_class_weights_mistakes(student, mistake, words):
-    _fails(lesson05.check_class_weights, student, mistake, *words)
+    expect_mistake(lesson05.check_class_weights, student, mistake, *words)
     assert not passed("class_weights")
 
 
@@ -114,7 +104,7 @@ def test_class_weights_leaves_the_masks_alone():
         return class_weights(masks, num_classes, ignore_index)
 
     # the check hands the student a copy: changing it in place only changes the answer
-    _fails(lesson05.check_class_weights, in_place, "ignore-counted-as-class")
+    expect_mistake(lesson05.check_class_weights, in_place, "ignore-counted-as-class")
 
 
 # =========================================================================== miou_from_confusion
@@ -207,7 +197,7 @@ def background_cut_out(cm, include_background=True):
      ("number", "per-class")),
 ])
 def test_miou_mistakes(student, mistake, words):
-    _fails(lesson05.check_miou_from_confusion, student, mistake, *words)
+    expect_mistake(lesson05.check_miou_from_confusion, student, mistake, *words)
     assert not passed("miou_from_confusion")
 
 

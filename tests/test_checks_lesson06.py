@@ -9,19 +9,9 @@ import statistics
 import numpy as np
 import pytest
 
+from check_helpers import expect_mistake
 from segkit import experiments
-from segkit.checks import CheckFailed, ExerciseNotDone, lesson06, passed, reset
-
-
-def _fails(check, student, mistake: str | None, *words: str) -> CheckFailed:
-    """Run ``check(student)``; it must fail with ``mistake`` and a hint holding ``words``."""
-    with pytest.raises(CheckFailed) as info:
-        check(student)
-    error = info.value
-    assert error.mistake == mistake, str(error)
-    for word in words:
-        assert word in error.hint, (word, error.hint)
-    return error
+from segkit.checks import ExerciseNotDone, lesson06, passed, reset
 
 
 # =========================================================================== log_spaced
@@ -61,14 +51,14 @@ def test_log_spaced_stub_is_not_done():
      ["exactly n"]),
 ])
 def test_log_spaced_names_the_mistake(wrong, mistake, words):
-    _fails(lesson06.check_log_spaced, wrong, mistake, *words)
+    expect_mistake(lesson06.check_log_spaced, wrong, mistake, *words)
 
 
 def test_log_spaced_returning_nothing():
     def no_return(low, high, n):
         np.geomspace(low, high, n)
 
-    _fails(lesson06.check_log_spaced, no_return, "returns-none", "return")
+    expect_mistake(lesson06.check_log_spaced, no_return, "returns-none", "return")
 
 
 # =========================================================================== EarlyStopping
@@ -153,7 +143,7 @@ def test_early_stopping_stub_is_not_done():
     ({"ties": True}, "ties-count-as-improvement", ["strict"]),
 ])
 def test_early_stopping_names_the_mistake(changes, mistake, words):
-    _fails(lesson06.check_early_stopping, _variant(**changes), mistake, *words)
+    expect_mistake(lesson06.check_early_stopping, _variant(**changes), mistake, *words)
 
 
 def test_early_stopping_that_forgets_the_best_value():
@@ -163,7 +153,7 @@ def test_early_stopping_that_forgets_the_best_value():
             self.best_epoch = self.epoch  # overwritten every epoch
             return stop
 
-    _fails(lesson06.check_early_stopping, NoBest, "best-not-tracked", "best_epoch")
+    expect_mistake(lesson06.check_early_stopping, NoBest, "best-not-tracked", "best_epoch")
 
 
 def test_early_stopping_returning_nothing():
@@ -171,7 +161,7 @@ def test_early_stopping_returning_nothing():
         def step(self, value):
             super().step(value)
 
-    _fails(lesson06.check_early_stopping, Silent, "returns-none", "return")
+    expect_mistake(lesson06.check_early_stopping, Silent, "returns-none", "return")
 
 
 def test_the_reference_stops_report_001s_curve_where_the_lesson_says():
@@ -276,11 +266,11 @@ def _sum_not_mean(rows, by, key="val_dice"):
     (_sum_not_mean, None, ["sum / n"]),
 ])
 def test_summarize_runs_names_the_mistake(wrong, mistake, words):
-    _fails(lesson06.check_summarize_runs, wrong, mistake, *words)
+    expect_mistake(lesson06.check_summarize_runs, wrong, mistake, *words)
 
 
 def test_summarize_runs_returning_nothing():
     def no_return(rows, by, key="val_dice"):
         summarize_runs(rows, by, key)
 
-    _fails(lesson06.check_summarize_runs, no_return, "returns-none", "return")
+    expect_mistake(lesson06.check_summarize_runs, no_return, "returns-none", "return")

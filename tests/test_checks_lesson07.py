@@ -8,18 +8,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from segkit.checks import CheckFailed, ExerciseNotDone, lesson07, passed, reset
-
-
-def _fails(check, student, mistake: str, *words: str) -> CheckFailed:
-    """Run ``check(student)``; it must fail with ``mistake`` and a hint holding ``words``."""
-    with pytest.raises(CheckFailed) as info:
-        check(student)
-    error = info.value
-    assert error.mistake == mistake, str(error)
-    for word in words:
-        assert word in error.hint, (word, error.hint)
-    return error
+from check_helpers import expect_mistake
+from segkit.checks import ExerciseNotDone, lesson07, passed, reset
 
 
 def _stub(name):
@@ -84,39 +74,39 @@ def test_predict_full_size_stub_is_not_done():
 
 def test_predict_full_size_catches_the_mistakes():
     check = lesson07.check_predict_full_size
-    _fails(check, lambda m, im, s: None, "returns-none", "return")
-    _fails(check, _predict(eval_mode=False), "forgot-eval", "model.eval()", "BatchNorm")
-    _fails(check, _predict(no_grad=False), "forgot-no-grad", "torch.no_grad()")
-    _fails(check, _predict(image_resize=lambda im: im), "not-resized-in", "resize")
-    _fails(check, _predict(image_resize=lambda im: F.interpolate(im, size=(16, 12))),
+    expect_mistake(check, lambda m, im, s: None, "returns-none", "return")
+    expect_mistake(check, _predict(eval_mode=False), "forgot-eval", "model.eval()", "BatchNorm")
+    expect_mistake(check, _predict(no_grad=False), "forgot-no-grad", "torch.no_grad()")
+    expect_mistake(check, _predict(image_resize=lambda im: im), "not-resized-in", "resize")
+    expect_mistake(check, _predict(image_resize=lambda im: F.interpolate(im, size=(16, 12))),
            "not-resized-in", "swapped")
-    _fails(check, _predict(logits_resize=lambda lg: lg), "returned-training-size",
+    expect_mistake(check, _predict(logits_resize=lambda lg: lg), "returned-training-size",
            "back to the image's", "then threshold")
-    _fails(check, _predict(logits_resize=lambda lg: F.interpolate(lg, size=(260, 180))),
+    expect_mistake(check, _predict(logits_resize=lambda lg: F.interpolate(lg, size=(260, 180))),
            "size-w-h-swapped", "(H, W)")
-    _fails(check, _predict(finish=lambda lg, hw: (F.interpolate(lg, size=hw) > 0).long()),
+    expect_mistake(check, _predict(finish=lambda lg, hw: (F.interpolate(lg, size=hw) > 0).long()),
            "wrong-shape", "logits[0, 0]")
     # thresholded at the training size, then the mask resized (bilinear, nearest)
-    _fails(check, _predict(finish=lambda lg, hw: F.interpolate(
+    expect_mistake(check, _predict(finish=lambda lg, hw: F.interpolate(
         (lg > 0).float(), size=hw, mode="bilinear")[0, 0]), "threshold-then-resize",
         "bilinear", "LOGITS")
-    _fails(check, _predict(finish=lambda lg, hw: F.interpolate(
+    expect_mistake(check, _predict(finish=lambda lg, hw: F.interpolate(
         (lg > 0).float(), size=hw, mode="nearest")[0, 0].long()), "threshold-then-resize",
         "nearest", "LOGITS")
     # no threshold: logits, or probabilities
-    _fails(check, _predict(finish=lambda lg, hw: F.interpolate(lg, size=hw, mode="bilinear")[0, 0]),
+    expect_mistake(check, _predict(finish=lambda lg, hw: F.interpolate(lg, size=hw, mode="bilinear")[0, 0]),
            "no-threshold", "logits > 0")
-    _fails(check, _predict(finish=lambda lg, hw: torch.sigmoid(
+    expect_mistake(check, _predict(finish=lambda lg, hw: torch.sigmoid(
         F.interpolate(lg, size=hw, mode="bilinear"))[0, 0]), "no-threshold", "logits > 0")
-    _fails(check, _predict(finish=lambda lg, hw: F.interpolate(
+    expect_mistake(check, _predict(finish=lambda lg, hw: F.interpolate(
         lg, size=hw, mode="bilinear")[0, 0] > 0), "mask-not-int64", ".long()")
-    _fails(check, _predict(finish=lambda lg, hw: F.interpolate(
+    expect_mistake(check, _predict(finish=lambda lg, hw: F.interpolate(
         lg, size=hw, mode="bilinear").argmax(1)[0]), "argmax-one-channel", "argmax")
-    _fails(check, _predict(finish=lambda lg, hw: (F.interpolate(
+    expect_mistake(check, _predict(finish=lambda lg, hw: (F.interpolate(
         lg, size=hw, mode="bilinear")[0, 0] > 0.5).long()), "logit-threshold-0.5", "sigmoid")
-    _fails(check, _predict(finish=lambda lg, hw: (F.interpolate(
+    expect_mistake(check, _predict(finish=lambda lg, hw: (F.interpolate(
         lg, size=hw, mode="bilinear")[0, 0] < 0).long()), "wrong-mask", "threshold at 0")
-    _fails(check, lambda m, im, s: "mask", "not-an-array", "tensor")
+    expect_mistake(check, lambda m, im, s: "mask", "not-an-array", "tensor")
 
 
 def test_predict_full_size_leaves_no_trace_in_the_notebook(capsys):
@@ -149,15 +139,15 @@ def test_mask_to_png_array_stub_is_not_done():
 
 def test_mask_to_png_array_catches_the_mistakes():
     check = lesson07.check_mask_to_png_array
-    _fails(check, lambda m: None, "returns-none", "return")
-    _fails(check, lambda m: m.astype(np.uint8), "png-left-0-1", "black", "255")
-    _fails(check, lambda m: m * 255, "png-wrong-dtype", "uint8")
-    _fails(check, lambda m: (m * 255).astype(np.float32), "png-wrong-dtype", "uint8")
-    _fails(check, lambda m: torch.from_numpy(m * 255).to(torch.uint8), "png-not-numpy", "numpy")
-    _fails(check, lambda m: ((1 - m) * 255).astype(np.uint8), "png-inverted", "255")
-    _fails(check, lambda m: (m * 254).astype(np.uint8), "png-wrong-values", "255")
-    _fails(check, lambda m: np.stack([m * 255] * 3, -1).astype(np.uint8), "wrong-shape", "(H, W)")
-    _fails(check, lambda m: (m * 255).tolist(), "not-an-array", "NumPy")
+    expect_mistake(check, lambda m: None, "returns-none", "return")
+    expect_mistake(check, lambda m: m.astype(np.uint8), "png-left-0-1", "black", "255")
+    expect_mistake(check, lambda m: m * 255, "png-wrong-dtype", "uint8")
+    expect_mistake(check, lambda m: (m * 255).astype(np.float32), "png-wrong-dtype", "uint8")
+    expect_mistake(check, lambda m: torch.from_numpy(m * 255).to(torch.uint8), "png-not-numpy", "numpy")
+    expect_mistake(check, lambda m: ((1 - m) * 255).astype(np.uint8), "png-inverted", "255")
+    expect_mistake(check, lambda m: (m * 254).astype(np.uint8), "png-wrong-values", "255")
+    expect_mistake(check, lambda m: np.stack([m * 255] * 3, -1).astype(np.uint8), "wrong-shape", "(H, W)")
+    expect_mistake(check, lambda m: (m * 255).tolist(), "not-an-array", "NumPy")
 
 
 # =========================================================================== flip_tta
@@ -199,26 +189,26 @@ def _tta(combine):
 
 def test_flip_tta_catches_the_mistakes():
     check = lesson07.check_flip_tta
-    _fails(check, _tta(lambda m, x: (((m(x) + m(x.flip(-1))) / 2)[:, 0] > 0).long()),
+    expect_mistake(check, _tta(lambda m, x: (((m(x) + m(x.flip(-1))) / 2)[:, 0] > 0).long()),
            "tta-not-flipped-back", "flip it back")
-    _fails(check, _tta(lambda m, x: ((((m(x) > 0).float() + (m(x.flip(-1)).flip(-1) > 0).float())
+    expect_mistake(check, _tta(lambda m, x: ((((m(x) > 0).float() + (m(x.flip(-1)).flip(-1) > 0).float())
                                       / 2)[:, 0] > 0.5).long()),
            "tta-averaged-masks", "AND", "logits")
-    _fails(check, _tta(lambda m, x: ((((m(x) > 0).float() + (m(x.flip(-1)).flip(-1) > 0).float())
+    expect_mistake(check, _tta(lambda m, x: ((((m(x) > 0).float() + (m(x.flip(-1)).flip(-1) > 0).float())
                                       / 2)[:, 0] >= 0.5).long()),
            "tta-averaged-masks", "OR", "logits")
-    _fails(check, _tta(lambda m, x: (m(x)[:, 0] > 0).long()), "tta-no-flip", "x.flip(-1)")
-    _fails(check, _tta(lambda m, x: (m(x.flip(-1)).flip(-1)[:, 0] > 0).long()),
+    expect_mistake(check, _tta(lambda m, x: (m(x)[:, 0] > 0).long()), "tta-no-flip", "x.flip(-1)")
+    expect_mistake(check, _tta(lambda m, x: (m(x.flip(-1)).flip(-1)[:, 0] > 0).long()),
            "tta-no-flip", "original")
-    _fails(check, _tta(lambda m, x: (((m(x) + m(x.flip(-2)).flip(-2)) / 2)[:, 0] > 0).long()),
+    expect_mistake(check, _tta(lambda m, x: (((m(x) + m(x.flip(-2)).flip(-2)) / 2)[:, 0] > 0).long()),
            "tta-wrong-axis", "flip(-1)")
-    _fails(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1)) > 0).long()),
+    expect_mistake(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1)) > 0).long()),
            "wrong-shape", "logits[:, 0]")
-    _fails(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1)) / 2)[:, 0]),
+    expect_mistake(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1)) / 2)[:, 0]),
            "no-threshold", "threshold")
-    _fails(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1))[:, 0] > 0)),
+    expect_mistake(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1))[:, 0] > 0)),
            "mask-not-int64", ".long()")
-    _fails(check, lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1))[:, 0] > 0).long(),
+    expect_mistake(check, lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1))[:, 0] > 0).long(),
            "forgot-no-grad", "no_grad")
-    _fails(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1))[:, 0] < 0).long()),
+    expect_mistake(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1))[:, 0] < 0).long()),
            "wrong-mask", "threshold at 0")

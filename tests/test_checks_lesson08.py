@@ -6,21 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from check_helpers import assert_hint, failure
 from segkit.checks import core, lesson08
-from segkit.checks.core import CheckFailed, ExerciseNotDone
-
-
-def failure(check, student) -> CheckFailed:
-    with pytest.raises(CheckFailed) as info:
-        check(student)
-    return info.value
-
-
-def assert_hint(error: CheckFailed, mistake: str, *words: str) -> None:
-    assert error.mistake == mistake, str(error)
-    text = (error.message + " " + (error.hint or "")).lower()
-    for word in words:
-        assert word.lower() in text, f"{word!r} not in: {error}"
+from segkit.checks.core import ExerciseNotDone
 
 
 # --------------------------------------------------------------------------- encoder_features

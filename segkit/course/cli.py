@@ -61,6 +61,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def add_solutions_option(p: argparse.ArgumentParser) -> None:
+    """``--solutions DIR``, shared by every course command."""
+    p.add_argument("--solutions", default="solutions", metavar="DIR",
+                   help="folder of solution notebooks (default: solutions)")
+
+
+def add_only_option(p: argparse.ArgumentParser, what: str) -> None:
+    """``--only NN ...``: lessons by number (04) or name (04_metrics)."""
+    p.add_argument("--only", nargs="+", metavar="NN",
+                   help=f"{what} (numbers like 04, or names like 04_metrics)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``build-lessons``, ``run-course``, ``grade`` and ``verify`` to a command line."""
     p = subparsers.add_parser(
@@ -75,8 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="instead of building, complete the solutions' metadata in place "
                         "(nbgrader metadata from the segkit metadata, tags, cell ids, set-up "
                         "cell, badge)")
-    p.add_argument("--solutions", default="solutions", metavar="DIR",
-                   help="folder of solution notebooks (default: solutions)")
+    add_solutions_option(p)
     p.add_argument("--lessons", default="lessons", metavar="DIR",
                    help="folder of lesson notebooks (default: lessons)")
     p.set_defaults(func=cmd_build_lessons)
@@ -89,12 +100,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "if a lesson fails. With --inplace NOTEBOOK..., execute those notebooks "
                     "and store their outputs in them instead (the reference nbval compares "
                     "against; runs with OMP_NUM_THREADS=2).")
-    p.add_argument("--only", nargs="+", metavar="NN",
-                   help="run only these lessons (numbers like 04, or names like 04_metrics)")
+    add_only_option(p, "run only these lessons")
     p.add_argument("--out", default="build/course", metavar="DIR",
                    help="where to write executed notebooks and HTML (default: build/course)")
-    p.add_argument("--solutions", default="solutions", metavar="DIR",
-                   help="folder of solution notebooks (default: solutions)")
+    add_solutions_option(p)
     p.add_argument("--timeout", type=int, default=600, metavar="SECONDS",
                    help="time allowed per cell (default: 600)")
     p.add_argument("--inplace", nargs="+", metavar="NOTEBOOK",
@@ -124,8 +133,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the lesson (e.g. 03); by default read from the notebooks' names "
                         "(03_training*.ipynb). With a folder, notebooks of other lessons "
                         "are left out")
-    p.add_argument("--solutions", default="solutions", metavar="DIR",
-                   help="folder of solution notebooks (default: solutions)")
+    add_solutions_option(p)
     p.add_argument("--out", metavar="DIR",
                    help="where to write grades.csv and grades.json (default: grades/NN_name)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -152,8 +160,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the course folder holding solutions/ and lessons/ (default: .)")
     p.add_argument("--budget-seconds", type=float, default=120, metavar="SECONDS",
                    help="time each notebook may take to run (default: 120)")
-    p.add_argument("--only", nargs="+", metavar="NN",
-                   help="verify only these lessons (the sync check still covers all)")
+    add_only_option(p, "verify only these lessons; the sync check still covers all")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="notebooks run at once (default: 1; more makes timings less reliable)")
     p.set_defaults(func=cmd_verify)
