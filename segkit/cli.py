@@ -44,19 +44,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from segkit.recipe import TrainConfig, run_training
+def train_config(args: argparse.Namespace):
+    """The TrainConfig that ``segkit train`` runs: the options given, defaults for the rest."""
+    from segkit.recipe import TrainConfig
 
     fields = {k: v for k, v in vars(args).items()
               if k in TrainConfig.__dataclass_fields__ and v is not None}
     if args.no_time_limit:
         fields["max_seconds"] = None
-    if args.no_augment:
-        fields["augment"] = False
     if "out_dir" not in fields:
         fields["out_dir"] = f"runs/{fields.get('dataset', 'carvana')}"
-    cfg = TrainConfig(**fields)
-    run_training(cfg)
+    return TrainConfig(**fields)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from segkit.recipe import run_training
+
+    run_training(train_config(args))
     return 0
 
 
@@ -123,9 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "last.pt/best.pt, history.csv and predictions.png in --out-dir.")
     p.add_argument("--dataset", choices=["carvana", "seasky", "voc"])
     p.add_argument("--data-root", dest="data_root", help="dataset folder (default: embedded toy copy)")
-    p.add_argument("--size", type=_size, help="training size WxH (default 96x64)")
+    p.add_argument("--size", type=_size, help="training size WxH (default 96x64; voc 64x64)")
     p.add_argument("--base", type=int, help="channels of the first block (default 16)")
-    p.add_argument("--depth", type=int, help="number of down/up steps (default 4)")
+    p.add_argument("--depth", type=int, help="number of down/up steps (default 4; voc 2)")
     p.add_argument("--kernel-size", dest="kernel_size", type=int)
     p.add_argument("--bilinear", action="store_true", default=None,
                    help="bilinear upsampling instead of transposed convolutions")
@@ -139,8 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", dest="weight_decay", type=float)
     p.add_argument("--momentum", type=float)
     p.add_argument("--loss", choices=["auto", "bce", "dice", "bce_dice", "ce", "weighted_ce"])
-    p.add_argument("--scheduler", choices=["cosine", "plateau", "none"])
-    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--scheduler", choices=["cosine", "plateau", "none"],
+                   help="cosine (default): down to 0 over the time budget, or over the epochs "
+                        "with --no-time-limit; plateau: halve on a stalled val loss")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="flips and small changes of the training images "
+                        "(default: on; voc: off)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"])
     p.add_argument("--out-dir", dest="out_dir", help="where to save (default runs/<dataset>)")

@@ -226,6 +226,44 @@ def evaluate(
     return out
 
 
+class BudgetCosineLR(torch.optim.lr_scheduler.LRScheduler):
+    """Cosine annealing over a training-time budget instead of a fixed number of epochs.
+
+    A run stopped by a time budget (``fit(..., max_seconds=60)``) with an epoch-based
+    cosine schedule stops half-way down the curve, at a still-large learning rate, and its
+    last weights are noisy. This schedule follows the share of the budget used so far::
+
+        progress = max(elapsed / max_seconds, epochs_done / epochs)     # 0 -> 1
+        lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * progress)) / 2
+
+    so the learning rate reaches ``min_lr`` when the time runs out on a slow machine, or
+    when the last epoch ends on a fast one. ``fit`` calls ``step(elapsed)`` after each
+    epoch with the training seconds so far.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, max_seconds: float, epochs: int,
+                 min_lr: float = 0.0) -> None:
+        if max_seconds <= 0 or epochs <= 0:
+            raise ValueError(f"BudgetCosineLR: max_seconds ({max_seconds}) and epochs "
+                             f"({epochs}) must be positive")
+        self.max_seconds = float(max_seconds)
+        self.epochs = int(epochs)
+        self.min_lr = float(min_lr)
+        self.progress = 0.0
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        factor = (1 + math.cos(math.pi * self.progress)) / 2
+        return [self.min_lr + (base - self.min_lr) * factor for base in self.base_lrs]
+
+    def step(self, elapsed: float | None = None) -> None:  # type: ignore[override]
+        """Move to the next epoch; ``elapsed``: training seconds used so far."""
+        if elapsed is not None:
+            by_epochs = (self.last_epoch + 1) / self.epochs
+            self.progress = min(1.0, max(elapsed / self.max_seconds, by_epochs))
+        super().step()
+
+
 def fit(
     model: nn.Module,
     train_loader: Iterable,
@@ -251,7 +289,8 @@ def fit(
     Prints one line per epoch (train loss, val loss, val Dice or mIoU, val accuracy).
     ``max_seconds`` stops training once that much *training* time has passed (the last
     epoch may be partial; validation time is not counted). ``scheduler`` is stepped once
-    per epoch (``ReduceLROnPlateau`` gets the val loss). ``on_epoch_end(epoch, history)``
+    per epoch (``ReduceLROnPlateau`` gets the val loss, ``BudgetCosineLR`` the training
+    seconds so far). ``on_epoch_end(epoch, history)``
     runs after each epoch, e.g. to save a checkpoint. Resuming: pass the ``history`` and
     ``start_epoch`` stored in a checkpoint.
     """
@@ -283,6 +322,8 @@ def fit(
         if scheduler is not None:
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(val.get("loss", train_loss))
+            elif isinstance(scheduler, BudgetCosineLR):
+                scheduler.step(elapsed)
             else:
                 scheduler.step()
         if log is not None:

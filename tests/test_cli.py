@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from segkit.checkpoint import load_checkpoint
-from segkit.cli import main
+from segkit.cli import build_parser, main, train_config
 
 SUBCOMMANDS = ["generate", "train", "evaluate", "predict", "build-lessons", "run-course", "grade", "verify"]
 
@@ -46,6 +46,20 @@ def trained(tmp_path_factory):
     assert main(["train", "--data-root", str(data_root), "--out-dir", str(out), "--epochs", "2",
                  "--no-time-limit", *TINY]) == 0
     return data_root, out
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["train"], {"dataset": "carvana", "size": (64, 96), "depth": 4, "augment": True,
+                 "out_dir": "runs/carvana", "max_seconds": 60.0}),
+    (["train", "--dataset", "voc"], {"size": (64, 64), "depth": 2, "augment": False,
+                                     "out_dir": "runs/voc"}),
+    (["train", "--dataset", "voc", "--augment", "--depth", "3", "--size", "96x64"],
+     {"size": (64, 96), "depth": 3, "augment": True}),
+    (["train", "--no-augment", "--no-time-limit"], {"augment": False, "max_seconds": None}),
+])
+def test_train_options_and_dataset_defaults(argv, expected):
+    cfg = train_config(build_parser().parse_args(argv))
+    assert {k: getattr(cfg, k) for k in expected} == expected
 
 
 def test_train_writes_checkpoints_history_and_figure(trained, capsys):

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from segkit.recipe import PRESETS, TrainConfig, build_optimizer, run_training
+from segkit.recipe import PRESETS, TrainConfig, build_optimizer, build_scheduler, run_training
+from segkit.training import BudgetCosineLR
 
 
 def test_seed000_preset_is_the_reports_settings():
@@ -28,6 +29,25 @@ def test_unknown_names_are_refused(field, value, match):
 def test_unknown_optimizer_is_refused():
     with pytest.raises(ValueError, match="unknown optimizer"):
         build_optimizer(TrainConfig(optimizer="lion"), [torch.nn.Parameter(torch.zeros(1))])
+
+
+def test_dataset_defaults_fill_only_what_is_left_out():
+    voc = TrainConfig(dataset="voc")
+    assert (voc.size, voc.depth, voc.augment) == ((64, 64), 2, False)
+    carvana = TrainConfig()
+    assert (carvana.size, carvana.depth, carvana.augment) == ((64, 96), 4, True)
+    mine = TrainConfig(dataset="voc", size=(32, 32), depth=3, augment=True)
+    assert (mine.size, mine.depth, mine.augment) == ((32, 32), 3, True)
+
+
+def test_cosine_anneals_over_the_time_budget_when_there_is_one():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    budget = build_scheduler(TrainConfig(max_seconds=60, epochs=40), opt)
+    assert isinstance(budget, BudgetCosineLR) and budget.max_seconds == 60 and budget.epochs == 40
+    by_epoch = build_scheduler(TrainConfig(max_seconds=None, epochs=40), opt)
+    assert isinstance(by_epoch, torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert by_epoch.T_max == 40
+    assert build_scheduler(TrainConfig(scheduler="none"), opt) is None
 
 
 def test_short_run_on_embedded_seasky_learns(tmp_path):

@@ -10,7 +10,15 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from segkit.device import pick_device, seed_everything
 from segkit.progress import progress_disabled
-from segkit.training import History, NonFiniteLossError, evaluate, fit, format_epoch, train_one_epoch
+from segkit.training import (
+    BudgetCosineLR,
+    History,
+    NonFiniteLossError,
+    evaluate,
+    fit,
+    format_epoch,
+    train_one_epoch,
+)
 from segkit.unet import UNet
 
 
@@ -164,3 +172,71 @@ def test_progress_quiet_in_ci(monkeypatch):
     assert progress_disabled()
     monkeypatch.setenv("SEGKIT_PROGRESS", "1")
     assert not progress_disabled()
+
+
+# --------------------------------------------------------------------------- BudgetCosineLR
+
+
+def _sgd(lr=0.1):
+    return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+def _epoch(opt, sched, elapsed):
+    """One epoch as fit runs it: optimizer steps (no gradients here: no change), then the schedule."""
+    opt.step()
+    sched.step(elapsed)
+
+
+def test_budget_cosine_follows_the_share_of_the_time_budget():
+    opt = _sgd()
+    sched = BudgetCosineLR(opt, max_seconds=60, epochs=100, min_lr=0.001)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    _epoch(opt, sched, 15.0)   # a quarter of the budget
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.001 + 0.099 * (1 + math.cos(math.pi / 4)) / 2)
+    _epoch(opt, sched, 30.0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.001 + 0.099 / 2)
+    _epoch(opt, sched, 61.0)   # past the budget: the floor, not beyond it
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+def test_budget_cosine_ends_with_the_last_epoch_on_a_fast_machine():
+    opt = _sgd()
+    sched = BudgetCosineLR(opt, max_seconds=60, epochs=4)
+    lrs = []
+    for epoch in range(1, 5):
+        _epoch(opt, sched, epoch * 1.0)   # 1 s per epoch: the epochs run out long before the time
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[:3] == pytest.approx([0.1 * (1 + math.cos(math.pi * k / 4)) / 2 for k in (1, 2, 3)])
+    assert lrs[3] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_budget_cosine_state_survives_a_checkpoint():
+    opt = _sgd()
+    sched = BudgetCosineLR(opt, max_seconds=10, epochs=50)
+    _epoch(opt, sched, 5.0)
+    opt2 = _sgd()
+    opt2.load_state_dict(opt.state_dict())
+    resumed = BudgetCosineLR(opt2, max_seconds=10, epochs=50)
+    resumed.load_state_dict(sched.state_dict())
+    _epoch(opt, sched, 7.5)
+    _epoch(opt2, resumed, 7.5)
+    assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"])
+    assert resumed.progress == pytest.approx(0.75)
+
+
+def test_budget_cosine_rejects_an_empty_budget():
+    with pytest.raises(ValueError, match="max_seconds"):
+        BudgetCosineLR(_sgd(), max_seconds=0, epochs=10)
+
+
+def test_fit_steps_the_budget_schedule_with_the_training_seconds():
+    model = UNet(in_channels=3, num_classes=1, base=4, depth=2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    sched = BudgetCosineLR(opt, max_seconds=0.4, epochs=1000)
+    slow = lambda l, m: (time.sleep(0.05), bce(l, m))[1]
+    hist = fit(model, toy_loader(n=8, batch_size=2), toy_loader(n=4), loss_fn=slow, optimizer=opt,
+               epochs=1000, device="cpu", scheduler=sched, max_seconds=0.4, log=None)
+    # each epoch's lr is the one it trained with: falling, and the run ends at the floor
+    assert hist["lr"][0] == pytest.approx(1e-2)
+    assert all(a > b for a, b in zip(hist["lr"], hist["lr"][1:]))
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
