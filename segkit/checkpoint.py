@@ -44,8 +44,14 @@ def save_checkpoint(path: str | Path, *, model: nn.Module, epoch: int,
                     history: list[dict[str, float]] | None = None,
                     metrics: dict[str, float] | None = None,
                     data: dict[str, Any] | None = None,
-                    train_config: dict[str, Any] | None = None) -> Path:
-    """Atomically write a checkpoint of ``model`` (and optionally the optimizer etc.) to ``path``."""
+                    train_config: dict[str, Any] | None = None,
+                    rng_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Atomically write a checkpoint of ``model`` (and optionally the optimizer etc.) to ``path``.
+
+    ``rng_state``: random-number states to restore on resume, e.g.
+    ``{"torch": torch.get_rng_state(), "loader": train_loader.generator.get_state()}``
+    (uint8 tensors), so that a resumed run draws the same shuffles and augmentations.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ckpt: dict[str, Any] = {
@@ -65,6 +71,8 @@ def save_checkpoint(path: str | Path, *, model: nn.Module, epoch: int,
         ckpt["scheduler_state"] = scheduler.state_dict()
     if scaler is not None:
         ckpt["scaler_state"] = scaler.state_dict()
+    if rng_state is not None:
+        ckpt["rng_state"] = dict(rng_state)
 
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -109,6 +117,7 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path,
 
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt, map_location="cpu")
-    model = UNet(**ckpt["model_config"])
+    with torch.random.fork_rng(devices=[]):  # the random initial weights are overwritten:
+        model = UNet(**ckpt["model_config"])  # leave the caller's random numbers alone
     model.load_state_dict(ckpt["model_state"])
     return model.to(device).eval()

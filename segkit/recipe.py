@@ -210,6 +210,11 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
             scheduler.load_state_dict(ckpt["scheduler_state"])
         history = History.from_list(ckpt.get("history", []))
         start_epoch = int(ckpt["epoch"])
+        rng = ckpt.get("rng_state", {})
+        if "torch" in rng:  # same shuffles and augmentations as an uninterrupted run (CPU)
+            torch.set_rng_state(rng["torch"].cpu())
+        if "loader" in rng and train_loader.generator is not None:
+            train_loader.generator.set_state(rng["loader"].cpu())
         log(f"resuming from {cfg.resume} after epoch {start_epoch}")
 
     data_info = {"size": list(cfg.size), "mean": [float(m) for m in stats["mean"]],
@@ -229,7 +234,9 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     def on_epoch_end(epoch: int, hist: History) -> None:
         common = dict(model=model, epoch=epoch, optimizer=optimizer, scheduler=scheduler,
                       history=hist.to_list(), metrics=hist.last, data=data_info,
-                      train_config=cfg.to_dict())
+                      train_config=cfg.to_dict(),
+                      rng_state={"torch": torch.get_rng_state(),
+                                 "loader": train_loader.generator.get_state()})
         save_checkpoint(last_path, **common)
         if hist.last.get(key, -1.0) >= hist.best(key)[key]:
             save_checkpoint(best_path, **common)

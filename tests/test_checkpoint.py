@@ -79,3 +79,14 @@ def test_loading_refuses_pickled_code(tmp_path):
     torch.save({"model_state": {}, "model_config": {}, "x": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="could not load"):
         load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_rebuilding_a_model_leaves_the_callers_random_numbers_alone(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", model=UNet(3, 1, base=4, depth=2), epoch=1,
+                           rng_state={"torch": torch.get_rng_state()})
+    assert torch.equal(load_checkpoint(path)["rng_state"]["torch"], torch.get_rng_state())
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    model_from_checkpoint(path)
+    assert torch.equal(torch.rand(3), expected)

@@ -61,3 +61,36 @@ def test_short_run_on_embedded_seasky_learns(tmp_path):
     assert dice[-1] > 0.8, dice
     assert any("best val dice" in line for line in lines)
     assert (tmp_path / "predictions.png").stat().st_size > 1000
+
+
+def test_resume_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch):
+    """Resume from epoch 2 of a 4-epoch run: the same weights as the run itself (CPU).
+
+    Augmentation and shuffling draw random numbers every epoch; the checkpoint carries
+    their states, so the resumed epochs 3-4 see what the uninterrupted ones saw.
+    """
+    import shutil
+
+    import segkit.recipe
+
+    save = segkit.recipe.save_checkpoint
+
+    def save_and_keep_epoch_2(path, **kwargs):
+        written = save(path, **kwargs)
+        if kwargs["epoch"] == 2 and written.name == "last.pt":
+            shutil.copy(written, tmp_path / "epoch2.pt")  # as if the run had stopped here
+        return written
+
+    monkeypatch.setattr(segkit.recipe, "save_checkpoint", save_and_keep_epoch_2)
+    common = dict(dataset="seasky", size=(32, 48), base=4, depth=2, batch_size=16, epochs=4,
+                  max_seconds=None, device="cpu", seed=3)
+    whole = run_training(TrainConfig(out_dir=str(tmp_path / "whole"), **common),
+                         log=lambda _: None, show_progress=False)
+    torch.manual_seed(12345)  # whatever happened in between must not matter
+    resumed = run_training(TrainConfig(out_dir=str(tmp_path / "resumed"),
+                                       resume=str(tmp_path / "epoch2.pt"), **common),
+                           log=lambda _: None, show_progress=False)
+    assert resumed.history["epoch"] == [1.0, 2.0, 3.0, 4.0]
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+    assert resumed.history["val_loss"] == whole.history["val_loss"]
