@@ -7,9 +7,10 @@ or an app loads it with PyTorch alone, without segkit. Two formats (lesson 07):
   model runs for an example input, as a graph; ``torch.export.load(path).module()`` runs it.
 - ``.ts`` (TorchScript): ``torch.jit.trace`` runs the model once on the example and records
   the operations; ``torch.jit.load(path)`` runs it, also from C++ (LibTorch).
-  ``torch.jit.script`` (which compiles the Python code instead) fails on segkit's UNet: its
-  student-friendly error messages are f-strings that TorchScript cannot compile. Tracing
-  prints ``TracerWarning``\\ s for every ``if`` on a shape (the input checks of ``UNet``);
+  ``torch.jit.script`` (which compiles the Python code instead) also works on segkit's
+  UNet: its forward skips the student-friendly input checks when scripted
+  (``torch.jit.is_scripting()``), and a scripted model keeps the padding logic for every
+  input size. Tracing prints ``TracerWarning``\\ s for every ``if`` on a shape (the input checks of ``UNet``);
   they are expected and silenced here.
 
 Both record the model **for the example's shape**: export with the shape prediction uses,

@@ -217,7 +217,8 @@ class UNet(nn.Module):
         self.outc = OutConv(ch[0], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_input(x)
+        if not torch.jit.is_scripting():  # TorchScript cannot compile the friendly messages
+            self._check_input(x)
         skips = [self.inc(x)]
         for down in self.downs:
             skips.append(down(skips[-1]))
@@ -226,6 +227,7 @@ class UNet(nn.Module):
             x = up(x, skips.pop())
         return self.outc(x)
 
+    @torch.jit.unused
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4:
             raise DataError(

@@ -206,3 +206,20 @@ def test_gradients_reach_the_first_layer():
     model(torch.randn(2, 3, 16, 16)).sum().backward()
     assert model.inc.double_conv[0].weight.grad is not None
     assert model.inc.double_conv[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("bilinear", [False, True])
+def test_torchscript_compiles_the_unet_and_matches_it_at_any_size(bilinear):
+    import warnings
+
+    torch.manual_seed(0)
+    model = UNet(3, 2, base=4, depth=3, bilinear=bilinear).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # newer PyTorch marks TorchScript deprecated
+        scripted = torch.jit.script(model)
+    for size in [(32, 48), (37, 45)]:  # the second needs the padding at every join
+        x = torch.randn(2, 3, *size)
+        with torch.no_grad():
+            assert torch.equal(scripted(x), model(x))
+    with pytest.raises(DataError, match="unsqueeze"):  # eager mode keeps its checks
+        model(torch.randn(3, 32, 48))
