@@ -117,7 +117,6 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path,
 
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt, map_location="cpu")
-    with torch.random.fork_rng(devices=[]):  # the random initial weights are overwritten:
-        model = UNet(**ckpt["model_config"])  # leave the caller's random numbers alone
+    model = UNet(**ckpt["model_config"])
     model.load_state_dict(ckpt["model_state"])
     return model.to(device).eval()
