@@ -278,6 +278,21 @@ def _crashed(exercise: str, exc: Exception) -> CheckFailed:
              "itself may be wrong.")
 
 
+def in_fixed_rng(body: Callable[[], str | None]) -> Callable[[], str | None]:
+    """``body`` run with torch seeded to 0, leaving the notebook's random state untouched.
+
+    For checks that build their own models and data: the same weights on every run, and
+    the student's next random numbers are the ones they would have been without the check.
+    """
+    import torch
+
+    def wrapped() -> str | None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return body()
+    return wrapped
+
+
 def run_check(exercise: str, title: str, body: Callable[[], None | str]) -> CheckResult:
     """Run a check's ``body`` and report it to the student.
 

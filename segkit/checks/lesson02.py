@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segkit.checks.core import expect, expect_equal, fail, run_check
+from segkit.checks.core import expect, expect_equal, fail, in_fixed_rng, run_check
 from segkit.unet import DoubleConv as RefDoubleConv
 from segkit.unet import Down as RefDown
 from segkit.unet import UNet as RefUNet
@@ -143,15 +143,6 @@ def _same(a: torch.Tensor | None, b: torch.Tensor) -> bool:
         return False
     tol = 1e-4 * max(1.0, float(b.abs().max()))
     return bool(((a.detach().float() - b).abs() <= tol).all())
-
-
-def _in_rng(body: Callable[[], str | None]) -> Callable[[], str | None]:
-    """``body`` run with a fixed seed, leaving the notebook's random state untouched."""
-    def wrapped() -> str | None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return body()
-    return wrapped
 
 
 def _build(cls: Any, *args: Any, what: str) -> nn.Module:
@@ -284,7 +275,7 @@ def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's cla
         return f"{want:,} parameters in DoubleConv(3, 8); output (2, 8, 17, 23) keeps 17x23"
 
     return run_check("DoubleConv", "DoubleConv keeps H and W and matches segkit's block",
-                     _in_rng(body))
+                     in_fixed_rng(body))
 
 
 # --------------------------------------------------------------------------- Down
@@ -342,7 +333,7 @@ def check_down(Down: Any) -> Any:  # noqa: N803
                           + _DOWN_HINT)
         return "(2, 4, 17, 23) -> (2, 8, 8, 11): max pooling rounds 17 and 23 down"
 
-    return run_check("Down", "Down halves H and W and matches segkit's block", _in_rng(body))
+    return run_check("Down", "Down halves H and W and matches segkit's block", in_fixed_rng(body))
 
 
 # --------------------------------------------------------------------------- Up
@@ -478,7 +469,7 @@ def check_up(Up: Any) -> Any:  # noqa: N803
         return f"16 -> 8 up + 8 skip = 16 -> 8; 5x4 -> 10x8 padded to 11x9; cat {order}"
 
     return run_check("Up", "Up halves, pads, concatenates and matches segkit's block",
-                     _in_rng(body))
+                     in_fixed_rng(body))
 
 
 # --------------------------------------------------------------------------- UNet
@@ -601,4 +592,4 @@ def check_unet(UNet: Any) -> Any:  # noqa: N803
         return f"{big:,} parameters at base 64; 101x75 in, 101x75 out"
 
     return run_check("UNet", "UNet matches segkit's parameter counts and output shapes",
-                     _in_rng(body))
+                     in_fixed_rng(body))

@@ -57,7 +57,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from segkit.checks.core import expect, expect_type, fail, run_check, show
+from segkit.checks.core import expect, expect_type, fail, in_fixed_rng, run_check, show
 from segkit.losses import BCEDiceLoss
 from segkit.metrics import dice_per_image
 
@@ -254,15 +254,6 @@ def _center_logits(model: _TinyNet, loader: _Batches) -> None:
     model.calls.clear()
 
 
-def _in_rng(body: Callable[[], str | None]) -> Callable[[], str | None]:
-    """``body`` run with a fixed seed, leaving the notebook's random state untouched."""
-    def wrapped() -> str | None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return body()
-    return wrapped
-
-
 def _call(fn: Callable[..., Any], name: str, *args: Any) -> Any:
     """Call the student's function; an AttributeError about ``.dataset`` gets its own hint."""
     try:
@@ -435,7 +426,7 @@ def check_train_one_epoch(train_one_epoch: Callable[..., float]):
         _expect_sample_mean(float(value), loss_fn, name)
         return f"{n_batches} batches of {', '.join(map(str, BATCH_SIZES))} samples"
     return run_check("train_one_epoch", "train_one_epoch on a small model",
-                     _in_rng(body))
+                     in_fixed_rng(body))
 
 
 # --------------------------------------------------------------------------- validate
@@ -509,4 +500,4 @@ def check_validate(validate: Callable[..., dict[str, float]]):
                       "with `segkit.metrics.dice_per_image(preds, masks)`, and average over all "
                       "images.")
         return f"{len(BATCH_SIZES)} batches of {', '.join(map(str, BATCH_SIZES))} samples"
-    return run_check("validate", "validate on a small model", _in_rng(body))
+    return run_check("validate", "validate on a small model", in_fixed_rng(body))
