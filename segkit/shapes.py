@@ -111,8 +111,7 @@ def _is_up_block(module: nn.Module) -> bool:
 
     So the skip-channel note also appears for the Up class a student writes in lesson 02.
     """
-    return isinstance(module, Up) or (not isinstance(module, (DoubleConv, Down, OutConv))
-                                      and isinstance(getattr(module, "up", None), nn.Module))
+    return isinstance(getattr(module, "up", None), nn.Module)
 
 
 def _make_input(model: nn.Module, input_size: Any) -> tuple[torch.Tensor, ...]:

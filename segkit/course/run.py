@@ -265,7 +265,6 @@ def store_outputs(path: str | Path, timeout: int = 600) -> Execution:
     if run.ok:
         for cell in run.nb.cells:
             cell.metadata.pop("execution", None)
-        run.nb.metadata.pop("widgets", None)
         nbformat.validate(run.nb)
         path.write_bytes(notebook_text(run.nb).encode("utf-8"))
         print(f"stored the outputs of {path} ({run.seconds:.1f} s)")
