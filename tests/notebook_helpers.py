@@ -21,7 +21,7 @@ from segkit.course.build import (
     tags,
     validate,
 )
-from segkit.course.run import REGRESSION_ENV, Execution
+from segkit.course.run import Execution
 from segkit.course.setup_cell import badge_markdown, setup_cell_source
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +31,9 @@ FIXTURE_COURSE = REPO_ROOT / "tests" / "fixtures" / "course"
 FIXTURE_SOLUTIONS = FIXTURE_COURSE / "solutions"
 SANITIZE_CFG = REPO_ROOT / "tests" / "nbval_sanitize.cfg"
 
-# Seconds one cell may run in the notebook tests (override: SEGKIT_CELL_TIMEOUT=...).
-CELL_TIMEOUT = int(os.environ.get("SEGKIT_CELL_TIMEOUT", "600"))
+# Seconds one cell may run in the notebook tests (override: SEGKIT_CELL_TIMEOUT=...): a guard
+# against hangs, sized for a 2-core machine at load 10 (the longest cell takes about 70 s quiet).
+CELL_TIMEOUT = int(os.environ.get("SEGKIT_CELL_TIMEOUT", "1800"))
 NOT_DONE_ERRORS = ("ExerciseNotDone", "NotImplementedError")
 
 
@@ -129,13 +130,26 @@ def lesson_run_problems(run: Execution) -> list[str]:
 # --------------------------------------------------------------------------- nbval
 
 
-def run_nbval(paths: list[Path], cwd: Path) -> subprocess.CompletedProcess:
-    """``pytest --nbval`` on notebooks, in a subprocess, the way CI compares outputs."""
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rf",
+def run_nbval(paths: list[Path], cwd: Path, threads: int | None = None
+              ) -> subprocess.CompletedProcess:
+    """``pytest --nbval`` on notebooks, in a subprocess, the way CI compares outputs.
+
+    Cells without a tolerance are compared exactly by nbval (after the sanitizer);
+    cells with one by the ``segkit.course.figures`` plugin. ``threads`` sets
+    OMP_NUM_THREADS / MKL_NUM_THREADS for the kernels (default: as in this process).
+    """
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
+               "-p", "segkit.course.figures", "-q", "-rf",
                "--nbval", "--nbval-current-env", f"--nbval-sanitize-with={SANITIZE_CFG}",
                f"--nbval-cell-timeout={CELL_TIMEOUT}",
                f"--rootdir={cwd}", *map(str, paths)]
-    env = {**os.environ, **REGRESSION_ENV}
+    env = {**os.environ, "SEGKIT_PROGRESS": "0"}
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        # threads that wait sleep instead of spinning: beside another worker's kernel, on
+        # two cores, spinning OpenMP threads make a 2-thread kernel ten times slower
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env.pop("PYTEST_ADDOPTS", None)
+    env.pop("PYTEST_XDIST_WORKER", None)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=60 + CELL_TIMEOUT * 4 * max(1, len(paths)))

@@ -87,6 +87,15 @@ def test_outputs_counts_and_timings_are_cleared(demo):
     assert any(c.get("outputs") for c in demo.cells)  # the solution itself is untouched
 
 
+def test_tolerances_stay_in_the_solution(demo):
+    """A tolerance describes stored outputs: the lesson, which has none, drops it."""
+    cell(demo, "ex1-use").metadata["segkit"] = {"tolerance": {"abs": 0.05}}
+    cell(demo, "ex1-check").metadata["segkit"]["tolerance"] = {"abs": 0.05}
+    lesson = build_lesson(demo, "00_demo")
+    assert "segkit" not in cell(lesson, "ex1-use").metadata
+    assert cell(lesson, "ex1-check").metadata["segkit"] == {"check": "add_squares"}
+
+
 def test_check_cells_are_tagged_and_nothing_else(demo):
     lesson = build_lesson(demo, "00_demo")
     for c in lesson.cells:
@@ -215,6 +224,8 @@ def test_more_source_errors(demo):
     assert "tagged `raises-exception` in the solution" in broken(
         demo, lambda nb: cell(nb, "ex1-check").metadata["tags"].append("raises-exception"))
     assert "markdown title cell" in broken(demo, lambda nb: nb.cells.pop(0))
+    assert "tolerance abs must be a number >= 0" in broken(
+        demo, lambda nb: cell(nb, "ex1-use").metadata.update(segkit={"tolerance": {"abs": -1}}))
 
     def check_first(nb):
         nb.cells.insert(2, copy.deepcopy(cell(nb, "ex2-check")))

@@ -381,11 +381,15 @@ def make_class(name: str, root: Path) -> dict[str, tuple[dict[str, str], str]]:
     return expected
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def graded(tmp_path_factory) -> dict:
     """Every lesson's class, graded in one pool (the slow hostile notebooks first).
 
-    Returns {lesson name: (Lesson, results in student order, expected table)}.
+    Returns {lesson name: (Lesson, results in student order, expected table)}. The tests
+    that use it are in the xdist group "graded", so that with `pytest -n 2 --dist
+    loadgroup` (`make test`) one worker grades the classes; session-scoped, so that it
+    does so once even when the worker runs other modules' tests in between. Likewise
+    "hostile-00".
     """
     root = tmp_path_factory.mktemp("classes")
     work = []
@@ -412,12 +416,16 @@ def test_mistakes_are_catalogued_for_existing_lessons():
         assert name not in LESSONS or name in MISTAKES, name
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("graded")
 @pytest.mark.parametrize("name", LESSONS)
 def test_the_table_is_exactly_as_expected(graded, name):
     lesson, results, expected = graded[name]
     assert compact(results) == {student: expected[student] for student in sorted(expected)}
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("graded")
 @pytest.mark.parametrize("name", [name for name in LESSONS if name in MISTAKES])
 def test_failures_carry_the_checks_own_hint(graded, name):
     """The mistake id and hint in the table are the ones the check gives a student."""
@@ -430,6 +438,8 @@ def test_failures_carry_the_checks_own_hint(graded, name):
         assert result.hint == expected_hint(name, exercise, mistaken(name, exercise, edits))
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("graded")
 @pytest.mark.parametrize("name", [name for name in LESSONS if name in MISTAKES])
 def test_robustness_is_explained(graded, name):
     lesson, results, expected = graded[name]
@@ -447,7 +457,7 @@ def test_robustness_is_explained(graded, name):
 # --------------------------------------------------------------------------- lesson 00, one by one
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hostile_00(tmp_path_factory):
     """Lesson 00 students, one robustness case each, graded through the command line."""
     name = "00_setup"
@@ -521,6 +531,8 @@ open("mine.txt", "w").write("my own folder is fine")'''
     return root, json.loads((out / "grades.json").read_text()), out
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-00")
 def test_hostile_00_table(hostile_00):
     root, report, out = hostile_00
     table = {s["student"]: ({name: (f"{e['status']}:{e['mistake']}" if e["status"] == "fail"
@@ -542,6 +554,8 @@ def test_hostile_00_table(hostile_00):
     }
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-00")
 def test_hostile_00_notes_say_what_happened(hostile_00):
     root, report, out = hostile_00
     notes = {s["student"]: s["notes"] for s in report["students"]}
@@ -562,6 +576,8 @@ def test_hostile_00_notes_say_what_happened(hostile_00):
         assert f"refused: {refused}" in vandal, vandal
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-00")
 def test_hostile_00_nothing_outside_was_touched(hostile_00):
     root, report, out = hostile_00
     outside = root / "instructor"
@@ -571,6 +587,8 @@ def test_hostile_00_nothing_outside_was_touched(hostile_00):
     assert not list(root.rglob("mine.txt"))  # written in the temporary folder, gone with it
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-00")
 def test_hostile_00_hints_explain(hostile_00):
     root, report, out = hostile_00
     students = {s["student"]: s["exercises"] for s in report["students"]}
@@ -585,6 +603,8 @@ def test_hostile_00_hints_explain(hostile_00):
     assert students["crash"]["foreground_fraction"]["message"].startswith("the kernel died")
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-00")
 def test_hostile_00_csv_matches_the_json(hostile_00):
     import csv
 
@@ -611,6 +631,8 @@ def test_hostile_00_csv_matches_the_json(hostile_00):
 # --------------------------------------------------------------------------- the terminal table
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("graded")
 def test_terminal_table_reads_well(graded):
     if "00_setup" not in graded:
         pytest.skip("lesson 00 is not written yet")

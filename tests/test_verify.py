@@ -80,6 +80,7 @@ def broken_report(tmp_path_factory):
     return root, report
 
 
+@pytest.mark.notebooks
 def test_a_good_course_verifies_and_exits_0(tmp_path, capsys):
     root = make_course(tmp_path)
     code = main(["verify", "--course", str(root), "--budget-seconds", "60", "--jobs", "2"])
@@ -95,6 +96,8 @@ def test_a_good_course_verifies_and_exits_0(tmp_path, capsys):
     assert "all good: 4 notebooks verified" in text
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("verify-broken")  # one worker builds broken_report
 def test_every_kind_of_breakage_is_reported(broken_report):
     root, report = broken_report
     assert not report.ok
@@ -119,6 +122,8 @@ def test_every_kind_of_breakage_is_reported(broken_report):
         assert re.fullmatch(pattern, problem), f"{problem!r} does not match {pattern!r}"
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("verify-broken")  # one worker builds broken_report
 def test_the_report_reads_well(broken_report):
     root, report = broken_report
     text = report.text()
@@ -131,6 +136,7 @@ def test_the_report_reads_well(broken_report):
     assert text.endswith("7 problem(s): 4 notebook(s) failed; lessons/ out of sync")
 
 
+@pytest.mark.notebooks
 def test_verify_exits_1_on_a_problem(tmp_path, capsys):
     root = make_course(tmp_path)
     edit_solution(root, "01_quick", "ex", "sum(values) / len(values)", "sum(values) // len(values)")

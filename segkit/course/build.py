@@ -36,6 +36,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from segkit.course.figures import cell_tolerance
 from segkit.course.setup_cell import (
     COLAB_BADGE_IMAGE,
     SETUP_CELL_ID,
@@ -252,6 +253,10 @@ def validate(nb: NotebookNode, name: str, *, require_execution: bool = True) -> 
                             "indented. Put the exercise inside a function (def ...:) so that "
                             "the lesson's stub raises only when the check calls it, not when "
                             "the cell runs")
+            try:
+                cell_tolerance(cell)
+            except ValueError as exc:
+                problems.append(f"{where}: {exc}")
             if check is not None:
                 if check not in exercises:
                     problems.append(f"{where} checks exercise `{check}`, but no exercise "
@@ -406,6 +411,14 @@ def notebook_text(nb: NotebookNode) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def _drop_tolerance(cell: NotebookNode) -> None:
+    meta = cell.metadata.get("segkit")
+    if meta is not None:
+        meta.pop("tolerance", None)
+        if not meta:
+            del cell.metadata["segkit"]
+
+
 def build_lesson(solution_nb: NotebookNode | str | Path, name: str | None = None) -> NotebookNode:
     """The student notebook built from a solution notebook.
 
@@ -437,6 +450,7 @@ def build_lesson(solution_nb: NotebookNode | str | Path, name: str | None = None
                 cell.source = replace_solution_blocks(cell.source, stub)
             cell.outputs = []
             cell.execution_count = None
+            _drop_tolerance(cell)  # it describes stored outputs; a lesson has none
             if is_check_cell(cell):
                 _add_tag(cell, RAISES_TAG)
         elif cell.cell_type == "markdown":
