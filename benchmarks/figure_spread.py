@@ -30,8 +30,8 @@ from segkit.course.build import notebook_text, read_notebook, solution_paths
 from segkit.course.figures import (
     CellTolerance,
     Tolerance,
-    _merged,
-    _value,
+    merged_outputs,
+    printed_value,
     cell_tolerance,
     compare_outputs,
     split_numbers,
@@ -53,7 +53,7 @@ def line_spreads(stored: str, fresh: str) -> list[tuple[str, float, float, int]]
         worst_abs = worst_rel = 0.0
         worst_int = 0
         for a, b in zip(old_numbers, new_numbers):
-            (va, a_int), (vb, _) = _value(a), _value(b)
+            (va, a_int), (vb, _) = printed_value(a), printed_value(b)
             if a_int:
                 worst_int = max(worst_int, int(abs(vb - va)))
             else:
@@ -72,12 +72,12 @@ def report_cell(index: int, cell, runs: dict[str, list]) -> list[str]:
     for name, outputs in runs.items():
         problems = compare_outputs(cell.get("outputs", []), outputs, tolerance)
         if not problems:
-            if _merged(cell.get("outputs", [])) != _merged(outputs):
+            if merged_outputs(cell.get("outputs", [])) != merged_outputs(outputs):
                 lines.append(f"  {name}: differs within the tolerance")
             continue
         if declared is None and "nbval-ignore-output" in cell.metadata.get("tags", []):
             continue
-        for (_, old), (_, new) in zip(_merged(cell.get("outputs", [])), _merged(outputs)):
+        for (_, old), (_, new) in zip(merged_outputs(cell.get("outputs", [])), merged_outputs(outputs)):
             for line, dabs, drel, dint in line_spreads(old, new):
                 lines.append(f"  {name}: |d| {dabs:.4g}  rel {drel:.1%}  int {dint}  "
                              f"in {line[:70]!r}")

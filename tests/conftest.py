@@ -15,3 +15,4 @@ def fresh_check_registry():
     core.reset()
     yield
     core.reset()
+

@@ -112,7 +112,7 @@ def test_early_stopping_counts_bad_epochs_against_the_best():
         ex.EarlyStopping(mode="loss")
 
 
-def test_seconds_per_image_is_a_small_positive_number():
+def test_seconds_per_image_is_a_positive_number_measured_in_eval_mode():
     model = UNet(3, 1, base=4, depth=2)
     seconds = ex.seconds_per_image(model, torch.zeros(2, 3, 32, 48), repeats=2)
-    assert 0 < seconds < 5 and not model.training
+    assert isinstance(seconds, float) and seconds > 0 and not model.training

@@ -42,6 +42,7 @@ import pytest
 from nbformat import NotebookNode
 
 from notebook_helpers import SOLUTIONS
+from session_cache import once_per_session
 from segkit.course.build import build_lesson, check_name, exercise_name, is_setup_cell
 from segkit.grading.execute import grade_notebook
 from segkit.grading.discover import (
@@ -382,16 +383,17 @@ def make_class(name: str, root: Path) -> dict[str, tuple[dict[str, str], str]]:
 
 
 @pytest.fixture(scope="session")
-def graded(tmp_path_factory) -> dict:
+def graded(tmp_path_factory, worker_id) -> dict:
     """Every lesson's class, graded in one pool (the slow hostile notebooks first).
 
-    Returns {lesson name: (Lesson, results in student order, expected table)}. The tests
-    that use it are in the xdist group "graded", so that with `pytest -n 2 --dist
-    loadgroup` (`make test`) one worker grades the classes; session-scoped, so that it
-    does so once even when the worker runs other modules' tests in between. Likewise
-    "hostile-00".
+    Returns {lesson name: (Lesson, results in student order, expected table)}. Computed
+    once per test session, whichever pytest-xdist worker needs it first.
     """
-    root = tmp_path_factory.mktemp("classes")
+    return once_per_session(tmp_path_factory, worker_id, "graded", grade_every_class)
+
+
+def grade_every_class(root: Path) -> dict:
+    """What ``graded`` returns, with the classes written below ``root``."""
     work = []
     classes = {}
     for name in LESSONS:

@@ -122,8 +122,11 @@ def test_fit_time_budget_stops_early():
     slow = lambda l, m: (time.sleep(0.05), bce(l, m))[1]
     hist = fit(model, toy_loader(n=40, batch_size=2), toy_loader(n=4), loss_fn=slow, optimizer=opt,
                epochs=100, device="cpu", max_seconds=0.3, log=None)
+    elapsed = hist["elapsed"]
     assert 1 <= len(hist) < 100
-    assert hist.last["elapsed"] < 2.0
+    # it used its budget and stopped after the first epoch that reached it (however slow
+    # the machine: no bound on the time itself)
+    assert elapsed[-1] >= 0.3 and all(e < 0.3 for e in elapsed[:-1])
 
 
 def test_fit_resume_continues_epoch_numbering():

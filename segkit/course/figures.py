@@ -126,7 +126,7 @@ def cell_tolerance(cell: NotebookNode) -> CellTolerance | None:
 # --------------------------------------------------------------------------- text
 
 
-def _value(token: str) -> tuple[float, bool]:
+def printed_value(token: str) -> tuple[float, bool]:
     """A printed number as (value, is_integer): "31,037,698" -> (31037698.0, True)."""
     plain = token.replace(",", "")
     is_integer = not any(c in plain for c in ".eE")
@@ -161,7 +161,7 @@ def compare_text(stored: str, fresh: str, tolerance: CellTolerance) -> list[str]
             continue
         line_tolerance = tolerance.for_line(old)
         for a, b in zip(old_numbers, new_numbers):
-            (va, a_int), (vb, b_int) = _value(a), _value(b)
+            (va, a_int), (vb, b_int) = printed_value(a), printed_value(b)
             if a_int != b_int or not line_tolerance.allows(va, vb, a_int and b_int):
                 allowed = (f"±{line_tolerance.integers}" if a_int and b_int
                            else line_tolerance.describe())
@@ -188,7 +188,7 @@ def output_text(output: NotebookNode) -> tuple[str, str]:
     return str(kind), ""
 
 
-def _merged(outputs: list[NotebookNode]) -> list[tuple[str, str]]:
+def merged_outputs(outputs: list[NotebookNode]) -> list[tuple[str, str]]:
     """Outputs as (kind, text), consecutive streams of one name joined (as Jupyter shows)."""
     merged: list[tuple[str, str]] = []
     for output in outputs:
@@ -206,7 +206,7 @@ def compare_outputs(stored: list[NotebookNode], fresh: list[NotebookNode],
 
     Images are not compared (as nbval does); every text is, by :func:`compare_text`.
     """
-    old, new = _merged(stored), _merged(fresh)
+    old, new = merged_outputs(stored), merged_outputs(fresh)
     old_kinds, new_kinds = [k for k, _ in old], [k for k, _ in new]
     if old_kinds != new_kinds:
         return [f"outputs {new_kinds} instead of the stored {old_kinds}"]
