@@ -98,11 +98,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from segkit.device import pick_device
     from segkit.predict import predict_folder
 
-    written = predict_folder(args.checkpoint, args.input_dir, args.output_dir,
-                             device=pick_device(args.device), threshold=args.threshold,
-                             tta=args.tta, overlays=not args.no_overlays)
-    print(f"wrote {len(written)} masks" + ("" if args.no_overlays else " and overlays")
+    result = predict_folder(args.checkpoint, args.input_dir, args.output_dir,
+                            device=pick_device(args.device), threshold=args.threshold,
+                            tta=args.tta, overlays=not args.no_overlays,
+                            overwrite=args.overwrite, strict=args.strict)
+    print(f"wrote {len(result.written)} masks" + ("" if args.no_overlays else " and overlays")
           + f" to {args.output_dir}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} image(s) that could not be read:", file=sys.stderr)
+        for path, why in result.skipped:
+            print(f"  {path}: {why}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -153,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"])
     p.add_argument("--out-dir", dest="out_dir", help="where to save (default runs/<dataset>)")
     p.add_argument("--resume", help="continue from this checkpoint (e.g. runs/carvana/last.pt)")
-    p.add_argument("--preset", choices=["seed000"],
-                   help="seed000: the seed report 000 settings (RMSprop lr 1e-5, batch 1)")
+    p.add_argument("--preset", choices=["rmsprop-1e-5"],
+                   help="rmsprop-1e-5: a student project's Carvana settings (RMSprop lr 1e-5, "
+                        "momentum 0.999, batch 1), which learn slowly (lesson 03)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="validation figures of a checkpoint",
@@ -174,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (binary)")
     p.add_argument("--tta", action="store_true", help="average with the mirrored image")
     p.add_argument("--no-overlays", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into an output folder that already holds files (replaces "
+                        "only masks and overlays of the same names)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first image that cannot be read (default: skip it, "
+                        "list it at the end, exit status 1)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     p.set_defaults(func=cmd_predict)
 

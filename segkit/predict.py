@@ -8,10 +8,18 @@ threshold), and then thresholded (binary) or arg-maxed (multiclass).
 Saved masks are meant to be *looked at*: a binary mask is written as 0/255 (a 0/1 PNG
 looks all black in an image viewer), a multiclass mask as a palette PNG whose indices
 are the classes and whose colours are the VOC palette.
+
+Nothing a user has is overwritten: ``predict_folder`` refuses an output folder that
+already holds files (unless ``overwrite=True``, and even then it only replaces the
+``<name>_mask.png`` / ``<name>_overlay.png`` files it writes), and an output folder
+that is, or is inside, the input folder or a dataset folder (so a second run never
+predicts on the first run's outputs, and ground-truth masks are never replaced). An
+image that cannot be read is skipped and reported; ``strict=True`` stops at the first.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +30,7 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from segkit.checkpoint import load_checkpoint, model_from_checkpoint
+from segkit.errors import DataError
 from segkit.masks import read_image, voc_colormap
 from segkit.viz import overlay
 
@@ -85,32 +94,114 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
+# A dataset's data folders, each with the folder that sits next to it in that layout
+# (Carvana: train/ + train_masks/; VOC: JPEGImages/ + SegmentationClass/; images/ + masks/).
+DATASET_PAIRS = {"train": "train_masks", "train_masks": "train", "images": "masks",
+                 "masks": "images", "JPEGImages": "SegmentationClass",
+                 "SegmentationClass": "JPEGImages", "SegmentationObject": "JPEGImages"}
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def dataset_folder_of(path: Path) -> Path | None:
+    """The dataset ``path`` lies in, judged by its layout, or None.
+
+    ``path`` lies in a dataset when it is, or is inside, one of a dataset's data folders:
+    ``data/carvana/train_masks`` (next to ``train/``), ``project/masks`` (next to
+    ``images/``), ``VOC2012/SegmentationClass``. A new ``predictions/`` folder next to
+    them is not inside.
+    """
+    for folder in [path, *path.parents]:
+        partner = DATASET_PAIRS.get(folder.name)
+        if partner and (folder.parent / partner).is_dir():
+            return folder.parent
+    return None
+
+
+def check_output_folder(input_dir: Path, output_dir: Path, overwrite: bool) -> None:
+    """Refuse an output folder where writing could lose or mix up a user's files.
+
+    Raises DataError naming the folder and the way out.
+    """
+    source, target = input_dir.resolve(), output_dir.resolve()
+    if _inside(target, source):
+        where = "is" if target == source else "is inside"
+        raise DataError(f"output folder {output_dir} {where} the input folder {input_dir}: "
+                        "the masks would mix with your images, and the next run would "
+                        "predict on them. Choose a folder outside it, e.g. "
+                        f"{input_dir.resolve().parent / (source.name + '_predicted')}")
+    dataset = dataset_folder_of(target)
+    if dataset is not None:
+        raise DataError(f"output folder {output_dir} is inside the dataset {dataset}: its "
+                        "masks could be overwritten by predictions. Choose a folder outside "
+                        "the dataset")
+    if target.is_dir() and not overwrite:
+        existing = sorted(p.name for p in target.iterdir() if not p.name.startswith("."))
+        if existing:
+            shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
+            raise DataError(f"output folder {output_dir} already holds {len(existing)} "
+                            f"file(s) ({shown}): choose an empty or new folder, or pass "
+                            "--overwrite (overwrite=True) to replace the masks and overlays "
+                            "of the same names (other files are left alone)")
+
+
+@dataclass
+class Prediction:
+    """What ``predict_folder`` did: the masks it wrote, the images it could not read."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (image, why)
+
+
 def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: str | Path, *,
                    device: str | torch.device = "cpu", threshold: float = 0.5,
-                   tta: bool = False, overlays: bool = True) -> list[Path]:
+                   tta: bool = False, overlays: bool = True, overwrite: bool = False,
+                   strict: bool = False) -> Prediction:
     """Predict a mask for every image in ``input_dir``; write ``<stem>_mask.png`` (and
-    ``<stem>_overlay.png``) to ``output_dir``. Returns the mask paths."""
+    ``<stem>_overlay.png``) to ``output_dir``.
+
+    The output folder must be new or empty unless ``overwrite``, and outside the input
+    folder and any dataset (see :func:`check_output_folder`). An image that cannot be
+    read is skipped and listed in the result; with ``strict`` it raises instead.
+    """
+    input_dir, out = Path(input_dir), Path(output_dir)
     ckpt = load_checkpoint(checkpoint)
     info = ckpt.get("data") or {}
     if "size" not in info:
         raise ValueError(f"{checkpoint} has no 'data' entry (size/mean/std): it was not saved "
                          "by segkit's training; cannot tell how to prepare images")
+    images = list_images(input_dir)
+    check_output_folder(input_dir, out, overwrite)  # before anything is written
     model = model_from_checkpoint(ckpt, device)
-    out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     num_classes = int(info.get("num_classes", 1))
-    written = []
-    for path in list_images(input_dir):
-        img = read_image(path, mode=info.get("image_mode", "RGB"))
+    result = Prediction()
+    for path in images:
+        try:
+            img = read_image(path, mode=info.get("image_mode", "RGB"))
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for bad files
+            if strict:
+                raise DataError(f"cannot read image {path}: {exc}") from exc
+            result.skipped.append((path, str(exc).splitlines()[0] if str(exc) else
+                                   type(exc).__name__))
+            continue
         mask = predict_mask(model, img, info, device, threshold=threshold, tta=tta)
-        written.append(save_mask(mask, out / f"{path.stem}_mask.png", num_classes))
+        result.written.append(save_mask(mask, out / f"{path.stem}_mask.png", num_classes))
         if overlays:
-            base = np.asarray(img.convert("RGB"))
-            if num_classes <= 2:
-                blended = overlay(base, mask)
-            else:
-                colours = voc_colormap(256)[mask]
-                fg = (mask > 0)[..., None]
-                blended = np.where(fg, (0.55 * base + 0.45 * colours), base).astype(np.uint8)
-            Image.fromarray(blended).save(out / f"{path.stem}_overlay.png")
-    return written
+            save_overlay(img, mask, out / f"{path.stem}_overlay.png", num_classes)
+    return result
+
+
+def save_overlay(img: Image.Image, mask: np.ndarray, path: Path, num_classes: int) -> Path:
+    """Write the image with its mask blended in: red for binary, VOC colours otherwise."""
+    base = np.asarray(img.convert("RGB"))
+    if num_classes <= 2:
+        blended = overlay(base, mask)
+    else:
+        colours = voc_colormap(256)[mask]
+        fg = (mask > 0)[..., None]
+        blended = np.where(fg, (0.55 * base + 0.45 * colours), base).astype(np.uint8)
+    Image.fromarray(blended).save(path)
+    return path

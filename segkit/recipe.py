@@ -7,8 +7,9 @@ history as CSV, and a PNG of predictions next to the ground truth.
 
 The defaults are chosen for a 2-core laptop CPU: a narrow U-Net (base 16 channels, about
 1.9M parameters) on 96x64 images reaches val Dice >= 0.98 on toy Carvana in about a minute.
-The ``seed000`` preset reproduces the settings of the seed report 000 (RMSprop, lr 1e-5,
-momentum 0.999, weight decay 1e-8, batch 1) so lesson 03 can show how slowly they learn.
+The ``rmsprop-1e-5`` preset reproduces the settings of a student project that trained
+milesial's U-Net on Carvana (RMSprop, lr 1e-5, momentum 0.999, weight decay 1e-8, batch 1),
+so that lesson 03 can show how slowly they learn.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from segkit.unet import UNet, count_parameters
 
 #: Settings that a preset changes, by preset name.
 PRESETS: dict[str, dict[str, Any]] = {
-    # seed report 000: RMSprop lr 1e-5, momentum 0.999, weight decay 1e-8, batch 1, no AMP
-    "seed000": {"optimizer": "rmsprop", "lr": 1e-5, "momentum": 0.999,
-                "weight_decay": 1e-8, "batch_size": 1},
+    # a student project's Carvana settings: RMSprop lr 1e-5, momentum 0.999, weight decay
+    # 1e-8, batch 1, no AMP
+    "rmsprop-1e-5": {"optimizer": "rmsprop", "lr": 1e-5, "momentum": 0.999,
+                     "weight_decay": 1e-8, "batch_size": 1},
 }
 
 TASKS = {"carvana": "binary", "seasky": "binary", "voc": "multiclass"}

@@ -316,7 +316,8 @@ def separate_pipelines(size):
 
 
 def reseeded(image_steps, mask_steps):
-    """Report 004's trick: reset the global seed before the image and again before the mask."""
+    """The ten-class project's trick: reset the global seed before the image and again before
+    the mask."""
     image_t, mask_t = v2.Compose(image_steps), v2.Compose(mask_steps)
 
     def transform(image, mask):

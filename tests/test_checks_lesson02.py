@@ -324,7 +324,7 @@ def up_variant(*, up_out=None, up_in=None, conv_in=None, pad="milesial", upsampl
 
 
 @pytest.mark.parametrize("student, mistake, words", [
-    # report 002: the conv after torch.cat built for the channels before it
+    # the sea/sky project's mistake: the conv after torch.cat built for the channels before it
     (up_variant(conv_in=lambda i, o: i // 2), "up-conv-in-channels",
      ["8 (skip) + 8 (upsampled) = 16", "DoubleConv(in_ch, out_ch)"]),
     (up_variant(conv_in=lambda i, o: o * 3), "up-conv-in-channels", ["takes 24 channels"]),

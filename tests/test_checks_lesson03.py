@@ -126,7 +126,7 @@ def train_batch_mean(model, loader, loss_fn, optimizer, device):
         loss.backward()
         optimizer.step()
         total += loss.item()
-    return total / len(loader)  # report 002's fix: right only for equal batch sizes
+    return total / len(loader)  # the sea/sky project's fix: right only for equal batch sizes
 
 
 def train_sum_of_batch_means(model, loader, loss_fn, optimizer, device):
@@ -138,7 +138,7 @@ def train_sum_of_batch_means(model, loader, loss_fn, optimizer, device):
         loss.backward()
         optimizer.step()
         total += loss.item()
-    return total  # report 002: never divided
+    return total  # the sea/sky project's mistake: never divided
 
 
 def train_list_of_tensors(model, loader, loss_fn, optimizer, device):
@@ -198,7 +198,7 @@ def test_train_one_epoch_stub_is_not_done():
     (_loop(count="dataset"), "loader-dataset-len", ["images.shape[0]", "loader.dataset"]),
     (train_batch_mean, "loss-mean-over-batches", ["len(loader)", "samples"]),
     (_loop(divide="batches"), "loss-wrong-average", ["batch size"]),
-    (train_sum_of_batch_means, "loss-not-averaged", ["report 002", "divide"]),
+    (train_sum_of_batch_means, "loss-not-averaged", ["sea/sky project", "divide"]),
     (_loop(divide="none"), "loss-not-averaged", ["divide"]),
     (_loop(count="fixed"), "loss-mean-over-batches", ["images.shape[0]"]),
     (_loop(divide="nothing"), "returns-none", ["return"]),

@@ -1,7 +1,7 @@
 """Lesson 04's checks pass the solutions, refuse the stubs and name each catalogued mistake.
 
-Every wrong implementation below is a mistake students make with metrics (report 002's
-"accuracy always 0.00", Dice on logits, pooled Dice, NaN for empty images, ...).
+Every wrong implementation below is a mistake students make with metrics (the sea/sky
+project's "accuracy always 0.00", Dice on logits, pooled Dice, NaN for empty images, ...).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def test_pixel_accuracy_broadcast():
 
 def test_pixel_accuracy_ground_truth_as_prediction():
     expect_mistake(lesson04.check_pixel_accuracy, accuracy_ground_truth, "target-as-prediction",
-                   "ground truth", "report 002")
+                   "ground truth", "sea/sky project")
 
 
 def test_a_failing_rerun_forgets_the_pass():
@@ -376,7 +376,7 @@ MISTAKES = [
     (empty_zero, "empty-zero", ("perfect", "1.0, not 0")),
     (empty_skipped, "empty-skipped", ("left the both-empty image out", "1.0")),
     (empty_target_one, "empty-target-one", ("false positive", "|P| + |T| == 0")),
-    (ground_truth, "target-as-prediction", ("ground truth", "report 002")),
+    (ground_truth, "target-as-prediction", ("ground truth", "sea/sky project")),
     (smoothed, "{kind}-smoothing", ("smoothing", "both-empty")),
     (ignores_threshold, "threshold-ignored", ("threshold=0.3", "`threshold` argument")),
     (squeezes, "squeeze-batch", ("batch of one image", "raised", "squeeze(1)")),

@@ -164,7 +164,7 @@ def test_early_stopping_returning_nothing():
     expect_mistake(lesson06.check_early_stopping, Silent, "returns-none", "return")
 
 
-def test_the_reference_stops_report_001s_curve_where_the_lesson_says():
+def test_the_reference_stops_the_colab_projects_curve_where_the_lesson_says():
     dice = [0.9810, 0.8296, 0.9846, 0.9880, 0.9876, 0.7070, 0.9882, 0.9895, 0.9891, 0.9885]
     for patience, stop_at in [(1, 2), (2, 6), (3, None)]:
         stopper = experiments.EarlyStopping(patience=patience)

@@ -116,6 +116,77 @@ def test_predict_errors_name_the_problem(trained, tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
 
 
+def _photos(folder, names=("a.jpg", "b.png")):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(folder / name)
+    return folder
+
+
+def _snapshot(root):
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_predict_never_overwrites_or_mixes_files(trained, tmp_path, capsys):
+    """A non-empty output folder, the input folder itself, a folder inside it and a
+    dataset's masks folder are all refused, and every file the user had is unchanged."""
+    data_root, out = trained
+    ckpt = str(out / "best.pt")
+    photos = _photos(tmp_path / "photos")
+    old = tmp_path / "old_preds"
+    old.mkdir()
+    (old / "a_mask.png").write_bytes(b"my earlier mask")
+    (old / "notes.txt").write_text("keep me")
+    before = {**_snapshot(tmp_path), **_snapshot(data_root)}
+
+    cases = {
+        str(old): "already holds 2 file(s)",
+        str(photos): "is the input folder",
+        str(photos / "preds"): "is inside the input folder",
+        str(data_root / "train_masks"): "is inside the dataset",
+        str(data_root / "train"): "is inside the dataset",
+    }
+    for target, message in cases.items():
+        assert main(["predict", ckpt, str(photos), target, "--device", "cpu"]) == 1, target
+        err = capsys.readouterr().err
+        assert message in err and target in err, err
+    # a dataset's masks stay out of reach even when asked to overwrite
+    assert main(["predict", ckpt, str(photos), str(data_root / "train_masks"), "--overwrite",
+                 "--device", "cpu"]) == 1
+    assert {**_snapshot(tmp_path), **_snapshot(data_root)} == before
+
+    # asked to, it replaces only its own file names and leaves the rest alone
+    assert main(["predict", ckpt, str(photos), str(old), "--overwrite", "--device", "cpu"]) == 0
+    assert (old / "notes.txt").read_text() == "keep me"
+    assert (old / "a_mask.png").read_bytes() != b"my earlier mask"
+    assert sorted(p.name for p in old.iterdir()) == [
+        "a_mask.png", "a_overlay.png", "b_mask.png", "b_overlay.png", "notes.txt"]
+    # a new folder next to a dataset's data folders is fine
+    assert main(["predict", ckpt, str(photos), str(data_root / "predicted"),
+                 "--device", "cpu"]) == 0
+
+
+def test_predict_skips_an_unreadable_image_and_says_so(trained, tmp_path, capsys):
+    _, out = trained
+    photos = _photos(tmp_path / "photos")
+    (photos / "broken.png").write_text("version https://git-lfs.github.com/spec/v1\n")
+    preds = tmp_path / "preds"
+    assert main(["predict", str(out / "best.pt"), str(photos), str(preds),
+                 "--device", "cpu"]) == 1
+    captured = capsys.readouterr()
+    assert "wrote 2 masks" in captured.out
+    assert "skipped 1 image(s) that could not be read" in captured.err
+    assert str(photos / "broken.png") in captured.err
+    assert sorted(p.name for p in preds.glob("*_mask.png")) == ["a_mask.png", "b_mask.png"]
+
+    strict = tmp_path / "strict"
+    assert main(["predict", str(out / "best.pt"), str(photos), str(strict), "--strict",
+                 "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read image" in err and "broken.png" in err
+
+
 def test_generate_refuses_to_overwrite(tmp_path, capsys):
     assert main(["generate", "seasky", str(tmp_path / "s"), "--n", "4"]) == 0
     assert main(["generate", "seasky", str(tmp_path / "s"), "--n", "4"]) == 1

@@ -7,14 +7,14 @@ from segkit.recipe import PRESETS, TrainConfig, build_optimizer, build_scheduler
 from segkit.training import BudgetCosineLR
 
 
-def test_seed000_preset_is_the_reports_settings():
-    cfg = TrainConfig(preset="seed000")
+def test_rmsprop_preset_is_the_student_projects_settings():
+    cfg = TrainConfig(preset="rmsprop-1e-5")
     assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.batch_size) == (
         "rmsprop", 1e-5, 0.999, 1e-8, 1)
     opt = build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))])
     assert isinstance(opt, torch.optim.RMSprop)
     assert opt.param_groups[0]["momentum"] == 0.999
-    assert set(PRESETS) == {"seed000"}
+    assert set(PRESETS) == {"rmsprop-1e-5"}
 
 
 @pytest.mark.parametrize("field,value,match", [

@@ -95,7 +95,7 @@ class Regression:
 
 
 REGRESSIONS = [
-    Regression("lesson 03 at the report's learning rate 1e-5", "03_training.ipynb",
+    Regression("lesson 03 at the laptop project's learning rate 1e-5", "03_training.ipynb",
                "bdbf8a8e", "torch.optim.AdamW(model.parameters(), lr=3e-3)",
                "torch.optim.AdamW(model.parameters(), lr=1e-5)", "bdbf8a8e",
                {"bdbf8a8e": "val Dice"}),

@@ -10,7 +10,7 @@ Mistake ids used here:
 - ``returns-none``: the function has no ``return``;
 - ``not-a-float``: a tensor, string, ... where a Python float was asked for;
 - ``integer-division``: ``//`` (or integer arithmetic) rounded the answer down to a
-  whole number, often 0 (the "accuracy always 0.00" bug of report 002);
+  whole number, often 0 (the "accuracy always 0.00" bug of the sea/sky project, lesson 04);
 - ``forgot-bytes-per-value``: counted values, not bytes (a float32 takes 4 bytes);
 - ``megabytes-not-mib``: divided by 1e6 (megabytes) instead of 2**20 (mebibytes);
 - ``bytes-not-mib``: returned bytes, never divided;

@@ -13,7 +13,8 @@ check                     mistakes it names (``CheckFailed.mistake``)
                           ``down-param-count``, ``conv-before-pool``, ``down-mismatch``
 ``check_up``              ``up-not-halving-channels``, ``up-transposed-in-channels``,
                           ``up-conv-in-channels`` (the decoder conv built for the wrong
-                          number of channels after the concatenation, report 002),
+                          number of channels after the concatenation, the sea/sky
+                          project's mistake),
                           ``up-wrong-upsample``, ``up-no-pad-to-skip``, ``wrong-out-channels``,
                           ``up-pad-differs``, ``up-mismatch``
 ``check_unet``            ``unet-depth-off-by-one``, ``unet-param-count``,

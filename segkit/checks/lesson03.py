@@ -5,10 +5,12 @@ check                       mistakes it names (``CheckFailed.mistake``)
 ==========================  ================================================================
 ``check_average_loss``      ``loss-mean-over-batches`` (the batch means averaged, so an
                             uneven last batch counts as much as a full one),
-                            ``loss-not-averaged`` (the sum, never divided; report 002),
+                            ``loss-not-averaged`` (the sum, never divided; the sea/sky
+                            project),
                             ``loss-tensor-accumulator``, ``loss-wrong-average``
 ``check_train_one_epoch``   ``loss-tensor-accumulator`` (a tensor returned, or tensors kept
-                            during the epoch: every batch's graph stays alive; report 002),
+                            during the epoch: every batch's graph stays alive; the
+                            sea/sky project),
                             ``train-in-eval-mode`` (no ``model.train()``),
                             ``no-backward``, ``no-optimizer-step`` (the weights never change),
                             ``zero-grad-after-backward``, ``no-zero-grad`` (gradients add up
@@ -295,7 +297,7 @@ def _expect_sample_mean(value: float, spy: _SpyLoss, name: str) -> None:
         fail(f"{name} is {show(value)}, a sum over the batches, not an average "
              f"(expected {show(want)}).",
              mistake="loss-not-averaged",
-             hint="the sum was never divided (report 002 met this one): it grows with the "
+             hint="the sum was never divided (the sea/sky project met this one): it grows with the "
                   "number of batches. Divide by the number of samples you counted.")
     fail(f"{name} is {show(value)}; the batches had {sizes} samples and the mean loss per "
          f"sample is {show(want)}.", mistake="loss-wrong-average", hint=_AVERAGE_HINT)
@@ -310,7 +312,7 @@ def _expect_float_loss(value: Any, name: str) -> None:
              mistake="loss-tensor-accumulator",
              hint="accumulate `loss.item()` (a Python float), not `loss`: `total += loss` keeps "
                   "every batch's graph alive until the end of the epoch (memory grows) and the "
-                  "average prints as a tensor, the mistake of report 002.")
+                  "average prints as a tensor, the sea/sky project's first mistake.")
     if value is None:
         fail(f"{name} returned None.", mistake="returns-none",
              hint="end the function with `return total / n` (the mean loss per sample).")

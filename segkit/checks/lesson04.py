@@ -22,7 +22,7 @@ catalogued mistakes give, so the hint can name the mistake. Mistake ids:
 ``squeeze-batch``                 ``squeeze()`` also drops the batch axis of a batch of one
 ``threshold-on-logits``           the 0.5 (or ``threshold``) cut applied to logits, not probabilities
 ``threshold-ignored``             the ``threshold`` argument is not used
-``target-as-prediction``          the ground truth scored against itself (report 002's mix-up)
+``target-as-prediction``          ground truth scored against itself (the sea/sky project's mix-up)
 ``dice-on-logits`` / ``iou-on-logits``            the formula fed raw logits
 ``dice-without-threshold`` / ``iou-without-threshold``  fed probabilities (a soft score)
 ``dice-pooled`` / ``iou-pooled``  one score for all pixels of the batch, not per image
@@ -227,8 +227,8 @@ def check_pixel_accuracy(pixel_accuracy: Callable) -> object:
                      mistake="accuracy-integer-division",
                      hint="integer division: `correct // total` (or an int tensor divided with "
                           "rounding) is 0 for anything below 100 %: this is the 'accuracy "
-                          "always 0.00' of report 002. Divide with `/` and return "
-                          "`float(correct) / total`.")
+                          "always 0.00' of the sea/sky project. Divide with `/` and "
+                          "return `float(correct) / total`.")
             fail(f"{name} is 0 although {round(right * 24)} of 24 pixels are right "
                  f"({right:.4f}); even with every pixel right it gives {show(all_right)}",
                  mistake="accuracy-compares-scores",
@@ -245,8 +245,8 @@ def check_pixel_accuracy(pixel_accuracy: Callable) -> object:
         if _same(value, 1.0):
             fail(f"{name} is 1.0, expected {right:.4f}", mistake="target-as-prediction",
                  hint="the ground truth was compared with itself. The loader gives the "
-                      "ground truth; the prediction comes from the model's logits (report 002 "
-                      "mixed the two up). Compare `(logits > 0)` with `target`.")
+                      "ground truth; the prediction comes from the model's logits (the sea/sky "
+                      "project mixed the two up). Compare `(logits > 0)` with `target`.")
         half = float(((logits[:, 0].double() > 0.5).double() == target).double().mean())
         if _same(value, half):
             fail(f"{name} is {show(value)}, expected {right:.4f}", mistake="threshold-on-logits",
@@ -284,8 +284,8 @@ def _overlap_mistakes(kind: str, logits: torch.Tensor, target: torch.Tensor,
     mistakes = [
         (1.0, "target-as-prediction",
          "you scored the ground truth against itself, which is always perfect. The loader "
-         "gives the ground truth; the prediction comes from the model's logits (report 002 "
-         "mixed the two up in its check code). Compare `sigmoid(logits) > threshold` with "
+         "gives the ground truth; the prediction comes from the model's logits (the sea/sky "
+         "project mixed the two up in its check code). Compare `sigmoid(logits) > threshold` with "
          "`target`."),
     ]
     for pooled in (False, True):

@@ -151,7 +151,7 @@ _STOP_CASES: list[tuple[dict[str, Any], list[float], str]] = [
     ({"patience": 2, "mode": "max"}, [0.50, 0.50, 0.50, 0.50], "a flat Dice"),
     ({"patience": 3, "mode": "max"}, [0.9810, 0.8296, 0.9846, 0.9880, 0.9876, 0.7070, 0.9882,
                                       0.9895, 0.9891, 0.9885],
-     "report 001's Dice at lr 1e-4"),
+     "the Colab project's Dice at lr 1e-4"),
 ]
 
 
