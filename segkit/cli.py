@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from segkit.errors import SegkitError
 
@@ -58,9 +59,18 @@ def train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from segkit.recipe import run_training
+    from segkit.recipe import new_run_dir, run_training
 
-    run_training(train_config(args))
+    cfg = train_config(args)
+    if cfg.resume:
+        if args.out_dir is None:  # continue the run where its checkpoint is
+            cfg.out_dir = str(Path(cfg.resume).parent)
+    else:
+        fresh = new_run_dir(cfg.out_dir)
+        if fresh != Path(cfg.out_dir):
+            print(f"{cfg.out_dir} holds an earlier run, which is kept; this run goes to {fresh}")
+            cfg.out_dir = str(fresh)
+    run_training(cfg)
     return 0
 
 
@@ -157,8 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: on; voc: off)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"])
-    p.add_argument("--out-dir", dest="out_dir", help="where to save (default runs/<dataset>)")
-    p.add_argument("--resume", help="continue from this checkpoint (e.g. runs/carvana/last.pt)")
+    p.add_argument("--out-dir", dest="out_dir",
+                   help="where to save (default runs/<dataset>); a folder that already holds "
+                        "a run is kept and this run goes to <folder>-2, -3, ...")
+    p.add_argument("--resume", help="continue from this checkpoint (e.g. runs/carvana/last.pt), "
+                                    "in its own folder unless --out-dir is given")
     p.add_argument("--preset", choices=["rmsprop-1e-5"],
                    help="rmsprop-1e-5: a student project's Carvana settings (RMSprop lr 1e-5, "
                         "momentum 0.999, batch 1), which learn slowly (lesson 03)")

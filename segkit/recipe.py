@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -178,6 +177,26 @@ def build_scheduler(cfg: TrainConfig, optimizer):
     if cfg.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
     raise ValueError(f"unknown scheduler {cfg.scheduler!r}: use cosine, plateau or none")
+
+
+#: The files that say a folder holds a training run.
+RUN_FILES = ("last.pt", "best.pt", "history.csv", "config.json")
+
+
+def holds_run(folder: str | Path) -> bool:
+    """True when ``folder`` already holds a run's checkpoints or history."""
+    return any((Path(folder) / name).exists() for name in RUN_FILES)
+
+
+def new_run_dir(folder: str | Path) -> Path:
+    """``folder`` if it holds no run yet, else the first of ``folder-2``, ``folder-3``, ...
+    that holds none: a new run never overwrites an earlier one."""
+    folder = Path(folder)
+    candidate, n = folder, 1
+    while holds_run(candidate):
+        n += 1
+        candidate = folder.with_name(f"{folder.name}-{n}")
+    return candidate
 
 
 def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,

@@ -84,6 +84,29 @@ def test_resume_continues_the_run(trained, capsys):
     assert ckpt["epoch"] == 3 and len(ckpt["history"]) == 3
 
 
+def test_a_second_run_never_overwrites_the_first(trained, tmp_path, capsys):
+    """Training twice into one folder keeps the first run byte for byte and puts the second
+    in folder-2; resuming without --out-dir continues in the checkpoint's own folder."""
+    data_root, _ = trained
+    first = tmp_path / "run"
+    argv = ["train", "--data-root", str(data_root), "--out-dir", str(first), "--epochs", "1",
+            "--no-time-limit", *TINY]
+    assert main(argv) == 0
+    kept = {p.name: p.read_bytes() for p in first.iterdir()}
+    assert main(argv) == 0
+    assert f"{first} holds an earlier run, which is kept; this run goes to {first}-2" \
+        in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == kept
+    second = tmp_path / "run-2"
+    assert (second / "last.pt").is_file()
+
+    assert main(["train", "--data-root", str(data_root), "--epochs", "2", "--no-time-limit",
+                 "--resume", str(second / "last.pt"), *TINY]) == 0
+    assert load_checkpoint(second / "last.pt")["epoch"] == 2
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == kept
+    assert not (tmp_path / "run-3").exists()
+
+
 def test_evaluate_prints_metrics(trained, capsys):
     _, out = trained
     assert main(["evaluate", str(out / "best.pt"), "--device", "cpu"]) == 0
