@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -26,7 +27,14 @@ from torch import nn
 from segkit import data, losses, toydata
 from segkit.checkpoint import load_checkpoint, save_checkpoint
 from segkit.device import describe_device, pick_device, seed_everything
-from segkit.training import BudgetCosineLR, History, fit, save_history_csv
+from segkit.training import (
+    BudgetCosineLR,
+    History,
+    NonFiniteLossError,
+    fit,
+    save_history_csv,
+    weights_are_finite,
+)
 from segkit.unet import UNet, count_parameters
 
 #: Settings that a preset changes, by preset name.
@@ -252,22 +260,41 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     last_path, best_path = out / "last.pt", out / "best.pt"
     key = "val_dice" if task == "binary" else "val_miou"
 
+    # What is on disk: the epoch of last.pt and the score of best.pt. Only finite weights
+    # are ever written, and best.pt only on a finite improvement.
+    saved = {"last_epoch": start_epoch if cfg.resume else None,
+             "best": max((r[key] for r in history.records
+                          if math.isfinite(r.get(key, math.nan))), default=-math.inf)}
+
     def on_epoch_end(epoch: int, hist: History) -> None:
+        if not weights_are_finite(model):
+            raise NonFiniteLossError(f"the weights became NaN or infinite during epoch {epoch} "
+                                     f"(learning rate {cfg.lr:g}): try a learning rate 10x "
+                                     "lower and keep gradient clipping on.")
         common = dict(model=model, epoch=epoch, optimizer=optimizer, scheduler=scheduler,
                       history=hist.to_list(), metrics=hist.last, data=data_info,
                       train_config=cfg.to_dict(),
                       rng_state={"torch": torch.get_rng_state(),
                                  "loader": train_loader.generator.get_state()})
         save_checkpoint(last_path, **common)
-        if hist.last.get(key, -1.0) >= hist.best(key)[key]:
+        saved["last_epoch"] = epoch
+        score = hist.last.get(key, math.nan)
+        if math.isfinite(score) and score > saved["best"]:
             save_checkpoint(best_path, **common)
+            saved["best"] = score
 
-    history = fit(model, train_loader, val_loader, loss_fn=loss_fn, optimizer=optimizer,
-                  epochs=cfg.epochs, device=device, scheduler=scheduler, amp=cfg.amp,
-                  clip_grad=cfg.clip_grad, max_seconds=cfg.max_seconds, history=history,
-                  start_epoch=start_epoch, on_epoch_end=on_epoch_end, log=log,
-                  show_progress=show_progress,
-                  num_classes=None if task == "binary" else num_classes)
+    try:
+        history = fit(model, train_loader, val_loader, loss_fn=loss_fn, optimizer=optimizer,
+                      epochs=cfg.epochs, device=device, scheduler=scheduler, amp=cfg.amp,
+                      clip_grad=cfg.clip_grad, max_seconds=cfg.max_seconds, history=history,
+                      start_epoch=start_epoch, on_epoch_end=on_epoch_end, log=log,
+                      show_progress=show_progress,
+                      num_classes=None if task == "binary" else num_classes)
+    except NonFiniteLossError as exc:
+        kept = (f"the last finite checkpoint is {last_path} (epoch {saved['last_epoch']})"
+                if saved["last_epoch"] else "no checkpoint was written")
+        raise NonFiniteLossError(f"training diverged: {exc} Nothing non-finite was saved; "
+                                 f"{kept}.") from None
     save_history_csv(history, out / "history.csv")
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
 

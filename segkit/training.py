@@ -35,13 +35,21 @@ import torch
 from torch import nn
 
 from segkit import metrics
+from segkit.errors import SegkitError
 from segkit.progress import progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite: training cannot go on from here."""
+class NonFiniteLossError(SegkitError, RuntimeError):
+    """The loss (or the weights) became NaN or infinite: training cannot go on from here."""
+
+
+def weights_are_finite(model: nn.Module) -> bool:
+    """True when every float weight and buffer of ``model`` (BatchNorm statistics too)
+    is a finite number: no NaN, no infinity."""
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values()
+               if t.is_floating_point())
 
 
 @dataclass

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from segkit.checkpoint import load_checkpoint
@@ -105,6 +106,26 @@ def test_a_second_run_never_overwrites_the_first(trained, tmp_path, capsys):
     assert load_checkpoint(second / "last.pt")["epoch"] == 2
     assert {p.name: p.read_bytes() for p in first.iterdir()} == kept
     assert not (tmp_path / "run-3").exists()
+
+
+def test_a_diverging_run_writes_no_nan_and_says_which_checkpoint_is_left(trained, tmp_path,
+                                                                         capsys):
+    data_root, _ = trained
+    out = tmp_path / "diverged"
+    code = main(["train", "--data-root", str(data_root), "--out-dir", str(out), "--lr", "1e6",
+                 "--epochs", "4", "--no-time-limit", *TINY])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "training diverged" in err and "Nothing non-finite was saved" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    for name in ("last.pt", "best.pt"):
+        if (out / name).exists():
+            state = load_checkpoint(out / name)["model_state"]
+            assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
+    if (out / "last.pt").exists():
+        assert f"the last finite checkpoint is {out / 'last.pt'}" in err
+    else:
+        assert "no checkpoint was written" in err
 
 
 def test_evaluate_prints_metrics(trained, capsys):
