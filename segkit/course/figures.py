@@ -204,7 +204,9 @@ def compare_outputs(stored: list[NotebookNode], fresh: list[NotebookNode],
                     tolerance: CellTolerance) -> list[str]:
     """Differences between a cell's stored and fresh outputs (empty when they agree).
 
-    Images are not compared (as nbval does); every text is, by :func:`compare_text`.
+    Each output is compared by its text form (a stream's text, a result's text/plain, an
+    error's name and value) with :func:`compare_text`; images and HTML are not compared.
+    The sanitizer of nbval is not applied here: keep paths and addresses out of such cells.
     """
     old, new = merged_outputs(stored), merged_outputs(fresh)
     old_kinds, new_kinds = [k for k, _ in old], [k for k, _ in new]
