@@ -101,10 +101,6 @@ DATASET_PAIRS = {"train": "train_masks", "train_masks": "train", "images": "mask
                  "SegmentationClass": "JPEGImages", "SegmentationObject": "JPEGImages"}
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 def dataset_folder_of(path: Path) -> Path | None:
     """The dataset ``path`` lies in, judged by its layout, or None.
 
@@ -126,12 +122,12 @@ def check_output_folder(input_dir: Path, output_dir: Path, overwrite: bool) -> N
     Raises DataError naming the folder and the way out.
     """
     source, target = input_dir.resolve(), output_dir.resolve()
-    if _inside(target, source):
+    if target.is_relative_to(source):
         where = "is" if target == source else "is inside"
         raise DataError(f"output folder {output_dir} {where} the input folder {input_dir}: "
                         "the masks would mix with your images, and the next run would "
                         "predict on them. Choose a folder outside it, e.g. "
-                        f"{input_dir.resolve().parent / (source.name + '_predicted')}")
+                        f"{source.parent / (source.name + '_predicted')}")
     dataset = dataset_folder_of(target)
     if dataset is not None:
         raise DataError(f"output folder {output_dir} is inside the dataset {dataset}: its "
