@@ -29,6 +29,7 @@ from typing import Callable
 
 from segkit.errors import DataError
 from segkit.toydata.carvana import generate_carvana
+from segkit.toydata.cells import generate_cells
 from segkit.toydata.seasky import generate_seasky
 from segkit.toydata.voc import VOC_TOY_CLASSES, generate_voc, voc_colormap
 
@@ -58,6 +59,9 @@ DATASETS: dict[str, ToyDataset] = {
     "voc": ToyDataset("voc", generate_voc, 160, (160, 120), ("VOCdevkit",),
                       "4 object classes in Pascal VOC 2012's layout: palette PNGs with 0..4 and "
                       "255 borders"),
+    "cells": ToyDataset("cells", generate_cells, 64, (96, 96), ("scans", "labels"),
+                        "your own data, awkward: scans/<id>_scan.tif (16-bit) + "
+                        "labels/<id>_cells.gif and <id>_scan_roi.gif, one broken TIFF"),
 }
 
 _REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
