@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from segkit.errors import DataError
+from segkit.imageio import frame_count
 from segkit.labels import IGNORE
 from segkit.masks import read_image
 from segkit.progress import progress
@@ -106,7 +107,7 @@ def _check_pair(dataset, i: int):
     image_path, mask_path = dataset.image_paths[i], dataset.mask_paths[i]
     try:
         image = read_image(image_path, mode=None)
-        frames = int(getattr(image, "n_frames", 1) or 1)
+        frames = frame_count(image_path)
         if image.mode not in _READABLE or frames > 1:
             what = f"{frames} frames" if frames > 1 else f"PIL mode {image.mode!r}"
             return "unreadable", (f"{image_path}: {what}, which segkit cannot read "

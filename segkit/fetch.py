@@ -7,7 +7,7 @@ voc2012     VOCdevkit/VOC2012/ (about 2 GB download)         --dataset voc --dat
 pet         images/, annotations/trimaps/ (about 800 MB)     --images ROOT/images --masks
                                                              ROOT/annotations/trimaps
                                                              --mask-values 1:1,2:0,3:255
-                                                             --ignore-index 255
+                                                             (3 = border: ignored)
 carvana     train/, train_masks/ (Kaggle zips you give)      --dataset carvana --data-root ROOT
 ==========  ===============================================  ================================
 

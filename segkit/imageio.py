@@ -36,7 +36,7 @@ from torchvision.transforms.v2 import functional as TF
 from segkit.errors import DataError
 from segkit.masks import read_image
 
-__all__ = ["load_image", "image_array", "to_uint8"]
+__all__ = ["load_image", "image_array", "to_uint8", "frame_count"]
 
 _GREY = ("L", "1", "I;16", "I;16L", "I;16B", "I;16N", "I", "F", "LA")
 _COLOUR = ("RGB", "RGBA", "RGBX", "P", "PA", "YCbCr")
@@ -57,8 +57,10 @@ def _from_uint8(array: np.ndarray) -> np.ndarray:
                        scale=True).numpy()
 
 
-def _frames(im: Image.Image) -> int:
-    return int(getattr(im, "n_frames", 1) or 1)
+def frame_count(path: Path) -> int:
+    """How many pictures the file holds (a TIFF stack, an animated GIF: more than 1)."""
+    with Image.open(path) as im:
+        return int(getattr(im, "n_frames", 1) or 1)
 
 
 def _grey_array(im: Image.Image, path: Path) -> np.ndarray:
@@ -105,8 +107,9 @@ def image_array(path: str | Path, grey: bool = False) -> np.ndarray:
     Raises DataError naming the file and mode when it cannot."""
     path = Path(path)
     im = read_image(path, mode=None)  # missing, not an image, cut short: DataError
-    if _frames(im) > 1:
-        raise DataError(f"{path} holds {_frames(im)} frames (a stack or an animation; mode "
+    frames = frame_count(path)
+    if frames > 1:
+        raise DataError(f"{path} holds {frames} frames (a stack or an animation; mode "
                         f"{im.mode}): segkit reads one picture per file. Save the frame you "
                         "want as its own file.")
     if im.mode in _GREY:

@@ -113,6 +113,11 @@ class MaskSpec:
                             f"num_classes is {self.num_classes}; leave one of them out")
 
     @property
+    def has_ignore(self) -> bool:
+        """True when some masks may hold 255 (ignore): the loss must leave those out."""
+        return self.ignore_value is not None or IGNORE in (self.value_map or {}).values()
+
+    @property
     def binary(self) -> bool:
         return self.num_classes in (None, 2)
 

@@ -99,7 +99,7 @@ def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_frac
         train_ds, val_ds = everything.subset(train_idx), everything.subset(val_idx)
     num_classes = spec.num_classes or 2
     return data._with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=255
-                                 if spec.ignore_value is not None or num_classes > 2 else 0)
+                                 if spec.has_ignore or num_classes > 2 else 0)
 
 
 def voc_datasets_any(root, *, size, augment: bool, num_classes=None, val_fraction=0.2, seed=0,

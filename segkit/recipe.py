@@ -206,7 +206,7 @@ def build_loss(cfg: TrainConfig, train_ds, num_classes: int) -> nn.Module:
         name = "bce_dice" if num_classes == 1 else "weighted_ce"
     if name == "bce":
         return losses.BCELoss() if hasattr(losses, "BCELoss") else nn.BCEWithLogitsLoss()
-    if name == "bce_dice" and getattr(cfg, "ignore_index", None) is not None:
+    if name == "bce_dice" and _binary_ignores(cfg):
         return IgnoringBCEDice()  # binary masks with "not labelled" pixels (255)
     if name == "bce_dice":
         return losses.BCEDiceLoss()
@@ -219,6 +219,14 @@ def build_loss(cfg: TrainConfig, train_ds, num_classes: int) -> nn.Module:
         weights = losses.class_weights_from_frequencies(counts, num_classes)
         return losses.weighted_cross_entropy(weights)
     raise ValueError(f"unknown loss {cfg.loss!r}: use auto, bce, dice, bce_dice, ce or weighted_ce")
+
+
+def _binary_ignores(cfg: TrainConfig) -> bool:
+    """True when your own binary masks can hold 255 (--ignore-index, or --mask-values to 255)."""
+    from segkit.labels import IGNORE, parse_value_map
+
+    mapped = parse_value_map(cfg.mask_values).values() if cfg.mask_values else ()
+    return cfg.ignore_index is not None or IGNORE in mapped
 
 
 class IgnoringBCEDice(nn.Module):

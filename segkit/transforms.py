@@ -160,6 +160,8 @@ def compute_mean_std(
 
 def _iter_images(source, mode: str) -> Iterable:
     """Yield the untransformed images of a dataset, a Subset, or a list of paths."""
+    from segkit.masks import read_image  # local import: masks does not need torch
+
     if isinstance(source, (str, Path)):
         raise TypeError("compute_mean_std wants a list of paths or a dataset, not one path")
     if isinstance(source, torch.utils.data.Subset):
@@ -175,10 +177,8 @@ def _iter_images(source, mode: str) -> Iterable:
             item = dataset[i]
             yield item[0] if isinstance(item, (tuple, list)) else item
     else:
-        from segkit.imageio import load_image
-
         for path in dataset:
-            yield load_image(path, mode=mode)
+            yield v2.functional.pil_to_tensor(read_image(path, mode=mode))
 
 
 def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

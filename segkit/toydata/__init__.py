@@ -59,6 +59,10 @@ DATASETS: dict[str, ToyDataset] = {
     "voc": ToyDataset("voc", generate_voc, 160, (160, 120), ("VOCdevkit",),
                       "4 object classes in Pascal VOC 2012's layout: palette PNGs with 0..4 and "
                       "255 borders"),
+}
+
+#: Toy folders that are generated when needed and have no committed copy (lesson 09).
+GENERATE_ONLY: dict[str, ToyDataset] = {
     "cells": ToyDataset("cells", generate_cells, 64, (96, 96), ("scans", "labels"),
                         "your own data, awkward: scans/<id>_scan.tif (16-bit) + "
                         "labels/<id>_cells.gif and <id>_scan_roi.gif, one broken TIFF"),
@@ -68,10 +72,11 @@ _REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 
 
 def _lookup(name: str) -> ToyDataset:
-    if name not in DATASETS:
+    known = {**DATASETS, **GENERATE_ONLY}
+    if name not in known:
         raise DataError(f"unknown toy dataset {name!r}: the known ones are "
-                        f"{', '.join(repr(k) for k in DATASETS)}")
-    return DATASETS[name]
+                        f"{', '.join(repr(k) for k in known)}")
+    return known[name]
 
 
 def generate(name: str, root: str | Path, *, n: int | None = None, size: tuple[int, int] | None = None,

@@ -32,9 +32,10 @@ def draw_cells(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndar
     width, height = size
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     mask = np.zeros((height, width), bool)
+    scale = min(width, height) / 96  # cells keep their share of the picture at any size
     for _ in range(int(rng.integers(3, 8))):
         cx, cy = rng.uniform(6, width - 6), rng.uniform(6, height - 6)
-        rx, ry = rng.uniform(3.5, 8.0), rng.uniform(3.5, 8.0)
+        rx, ry = rng.uniform(3.5, 8.0) * scale, rng.uniform(3.5, 8.0) * scale
         angle = rng.uniform(0, np.pi)
         dx, dy = xx - cx, yy - cy
         u = (dx * np.cos(angle) + dy * np.sin(angle)) / rx
