@@ -34,7 +34,7 @@ from segkit.data import IMAGE_EXTENSIONS, SegmentationPairs, Transform, _show_na
 from segkit.errors import DataError
 from segkit.labels import MaskSpec
 
-__all__ = ["Pairing", "pair_folders", "FolderDataset", "compile_pattern"]
+__all__ = ["Pairing", "pair_folders", "FolderDataset", "compile_pattern", "match_names"]
 
 _SEPARATORS = "_-. "
 
@@ -68,6 +68,32 @@ def compile_pattern(pattern: str) -> re.Pattern:
     before, after = pattern.split("{id}")
     star = lambda text: ".*".join(re.escape(part) for part in text.split("*"))  # noqa: E731
     return re.compile(f"{star(before)}(?P<id>.+?){star(after)}")
+
+
+def match_names(image_names: list[str], mask_names: list[str], image_pattern: str,
+                mask_pattern: str) -> list[tuple[str, str]]:
+    """Pair file names by patterns: [(image name, mask name)], sorted by image name.
+
+    A name pairs when the whole name matches its pattern (``{id}`` = the shared part,
+    ``*`` = any text) and a name of the other side has the same id. Names that match no
+    pattern, and ids found on one side only, are left out. Two names of one side with the
+    same id raise DataError (which one is meant cannot be known).
+    """
+    ids = []
+    for names, pattern, what in ((image_names, image_pattern, "images"),
+                                 (mask_names, mask_pattern, "masks")):
+        regex, found = compile_pattern(pattern), {}
+        for name in names:
+            match = regex.fullmatch(name)
+            if match is None:
+                continue
+            if match["id"] in found:
+                raise DataError(f"two {what} have the id {match['id']!r} with pattern "
+                                f"{pattern!r}: {found[match['id']]} and {name}")
+            found[match["id"]] = name
+        ids.append(found)
+    images, masks = ids
+    return sorted((images[k], masks[k]) for k in images if k in masks)
 
 
 def _by_id(files: list[Path], regex: re.Pattern, what: str, pattern: str):

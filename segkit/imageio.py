@@ -36,7 +36,7 @@ from torchvision.transforms.v2 import functional as TF
 from segkit.errors import DataError
 from segkit.masks import read_image
 
-__all__ = ["load_image", "image_array", "to_uint8", "frame_count"]
+__all__ = ["load_image", "image_array", "to_unit_range", "to_uint8", "frame_count"]
 
 _GREY = ("L", "1", "I;16", "I;16L", "I;16B", "I;16N", "I", "F", "LA")
 _COLOUR = ("RGB", "RGBA", "RGBX", "P", "PA", "YCbCr")
@@ -137,6 +137,19 @@ def load_image(path: str | Path, mode: str = "RGB") -> torch.Tensor:
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3 if mode == "RGB" else 1, axis=2)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def to_unit_range(array: np.ndarray) -> np.ndarray:
+    """Integer pixels -> float32 in [0, 1], divided by the largest value of their type
+    (255 for uint8, 65535 for uint16): the same scale for every image of a dataset, so a
+    dim scan stays dimmer than a bright one. Bool -> 0.0 / 1.0. Other dtypes: DataError."""
+    array = np.asarray(array)
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    if not np.issubdtype(array.dtype, np.unsignedinteger):
+        raise DataError(f"to_unit_range expects unsigned integer pixels (uint8, uint16), "
+                        f"got {array.dtype}")
+    return (array.astype(np.float32) / np.float32(np.iinfo(array.dtype).max)).astype(np.float32)
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

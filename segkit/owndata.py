@@ -21,6 +21,15 @@ from segkit.labels import MaskSpec, parse_value_map, read_class_names
 __all__ = ["mask_spec", "own_datasets", "voc_datasets_any", "find_class_names"]
 
 
+def shown(path: str | Path) -> str:
+    """``path`` as a user reads it: relative to the working folder when it lies inside."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def find_class_names(masks_dir: str | Path) -> Path | None:
     """A labelme ``class_names.txt`` or VOC ``labelmap.txt`` next to (or in) the masks folder."""
     masks_dir = Path(masks_dir)
@@ -39,7 +48,7 @@ def mask_spec(*, num_classes=None, class_names=None, foreground=None, ignore_ind
     if class_names is None and masks_dir is not None and num_classes is None and foreground is None:
         found = find_class_names(masks_dir)
         if found is not None:
-            log(f"class names from {found} (pass --class-names to use another file)")
+            log(f"class names from {shown(found)} (pass --class-names to use another file)")
             class_names = found
     if class_names is not None:
         names, colormap = read_class_names(class_names)
@@ -78,6 +87,7 @@ def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_frac
                  log: Callable[[str], None] = print, show_progress: bool | None = None):
     """(train_ds, val_ds, stats) from your folders; stats as in ``data.carvana_datasets``."""
     options = dict(pairing_options or {})
+    images, masks = shown(images), shown(masks)  # messages name files as the user sees them
     everything = FolderDataset(images, masks, spec=spec, **options)
     mode = image_mode or guess_image_mode(everything.image_paths)
     everything.image_mode = mode
@@ -90,7 +100,8 @@ def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_frac
         if not (val_images and val_masks):
             raise DataError("give both --val-images and --val-masks (or neither, for a "
                             "seeded --val-fraction split)")
-        val_ds = FolderDataset(val_images, val_masks, spec=spec, image_mode=mode, **options)
+        val_ds = FolderDataset(shown(val_images), shown(val_masks), spec=spec, image_mode=mode,
+                               **options)
         val_ds = checked(val_ds, skip=skip_check, drop_bad=drop_bad, log=log,
                          show_progress=show_progress)
         train_ds = everything
@@ -119,7 +130,7 @@ def voc_datasets_any(root, *, size, augment: bool, num_classes=None, val_fractio
         num_classes = data.count_classes(everything)
         everything.num_classes = num_classes
     train_idx, val_idx = data.split_indices(len(everything), val_fraction, seed)
-    log(f"{voc} has no ImageSets/Segmentation/train.txt: split {len(everything)} pairs at "
+    log(f"{shown(voc)} has no ImageSets/Segmentation/train.txt: split {len(everything)} pairs at "
         f"random (seed {seed}) into {len(train_idx)} train / {len(val_idx)} val")
     train_ds = data._subset_copy(everything, train_idx)
     val_ds = data._subset_copy(everything, val_idx)

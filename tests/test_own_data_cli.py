@@ -223,3 +223,44 @@ def test_fetch_checks_archives_and_explains_what_is_missing(tmp_path, monkeypatc
     assert main(["fetch", "carvana", str(tmp_path / "car")]) == 1
     err = capsys.readouterr().err
     assert "sign in to Kaggle" in err and "--archive train.zip" in err
+
+
+def test_binary_masks_with_an_ignore_value_and_explicit_val_folders(tmp_path, capsys):
+    """--ignore-index 255 on binary 0/1 masks: the loss and the scores leave those pixels
+    out; --val-images/--val-masks replace the split; --skip-data-check says so."""
+    from segkit.recipe import IgnoringBCEDice, build_loss
+    from segkit.training import evaluate
+    from segkit.unet import UNet
+
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:10, 4:10] = 1
+    mask[0] = 255  # a row nobody labelled
+    for part, n in (("train", 4), ("val", 2)):
+        for i in range(n):
+            (tmp_path / part / "im").mkdir(parents=True, exist_ok=True)
+            (tmp_path / part / "ma").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((16, 16, 3), 60 * i, np.uint8)).save(
+                tmp_path / part / "im" / f"{part}{i}.png")
+            Image.fromarray(mask).save(tmp_path / part / "ma" / f"{part}{i}.png")
+    cfg = TrainConfig(images=str(tmp_path / "train" / "im"), masks=str(tmp_path / "train" / "ma"),
+                      val_images=str(tmp_path / "val" / "im"),
+                      val_masks=str(tmp_path / "val" / "ma"), ignore_index=255,
+                      skip_data_check=True, size=(16, 16), augment=False)
+    train_ds, val_ds, stats = build_datasets(cfg)
+    assert (len(train_ds), len(val_ds), stats["num_classes"]) == (4, 2, 2)
+    assert "data check skipped (--skip-data-check): 4 pairs" in capsys.readouterr().out
+    images, masks = val_ds[0][0][None], val_ds[0][1][None]
+    assert set(masks.unique().tolist()) == {0, 1, 255}
+    loss_fn = build_loss(cfg, train_ds, num_classes=1)
+    assert isinstance(loss_fn, IgnoringBCEDice)
+    perfect = torch.where(masks == 1, 20.0, -20.0).float()[:, None]
+    assert loss_fn(perfect, masks).item() < 0.01
+    model = UNet(in_channels=3, num_classes=1, base=4, depth=2)
+    scores = evaluate(model, [(images, masks)], loss_fn, "cpu")
+    assert 0 <= scores["accuracy"] <= 1 and math.isfinite(scores["loss"])
+
+    class Oracle(torch.nn.Module):  # predicts the truth; wrong only where nobody labelled
+        def forward(self, x):
+            return torch.where(masks == 1, 20.0, -20.0).float()[:, None] + 0 * x[:, :1]
+    oracle = evaluate(Oracle(), [(images, masks)], loss_fn, "cpu")
+    assert oracle["accuracy"] == 1.0 and oracle["dice"] == 1.0
