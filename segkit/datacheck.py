@@ -120,8 +120,9 @@ def _check_pair(dataset, i: int):
         (mh, mw) = mask.shape
         return "size", (f"{image_path} is {image.width}x{image.height} but its mask "
                         f"{mask_path.name} is {mw}x{mh} (W x H)")
-    values, counts = np.unique(mask, return_counts=True)
-    return image.size, image.mode, dict(zip(values.tolist(), counts.tolist()))
+    counts = np.bincount(mask.ravel())  # class indices are >= 0 (255 = ignore)
+    values = np.flatnonzero(counts)
+    return image.size, image.mode, dict(zip(values.tolist(), counts[values].tolist()))
 
 
 def check_dataset(dataset, *, workers: int | None = None,
