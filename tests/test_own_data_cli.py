@@ -264,3 +264,34 @@ def test_binary_masks_with_an_ignore_value_and_explicit_val_folders(tmp_path, ca
             return torch.where(masks == 1, 20.0, -20.0).float()[:, None] + 0 * x[:, :1]
     oracle = evaluate(Oracle(), [(images, masks)], loss_fn, "cpu")
     assert oracle["accuracy"] == 1.0 and oracle["dice"] == 1.0
+
+
+def test_evaluate_a_multiclass_checkpoint_per_class_and_miou(tmp_path):
+    from segkit.checkpoint import save_checkpoint
+    from segkit.evaluation import evaluate_folder
+    from segkit.unet import UNet
+
+    torch.manual_seed(0)
+    model = UNet(in_channels=3, num_classes=3, base=4, depth=2)
+    info = {"size": [16, 16], "mean": [0.5] * 3, "std": [0.25] * 3, "image_mode": "RGB",
+            "task": "multiclass", "num_classes": 3}
+    save_checkpoint(tmp_path / "m.pt", model=model, epoch=1, data=info)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        (tmp_path / "im").mkdir(exist_ok=True), (tmp_path / "ma").mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
+            tmp_path / "im" / f"{i}.png")
+        labels = np.zeros((16, 16), np.uint8)
+        labels[:8], labels[12:, :4] = 1, 2
+        labels[0, 0] = 255
+        mask = Image.fromarray(labels, mode="P")
+        mask.putpalette(VOC_COLORMAP.flatten().tolist())
+        mask.save(tmp_path / "ma" / f"{i}.png")
+    result = evaluate_folder(tmp_path / "m.pt", tmp_path / "im", tmp_path / "ma", tmp_path / "ev")
+    assert set(result.summary) == {"miou", "accuracy"} and len(result.per_class_iou) == 3
+    present = [v for v in result.per_class_iou if v == v]
+    assert result.summary["miou"] == pytest.approx(sum(present) / len(present))
+    assert "IoU per class: 0:" in str(result)
+    rows = list(csv.DictReader(open(result.csv_path)))
+    assert [float(r["accuracy"]) for r in rows] == sorted(float(r["accuracy"]) for r in rows)
+    assert result.figure_path.is_file()
