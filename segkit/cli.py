@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
-from segkit.errors import SegkitError
+from segkit.failures import describe, wants_traceback
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -58,11 +59,25 @@ def train_config(args: argparse.Namespace):
     return TrainConfig(**fields)
 
 
+MODEL_OPTIONS = ("base", "depth", "kernel_size", "bilinear")
+
+
+def keep_resumed_model(cfg, args: argparse.Namespace) -> None:
+    """On --resume, model options not given on the command line come from the checkpoint."""
+    from segkit.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(cfg.resume).get("train_config") or {}
+    for key in MODEL_OPTIONS:
+        if getattr(args, key, None) is None and key in saved:
+            setattr(cfg, key, saved[key])
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from segkit.recipe import new_run_dir, run_training
 
     cfg = train_config(args)
     if cfg.resume:
+        keep_resumed_model(cfg, args)
         if args.out_dir is None:  # continue the run where its checkpoint is
             cfg.out_dir = str(Path(cfg.resume).parent)
     else:
@@ -209,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         course_cli = None
     if course_cli is not None and hasattr(course_cli, "register"):
         course_cli.register(sub)
+    for command in sub.choices.values():
+        command.add_argument("--traceback", action="store_true",
+                             help="on failure, print the traceback too (or set SEGKIT_TRACEBACK=1)")
     return parser
 
 
@@ -220,12 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (SegkitError, FileNotFoundError, ValueError) as exc:
-        print(f"segkit {args.command}: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted; the last saved checkpoint is intact", file=sys.stderr)
         return 130
+    except Exception as exc:  # every failure ends in one message; --traceback shows where
+        if wants_traceback(args.traceback):
+            traceback.print_exc()
+        print(f"segkit {args.command}: error: {describe(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

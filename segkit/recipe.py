@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from segkit import data, losses, toydata
-from segkit.checkpoint import load_checkpoint, save_checkpoint
+from segkit.checkpoint import check_resume, load_checkpoint, load_weights, save_checkpoint
 from segkit.device import describe_device, pick_device, seed_everything
 from segkit.training import (
     BudgetCosineLR,
@@ -232,7 +232,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     history, start_epoch = History(), 0
     if cfg.resume:
         ckpt = load_checkpoint(cfg.resume, map_location=device)
-        model.load_state_dict(ckpt["model_state"])
+        check_resume(model.config, ckpt, cfg.resume)
+        load_weights(model, ckpt["model_state"], cfg.resume)
         if "optimizer_state" in ckpt:
             optimizer.load_state_dict(ckpt["optimizer_state"])
         if scheduler is not None and "scheduler_state" in ckpt:
