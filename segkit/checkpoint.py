@@ -213,16 +213,16 @@ def _what_else(path: Path) -> str | None:
 
 
 def model_from_checkpoint(ckpt: dict[str, Any] | str | Path,
-                          device: str | torch.device = "cpu") -> nn.Module:
+                          device: str | torch.device = "cpu", name: str | None = None) -> nn.Module:
     """Rebuild the U-Net stored in a checkpoint, load its weights, move it to ``device``, eval mode.
 
     Refuses, with both facts, a checkpoint whose settings (``model_config``, ``data``) disagree
     with its own weights: such a file would otherwise predict with the wrong input or classes.
     """
-    name = "the checkpoint"
     if not isinstance(ckpt, dict):
-        name = str(ckpt)
+        name = name or str(ckpt)
         ckpt = load_checkpoint(ckpt, map_location="cpu")
+    name = name or "the checkpoint"
     model = build_model(ckpt["model_config"], name)
     check_weights_match(model.config, ckpt, name)
     load_weights(model, ckpt["model_state"], name)

@@ -93,7 +93,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from segkit import data
-    from segkit.checkpoint import load_checkpoint, model_from_checkpoint
+    from segkit.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
     from segkit.device import pick_device
     from segkit.recipe import TrainConfig, build_datasets, build_loss
     from segkit.training import evaluate
@@ -104,8 +104,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                          if k in TrainConfig.__dataclass_fields__ and k != "preset"})
     if args.data_root:
         cfg.data_root = args.data_root
+    elif cfg.data_root and not Path(cfg.data_root).is_dir():
+        raise CheckpointError(
+            f"{args.checkpoint} was trained on {cfg.data_root}, which is not there (moved, "
+            "deleted, or a relative path from another folder): give the data's folder with "
+            "--data-root DIR")
     device = pick_device(args.device)
-    model = model_from_checkpoint(ckpt, device)
+    model = model_from_checkpoint(ckpt, device, name=args.checkpoint)
     train_ds, val_ds, _ = build_datasets(cfg)
     num_classes = int(ckpt["data"].get("num_classes", 1))
     _, val_loader = data.make_loaders(train_ds, val_ds, cfg.batch_size, seed=cfg.seed)
@@ -137,8 +142,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with errors in two lines (the error and where to find help), not the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="segkit", description="segkit: the U-Net segmentation course's command line.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
