@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from torchvision import tv_tensors
-
 import torch
+from torchvision import tv_tensors
 
 from segkit.data import IMAGE_EXTENSIONS, SegmentationPairs, Transform, _show_names
 from segkit.errors import DataError
