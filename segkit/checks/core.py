@@ -216,7 +216,10 @@ def _is_student_frame(filename: str) -> bool:
         return False
     if filename.startswith("<"):  # "<ipython-input-3-...>" in older IPython
         return True
-    path = str(Path(filename).resolve())
+    resolved = Path(filename).resolve()
+    if {"site-packages", "dist-packages"} & set(resolved.parts):  # any installed package
+        return False
+    path = str(resolved)
     return not any(path == d or path.startswith(d + "/") or path.startswith(d + "\\")
                    for d in _LIBRARY_DIRS)
 

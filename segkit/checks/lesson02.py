@@ -27,7 +27,8 @@ Every check also names ``not-a-module`` (the class builds something that is not 
 "Known weights": the check builds segkit's block and the student's block for the same
 configuration, gives segkit's block random weights and BatchNorm statistics, copies them
 into the student's block (convolutions, transposed convolutions and BatchNorms paired in
-the order they were created) and compares the outputs in eval mode. Where the two blocks
+the order ``forward`` runs them, whatever their names or the order of ``__init__``) and
+compares the outputs in eval mode. Where the two blocks
 cannot be paired (a different number or shape of layers) the shape checks decide alone.
 
 Every check works on blocks it builds itself, inside ``torch.random.fork_rng``: the
@@ -54,8 +55,7 @@ from segkit.unet import UNet as RefUNet
 from segkit.unet import Up as RefUp
 from segkit.unet import count_parameters
 
-__all__ = ["check_double_conv", "check_down", "check_up", "check_unet", "decoder_table",
-           "draw_unet", "trace_u"]
+__all__ = ["check_double_conv", "check_down", "check_up", "check_unet"]
 
 _LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d)
 
@@ -107,25 +107,52 @@ def _randomize(model: nn.Module) -> None:
                     m.bias.normal_(0.0, 0.1)
 
 
-def _copy_weights(ref: nn.Module, student: nn.Module) -> bool:
+def _run_order(module: nn.Module, *inputs: torch.Tensor) -> list[nn.Module] | None:
+    """The conv / transposed conv / BatchNorm layers of ``module`` in the order ``forward``
+    runs them (eval mode, no gradients), or None when ``forward`` raises or runs a layer
+    twice. Attribute names and the order of ``__init__`` do not matter, only what runs."""
+    seen: list[nn.Module] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(m)) for m in _layers(module)]
+    was_training = module.training
+    try:
+        module.eval()
+        with torch.no_grad():
+            module(*inputs)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - a forward that fails is judged by the shape checks
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+        module.train(was_training)
+    if len(set(map(id, seen))) != len(seen) or len(seen) != len(_layers(module)):
+        return None  # a layer used twice, or one never used: no one-to-one pairing
+    return seen
+
+
+def _pairable(a: nn.Module, b: nn.Module) -> bool:
+    """Can ``a``'s weights be copied into ``b`` and mean the same thing?"""
+    if type(a) is not type(b) or b.weight is None or a.weight.shape != b.weight.shape:
+        return False
+    if isinstance(a, nn.BatchNorm2d):
+        return b.running_mean is not None and abs(a.eps - b.eps) <= 1e-12
+    return (a.stride == b.stride and (a.padding == b.padding or b.padding == "same")
+            and (a.bias is None or b.bias is not None))
+
+
+def _copy_weights(ref: nn.Module, student: nn.Module, *inputs: torch.Tensor) -> bool:
     """Copy ``ref``'s conv / transposed conv / BatchNorm weights into ``student``'s.
 
-    Layers are paired in creation order. A conv bias the student has and ``ref`` lacks
-    is set to zero. Returns False (and copies nothing more) when the layers don't pair.
+    Layers are paired in the order their ``forward`` runs them on ``inputs``. A conv bias
+    the student has and ``ref`` lacks is set to zero. Returns False (and copies nothing)
+    when the layers don't pair.
     """
-    src, dst = _layers(ref), _layers(student)
-    if len(src) != len(dst):
+    src, dst = _run_order(ref, *inputs), _run_order(student, *inputs)
+    if src is None or dst is None or len(src) != len(dst):
         return False
-    for a, b in zip(src, dst):
-        if type(a) is not type(b) or b.weight is None or a.weight.shape != b.weight.shape:
-            return False
-        if isinstance(a, nn.BatchNorm2d) and (
-                b.running_mean is None or abs(a.eps - b.eps) > 1e-12):
-            return False
-        if not isinstance(a, nn.BatchNorm2d) and (
-                a.stride != b.stride or a.padding != b.padding and b.padding != "same"
-                or a.bias is not None and b.bias is None):
-            return False
+    if not all(_pairable(a, b) for a, b in zip(src, dst)):
+        return False
     with torch.no_grad():
         for a, b in zip(src, dst):
             b.weight.copy_(a.weight)
@@ -237,7 +264,7 @@ def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's cla
                  hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. "
                       + _DC_HINT)
         _randomize(ref)
-        expect(_copy_weights(ref, block),
+        expect(_copy_weights(ref, block, x),
                "could not pair the layers of your DoubleConv with segkit's "
                f"(yours: {_param_text(block)})", mistake="doubleconv-order", hint=_DC_HINT)
         ref.eval()
@@ -313,7 +340,7 @@ def check_down(Down: Any) -> Any:  # noqa: N803
                hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. The pooling "
                     "has no parameters; everything is in the DoubleConv. " + _DOWN_HINT)
         _randomize(ref)
-        expect(_copy_weights(ref, block), "could not pair the layers of your Down with "
+        expect(_copy_weights(ref, block, x), "could not pair the layers of your Down with "
                f"segkit's (yours: {_param_text(block)})", mistake="down-mismatch",
                hint=_DOWN_HINT)
         ref.eval()
@@ -342,19 +369,6 @@ def check_down(Down: Any) -> Any:  # noqa: N803
 _UP_HINT = ("Up: self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2); "
             "self.conv = DoubleConv(in_ch, out_ch); in forward: upsample x1, pad it to x2's H "
             "and W, torch.cat([x2, x1], dim=1), then self.conv.")
-
-
-def _up_output(ref: RefUp, x1: torch.Tensor, x2: torch.Tensor, *, up_first: bool,
-               pad_side: str) -> torch.Tensor:
-    """segkit's Up with the other concatenation order or padding side (for diagnosis)."""
-    up = ref.up(x1)
-    dy, dx = x2.shape[2] - up.shape[2], x2.shape[3] - up.shape[3]
-    if pad_side == "before":  # the odd row/column on top/left
-        up = F.pad(up, [dx - dx // 2, dx // 2, dy - dy // 2, dy // 2])
-    else:
-        up = F.pad(up, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
-    cat = torch.cat([up, x2] if up_first else [x2, up], dim=1)
-    return ref.conv(cat)
 
 
 def check_up(Up: Any) -> Any:  # noqa: N803
@@ -438,7 +452,7 @@ def check_up(Up: Any) -> Any:  # noqa: N803
                mistake="up-mismatch",
                hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. " + _UP_HINT)
         _randomize(ref)
-        expect(_copy_weights(ref, block), "could not pair the layers of your Up with segkit's "
+        expect(_copy_weights(ref, block, x1, x2), "could not pair the layers of your Up with segkit's "
                f"(yours: {_param_text(block)})", mistake="up-mismatch", hint=_UP_HINT)
         ref.eval()
         block.eval()
@@ -447,7 +461,7 @@ def check_up(Up: Any) -> Any:  # noqa: N803
             odd_ok = _same(block(y1, y2), ref(y1, y2))
             swapped = False
             if not even_ok:  # [x1, x2] instead of [x2, x1]: as good, with the weights swapped
-                c = _layers(block, nn.Conv2d)[0]
+                c = next(m for m in _run_order(block, x1, x2) if type(m) is nn.Conv2d)
                 c.weight.copy_(torch.cat([c.weight[:, 8:], c.weight[:, :8]], dim=1))
                 even_ok = _same(block(x1, x2), ref(x1, x2))
                 swapped = even_ok
@@ -576,7 +590,7 @@ def check_unet(UNet: Any) -> Any:  # noqa: N803
 
         ref = RefUNet(3, 1, 8, 4)
         _randomize(ref)
-        if _copy_weights(ref, model):  # otherwise the layers were created in another order
+        if _copy_weights(ref, model, x):  # otherwise the layers do not pair one to one
             ref.eval()
             with torch.no_grad():
                 for inp in (x, y):

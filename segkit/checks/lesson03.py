@@ -13,6 +13,7 @@ check                       mistakes it names (``CheckFailed.mistake``)
                             sea/sky project),
                             ``train-in-eval-mode`` (no ``model.train()``),
                             ``no-backward``, ``no-optimizer-step`` (the weights never change),
+                            ``step-before-backward``,
                             ``zero-grad-after-backward``, ``no-zero-grad`` (gradients add up
                             from batch to batch), ``step-not-every-batch``,
                             ``loader-dataset-len``, ``loss-mean-over-batches``,
@@ -43,7 +44,8 @@ How the checks look inside a loop they cannot read (no magic, just spies):
 - **the optimizer**: an SGD that counts its steps, looks at the gradients it is asked to
   apply, and after each step leaves a large "stale" gradient (1e4) in every ``.grad``.
   A loop that calls ``zero_grad()`` every batch never sees it; one that forgets finds it
-  added to the next batch's gradients.
+  added to the next batch's gradients. It also notes a step taken before the batch's
+  ``backward`` (the spy loss counts the backward passes).
 
 Every check builds its own model and data inside ``torch.random.fork_rng``: the notebook's
 objects and random numbers are left as they were. The check prints nothing but its ✅ line.
@@ -216,9 +218,11 @@ class _SpyLoss:
 class _SpySGD(torch.optim.SGD):
     """SGD (lr 0.05) that watches the gradients it applies (see the module doc)."""
 
-    def __init__(self, params: Any) -> None:
+    def __init__(self, params: Any, loss_fn: _SpyLoss | None = None) -> None:
         super().__init__(params, lr=0.05)
+        self.loss_fn = loss_fn
         self.steps = 0
+        self.early_steps = 0   # step() before the batch's loss.backward()
         self.empty_steps = 0   # every gradient None or zero: zero_grad() after backward()
         self.stale_steps = 0   # the stale gradient left by the last step was still there
 
@@ -228,6 +232,8 @@ class _SpySGD(torch.optim.SGD):
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
         params = self._params()
+        if self.loss_fn is not None and self.loss_fn.backward_calls < len(self.loss_fn.values):
+            self.early_steps += 1
         grads = [p.grad for p in params if p.grad is not None]
         if not grads or not any(bool(g.any()) for g in grads):
             self.empty_steps += 1
@@ -366,7 +372,8 @@ def check_train_one_epoch(train_one_epoch: Callable[..., float]):
         model = _tiny_model()
         model.eval()  # as validate() leaves it: train_one_epoch must switch to train mode
         before = copy.deepcopy(model.state_dict())
-        loss_fn, optimizer = _SpyLoss(), _SpySGD(model.parameters())
+        loss_fn = _SpyLoss()
+        optimizer = _SpySGD(model.parameters(), loss_fn)
         loader = _Batches(_data(seed=3))
         name = "train_one_epoch(...)"
         value = _call(train_one_epoch, "train_one_epoch", model, loader, loss_fn, optimizer,
@@ -403,6 +410,14 @@ def check_train_one_epoch(train_one_epoch: Callable[..., float]):
                mistake="no-optimizer-step",
                hint="after `loss.backward()`, call `optimizer.step()` to update the weights "
                     "with the gradients.")
+        expect(optimizer.early_steps == 0,
+               f"at {optimizer.early_steps} of {optimizer.steps} steps optimizer.step() ran "
+               "before that batch's loss.backward(): each step applied no gradient or the "
+               "previous batch's.",
+               mistake="step-before-backward",
+               hint="the order is zero_grad -> forward -> loss -> backward -> step: "
+                    "`loss.backward()` computes the gradients that `optimizer.step()` applies, "
+                    "so call `optimizer.step()` after `loss.backward()`.")
         expect(optimizer.empty_steps == 0,
                f"at {optimizer.empty_steps} of {optimizer.steps} steps every gradient was "
                "None or zero: the step changed nothing.",

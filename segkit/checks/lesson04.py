@@ -23,6 +23,7 @@ catalogued mistakes give, so the hint can name the mistake. Mistake ids:
 ``threshold-on-logits``           the 0.5 (or ``threshold``) cut applied to logits, not probabilities
 ``threshold-ignored``             the ``threshold`` argument is not used
 ``target-as-prediction``          ground truth scored against itself (the sea/sky project's mix-up)
+``sigmoid-on-target``             the sigmoid applied to the 0/1 target as well as the logits
 ``dice-on-logits`` / ``iou-on-logits``            the formula fed raw logits
 ``dice-without-threshold`` / ``iou-without-threshold``  fed probabilities (a soft score)
 ``dice-pooled`` / ``iou-pooled``  one score for all pixels of the batch, not per image
@@ -202,68 +203,79 @@ def _expect_float(value, name: str) -> None:
 
 def check_pixel_accuracy(pixel_accuracy: Callable) -> object:
     """``pixel_accuracy(logits, target)`` -> float: the fraction of pixels predicted right."""
+    return run_check("pixel_accuracy", "pixel_accuracy on a batch of 2 images",
+                     lambda: _judge_pixel_accuracy(pixel_accuracy))
 
-    def body():
-        logits, target = _batch(_IMAGE_BIG, _IMAGE_SMALL)
-        name = "pixel_accuracy(logits, target)"
-        raw = pixel_accuracy(logits.clone(), target.clone())
-        value, _, is_int = _number(
-            raw, name, many_mistake="accuracy-wrong-dim",
-            many_hint="you counted over some dims only (e.g. `.mean(dim=0)` or a sum over "
-                      "(H, W) per image). Pixel accuracy is one number for the batch: count the "
-                      "right pixels over every image and every pixel, and divide by the number "
-                      "of all pixels, `target.numel()`.")
-        preds = _labels(logits)
-        right = float((preds == target).double().mean())
-        if _same(value, right, 1e-6):
-            _expect_float(raw, name)
-            return f"{value:.4f} on 2 images of 3 x 4 pixels"
-        if value == 0.0:
-            all_right = pixel_accuracy(*_batch(_IMAGE_ALL_RIGHT, _IMAGE_ALL_RIGHT))
-            all_right = float(all_right.item() if hasattr(all_right, "item") else all_right)
-            if is_int or all_right == 1.0:
-                fail(f"{name} is 0 although {round(right * 24)} of 24 pixels are right "
-                     f"({right:.4f}); with every pixel right it gives {show(all_right)}",
-                     mistake="accuracy-integer-division",
-                     hint="integer division: `correct // total` (or an int tensor divided with "
-                          "rounding) is 0 for anything below 100 %: this is the 'accuracy "
-                          "always 0.00' of the sea/sky project. Divide with `/` and "
-                          "return `float(correct) / total`.")
-            fail(f"{name} is 0 although {round(right * 24)} of 24 pixels are right "
-                 f"({right:.4f}); even with every pixel right it gives {show(all_right)}",
-                 mistake="accuracy-compares-scores",
-                 hint="you compared the logits (or the probabilities) with the 0/1 labels: a "
-                      "logit like 2.5 is never equal to 1, so no pixel counts as right. Turn "
-                      "the logits into labels first, `(logits > 0)` (probability > 0.5), then "
-                      "compare labels with labels.")
-        if value > 1.0:
-            fail(f"{name} is {show(value)}, but an accuracy lies between 0 and 1 "
-                 f"(expected {right:.4f})", mistake="accuracy-wrong-count",
-                 hint="you divided by the wrong number: `len(target)` is the number of images "
-                      "N and H * W the pixels of one image. Divide the right pixels by all the "
-                      "pixels of the batch, `target.numel()` (N * H * W).")
-        if _same(value, 1.0):
-            fail(f"{name} is 1.0, expected {right:.4f}", mistake="target-as-prediction",
-                 hint="the ground truth was compared with itself. The loader gives the "
-                      "ground truth; the prediction comes from the model's logits (the sea/sky "
-                      "project mixed the two up). Compare `(logits > 0)` with `target`.")
-        half = float(((logits[:, 0].double() > 0.5).double() == target).double().mean())
-        if _same(value, half):
-            fail(f"{name} is {show(value)}, expected {right:.4f}", mistake="threshold-on-logits",
-                 hint="you cut the logits at 0.5. A probability of 0.5 is a logit of 0: use "
-                      "`logits > 0`, or `torch.sigmoid(logits) > 0.5`.")
-        broadcast = float(((logits.double() > 0).double() == target.double()).double().mean())
-        if _same(value, broadcast):
-            fail(f"{name} is {show(value)}, expected {right:.4f}", mistake="channel-broadcast",
-                 hint="the predictions are (N, 1, H, W) and the target (N, H, W): comparing them "
-                      "broadcasts to (N, N, H, W) and compares every prediction with every "
-                      "target. Drop the channel axis first: `logits[:, 0]` or `logits.squeeze(1)`.")
-        fail(f"{name} is {show(value)}, expected {right:.4f} ({round(right * 24)} of 24 pixels "
-             "right)", mistake=None,
-             hint="predicted labels are `logits[:, 0] > 0`; accuracy = (number of pixels where "
-                  "the label equals the target) / (number of pixels).")
 
-    return run_check("pixel_accuracy", "pixel_accuracy on a batch of 2 images", body)
+def _judge_pixel_accuracy(pixel_accuracy: Callable) -> str:
+    logits, target = _batch(_IMAGE_BIG, _IMAGE_SMALL)
+    name = "pixel_accuracy(logits, target)"
+    raw = pixel_accuracy(logits.clone(), target.clone())
+    value, _, is_int = _number(
+        raw, name, many_mistake="accuracy-wrong-dim",
+        many_hint="you counted over some dims only (e.g. `.mean(dim=0)` or a sum over "
+                  "(H, W) per image). Pixel accuracy is one number for the batch: count the "
+                  "right pixels over every image and every pixel, and divide by the number "
+                  "of all pixels, `target.numel()`.")
+    right = float((_labels(logits) == target).double().mean())
+    if _same(value, right, 1e-6):
+        _expect_float(raw, name)
+        return f"{value:.4f} on 2 images of 3 x 4 pixels"
+    expected = f"expected {right:.4f}"
+    # The broadcast comes first: with `.sum() / target.numel()` it also gives values > 1.
+    broadcast = ((logits.double() > 0).double() == target.double()).double()
+    n_images = logits.shape[0]
+    if any(_same(value, v) for v in (float(broadcast.mean()),
+                                     float(broadcast.sum()) / target.numel(),
+                                     float(broadcast.mean()) * n_images)):
+        fail(f"{name} is {show(value)}, {expected}", mistake="channel-broadcast",
+             hint="the predictions are (N, 1, H, W) and the target (N, H, W): comparing them "
+                  "broadcasts to (N, N, H, W) and compares every prediction with every "
+                  "target. Drop the channel axis first: `logits[:, 0]` or `logits.squeeze(1)`.")
+    if value == 0.0:
+        _fail_accuracy_zero(pixel_accuracy, name, right, is_int)
+    if value > 1.0:
+        fail(f"{name} is {show(value)}, but an accuracy lies between 0 and 1 ({expected})",
+             mistake="accuracy-wrong-count",
+             hint="you divided by the wrong number: `len(target)` is the number of images "
+                  "N and H * W the pixels of one image. Divide the right pixels by all the "
+                  "pixels of the batch, `target.numel()` (N * H * W).")
+    if _same(value, 1.0):
+        fail(f"{name} is 1.0, {expected}", mistake="target-as-prediction",
+             hint="the ground truth was compared with itself. The loader gives the "
+                  "ground truth; the prediction comes from the model's logits (the sea/sky "
+                  "project mixed the two up). Compare `(logits > 0)` with `target`.")
+    half = float(((logits[:, 0].double() > 0.5).double() == target).double().mean())
+    if _same(value, half):
+        fail(f"{name} is {show(value)}, {expected}", mistake="threshold-on-logits",
+             hint="you cut the logits at 0.5. A probability of 0.5 is a logit of 0: use "
+                  "`logits > 0`, or `torch.sigmoid(logits) > 0.5`.")
+    fail(f"{name} is {show(value)}, {expected} ({round(right * 24)} of 24 pixels right)",
+         mistake=None,
+         hint="predicted labels are `logits[:, 0] > 0`; accuracy = (number of pixels where "
+              "the label equals the target) / (number of pixels).")
+
+
+def _fail_accuracy_zero(pixel_accuracy: Callable, name: str, right: float,
+                        is_int: bool) -> None:
+    """An accuracy of 0: integer division, or scores compared with labels?"""
+    all_right = pixel_accuracy(*_batch(_IMAGE_ALL_RIGHT, _IMAGE_ALL_RIGHT))
+    all_right = float(all_right.item() if hasattr(all_right, "item") else all_right)
+    if is_int or all_right == 1.0:
+        fail(f"{name} is 0 although {round(right * 24)} of 24 pixels are right "
+             f"({right:.4f}); with every pixel right it gives {show(all_right)}",
+             mistake="accuracy-integer-division",
+             hint="integer division: `correct // total` (or an int tensor divided with "
+                  "rounding) is 0 for anything below 100 %: this is the 'accuracy "
+                  "always 0.00' of the sea/sky project. Divide with `/` and "
+                  "return `float(correct) / total`.")
+    fail(f"{name} is 0 although {round(right * 24)} of 24 pixels are right "
+         f"({right:.4f}); even with every pixel right it gives {show(all_right)}",
+         mistake="accuracy-compares-scores",
+         hint="you compared the logits (or the probabilities) with the 0/1 labels: a "
+              "logit like 2.5 is never equal to 1, so no pixel counts as right. Turn "
+              "the logits into labels first, `(logits > 0)` (probability > 0.5), then "
+              "compare labels with labels.")
 
 
 # --------------------------------------------------------------------------- Dice and IoU
@@ -298,7 +310,15 @@ def _overlap_mistakes(kind: str, logits: torch.Tensor, target: torch.Tensor,
              f"you used the probabilities without a threshold: that is the 'soft' {title} of "
              "the loss, not the metric. Cut them first: `torch.sigmoid(logits) > threshold`."),
         ]
+    soft_target = torch.sigmoid(target.double())  # 0 -> 0.5, 1 -> 0.73: not labels any more
+    target_hint = (
+        "you applied the sigmoid to the target too. The target is already 0/1 labels; "
+        "the sigmoid turns them into 0.5 and 0.73, so even a perfect prediction loses. "
+        "Only the logits go through `torch.sigmoid`: `P = torch.sigmoid(logits) > "
+        f"threshold`, `T = target`, then {_FORMULA[kind]}.")
     mistakes += [
+        (_overlap(labels, soft_target, kind), "sigmoid-on-target", target_hint),
+        (_overlap(probs, soft_target, kind), "sigmoid-on-target", target_hint),
         (_overlap(at_logits, target, kind), "threshold-on-logits",
          f"you cut the logits at {threshold:g}, but the threshold is a probability. Apply "
          "`torch.sigmoid` first (`torch.sigmoid(logits) > threshold`); a probability of 0.5 "
