@@ -88,6 +88,11 @@ __all__ = [
 # --------------------------------------------------------------------------- errors
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines too) made one space."""
+    return " ".join(text.split())
+
+
 class ExerciseNotDone(NotImplementedError):
     """The exercise still contains the stub's ``raise NotImplementedError``.
 
@@ -97,6 +102,11 @@ class ExerciseNotDone(NotImplementedError):
     def __init__(self, message: str = "", exercise: str | None = None) -> None:
         super().__init__(message)
         self.exercise = exercise
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (JupyterLab, Colab, headless runs) shows instead of a traceback:
+        one line, without the check's source or the stub's chained error."""
+        return [f"⏳ {_one_line(str(self))}"]
 
 
 class CheckFailed(AssertionError):
@@ -129,6 +139,18 @@ class CheckFailed(AssertionError):
         if self.hint:
             text += f"\nHint: {self.hint}"
         return text
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (JupyterLab, Colab, headless runs) shows instead of a traceback.
+
+        The ❌ line and the hint, each on one line: no traceback, so neither the check's
+        source (with the hints of other mistakes) nor segkit's frames appear. When the
+        student's own code crashed, the hint quotes the line of their code that failed.
+        """
+        lines = [f"❌ {self.exercise or 'check'}: {_one_line(self.message)}"]
+        if self.hint:
+            lines.append(f"Hint: {_one_line(self.hint)}")
+        return lines
 
 
 @dataclass(frozen=True)
