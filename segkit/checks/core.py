@@ -88,6 +88,14 @@ __all__ = [
 # --------------------------------------------------------------------------- errors
 
 
+def _catalogued_hint(mistake: str, **fields: object) -> str:
+    """The hint of ``mistake`` in segkit/checks/catalogue.py (imported when first needed,
+    so that ``python -m segkit.checks.catalogue`` runs cleanly)."""
+    from segkit.checks.catalogue import hint_for
+
+    return hint_for(mistake, **fields)
+
+
 def _one_line(text: str) -> str:
     """``text`` with every run of whitespace (newlines too) made one space."""
     return " ".join(text.split())
@@ -116,9 +124,11 @@ class CheckFailed(AssertionError):
         exercise: the exercise's name, e.g. ``"dice_score"`` (``run_check`` fills it in
             when a helper raised without it).
         message: what went wrong, with the values.
-        mistake: short id of the catalogued mistake (e.g. ``"loss-tensor-accumulator"``)
-            or None when the check cannot tell which mistake it is.
-        hint: names the mistake and points at the fix (or None).
+        mistake: short id of the catalogued mistake (e.g. ``"loss-tensor-accumulator"``,
+            see :mod:`segkit.checks.catalogue`) or None when the check cannot tell which
+            mistake it is.
+        hint: names the mistake and points at the fix. Left out, it is the catalogue's
+            hint for ``mistake``; a check passes one only when it has values to add.
 
     ``str(error)`` is the message a student reads::
 
@@ -132,6 +142,8 @@ class CheckFailed(AssertionError):
         self.exercise = exercise
         self.message = message
         self.mistake = mistake
+        if hint is None and mistake is not None:
+            hint = _catalogued_hint(mistake)
         self.hint = hint
 
     def __str__(self) -> str:
@@ -364,18 +376,25 @@ def run_check(exercise: str, title: str, body: Callable[[], None | str]) -> Chec
 # --------------------------------------------------------------------------- helpers
 
 
-def fail(message: str, *, hint: str | None = None, mistake: str | None = None) -> NoReturn:
-    """Raise :class:`CheckFailed` (inside ``run_check``, which fills in the exercise)."""
+def fail(message: str, *, hint: str | None = None, mistake: str | None = None,
+         **fields: object) -> NoReturn:
+    """Raise :class:`CheckFailed` (inside ``run_check``, which fills in the exercise).
+
+    Without ``hint`` the student reads the catalogue's hint for ``mistake``, its
+    ``{fields}`` filled in from ``fields`` (``fail(..., mistake="empty-zero", title="Dice")``).
+    """
     __tracebackhide__ = True
+    if hint is None and mistake is not None:
+        hint = _catalogued_hint(mistake, **fields)
     raise CheckFailed(None, message, mistake=mistake, hint=hint)
 
 
 def expect(condition: bool, message: str, *, hint: str | None = None,
-           mistake: str | None = None) -> None:
+           mistake: str | None = None, **fields: object) -> None:
     """Fail with ``message`` unless ``condition`` is true."""
     __tracebackhide__ = True
     if not condition:
-        fail(message, hint=hint, mistake=mistake)
+        fail(message, hint=hint, mistake=mistake, **fields)
 
 
 def show(value: Any) -> str:

@@ -90,21 +90,15 @@ def _expect_number(value, name: str, expected: float) -> float:
     """The student's value as a float, or a CheckFailed saying why it is not a float."""
     __tracebackhide__ = True
     if value is None:
-        fail(f"{name} returned None.", mistake="returns-none",
-             hint="your function computes the value but does not give it back: end it "
-                  "with `return ...`.")
+        fail(f"{name} returned None.", mistake="returns-none")
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         if value == math.floor(expected) and value != expected:
             fail(f"{name} is {show(value)}, a whole number; expected {show(expected)}.",
-                 mistake="integer-division",
-                 hint="integer division: `//` (or int(...)) throws the fraction away, so a "
-                      "small answer becomes 0. Divide with `/`, which gives a float.")
+                 mistake="integer-division")
         return float(value)  # a whole number that is not a rounding: judged by its value
     if not isinstance(value, (float, np.floating)):
         fail(f"{name} should be a Python float, but it is {show(value)} "
-             f"(type {type(value).__name__}).", mistake="not-a-float",
-             hint="return a plain number: `float(x)` turns a NumPy number or a "
-                  "1-element tensor into one (`x.item()` works too).")
+             f"(type {type(value).__name__}).", mistake="not-a-float")
     return float(value)
 
 
@@ -126,16 +120,11 @@ def check_float32_mib(float32_mib):
                 continue
             got = f"{name} is {show(value)}, expected {show(expected)} ({what})"
             if _is_close(value, expected / 4, 1e-6 * max(1.0, expected)):
-                fail(got, mistake="forgot-bytes-per-value",
-                     hint="you counted the numbers, not the bytes: each float32 value "
-                          "takes 4 bytes. Multiply the number of values by 4.")
+                fail(got, mistake="forgot-bytes-per-value")
             if _is_close(value, expected * 2**20 / 1e6, 1e-6 * max(1.0, expected)):
-                fail(got, mistake="megabytes-not-mib",
-                     hint="you divided by 1,000,000 (megabytes). A MiB is 2**20 = "
-                          "1,048,576 bytes: divide by 2**20.")
+                fail(got, mistake="megabytes-not-mib")
             if _is_close(value, expected * 2**20, 1e-3 * max(1.0, expected)):
-                fail(got, mistake="bytes-not-mib",
-                     hint="that is the number of bytes: divide it by 2**20 to get MiB.")
+                fail(got, mistake="bytes-not-mib")
             fail(got, hint="values = the product of all the sizes in the shape "
                            "(math.prod(shape)); bytes = values * 4; MiB = bytes / 2**20.")
 
@@ -162,24 +151,18 @@ def check_foreground_fraction(foreground_fraction):
         raw = foreground_fraction(mask01.copy())
         if isinstance(raw, numbers.Integral) and not isinstance(raw, bool) and raw == 6:
             fail(f"{name} is 6 for a 4x5 mask with 6 object pixels; expected 0.3.",
-                 mistake="count-not-fraction",
-                 hint="that is the number of object pixels: divide it by the number of "
-                      "pixels (`mask.size`) to get a fraction.")
+                 mistake="count-not-fraction")
         value = _expect_number(raw, name, 0.3)
         got = (f"{name} is {show(value)} for a 4x5 mask with 6 object pixels (value 1) "
                "and 14 background pixels (value 0); expected 0.3")
         if _is_close(value, 0.7):
-            fail(got, mistake="counting-0-as-object",
-                 hint="you counted the background: 0 is the background, the object is "
-                      "every pixel that is not 0. Count `mask != 0` (or `mask > 0`).")
+            fail(got, mistake="counting-0-as-object")
         if _is_close(value, 1.0):
             fail(got, mistake="counting-0-as-object",
                  hint="every pixel was counted, background (0) included. Count only the "
                       "object pixels: `mask != 0` (or `mask > 0`).")
         if _is_close(value, 6.0):
-            fail(got, mistake="count-not-fraction",
-                 hint="that is the number of object pixels: divide it by the number of "
-                      "pixels (`mask.size`) to get a fraction.")
+            fail(got, mistake="count-not-fraction")
         expect_close(value, 0.3, name=name, tol=1e-6,
                      hint="fraction = (number of pixels that are not 0) / (number of "
                           "pixels), e.g. `np.count_nonzero(mask) / mask.size`.")
@@ -196,9 +179,7 @@ def check_foreground_fraction(foreground_fraction):
                       "times. Count the pixels that are not 0 instead: "
                       "`np.count_nonzero(mask)` or `(mask != 0).mean()`.")
         expect_close(value, 0.3, name="foreground_fraction(mask_0_255)", tol=1e-6,
-                     mistake="mask-0-255-summed",
-                     hint="a 0/255 mask has the same object as its 0/1 twin: count the "
-                          "pixels that are not 0, whatever their value.")
+                     mistake="mask-0-255-summed")
 
         for fill, expected in [(0, 0.0), (1, 1.0)]:
             mask = np.full((3, 4), fill, dtype=np.uint8)
@@ -262,10 +243,7 @@ def check_list_pairs(list_pairs):
             pairs = _as_pairs(list_pairs(root), name)
             names = [(image.name, mask.name) for image, mask in pairs]
             if not pairs:
-                fail(f"{name} found no pairs in {where}.", mistake="wrong-mask-suffix",
-                     hint="the mask of train/<id>_NN.jpg is train_masks/<id>_NN_mask.gif: "
-                          "the image's stem + '_mask' + '.gif', in the other folder. "
-                          "Build that name from each image's `.stem`.")
+                fail(f"{name} found no pairs in {where}.", mistake="wrong-mask-suffix")
             for image, mask in names:
                 stem = image.rsplit(".", 1)[0]
                 if mask != f"{stem}_mask.gif":
@@ -285,14 +263,10 @@ def check_list_pairs(list_pairs):
                 if not image.is_file() or (not mask.is_file() and not mask.is_absolute()):
                     fail(f"{name} returned the pair {show((str(image), str(mask)))}, which "
                          "does not name files that can be opened.",
-                         mistake="names-not-paths",
-                         hint="return full paths, e.g. root / 'train' / name (Path.glob "
-                              "and Path.iterdir give them), not bare file names.")
+                         mistake="names-not-paths")
                 if not mask.is_file():
                     fail(f"{name} paired {image.name} with {mask.name}, which does not "
-                         f"exist, in {where}.", mistake="missing-mask-kept",
-                         hint="not every image has a mask: check that the mask file "
-                              "exists (`mask.is_file()`) and leave the image out if not.")
+                         f"exist, in {where}.", mistake="missing-mask-kept")
             expected_names = sorted(_EXPECTED)
             if sorted(names) != expected_names:
                 fail(f"{name} gave the pairs {show(sorted(n[0] for n in names))}; expected "
@@ -302,10 +276,7 @@ def check_list_pairs(list_pairs):
                           "mask exists in root/'train_masks'.")
             if names != expected_names:
                 fail(f"{name} gave the images in the order {show([n[0] for n in names])}; "
-                     f"expected them sorted by name.", mistake="pairs-not-sorted",
-                     hint="the order a folder lists its files in depends on the file "
-                          "system: sort the images by name (`sorted(...)`) so that every "
-                          "run sees the same order.")
+                     f"expected them sorted by name.", mistake="pairs-not-sorted")
         return "4 pairs; the image without a mask left out"
 
     return run_check("list_pairs", "list_pairs on a tiny Carvana folder", body)

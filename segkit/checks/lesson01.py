@@ -154,32 +154,24 @@ def _check_class_mask(out, expected: np.ndarray, name: str, what: str) -> None:
                   "with `return ...`.")
     if not isinstance(out, (np.ndarray, torch.Tensor)):
         fail(f"{name} should be an array or a tensor, but it is {show(out)}.",
-             mistake="not-an-array",
-             hint="return a NumPy array (`(mask > 0).astype(np.int64)`) or a torch tensor "
-                  "(`torch.from_numpy(...)`).")
+             mistake="not-an-array")
+    if tuple(out.shape) in ((1, *expected.shape), (*expected.shape, 1)):
+        fail(f"{name} has shape {tuple(out.shape)}, expected {expected.shape}: a channel "
+             "axis was added.", mistake="mask-channel-axis")
     if tuple(out.shape) != expected.shape:
         fail(f"{name} has shape {tuple(out.shape)}, expected {expected.shape} (the input's "
              "shape).", hint="convert the values, keep the shape: one class index per pixel.")
     values = _values(out)
     if _is_bool(out):
-        fail(f"{name} has dtype bool for {what}.", mistake="mask-bool-dtype",
-             hint="`mask > 0` is a bool mask (True/False). The loss wants class indices as "
-                  "int64: add `.astype(np.int64)` (NumPy) or `.long()` (torch).")
+        fail(f"{name} has dtype bool for {what}.", mistake="mask-bool-dtype")
     if 255 in values:
-        fail(f"{name} still holds 255 for {what}: {values}.", mistake="mask-0-255-as-index",
-             hint="with 2 classes the class indices are 0 and 1; a 0/255 mask fed as it is "
-                  "makes the object class 255, and cross-entropy stops with 'Target 255 is "
-                  "out of bounds'. Map every value that is not 0 to 1: `mask > 0`.")
+        fail(f"{name} still holds 255 for {what}: {values}.", mistake="mask-0-255-as-index")
     if _is_float(out):
         fail(f"{name} has dtype {_dtype_name(out)} and values {values} for {what}.",
-             mistake="mask-divided-to-float",
-             hint="dividing by 255 gives floats (0.0 and 1.0): a mask holds class "
-                  "indices, whole numbers of dtype int64. Use `(mask > 0).astype(np.int64)`.")
+             mistake="mask-divided-to-float")
     if not _is_int64(out):
         fail(f"{name} has dtype {_dtype_name(out)} for {what}, expected int64.",
-             mistake="mask-not-int64",
-             hint="PyTorch's cross-entropy wants the target as int64 (torch.long). Convert "
-                  "with `.astype(np.int64)` (NumPy) or `.long()` (torch).")
+             mistake="mask-not-int64")
     got = out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
     if not np.array_equal(got, expected):
         fail(f"{name} differs from the expected 0/1 mask for {what} at "
@@ -202,10 +194,7 @@ def check_to_class_indices(to_class_indices):
                 and tuple(out.shape) == expected.shape and _values(out) == [0]:
             fail("to_class_indices(mask_0_1) is all 0 (background) for a 0/1 mask (a "
                  "Carvana GIF read as palette indices) with 7 object pixels.",
-                 mistake="assumes-0-255",
-                 hint="your code assumes the object is 255 (`mask // 255`, `mask == 255`), "
-                      "but a GIF palette mask already holds 0/1. Treat every value that is "
-                      "not 0 as the object: `(mask > 0).astype(np.int64)`.")
+                 mistake="assumes-0-255")
         _check_class_mask(out, expected, "to_class_indices(mask_0_1)",
                           "a 0/1 mask (a Carvana GIF read as palette indices)")
         empty = np.zeros((3, 5), dtype=np.uint8)
@@ -275,53 +264,43 @@ def _check_image(image, name: str, gray: bool) -> None:
                   "uint8; then `TF.to_dtype(t, torch.float32, scale=True)`.")
     shape = tuple(image.shape)
     if shape == (_H, _W, 3):
-        fail(f"{name} has shape {shape}: (H, W, 3).", mistake="image-hwc-not-chw",
-             hint="PIL and NumPy put the channels last (H, W, 3); PyTorch wants them first, "
-                  "(3, H, W): `.permute(2, 0, 1)`, or use `TF.pil_to_tensor`, which does it.")
+        fail(f"{name} has shape {shape}: (H, W, 3).", mistake="image-hwc-not-chw")
     if gray and shape in ((_H, _W), (1, _H, _W), (_H, _W, 1)):
-        fail(f"{name} has shape {shape} for a grayscale JPEG.", mistake="image-not-rgb",
-             hint="some JPEGs are grayscale (one channel). Open every image with "
-                  "`Image.open(path).convert('RGB')` so that all have 3 channels.")
+        fail(f"{name} has shape {shape} for a grayscale JPEG.", mistake="image-not-rgb")
     if shape != (3, _H, _W):
         fail(f"{name} has shape {shape}, expected (3, {_H}, {_W}) for a {_W} x {_H} photo.",
              hint="an image item is (3, H, W): channels first, at the file's size.")
     if image.dtype == torch.uint8:
-        fail(f"{name} has dtype uint8 (values 0..255).", mistake="image-uint8-not-float",
-             hint="the network wants float32 in [0, 1]: "
-                  "`TF.to_dtype(t, torch.float32, scale=True)` (or `t.float() / 255`).")
+        fail(f"{name} has dtype uint8 (values 0..255).", mistake="image-uint8-not-float")
     if image.dtype != torch.float32:
         fail(f"{name} has dtype {_dtype_name(image)}, expected float32.",
              hint="convert with `.float()` (float32); float64 doubles memory and mixes "
                   "badly with float32 weights.")
     if float(image.max()) > 1.5:
         fail(f"{name} holds values up to {float(image.max()):.1f}.",
-             mistake="image-not-scaled",
-             hint="the values are still 0..255: divide by 255 (or use "
-                  "`TF.to_dtype(t, torch.float32, scale=True)`) so they lie in [0, 1].")
+             mistake="image-not-scaled")
 
 
 def _check_mask(mask, name: str) -> None:
     __tracebackhide__ = True
     if isinstance(mask, np.ndarray):
         fail(f"{name} is a NumPy array (dtype {mask.dtype}), not a torch tensor.",
-             mistake="mask-not-tensor",
-             hint="wrap it: `tv_tensors.Mask(torch.as_tensor(indices))`.")
+             mistake="mask-not-tensor")
     if not isinstance(mask, torch.Tensor):
         fail(f"{name} should be a torch tensor, but it is {show(mask)}.",
              hint="wrap it: `tv_tensors.Mask(torch.as_tensor(indices))`.")
     shape = tuple(mask.shape)
     if shape in ((_H, _W, 3), (3, _H, _W), (_H, _W, 4)):
         fail(f"{name} has shape {shape}: colours, not class indices.",
-             mistake="mask-read-as-rgb",
-             hint="the GIF mask is a palette ('P') image: its pixels are indices 0/1. Open "
-                  "it without `.convert('RGB')` and take `np.asarray(Image.open(path))`.")
+             mistake="mask-read-as-rgb")
+    if shape in ((1, _H, _W), (_H, _W, 1)):
+        fail(f"{name} has shape {shape}, expected ({_H}, {_W}): a channel axis too many.",
+             mistake="mask-channel-axis")
     if shape != (_H, _W):
         fail(f"{name} has shape {shape}, expected ({_H}, {_W}): one class index per pixel.",
              hint="a mask item is (H, W): no channel dimension.")
     if mask.is_floating_point():
-        fail(f"{name} has dtype {_dtype_name(mask)}.", mistake="mask-float-not-int64",
-             hint="masks are class indices: int64 (`.long()`). A float mask also breaks "
-                  "cross-entropy, which wants an int64 target.")
+        fail(f"{name} has dtype {_dtype_name(mask)}.", mistake="mask-float-not-int64")
     values = _values(mask)
     if 255 in values:
         fail(f"{name} holds the values {values}.", mistake="mask-0-255-as-index",
@@ -343,8 +322,7 @@ def check_carvana_pairs(CarvanaPairs):  # noqa: N803 - the student's class
             dataset = CarvanaPairs(root)
             n = len(dataset)
             if n != len(_STEMS):
-                fail(f"len(dataset) is {show(n)} for {where}.", mistake="len-wrong",
-                     hint="__len__ returns the number of images: `len(self.image_paths)`.")
+                fail(f"len(dataset) is {show(n)} for {where}.", mistake="len-wrong")
             paths = getattr(dataset, "image_paths", None)
             if paths is None:
                 fail(f"the dataset has no attribute `image_paths` ({where}).",
@@ -374,11 +352,7 @@ def check_carvana_pairs(CarvanaPairs):  # noqa: N803 - the student's class
                 if from_image != stem or from_mask != stem:
                     fail(f"dataset[{i}] should be the pair of {stem}.jpg (image_paths[{i}]), "
                          f"but its image is {from_image}.jpg and its mask "
-                         f"{from_mask}_mask.gif.", mistake="pairs-mismatched",
-                         hint="image and mask of one item must come from the same file name: "
-                              "take `path = self.image_paths[index]` and build the mask's path "
-                              "from it: root / 'train_masks' / f'{path.stem}_mask.gif'. Two "
-                              "separately listed (or separately sorted) folders drift apart.")
+                         f"{from_mask}_mask.gif.", mistake="pairs-mismatched")
 
             flip = v2.RandomHorizontalFlip(p=1.0)
             flipped = CarvanaPairs(root, transform=flip)
@@ -388,17 +362,10 @@ def check_carvana_pairs(CarvanaPairs):  # noqa: N803 - the student's class
             mask_flipped = _which_stem(np.asarray(mask_np)[:, ::-1])
             if image_flipped is None and mask_flipped is None:
                 fail("with transform=RandomHorizontalFlip(p=1.0), neither the image nor the "
-                     "mask of dataset[0] is flipped.", mistake="transform-ignored",
-                     hint="store the transform (`self.transform = transform`) and, in "
-                          "__getitem__, `if self.transform is not None: image, mask = "
-                          "self.transform(image, mask)`.")
+                     "mask of dataset[0] is flipped.", mistake="transform-ignored")
             if image_flipped is not None and mask_flipped is None:
                 fail("with transform=RandomHorizontalFlip(p=1.0), the image of dataset[0] is "
-                     "flipped but its mask is not.", mistake="mask-not-tv-tensor",
-                     hint="wrap the pair as `tv_tensors.Image(image)` and "
-                          "`tv_tensors.Mask(mask)` and call `self.transform(image, mask)` "
-                          "once with both: a v2 transform passes a plain tensor that sits "
-                          "next to an Image through untouched.")
+                     "flipped but its mask is not.", mistake="mask-not-tv-tensor")
             if image_flipped is None:
                 fail("with transform=RandomHorizontalFlip(p=1.0), the mask of dataset[0] is "
                      "flipped but its image is not.",
@@ -464,19 +431,16 @@ def check_make_train_transform(make_train_transform):
                 shape = tuple(image.shape[-2:])
                 if shape == (w, h):
                     fail(f"{call}: the image is {shape}, expected size (H, W) = {_OUT}.",
-                         mistake="size-w-h-swapped",
-                         hint="torch sizes are (H, W), height first (PIL's are (W, H)): "
-                              "pass `size` to v2.Resize as it is.")
+                         mistake="size-w-h-swapped")
                 if tuple(image.shape) != (3, h, w):
                     fail(f"{call}: the image has shape {tuple(image.shape)}, expected "
-                         f"(3, {h}, {w}).", mistake="wrong-size",
-                         hint="start the pipeline with `v2.Resize(size)`; size is (H, W).")
+                         f"(3, {h}, {w}).", mistake="wrong-size")
                 if tuple(mask.shape) == (_IN_H, _IN_W):
                     fail(f"{call}: the image is resized to {_OUT} but the mask is still "
-                         f"{(_IN_H, _IN_W)}.", mistake="mask-not-transformed",
-                         hint="pass the mask through the same call: `t(image, mask)` with mask "
-                              "a `tv_tensors.Mask`; a plain tensor next to an Image is left "
-                              "untouched by v2.")
+                         f"{(_IN_H, _IN_W)}.", mistake="mask-not-transformed")
+                if tuple(mask.shape) == (1, h, w):
+                    fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
+                         mistake="mask-channel-axis")
                 if tuple(mask.shape) != (h, w):
                     fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
                          mistake="wrong-size",
@@ -484,15 +448,11 @@ def check_make_train_transform(make_train_transform):
                               "out (H, W).")
                 if image.dtype != torch.float32:
                     fail(f"{call}: the image has dtype {_dtype_name(image)}, expected float32.",
-                         mistake="image-not-float32",
-                         hint="end the pipeline with `v2.ToDtype(torch.float32, scale=True)`.")
+                         mistake="image-not-float32")
                 low, high = float(image.min()), float(image.max())
                 if low < -0.05 or high > 1.05:
                     fail(f"{call}: the image holds values from {low:.3f} to {high:.3f}, "
-                         "expected [0, 1].", mistake="normalized-too-early",
-                         hint="leave Normalize out of make_train_transform: the mean and std "
-                              "come from the training images later in the lesson "
-                              "(`mean_std`), and are added then.")
+                         "expected [0, 1].", mistake="normalized-too-early")
                 if mask.is_floating_point():
                     fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
                          mistake="mask-float-not-int64",
@@ -503,10 +463,7 @@ def check_make_train_transform(make_train_transform):
                     fail(f"{call}: the mask holds the values {values[:8]}"
                          f"{' ...' if len(values) > 8 else ''}, but the input mask holds only "
                          "0 (background), 1 (object) and 255 (ignore border).",
-                         mistake="mask-bilinear",
-                         hint="the mask was interpolated (bilinear): in-between values are no "
-                              "class. Give it to the pipeline as a `tv_tensors.Mask`; v2 then "
-                              "resizes and rotates it with NEAREST.")
+                         mistake="mask-bilinear")
                 if mask.dtype != torch.int64:
                     fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
                          mistake="mask-not-int64", hint="keep the mask int64.")
@@ -520,19 +477,12 @@ def check_make_train_transform(make_train_transform):
                 if agree < 0.9:
                     fail(f"{call}: image and mask no longer line up: the bright object of the "
                          f"image and the mask agree on only {agree:.0%} of the pixels.",
-                         mistake="separate-random-params",
-                         hint="image and mask got different random parameters (e.g. one was "
-                              "flipped, the other not). Build ONE v2.Compose and call it once "
-                              "with both, `t(image, mask)`: v2 draws the random numbers once "
-                              "per call. Two pipelines (even with the global seed reset "
-                              "before each) drift apart as soon as they draw different "
-                              "random numbers, e.g. ColorJitter on the image only.")
+                         mistake="separate-random-params")
                 cols = torch.nonzero(mask != 0)[:, 1].float()
                 flips += int(float(cols.mean()) > w / 2)
         if flips == 0:
             fail(f"in {len(seeds)} calls with different seeds the pair was never flipped.",
-                 mistake="flip-not-random",
-                 hint="add `v2.RandomHorizontalFlip(p=0.5)`: half of the calls flip.")
+                 mistake="flip-not-random")
         if flips == len(seeds):
             fail(f"in {len(seeds)} calls with different seeds the pair was flipped every time.",
                  mistake="flip-not-random",
@@ -610,24 +560,17 @@ def check_mean_std(mean_std):
                      hint="return tensors (or lists) of 3 numbers, one per channel.")
             if array.ndim == 0 or array.size == 1:
                 fail(f"the {what} of {name} is one number, {show(float(array.reshape(-1)[0]))}, "
-                     "for 3-channel images.", mistake="not-per-channel",
-                     hint="compute one value per channel (R, G, B): reduce over images, "
-                          "height and width, e.g. `x.mean(dim=(0, 2, 3))` for x (N, 3, H, W).")
+                     "for 3-channel images.", mistake="not-per-channel")
             if array.shape != (3,):
                 fail(f"the {what} of {name} has shape {array.shape}, expected (3,).",
-                     mistake="reduced-wrong-dims",
-                     hint="keep the channel dimension and reduce over all the others: for "
-                          "x (N, 3, H, W) that is `dim=(0, 2, 3)`.")
+                     mistake="reduced-wrong-dims")
             got.append(array)
         got_mean, got_std = got
         if not _close(got_mean, mean, 1e-4):
             for batch in (2, 3, 4):
                 if _close(got_mean, _batch_stats(images, batch)[0].numpy(), 1e-4):
                     fail(f"the mean of {name} is {np.round(got_mean, 4).tolist()}, expected "
-                         f"{np.round(mean, 4).tolist()} {where}.", mistake="mean-of-batch-means",
-                         hint="the last batch is smaller, so averaging the batch means gives "
-                              "its images more weight. Sum the pixels (and the squared "
-                              "pixels) over all batches and divide by the number of pixels.")
+                         f"{np.round(mean, 4).tolist()} {where}.", mistake="mean-of-batch-means")
         expect_close(got_mean, mean, name=f"the mean of {name}", tol=1e-4,
                      hint="the mean of every pixel of every image, per channel.")
         if not _close(got_std, std, 1e-3):
@@ -636,22 +579,14 @@ def check_mean_std(mean_std):
             got_text = (f"the std of {name} is {np.round(got_std, 4).tolist()}, expected "
                         f"{np.round(std, 4).tolist()} {where}")
             if _close(got_std, std**2, 1e-3):
-                fail(got_text + ".", mistake="variance-not-std",
-                     hint="that is the variance: take its square root.")
+                fail(got_text + ".", mistake="variance-not-std")
             if _close(got_std, image_means.std(dim=0, unbiased=False).numpy(), 1e-3) or \
                     _close(got_std, image_means.std(dim=0).numpy(), 1e-3):
-                fail(got_text + ".", mistake="std-of-image-means",
-                     hint="that is the spread of the image MEANS, not of the pixels: it "
-                          "leaves out how pixels vary inside an image. Use every pixel: "
-                          "std = sqrt(E[x²] - E[x]²) over all pixels of all images.")
+                fail(got_text + ".", mistake="std-of-image-means")
             candidates = [image_stds.mean(dim=0).numpy()]
             candidates += [_batch_stats(images, batch)[1].numpy() for batch in (2, 3, 4)]
             if any(_close(got_std, c, 1e-3) for c in candidates):
-                fail(got_text + ".", mistake="mean-of-image-stds",
-                     hint="averaging per-image (or per-batch) stds leaves out how much the "
-                          "images differ from each other, so it comes out too small. "
-                          "Accumulate the sum of x and of x² over all pixels of all images, "
-                          "then std = sqrt(E[x²] - E[x]²).")
+                fail(got_text + ".", mistake="mean-of-image-stds")
         expect_close(got_std, std, name=f"the std of {name}", tol=1e-3,
                      hint="the standard deviation of every pixel of every image, per "
                           "channel: sqrt(E[x²] - E[x]²).")

@@ -176,9 +176,7 @@ def _same(a: torch.Tensor | None, b: torch.Tensor) -> bool:
 def _build(cls: Any, *args: Any, what: str) -> nn.Module:
     block = cls(*args)
     expect(isinstance(block, nn.Module), f"{what} is a {type(block).__name__}, not an nn.Module",
-           mistake="not-a-module",
-           hint="define it as `class ...(nn.Module):` and call `super().__init__()` first "
-                "in `__init__`.")
+           mistake="not-a-module")
     return block
 
 
@@ -225,28 +223,20 @@ def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's cla
         convs = _layers(block, nn.Conv2d)
         expect(len(bns) == 2,
                f"DoubleConv(3, 8) has {len(bns)} nn.BatchNorm2d layers, expected 2 (one after "
-               "each conv)", mistake="missing-batchnorm",
-               hint="put an nn.BatchNorm2d(out_ch) right after each conv, before its ReLU. "
-                    "BatchNorm keeps each channel's values centred and scaled, which lets "
-                    "a deep U-Net train at ordinary learning rates. " + _DC_HINT)
+               "each conv)", mistake="missing-batchnorm")
         expect(len(convs) == 2,
                f"DoubleConv(3, 8) has {len(convs)} nn.Conv2d layers, expected 2",
-               mistake="doubleconv-param-count", hint=_DC_HINT)
+               mistake="doubleconv-param-count")
         out = block(x)
         shape = _shape(out)
         if shape is not None and len(shape) == 4 and shape[2:] != (17, 23):
             lost = 17 - shape[2]
             fail(f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {_fmt(shape)}: the map "
                  f"lost {lost} rows and {23 - shape[3]} columns",
-                 mistake="conv-no-padding",
-                 hint="a 3x3 conv without padding drops one pixel on each side (2 per conv, "
-                      "4 per DoubleConv). Give both convs padding=1 (kernel_size // 2) so the "
-                      "output keeps H and W, as the decoder's skip connections need.")
+                 mistake="conv-no-padding")
         expect(shape == (2, 8, 17, 23),
                f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {_fmt(shape)}, expected "
-               "(2, 8, 17, 23)", mistake="wrong-out-channels",
-               hint="both convs must give out_ch channels: the first "
-                    "nn.Conv2d(in_ch, out_ch, ...), the second nn.Conv2d(out_ch, out_ch, ...).")
+               "(2, 8, 17, 23)", mistake="wrong-out-channels")
         ref = RefDoubleConv(3, 8)
         got, want = _count(block), _count(ref)
         if got != want:
@@ -254,11 +244,7 @@ def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's cla
             if got - want == with_bias and with_bias:
                 fail(f"DoubleConv(3, 8) has {got:,} parameters, expected {want:,}: "
                      f"{with_bias} of them are conv biases",
-                     mistake="conv-bias-before-batchnorm",
-                     hint="build the convs with bias=False. The BatchNorm right after a conv "
-                          "subtracts each channel's mean, which cancels any bias the conv "
-                          "adds, and then adds its own shift: the bias is wasted parameters "
-                          "(and segkit's and the paper-width counts, 31,037,698, leave it out).")
+                     mistake="conv-bias-before-batchnorm")
             fail(f"DoubleConv(3, 8) has {got:,} parameters, expected {want:,}",
                  mistake="doubleconv-param-count",
                  hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. "
@@ -266,7 +252,7 @@ def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's cla
         _randomize(ref)
         expect(_copy_weights(ref, block, x),
                "could not pair the layers of your DoubleConv with segkit's "
-               f"(yours: {_param_text(block)})", mistake="doubleconv-order", hint=_DC_HINT)
+               f"(yours: {_param_text(block)})", mistake="doubleconv-order")
         ref.eval()
         block.eval()
         with torch.no_grad():
@@ -282,10 +268,7 @@ def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's cla
                              "no-relu": "after both BatchNorms"}.get(which, "somewhere")
                     fail("with segkit's weights copied in, your DoubleConv's output differs "
                          f"from segkit's: a ReLU is missing {where}",
-                         mistake="missing-relu",
-                         hint="each conv -> BatchNorm is followed by nn.ReLU(). Without it "
-                              "two convs in a row are one linear map, and the output can be "
-                              "negative. " + _DC_HINT)
+                         mistake="missing-relu")
                 if which == "relu-before-bn":
                     fail("with segkit's weights copied in, your DoubleConv's output differs "
                          "from segkit's: the ReLU comes before the BatchNorm",
@@ -299,7 +282,7 @@ def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's cla
         square = _build(DoubleConv, 8, 8, what="DoubleConv(8, 8)")
         expect_equal(_count(square), _count(RefDoubleConv(8, 8)),
                      name="the parameter count of DoubleConv(8, 8)",
-                     mistake="doubleconv-param-count", hint=_DC_HINT)
+                     mistake="doubleconv-param-count")
         return f"{want:,} parameters in DoubleConv(3, 8); output (2, 8, 17, 23) keeps 17x23"
 
     return run_check("DoubleConv", "DoubleConv keeps H and W and matches segkit's block",
@@ -320,15 +303,11 @@ def check_down(Down: Any) -> Any:  # noqa: N803
         shape = _shape(block(x))
         if shape is not None and len(shape) == 4 and shape[2:] == (17, 23):
             fail("Down(4, 8) kept the 17x23 size of its input: nothing halves it",
-                 mistake="down-no-pool",
-                 hint="start with nn.MaxPool2d(2): it keeps the largest of each 2x2 window, "
-                      "so H and W are halved (rounded down). " + _DOWN_HINT)
+                 mistake="down-no-pool")
         if shape is not None and len(shape) == 4 and shape[2:] != (8, 11):
             fail(f"Down(4, 8) turned a (2, 4, 17, 23) input into {_fmt(shape)}; the size "
                  "should be 17 // 2 = 8 by 23 // 2 = 11",
-                 mistake="down-wrong-size",
-                 hint="nn.MaxPool2d(2) halves H and W and rounds down (17 -> 8, 23 -> 11); "
-                      "the padded DoubleConv after it keeps that size. " + _DOWN_HINT)
+                 mistake="down-wrong-size")
         expect(shape == (2, 8, 8, 11),
                f"Down(4, 8) turned a (2, 4, 17, 23) input into {_fmt(shape)}, expected "
                "(2, 8, 8, 11)", mistake="wrong-out-channels",
@@ -341,8 +320,7 @@ def check_down(Down: Any) -> Any:  # noqa: N803
                     "has no parameters; everything is in the DoubleConv. " + _DOWN_HINT)
         _randomize(ref)
         expect(_copy_weights(ref, block, x), "could not pair the layers of your Down with "
-               f"segkit's (yours: {_param_text(block)})", mistake="down-mismatch",
-               hint=_DOWN_HINT)
+               f"segkit's (yours: {_param_text(block)})", mistake="down-mismatch")
         ref.eval()
         block.eval()
         with torch.no_grad():
@@ -351,10 +329,7 @@ def check_down(Down: Any) -> Any:  # noqa: N803
                 conv_first = F.max_pool2d(ref.maxpool_conv[1](x), 2)
                 if _same(got_out, conv_first):
                     fail("with segkit's weights copied in, your Down gives what DoubleConv "
-                         "then pooling gives", mistake="conv-before-pool",
-                         hint="pool first, then convolve: nn.MaxPool2d(2) then DoubleConv. "
-                              "Convolving at full size first costs 4 times the computation "
-                              "and gives a different network from segkit's.")
+                         "then pooling gives", mistake="conv-before-pool")
                 fail("with segkit's weights copied in, your Down's output differs from "
                      "segkit's", mistake="down-mismatch",
                      hint="use max pooling (not average pooling or a strided conv). "
@@ -388,23 +363,15 @@ def check_up(Up: Any) -> Any:  # noqa: N803
         tconv = ups[0]
         expect(tconv.out_channels == 8,
                f"the ConvTranspose2d of Up(16, 8) gives {tconv.out_channels} channels, "
-               "expected 16 // 2 = 8", mistake="up-not-halving-channels",
-               hint="the up-conv halves the channels: nn.ConvTranspose2d(in_ch, in_ch // 2, "
-                    "kernel_size=2, stride=2). Then skip (in_ch // 2) + upsampled (in_ch // 2) "
-                    "= in_ch channels reach the DoubleConv.")
+               "expected 16 // 2 = 8", mistake="up-not-halving-channels")
         expect(tconv.in_channels == 16,
                f"the ConvTranspose2d of Up(16, 8) takes {tconv.in_channels} channels, but the "
-               "deeper map that arrives has in_ch = 16", mistake="up-transposed-in-channels",
-               hint="nn.ConvTranspose2d(in_ch, in_ch // 2, ...): its first argument is the "
-                    "channels of x1, the map coming up from the level below.")
+               "deeper map that arrives has in_ch = 16", mistake="up-transposed-in-channels")
         convs = _layers(block, nn.Conv2d)
         expect(bool(convs) and convs[0].in_channels == 16,
                "the first conv after the concatenation in Up(16, 8) takes "
                f"{convs[0].in_channels if convs else 'no'} channels, but torch.cat gives "
-               "8 (skip) + 8 (upsampled) = 16", mistake="up-conv-in-channels",
-               hint="the concatenation doubles the channels back: in_ch // 2 from the skip "
-                    "plus in_ch // 2 from the up-conv = in_ch. Build DoubleConv(in_ch, out_ch), "
-                    "not DoubleConv(in_ch // 2, ...) or DoubleConv(out_ch, ...).")
+               "8 (skip) + 8 (upsampled) = 16", mistake="up-conv-in-channels")
 
         # even sizes: the upsampled map is exactly the skip's size
         x1, x2 = torch.randn(2, 16, 4, 6), torch.randn(2, 8, 8, 12)
@@ -416,9 +383,7 @@ def check_up(Up: Any) -> Any:  # noqa: N803
             handle.remove()
         if seen and seen[0] != (2, 8, 8, 12):
             fail(f"the ConvTranspose2d of Up(16, 8) turned (2, 16, 4, 6) into {_fmt(seen[0])}, "
-                 "expected (2, 8, 8, 12): twice the size", mistake="up-wrong-upsample",
-                 hint="kernel_size=2, stride=2 (and no padding) doubles H and W exactly: "
-                      "nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2).")
+                 "expected (2, 8, 8, 12): twice the size", mistake="up-wrong-upsample")
         expect(_shape(out) == (2, 8, 8, 12),
                f"Up(16, 8) turned x1 (2, 16, 4, 6) and x2 (2, 8, 8, 12) into "
                f"{_fmt(_shape(out))}, expected (2, 8, 8, 12)", mistake="wrong-out-channels",
@@ -440,10 +405,7 @@ def check_up(Up: Any) -> Any:  # noqa: N803
         expect(_shape(odd) == (2, 8, 11, 9),
                f"Up(16, 8) turned x1 (2, 16, 5, 4) and x2 (2, 8, 11, 9) into "
                f"{_fmt(_shape(odd))}, expected (2, 8, 11, 9): the skip's size",
-               mistake="up-no-pad-to-skip",
-               hint="the output must have the skip's H and W (here 11x9), so that the U-Net's "
-                    "output has the input image's size: pad the upsampled map (10x8) up to "
-                    "the skip's size instead of cropping the skip down.")
+               mistake="up-no-pad-to-skip")
 
         # known weights
         ref = RefUp(16, 8)
@@ -453,7 +415,7 @@ def check_up(Up: Any) -> Any:  # noqa: N803
                hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. " + _UP_HINT)
         _randomize(ref)
         expect(_copy_weights(ref, block, x1, x2), "could not pair the layers of your Up with segkit's "
-               f"(yours: {_param_text(block)})", mistake="up-mismatch", hint=_UP_HINT)
+               f"(yours: {_param_text(block)})", mistake="up-mismatch")
         ref.eval()
         block.eval()
         with torch.no_grad():
@@ -469,17 +431,11 @@ def check_up(Up: Any) -> Any:  # noqa: N803
                     odd_ok = _same(block(y1, y2), ref(y1, y2))
             if not even_ok:
                 fail("with segkit's weights copied in, Up(16, 8)'s output differs from "
-                     "segkit's on x1 (2, 16, 4, 6), x2 (2, 8, 8, 12)", mistake="up-mismatch",
-                     hint=_UP_HINT)
+                     "segkit's on x1 (2, 16, 4, 6), x2 (2, 8, 8, 12)", mistake="up-mismatch")
             if not odd_ok:
                 fail("with segkit's weights copied in, Up(16, 8) matches segkit's on even "
                      "sizes but not on x1 (2, 16, 5, 4), x2 (2, 8, 11, 9): the padding "
-                     "differs", mistake="up-pad-differs",
-                     hint="pad the upsampled map with zeros, the odd row at the bottom and the "
-                          "odd column at the right: F.pad(x1, [dx // 2, dx - dx // 2, "
-                          "dy // 2, dy - dy // 2]) (F.pad lists left, right, top, bottom). "
-                          "Then your model and segkit's are the same network, and a "
-                          "checkpoint of one loads into the other.")
+                     "differs", mistake="up-pad-differs")
         order = "[x1, x2]" if swapped else "[x2, x1]"
         return f"16 -> 8 up + 8 skip = 16 -> 8; 5x4 -> 10x8 padded to 11x9; cat {order}"
 
@@ -559,10 +515,7 @@ def check_unet(UNet: Any) -> Any:  # noqa: N803
         expect(_shape(out) == (2, 1, 32, 48),
                f"UNet(3, 1, base=8, depth=4) turned a (2, 3, 32, 48) batch into "
                f"{_fmt(_shape(out))}, expected (2, 1, 32, 48): one logit per pixel",
-               mistake="unet-output-shape",
-               hint="the output has num_classes channels and the input's H and W: end with "
-                    "outc = nn.Conv2d(base, num_classes, kernel_size=1) applied to the last Up's "
-                    "output, and return it (no sigmoid/softmax: losses take logits).")
+               mistake="unet-output-shape")
         model.eval()
         y = torch.randn(1, 3, 101, 75)
         with torch.no_grad():
@@ -576,9 +529,7 @@ def check_unet(UNet: Any) -> Any:  # noqa: N803
                       "skip to each Up (the last encoder output meets the first Up).")
         expect(_shape(odd) == (1, 1, 101, 75),
                f"UNet(3, 1, base=8, depth=4) turned a (1, 3, 101, 75) image into "
-               f"{_fmt(_shape(odd))}, expected (1, 1, 101, 75)", mistake="unet-odd-size",
-               hint="the output must have the input's size whatever it is: pad the upsampled "
-                    "maps to their skips (never crop the skips).")
+               f"{_fmt(_shape(odd))}, expected (1, 1, 101, 75)", mistake="unet-odd-size")
         gray = _build(UNet, 1, 3, 8, 3, what="UNet(1, 3, base=8, depth=3)").eval()
         with torch.no_grad():
             gout = gray(torch.randn(2, 1, 40, 24))
@@ -597,12 +548,7 @@ def check_unet(UNet: Any) -> Any:  # noqa: N803
                     same = _same(model(inp), ref(inp))
                     expect(same, "with segkit's weights copied in, your U-Net's output differs "
                            f"from segkit's on a {_fmt(_shape(inp))} input",
-                           mistake="unet-wiring",
-                           hint="each Up takes the map from below and the skip of its own "
-                                "level: keep the encoder outputs in a list, start the decoder "
-                                "from the bottleneck (the last one) and pop the skips from the "
-                                "end, one per Up. The 1x1 outc conv comes last, and its "
-                                "output is returned as it is (logits: no sigmoid or softmax).")
+                           mistake="unet-wiring")
         big = _check_count(UNet, _UNET_BIG)
         return f"{big:,} parameters at base 64; 101x75 in, 101x75 out"
 

@@ -119,28 +119,17 @@ def check_class_weights(class_weights):
                  hint="finish the function with `return weights`.")
         if not isinstance(out, torch.Tensor):
             fail(f"class_weights(masks, 4) returned {show(out)}, not a torch tensor.",
-                 mistake="weights-not-tensor",
-                 hint="nn.CrossEntropyLoss(weight=...) takes a float32 tensor of shape (C,): "
-                      "return a tensor, e.g. `torch.as_tensor(weights, dtype=torch.float32)`.")
+                 mistake="weights-not-tensor")
         if out.ndim == 1 and out.shape[0] > num_classes:
             fail(f"class_weights(masks, 4) has shape {tuple(out.shape)}, expected (4,): one "
-                 "weight per class.", mistake="ignore-counted-as-class",
-                 hint="the ignore label 255 was counted as if it were a class (a bincount over "
-                      "all values gives 256 bins). Drop the pixels with `masks != ignore_index` "
-                      "before counting, and count with `minlength=num_classes`.")
+                 "weight per class.", mistake="ignore-counted-as-class")
         if tuple(out.shape) != (num_classes,):
             fail(f"class_weights(masks, 4) has shape {tuple(out.shape)}, expected (4,).",
-                 mistake="weights-wrong-shape",
-                 hint="return one weight per class: a (C,) tensor, C = num_classes. Did you "
-                      "forget `minlength=num_classes` in torch.bincount (a class that never "
-                      "occurs at the end is then missing)?")
+                 mistake="weights-wrong-shape")
         got = _as_weights(out)
         if not bool(torch.isfinite(got).all()):
             fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}: class 3 "
-                 "has no pixels and its weight is not a finite number.", mistake="zero-count-inf",
-                 hint="1 / 0 is inf (and inf / inf is NaN): one inf weight turns the whole loss "
-                      "into inf or NaN. Give classes with zero pixels the weight 0 (they cannot be "
-                      "learned from these masks anyway) and normalise over the classes present.")
+                 "has no pixels and its weight is not a finite number.", mistake="zero-count-inf")
         # the 255 pixels folded into background, or counted in the total without being dropped
         folded = _inverse(torch.tensor([30, 12, 6, 0]))
         if _same(got, folded):
@@ -155,27 +144,19 @@ def check_class_weights(class_weights):
         if _same(got, backwards) or (got[0] > got[2] and got[2] > 0):
             fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}: the most "
                  "frequent class (0, 24 pixels) gets more weight than the rarest (2, 6 pixels).",
-                 mistake="weights-backwards",
-                 hint="the weights must be *inversely* proportional to the frequency, "
-                      "w_c ∝ 1 / f_c, so that rare classes count more; you made them "
-                      "proportional to it.")
+                 mistake="weights-backwards")
         ratios_ok = got[0] > 0 and _same(got / got[0], expected / expected[0])
         if ratios_ok and not _same(got, expected):
             fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}; the ratios "
                  f"are right but the mean over the present classes is "
-                 f"{got[present].mean().item():.4f}, not 1.", mistake="weights-not-normalised",
-                 hint="divide by the mean weight of the classes that occur "
-                      "(`w[present] / w[present].mean()`), so the weights have mean 1 and the "
-                      "loss keeps its usual scale (ln C for a uniform guess).")
+                 f"{got[present].mean().item():.4f}, not 1.", mistake="weights-not-normalised")
         expect_close(got, expected, name="class_weights(masks, 4)", tol=1e-4,
                      hint="w_c = (1 / f_c) / mean over present classes of (1 / f_c), f_c = pixels "
                           "of class c / all counted pixels (255 left out), and 0 for a class "
                           "with no pixels.")
         expect(out.dtype == torch.float32,
                f"class_weights(masks, 4) has dtype {str(out.dtype).replace('torch.', '')}, "
-               "expected float32.", mistake="weights-wrong-dtype",
-               hint="nn.CrossEntropyLoss needs weights of the logits' dtype (float32) and "
-                    "device: return `weights.float()` (and move them with `.to(device)`).")
+               "expected float32.", mistake="weights-wrong-dtype")
         return "24/12/6/0 pixels and 6 ignored, weights 0.571/1.143/2.286/0"
 
     return run_check("class_weights", "class_weights on two masks with ignore borders", body)
@@ -223,25 +204,6 @@ def _miou_variants(cm: torch.Tensor) -> dict[str, tuple[float, float]]:
     }
 
 
-_MIOU_HINTS = {
-    "nan-class-as-zero": "class 4 occurs neither in the target nor in the prediction: its IoU is "
-                         "0/0, undefined, and must be left out of the mean (`torch.nanmean`), "
-                         "not counted as 0.",
-    "precision-not-iou": "you divided TP by the column sum (all pixels *predicted* as the class): "
-                         "that is precision. IoU divides by the union TP + FP + FN = row sum + "
-                         "column sum - TP (rows = target, columns = prediction).",
-    "recall-not-iou": "you divided TP by the row sum (all pixels that *are* the class): that is "
-                      "recall (class accuracy). IoU divides by the union TP + FP + FN = row sum "
-                      "+ column sum - TP.",
-    "union-double-counts-diagonal": "row sum + column sum counts the diagonal (TP) twice: the "
-                                    "union is row sum + column sum - TP.",
-    "background-pixels-dropped": "to leave background out of the *mean*, drop its IoU from the "
-                                 "per-class IoUs, not its row and column from the matrix: an "
-                                 "object predicted as background is still a mistake of that "
-                                 "object's class.",
-}
-
-
 def check_miou_from_confusion(miou_from_confusion):
     """``miou_from_confusion(cm, include_background=True)`` -> float mIoU."""
 
@@ -261,9 +223,7 @@ def check_miou_from_confusion(miou_from_confusion):
             try:
                 number = float(value)
             except (TypeError, ValueError, RuntimeError):
-                fail(f"{call} returned {show(value)}, not a number.", mistake="miou-not-number",
-                     hint="return one number, the mean of the per-class IoUs "
-                          "(`float(iou.nanmean())`), not the per-class IoUs themselves.")
+                fail(f"{call} returned {show(value)}, not a number.", mistake="miou-not-number")
             if math.isnan(number):
                 fail(f"{call} is nan.", mistake="nan-class-as-zero",
                      hint="class 4 has IoU 0/0 = NaN; `.mean()` of values with a NaN is NaN. "
@@ -273,13 +233,10 @@ def check_miou_from_confusion(miou_from_confusion):
                 if not include and abs(number - want_all) < 1e-4:
                     fail(f"{call} is {number:.4f}, the same as with the background "
                          f"({want_all:.4f}); expected {want:.4f}.",
-                         mistake="background-not-excluded",
-                         hint="with include_background=False leave class 0's IoU out of the "
-                              "mean: average `iou[1:]`.")
+                         mistake="background-not-excluded")
                 for mistake, values in variants.items():
                     if abs(number - values[index]) < 1e-4:
-                        fail(f"{call} is {number:.4f}, expected {want:.4f}.", mistake=mistake,
-                             hint=_MIOU_HINTS[mistake])
+                        fail(f"{call} is {number:.4f}, expected {want:.4f}.", mistake=mistake)
                 expect_close(number, want, name=call, tol=1e-4,
                              hint="IoU_c = TP / (TP + FP + FN) with TP = cm[c, c], "
                                   "TP + FN = row c's sum, TP + FP = column c's sum; average the "

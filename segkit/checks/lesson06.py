@@ -79,21 +79,6 @@ def _wrong_log_spaced() -> dict[str, Callable[[float, float, int], list[float]]]
     }
 
 
-_LOG_HINTS = {
-    "linear-spacing": "these values are evenly spaced on a linear scale (np.linspace): most of "
-                      "them crowd near `high` and the small learning rates are skipped. Space "
-                      "the exponents evenly: 10 ** np.linspace(log10(low), log10(high), n).",
-    "logspace-takes-exponents": "np.logspace(low, high, n) takes the EXPONENTS, not the values: "
-                                "np.logspace(1e-4, 1e-1, 4) goes from 10**0.0001 to 10**0.1, all "
-                                "close to 1. Pass np.log10(low) and np.log10(high).",
-    "endpoint-excluded": "the last value should be `high` itself: both ends are included "
-                         "(np.linspace / np.logspace with endpoint=True, the default).",
-    "exponents-not-values": "these are the exponents (-4, -3 ...), not the learning rates: "
-                            "return 10 ** exponent.",
-    "wrong-count": "return exactly n values, from low to high, both included.",
-}
-
-
 def _as_floats(value: Any, name: str) -> list[float]:
     if value is None:
         fail(f"{name} returned None", mistake="returns-none",
@@ -125,8 +110,7 @@ def check_log_spaced(log_spaced: Callable[[float, float, int], Any]):
             for mistake, wrong in _wrong_log_spaced().items():
                 if _same_values(got, wrong(low, high, n)):
                     fail(f"{call} is {[f'{v:.3g}' for v in got]}, expected "
-                         f"{[f'{v:.3g}' for v in want]}", mistake=mistake,
-                         hint=_LOG_HINTS[mistake])
+                         f"{[f'{v:.3g}' for v in want]}", mistake=mistake)
             fail(f"{call} is {[f'{v:.3g}' for v in got]}, expected "
                  f"{[f'{v:.3g}' for v in want]}",
                  hint="each value should be the previous one times the same factor "
@@ -197,26 +181,6 @@ _STOP_MISTAKES: dict[str, dict[str, bool]] = {
     "ties-count-as-improvement": {"ties": True},
 }
 
-_STOP_HINTS = {
-    "stops-at-first-bad-epoch": "your class stops at the first epoch that does not improve: "
-                                "`patience` is how many such epochs in a row to wait. Count "
-                                "them (bad_epochs += 1) and stop when bad_epochs >= patience.",
-    "compares-with-last": "each value is compared with the PREVIOUS epoch's, so a small "
-                          "recovery after a dip counts as an improvement. Compare with the "
-                          "best value so far (self.best), and update it only on an improvement.",
-    "counter-not-reset": "an improvement must reset the count of bad epochs to 0: patience "
-                         "counts epochs without improvement IN A ROW.",
-    "patience-off-by-one": "your class stops one epoch late: with patience=2 it should stop "
-                           "at the 2nd epoch in a row without improvement (bad_epochs >= "
-                           "patience).",
-    "wrong-direction": "with mode='min' (a loss) LOWER is better: improved means value < "
-                       "best - min_delta. Your class treats a loss like a Dice score.",
-    "min-delta-ignored": "a gain counts only when it beats the best by more than min_delta "
-                         "(mode 'max': value > best + min_delta); tiny gains are noise.",
-    "ties-count-as-improvement": "a value equal to the best is no improvement: use a strict "
-                                 "`>` (or `<` for a loss), or a flat curve never stops.",
-}
-
 
 def _run_stopper(make: Callable[..., Any], kwargs: dict[str, Any], values: list[float]):
     stopper = make(**kwargs)
@@ -264,7 +228,7 @@ def check_early_stopping(EarlyStopping: type):
                                                         k, v)[1])
                                == _stop_epoch(_run_stopper(EarlyStopping, k, v)[1])
                                for k, v, _ in _STOP_CASES):
-                            fail(message, mistake=mistake, hint=_STOP_HINTS[mistake])
+                            fail(message, mistake=mistake)
                 fail(message, hint="count the epochs in a row without improvement over the "
                                    "BEST value so far, and stop when that count reaches "
                                    "patience.")
@@ -274,9 +238,7 @@ def check_early_stopping(EarlyStopping: type):
                     and best_epoch == ref.best_epoch):
                 fail(f"after {what} {values[:len(decisions)]}, best is {show(best)} at "
                      f"best_epoch {show(best_epoch)}; expected {ref.best:g} at epoch "
-                     f"{ref.best_epoch}", mistake="best-not-tracked",
-                     hint="on every improvement store the value in self.best and the epoch "
-                          "number (1 for the first step) in self.best_epoch.")
+                     f"{ref.best_epoch}", mistake="best-not-tracked")
         return f"{len(_STOP_CASES)} curves"
 
     return run_check("EarlyStopping", "EarlyStopping on 6 validation curves", body)
@@ -387,9 +349,7 @@ def check_summarize_runs(summarize_runs: Callable[..., Any]):
                           "'n': 3}, ...].")
             if len(result) == 1 and len(expected) > 1:
                 fail(f"{call} gave one summary row for {len(rows)} runs of {len(expected)} "
-                     "settings", mistake="not-grouped",
-                     hint="put the runs of each setting in their own group (a dict keyed by "
-                          "tuple(row[b] for b in by)) and summarise each group.")
+                     "settings", mistake="not-grouped")
             if result and not any(b in r for r in result for b in by):
                 others = [c for c in rows[0] if c not in by and c != key
                           and all(c in r for r in result)]
@@ -401,8 +361,7 @@ def check_summarize_runs(summarize_runs: Callable[..., Any]):
             table = _summary_of(result, by, call)
             if any(len(v) > 1 for v in table.values()):
                 fail(f"{call} gave {len(result)} summary rows for {len(expected)} settings: "
-                     "one setting appears in several rows", mistake="groupby-needs-sorting",
-                     hint=_SUMMARY_HINTS["groupby-needs-sorting"])
+                     "one setting appears in several rows", mistake="groupby-needs-sorting")
             if _matches(table, expected, by):
                 continue
             wrong_versions = [
@@ -412,30 +371,13 @@ def check_summarize_runs(summarize_runs: Callable[..., Any]):
             ]
             for mistake, wrong in wrong_versions:
                 if wrong and _matches(table, wrong, by):
-                    fail(_summary_message(call, table, expected, by), mistake=mistake,
-                         hint=_SUMMARY_HINTS[mistake])
+                    fail(_summary_message(call, table, expected, by), mistake=mistake)
             fail(_summary_message(call, table, expected, by),
                  hint="per setting: mean = sum / n, std = sqrt(sum((x - mean)**2) / (n - 1)), "
                       "NaN when n == 1 (statistics.mean and statistics.stdev do it).")
         return "3 tables of runs"
 
     return run_check("summarize_runs", "summarize_runs on 3 tables of runs", body)
-
-
-_SUMMARY_HINTS = {
-    "population-std": "this std divides by n (np.std's default, statistics.pstdev): the spread "
-                      "of these few runs, which underestimates the spread of the next run. Use "
-                      "the sample std, dividing by n - 1: statistics.stdev, np.std(ddof=1), "
-                      "torch.std.",
-    "single-run-std-zero": "a setting with ONE run got std 0, which reads as 'perfectly "
-                           "reproducible'. One run says nothing about the spread: give NaN "
-                           "(math.nan) when n == 1.",
-    "key-ignored": "the `key` argument picks the column to summarise; your function always "
-                   "uses 'val_dice'.",
-    "groupby-needs-sorting": "itertools.groupby only merges NEIGHBOURING rows, and the runs of "
-                             "a setting are not next to each other. Collect them in a dict "
-                             "keyed by the setting (or sort the rows by it first).",
-}
 
 
 def _summary_message(call, table, expected, by) -> str:

@@ -148,18 +148,11 @@ def _as_tensor(value, name: str) -> torch.Tensor:
 def _check_calls(net: _RecordingNet, exercise_size: tuple[int, int] | None) -> None:
     """The model was called, in eval mode, without gradients (and at the training size)."""
     if not net.calls:
-        fail("the model was never called.", mistake="model-not-called",
-             hint="run the model on the resized image: `logits = model(x)`.")
+        fail("the model was never called.", mistake="model-not-called")
     if any(training for training, _, _, _ in net.calls):
-        fail("the model ran in train mode.", mistake="forgot-eval",
-             hint="call `model.eval()` before predicting. In train mode BatchNorm normalises "
-                  "with the statistics of the batch at hand (here: one image) instead of the "
-                  "running averages it learned, and the prediction changes.")
+        fail("the model ran in train mode.", mistake="forgot-eval")
     if any(grad for _, grad, _, _ in net.calls):
-        fail("the model ran with gradients on.", mistake="forgot-no-grad",
-             hint="wrap the prediction in `with torch.no_grad():` (or decorate the function "
-                  "with `@torch.no_grad()`): otherwise autograd keeps every activation for a "
-                  "backward pass that never comes, which costs memory and time.")
+        fail("the model ran with gradients on.", mistake="forgot-no-grad")
     if exercise_size is not None:
         for _, _, shape, _ in net.calls:
             if tuple(shape[-2:]) != tuple(exercise_size):
@@ -207,19 +200,14 @@ def check_predict_full_size(predict_full_size):
         shape = tuple(mask.shape)
         if shape[-2:] == _TRAIN_HW:
             fail(f"{name} returned shape {shape}: the training size, not the image's "
-                 f"(H, W) = {_IMAGE_HW}.", mistake="returned-training-size",
-                 hint="resize the logits back to the image's own (H, W) "
-                      "(`F.interpolate(logits, size=(H, W), mode='bilinear')`), then threshold: "
-                      "a mask must line up pixel for pixel with the image it belongs to.")
+                 f"(H, W) = {_IMAGE_HW}.", mistake="returned-training-size")
         if shape[-2:] == (width, height):
             fail(f"{name} returned shape {shape}, expected {_IMAGE_HW}.",
                  mistake="size-w-h-swapped",
                  hint="height and width are swapped: torch sizes are (H, W), PIL sizes (W, H).")
         if shape != _IMAGE_HW:
             fail(f"{name} returned shape {shape}, expected (H, W) = {_IMAGE_HW}.",
-                 mistake="wrong-shape",
-                 hint="return one (H, W) mask: drop the batch and channel axes, e.g. "
-                      "`logits[0, 0]` before thresholding.")
+                 mistake="wrong-shape")
 
         # What the model gave for the student's own input, resized back the right way.
         net.eval()
@@ -235,14 +223,9 @@ def check_predict_full_size(predict_full_size):
             if (float(values.min()) < 0 or float(values.max()) > 1
                     or float((mask.float() - probabilities).abs().max()) < 0.05):
                 fail(f"{name} returned values from {float(values.min()):.3g} to "
-                     f"{float(values.max()):.3g}, not a 0/1 mask.", mistake="no-threshold",
-                     hint="threshold the resized logits: `(logits > 0)` (the same as "
-                          "`torch.sigmoid(logits) > 0.5`), then `.long()`.")
+                     f"{float(values.max()):.3g}, not a 0/1 mask.", mistake="no-threshold")
             fail(f"{name} returned {values.numel()} distinct values between 0 and 1, not a "
-                 "0/1 mask.", mistake="threshold-then-resize",
-                 hint="you thresholded at the training size and then resized the mask with "
-                      "bilinear interpolation, which blends 0 and 1 into values in between. "
-                      "Resize the LOGITS back to (H, W), then threshold.")
+                 "0/1 mask.", mistake="threshold-then-resize")
         if mask.dtype != torch.int64:
             fail(f"{name} returned dtype {str(mask.dtype).replace('torch.', '')}, expected "
                  "int64.", mistake="mask-not-int64",
@@ -251,9 +234,7 @@ def check_predict_full_size(predict_full_size):
         if int(mask.sum()) == 0 and int(expected.sum()) > 0:
             fail(f"{name} returned an empty mask (all 0); the model finds the object in "
                  f"{float(expected.float().mean()):.0%} of the pixels.",
-                 mistake="argmax-one-channel",
-                 hint="with ONE output channel, `argmax(dim=1)` is always 0 (and an empty mask "
-                      "also comes from a threshold that is too high): threshold the logit at 0.")
+                 mistake="argmax-one-channel")
         wrong = _disagreement(mask, expected)
         if wrong <= _TOLERANCE:
             return f"{height}x{width} mask from a {_TRAIN_HW[0]}x{_TRAIN_HW[1]} prediction"
@@ -266,13 +247,9 @@ def check_predict_full_size(predict_full_size):
                       "back to (H, W) with bilinear interpolation, then threshold.")
         if _disagreement(mask, logits > 0.5) <= _TOLERANCE:
             fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels.",
-                 mistake="logit-threshold-0.5",
-                 hint="a logit is not a probability: threshold logits at 0, or "
-                      "`torch.sigmoid(logits) > 0.5`.")
+                 mistake="logit-threshold-0.5")
         fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels.",
-             mistake="wrong-mask",
-             hint="resize the image to `size`, run the model (eval mode, no_grad), resize the "
-                  "logits back to (H, W) with bilinear interpolation, threshold at 0.")
+             mistake="wrong-mask")
 
     return run_check("predict_full_size", "predict_full_size on a 180x260 image", body)
 
@@ -299,7 +276,7 @@ def check_mask_to_png_array(mask_to_png_array):
                  hint="the function builds the array but does not `return` it.")
         if isinstance(out, torch.Tensor):
             fail(f"{name} returned a torch tensor; PIL's Image.fromarray needs a NumPy array.",
-                 mistake="png-not-numpy", hint="return a NumPy array (`tensor.numpy()`).")
+                 mistake="png-not-numpy")
         if not isinstance(out, np.ndarray):
             fail(f"{name} should return a NumPy array, but it returned {show(out)}",
                  mistake="not-an-array", hint="build the result with NumPy, e.g. `mask * 255`.")
@@ -308,21 +285,15 @@ def check_mask_to_png_array(mask_to_png_array):
                  mistake="wrong-shape", hint="keep the mask's (H, W) shape: one grey channel.")
         values = np.unique(out).tolist()
         if values == [0, 1]:
-            fail(f"{name} returned the values {values}.", mistake="png-left-0-1",
-                 hint="a PNG of 0 and 1 is saved fine, but an image viewer shows 1 as almost "
-                      "black (1 of 255): the whole mask looks black. Multiply by 255.")
+            fail(f"{name} returned the values {values}.", mistake="png-left-0-1")
         if out.dtype != np.uint8:
-            fail(f"{name} returned dtype {out.dtype}, expected uint8.", mistake="png-wrong-dtype",
-                 hint="PIL writes 8-bit grey PNGs from uint8 arrays: `.astype(np.uint8)` "
-                      "(int64 cannot be written at all, float32 becomes a mode 'F' image).")
+            fail(f"{name} returned dtype {out.dtype}, expected uint8.", mistake="png-wrong-dtype")
         if np.array_equal(out, (1 - mask) * 255):
             fail(f"{name} returned 255 for the background and 0 for the object.",
-                 mistake="png-inverted", hint="the object is 1 in the mask: it must become 255 "
-                                              "(white), the background 0 (black).")
+                 mistake="png-inverted")
         if not np.array_equal(out, mask * 255):
             fail(f"{name} returned the values {values}; expected 0 where the mask is 0 and 255 "
-                 "where it is 1.", mistake="png-wrong-values",
-                 hint="`mask.astype(np.uint8) * 255` maps 0 -> 0 and 1 -> 255.")
+                 "where it is 1.", mistake="png-wrong-values")
         with tempfile.TemporaryDirectory() as folder:  # it really is a viewable 8-bit PNG
             path = Path(folder) / "mask.png"
             Image.fromarray(out).save(path)
