@@ -78,8 +78,9 @@ _CATALOGUE = [
     Mistake("returns-none", ("00", "01", "03", "04", "05", "06", "07"),
             ("class_weights", "dice_score", "flip_tta", "float32_mib", "foreground_fraction",
              "iou_score", "list_pairs", "log_spaced", "make_train_transform", "mask_to_png_array",
-             "mean_std", "miou_from_confusion", "pixel_accuracy", "predict_full_size",
-             "summarize_runs", "to_class_indices", "train_one_epoch", "validate"),
+             "mean_std", "miou_from_confusion", "multiclass_loss", "pixel_accuracy",
+             "predict_full_size", "predict_labels", "summarize_runs", "to_class_indices",
+             "train_one_epoch", "validate"),
             what="the function computes its answer but has no `return`, so it gives None",
             hint="your function computes the value but does not give it back: end it with `return "
                  "...`.",
@@ -167,8 +168,9 @@ _CATALOGUE = [
                  "wrong.",
             source=CHECKS),
     # -------------------- lesson 01: data
-    Mistake("not-an-array", ("01", "07"),
-            ("flip_tta", "mask_to_png_array", "predict_full_size", "to_class_indices"),
+    Mistake("not-an-array", ("01", "05", "07"),
+            ("flip_tta", "mask_to_png_array", "predict_full_size", "predict_labels",
+             "to_class_indices"),
             what="something other than a NumPy array or a tensor returned for a mask",
             hint="return a NumPy array (`(mask > 0).astype(np.int64)`) or a torch tensor "
                  "(`torch.from_numpy(...)`).",
@@ -189,9 +191,9 @@ _CATALOGUE = [
             hint="dividing by 255 gives floats (0.0 and 1.0): a mask holds class indices, whole "
                  "numbers of dtype int64. Use `(mask > 0).astype(np.int64)`.",
             source=TRIALS),
-    Mistake("mask-not-int64", ("01", "07"),
+    Mistake("mask-not-int64", ("01", "05", "07"),
             ("CarvanaPairs", "flip_tta", "make_train_transform", "predict_full_size",
-             "to_class_indices"),
+             "predict_labels", "to_class_indices"),
             what="class indices of a dtype other than int64, which cross-entropy refuses",
             hint="PyTorch's cross-entropy wants the target as int64 (torch.long). Convert with "
                  "`.astype(np.int64)` (NumPy) or `.long()` (torch).",
@@ -236,8 +238,9 @@ _CATALOGUE = [
             hint="masks are class indices: int64 (`.long()`). A float mask also breaks "
                  "cross-entropy, which wants an int64 target.",
             source=TRIALS),
-    Mistake("mask-channel-axis", ("01",),
-            ("CarvanaPairs", "make_train_transform", "to_class_indices"),
+    Mistake("mask-channel-axis", ("01", "05"),
+            ("CarvanaPairs", "make_train_transform", "multiclass_loss", "predict_labels",
+             "to_class_indices"),
             what="a mask with a channel axis, (1, H, W) or (N, 1, H, W), where (H, W) or (N, H, "
                  "W) is expected",
             hint="a mask holds one class index per pixel: (H, W) for one image, (N, H, W) for a "
@@ -854,6 +857,56 @@ _CATALOGUE = [
                  "not its row and column from the matrix: an object predicted as background is "
                  "still a mistake of that object's class.",
             source=VOC_COMPARE),
+    Mistake("softmax-before-cross-entropy", ("05",), ("multiclass_loss",),
+            what="softmax applied to the logits before cross-entropy, which applies "
+                 "log-softmax itself",
+            hint="give cross-entropy the raw logits: it applies log-softmax itself, and a "
+                 "softmax before it squashes the logits into [0, 1], so the loss can hardly "
+                 "fall and its gradients nearly vanish. Remove the softmax.",
+            source=REVIEW),
+    Mistake("bce-for-multiclass", ("05",), ("multiclass_loss",),
+            what="a binary loss (BCEWithLogitsLoss) for a target of several classes",
+            hint="binary cross-entropy scores each channel as its own yes/no question; with "
+                 "one class per pixel use `F.cross_entropy(logits, target, ...)` on (N, C, H, W) "
+                 "logits and (N, H, W) int64 labels.",
+            source=REVIEW),
+    Mistake("ignore-index-missing", ("05",), ("multiclass_loss",),
+            what="cross-entropy without `ignore_index=255`, so the border label crashes it",
+            hint="255 is not a class: pass `ignore_index=255` to the cross-entropy, which then "
+                 "leaves those pixels out of the loss and of its mean.",
+            source=VOC_PALETTE),
+    Mistake("ignore-as-background", ("05",), ("multiclass_loss",),
+            what="the 255 border pixels turned into background (0) instead of ignored",
+            hint="the 255 band is where the annotators could not tell object from background: "
+                 "teaching it as background is teaching a guess. Keep the 255 and pass "
+                 "`ignore_index=255`.",
+            source=VOC_PALETTE),
+    Mistake("class-weights-ignored", ("05",), ("multiclass_loss",),
+            what="the `weights` argument not passed to the loss",
+            hint="pass the class weights to the loss: `F.cross_entropy(..., weight=weights)`.",
+            source=TRIALS),
+    Mistake("loss-summed", ("05",), ("multiclass_loss",),
+            what="the loss summed over the pixels instead of averaged",
+            hint="keep the default `reduction=\"mean\"`: a sum grows with the image size and the "
+                 "batch size, and the learning rate would have to shrink with them.",
+            source=TRIALS),
+    Mistake("loss-not-differentiable", ("05",), ("multiclass_loss",),
+            what="the loss returned as a number (`.item()`) or detached, so `backward` cannot "
+                 "run",
+            hint="return the loss tensor itself: `loss.backward()` needs its graph. Call "
+                 "`.item()` only where you add losses up for printing.",
+            source=TRIALS),
+    Mistake("argmax-wrong-dim", ("05",), ("predict_labels",),
+            what="argmax over the wrong axis (batch, height or width) instead of the class "
+                 "axis, dim=1",
+            hint="the classes are axis 1 of (N, C, H, W): `logits.argmax(dim=1)` gives one "
+                 "label per pixel, (N, H, W).",
+            source=REVIEW),
+    Mistake("max-values-not-indices", ("05",), ("predict_labels",),
+            what="the largest logits returned instead of their class indices",
+            hint="`logits.max(dim=1)` gives both the largest values and their positions; the "
+                 "label is the position: `logits.argmax(dim=1)` (or `.max(dim=1).indices`).",
+            source=TRIALS),
     # -------------------- lesson 06: experiments
     Mistake("linear-spacing", ("06",), ("log_spaced",),
             what="values spaced evenly on a linear scale instead of a log scale",

@@ -348,99 +348,120 @@ _UP_HINT = ("Up: self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, 
 
 def check_up(Up: Any) -> Any:  # noqa: N803
     """Up(16, 8) on even and odd sizes against ``segkit.unet.Up``."""
-
-    def body() -> str:
-        block = _build(Up, 16, 8, what="Up(16, 8)")
-        ups = _layers(block, nn.ConvTranspose2d)
-        if not ups:
-            fail("Up(16, 8) has no nn.ConvTranspose2d, so nothing halves the 16 channels of "
-                 "the deeper map before it meets the 8-channel skip",
-                 mistake="up-not-halving-channels",
-                 hint="upsample with nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, "
-                      "stride=2): it doubles H and W and halves the channels (16 -> 8), so "
-                      "the concatenation gives 8 + 8 = 16 = in_ch. (nn.Upsample keeps the "
-                      "channels: 16 + 8 = 24 would reach a conv built for 16.)")
-        tconv = ups[0]
-        expect(tconv.out_channels == 8,
-               f"the ConvTranspose2d of Up(16, 8) gives {tconv.out_channels} channels, "
-               "expected 16 // 2 = 8", mistake="up-not-halving-channels")
-        expect(tconv.in_channels == 16,
-               f"the ConvTranspose2d of Up(16, 8) takes {tconv.in_channels} channels, but the "
-               "deeper map that arrives has in_ch = 16", mistake="up-transposed-in-channels")
-        convs = _layers(block, nn.Conv2d)
-        expect(bool(convs) and convs[0].in_channels == 16,
-               "the first conv after the concatenation in Up(16, 8) takes "
-               f"{convs[0].in_channels if convs else 'no'} channels, but torch.cat gives "
-               "8 (skip) + 8 (upsampled) = 16", mistake="up-conv-in-channels")
-
-        # even sizes: the upsampled map is exactly the skip's size
-        x1, x2 = torch.randn(2, 16, 4, 6), torch.randn(2, 8, 8, 12)
-        seen: list[tuple[int, ...]] = []
-        handle = tconv.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
-        try:
-            out = block(x1, x2)
-        finally:
-            handle.remove()
-        if seen and seen[0] != (2, 8, 8, 12):
-            fail(f"the ConvTranspose2d of Up(16, 8) turned (2, 16, 4, 6) into {_fmt(seen[0])}, "
-                 "expected (2, 8, 8, 12): twice the size", mistake="up-wrong-upsample")
-        expect(_shape(out) == (2, 8, 8, 12),
-               f"Up(16, 8) turned x1 (2, 16, 4, 6) and x2 (2, 8, 8, 12) into "
-               f"{_fmt(_shape(out))}, expected (2, 8, 8, 12)", mistake="wrong-out-channels",
-               hint="the output has out_ch channels and the skip's H and W. " + _UP_HINT)
-
-        # odd sizes: 11x9 pooled to 5x4, upsampled to 10x8, one row and column short
-        y1, y2 = torch.randn(2, 16, 5, 4), torch.randn(2, 8, 11, 9)
-        odd, err = _run(block, y1, y2)
-        if err is not None and "Sizes of tensors must match" in str(err):
-            fail("Up(16, 8) failed on x1 (2, 16, 5, 4) with skip x2 (2, 8, 11, 9): "
-                 f"torch.cat said `{err}`", mistake="up-no-pad-to-skip",
-                 hint="an 11x9 map pools to 5x4 (rounded down) and upsamples to 10x8, one "
-                      "row and one column short of the skip. Pad the upsampled map to the "
-                      "skip's size before torch.cat: dy = x2.shape[2] - x1.shape[2], "
-                      "dx = x2.shape[3] - x1.shape[3], x1 = F.pad(x1, [dx // 2, dx - dx // 2, "
-                      "dy // 2, dy - dy // 2]).")
-        if err is not None:
-            raise err
-        expect(_shape(odd) == (2, 8, 11, 9),
-               f"Up(16, 8) turned x1 (2, 16, 5, 4) and x2 (2, 8, 11, 9) into "
-               f"{_fmt(_shape(odd))}, expected (2, 8, 11, 9): the skip's size",
-               mistake="up-no-pad-to-skip")
-
-        # known weights
-        ref = RefUp(16, 8)
-        got, want = _count(block), _count(ref)
-        expect(got == want, f"Up(16, 8) has {got:,} parameters, expected {want:,}",
-               mistake="up-mismatch",
-               hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. " + _UP_HINT)
-        _randomize(ref)
-        expect(_copy_weights(ref, block, x1, x2), "could not pair the layers of your Up with segkit's "
-               f"(yours: {_param_text(block)})", mistake="up-mismatch")
-        ref.eval()
-        block.eval()
-        with torch.no_grad():
-            even_ok = _same(block(x1, x2), ref(x1, x2))
-            odd_ok = _same(block(y1, y2), ref(y1, y2))
-            swapped = False
-            if not even_ok:  # [x1, x2] instead of [x2, x1]: as good, with the weights swapped
-                c = next(m for m in _run_order(block, x1, x2) if type(m) is nn.Conv2d)
-                c.weight.copy_(torch.cat([c.weight[:, 8:], c.weight[:, :8]], dim=1))
-                even_ok = _same(block(x1, x2), ref(x1, x2))
-                swapped = even_ok
-                if swapped:
-                    odd_ok = _same(block(y1, y2), ref(y1, y2))
-            if not even_ok:
-                fail("with segkit's weights copied in, Up(16, 8)'s output differs from "
-                     "segkit's on x1 (2, 16, 4, 6), x2 (2, 8, 8, 12)", mistake="up-mismatch")
-            if not odd_ok:
-                fail("with segkit's weights copied in, Up(16, 8) matches segkit's on even "
-                     "sizes but not on x1 (2, 16, 5, 4), x2 (2, 8, 11, 9): the padding "
-                     "differs", mistake="up-pad-differs")
-        order = "[x1, x2]" if swapped else "[x2, x1]"
-        return f"16 -> 8 up + 8 skip = 16 -> 8; 5x4 -> 10x8 padded to 11x9; cat {order}"
-
     return run_check("Up", "Up halves, pads, concatenates and matches segkit's block",
-                     in_fixed_rng(body))
+                     in_fixed_rng(lambda: _judge_up(Up)))
+
+
+def _judge_up(Up: Any) -> str:  # noqa: N803
+    block = _build(Up, 16, 8, what="Up(16, 8)")
+    x1, x2 = torch.randn(2, 16, 4, 6), torch.randn(2, 8, 8, 12)  # even: 4x6 -> 8x12
+    y1, y2 = torch.randn(2, 16, 5, 4), torch.randn(2, 8, 11, 9)  # odd: 5x4 -> 10x8, pad to 11x9
+    _expect_up_channels(block, x1, x2)
+    _expect_up_shapes(block, x1, x2, y1, y2)
+    ref = RefUp(16, 8)
+    got, want = _count(block), _count(ref)
+    expect(got == want, f"Up(16, 8) has {got:,} parameters, expected {want:,}",
+           mistake="up-mismatch",
+           hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. " + _UP_HINT)
+    _randomize(ref)
+    expect(_copy_weights(ref, block, x1, x2), "could not pair the layers of your Up with "
+           f"segkit's (yours: {_param_text(block)})", mistake="up-mismatch")
+    swapped = _match_with_either_cat_order(block, ref, x1, x2)
+    if swapped is None:
+        fail("with segkit's weights copied in, Up(16, 8)'s output differs from segkit's on "
+             "x1 (2, 16, 4, 6), x2 (2, 8, 8, 12)", mistake="up-mismatch")
+    with torch.no_grad():
+        if not _same(block(y1, y2), ref(y1, y2)):
+            fail("with segkit's weights copied in, Up(16, 8) matches segkit's on even sizes "
+                 "but not on x1 (2, 16, 5, 4), x2 (2, 8, 11, 9): the padding differs",
+                 mistake="up-pad-differs")
+    order = "[x1, x2]" if swapped else "[x2, x1]"
+    return f"16 -> 8 up + 8 skip = 16 -> 8; 5x4 -> 10x8 padded to 11x9; cat {order}"
+
+
+def _expect_up_channels(block: nn.Module, x1: torch.Tensor, x2: torch.Tensor) -> None:
+    """The up-conv halves in_ch; the conv after the concatenation takes in_ch back."""
+    ups = _layers(block, nn.ConvTranspose2d)
+    if not ups:
+        fail("Up(16, 8) has no nn.ConvTranspose2d, so nothing halves the 16 channels of "
+             "the deeper map before it meets the 8-channel skip",
+             mistake="up-not-halving-channels",
+             hint="upsample with nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, "
+                  "stride=2): it doubles H and W and halves the channels (16 -> 8), so "
+                  "the concatenation gives 8 + 8 = 16 = in_ch. (nn.Upsample keeps the "
+                  "channels: 16 + 8 = 24 would reach a conv built for 16.)")
+    expect(ups[0].out_channels == 8, f"the ConvTranspose2d of Up(16, 8) gives "
+           f"{ups[0].out_channels} channels, expected 16 // 2 = 8",
+           mistake="up-not-halving-channels")
+    expect(ups[0].in_channels == 16, f"the ConvTranspose2d of Up(16, 8) takes "
+           f"{ups[0].in_channels} channels, but the deeper map that arrives has in_ch = 16",
+           mistake="up-transposed-in-channels")
+    ran = _run_order(block, x1, x2)  # None when forward fails, e.g. on those very channels
+    convs = [m for m in ran if type(m) is nn.Conv2d] if ran else _layers(block, nn.Conv2d)
+    expect(any(c.in_channels == 16 for c in convs),
+           "the first conv after the concatenation in Up(16, 8) takes "
+           f"{convs[0].in_channels if convs else 'no'} channels, but torch.cat gives "
+           "8 (skip) + 8 (upsampled) = 16", mistake="up-conv-in-channels")
+
+
+def _expect_up_shapes(block: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
+                      y1: torch.Tensor, y2: torch.Tensor) -> None:
+    """Twice the size on even maps; padded to the skip's size on odd ones."""
+    seen: list[tuple[int, ...]] = []
+    tconv = _layers(block, nn.ConvTranspose2d)[0]
+    handle = tconv.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    try:
+        out = block(x1, x2)
+    finally:
+        handle.remove()
+    if seen and seen[0] != (2, 8, 8, 12):
+        fail(f"the ConvTranspose2d of Up(16, 8) turned (2, 16, 4, 6) into {_fmt(seen[0])}, "
+             "expected (2, 8, 8, 12): twice the size", mistake="up-wrong-upsample")
+    expect(_shape(out) == (2, 8, 8, 12), f"Up(16, 8) turned x1 (2, 16, 4, 6) and x2 "
+           f"(2, 8, 8, 12) into {_fmt(_shape(out))}, expected (2, 8, 8, 12)",
+           mistake="wrong-out-channels",
+           hint="the output has out_ch channels and the skip's H and W. " + _UP_HINT)
+    odd, err = _run(block, y1, y2)
+    if err is not None and "Sizes of tensors must match" in str(err):
+        fail("Up(16, 8) failed on x1 (2, 16, 5, 4) with skip x2 (2, 8, 11, 9): "
+             f"torch.cat said `{err}`", mistake="up-no-pad-to-skip",
+             hint="an 11x9 map pools to 5x4 (rounded down) and upsamples to 10x8, one row "
+                  "and one column short of the skip. Pad the upsampled map to the skip's "
+                  "size before torch.cat: dy = x2.shape[2] - x1.shape[2], dx = x2.shape[3] - "
+                  "x1.shape[3], x1 = F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2]).")
+    if err is not None:
+        raise err
+    expect(_shape(odd) == (2, 8, 11, 9), f"Up(16, 8) turned x1 (2, 16, 5, 4) and x2 "
+           f"(2, 8, 11, 9) into {_fmt(_shape(odd))}, expected (2, 8, 11, 9): the skip's size",
+           mistake="up-no-pad-to-skip")
+
+
+def _swap_cat_halves(model: nn.Module, *inputs: torch.Tensor) -> None:
+    """Swap the two input halves of the conv that follows each transposed conv: a model
+    that concatenates [up, skip] then computes what one with [skip, up] computes."""
+    ran = _run_order(model, *inputs) or []
+    with torch.no_grad():
+        for before, layer in zip(ran, ran[1:]):
+            if isinstance(before, nn.ConvTranspose2d) and type(layer) is nn.Conv2d:
+                half = layer.in_channels // 2
+                layer.weight.copy_(torch.cat([layer.weight[:, half:], layer.weight[:, :half]], 1))
+
+
+def _match_with_either_cat_order(model: nn.Module, ref: nn.Module,
+                                 *inputs: torch.Tensor) -> bool | None:
+    """After ``_copy_weights``: False when ``model`` gives ``ref``'s output, True when it
+    does once the concatenation halves are swapped (``torch.cat([up, skip])``, as good),
+    None when neither. Both in eval mode."""
+    ref.eval()
+    model.eval()
+    with torch.no_grad():
+        want = ref(*inputs)
+        if _same(model(*inputs), want):
+            return False
+        _swap_cat_halves(model, *inputs)
+        if _same(model(*inputs), want):
+            return True
+    return None
 
 
 # --------------------------------------------------------------------------- UNet
@@ -542,13 +563,10 @@ def check_unet(UNet: Any) -> Any:  # noqa: N803
         ref = RefUNet(3, 1, 8, 4)
         _randomize(ref)
         if _copy_weights(ref, model, x):  # otherwise the layers do not pair one to one
-            ref.eval()
-            with torch.no_grad():
-                for inp in (x, y):
-                    same = _same(model(inp), ref(inp))
-                    expect(same, "with segkit's weights copied in, your U-Net's output differs "
-                           f"from segkit's on a {_fmt(_shape(inp))} input",
-                           mistake="unet-wiring")
+            for inp in (x, y):
+                expect(_match_with_either_cat_order(model, ref, inp) is not None,
+                       "with segkit's weights copied in, your U-Net's output differs from "
+                       f"segkit's on a {_fmt(_shape(inp))} input", mistake="unet-wiring")
         big = _check_count(UNet, _UNET_BIG)
         return f"{big:,} parameters at base 64; 101x75 in, 101x75 out"
 

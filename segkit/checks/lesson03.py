@@ -222,7 +222,7 @@ class _SpySGD(torch.optim.SGD):
         super().__init__(params, lr=0.05)
         self.loss_fn = loss_fn
         self.steps = 0
-        self.early_steps = 0   # step() before the batch's loss.backward()
+        self.early_steps = 0   # step() before the batch's loss and loss.backward()
         self.empty_steps = 0   # every gradient None or zero: zero_grad() after backward()
         self.stale_steps = 0   # the stale gradient left by the last step was still there
 
@@ -232,7 +232,9 @@ class _SpySGD(torch.optim.SGD):
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
         params = self._params()
-        if self.loss_fn is not None and self.loss_fn.backward_calls < len(self.loss_fn.values):
+        spy = self.loss_fn
+        if spy is not None and (spy.backward_calls < len(spy.values)  # before its backward
+                                or len(spy.values) <= self.steps):     # before its loss
             self.early_steps += 1
         grads = [p.grad for p in params if p.grad is not None]
         if not grads or not any(bool(g.any()) for g in grads):

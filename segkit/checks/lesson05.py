@@ -27,14 +27,24 @@ Mistake ids used here:
 - ``background-not-excluded``: ``include_background=False`` still averages class 0;
 - ``background-pixels-dropped``: with ``include_background=False`` the background row and
   column were cut out of the matrix, so objects predicted as background (and background
-  predicted as objects) no longer count as errors.
+  predicted as objects) no longer count as errors;
+- ``multiclass_loss``: ``softmax-before-cross-entropy``, ``bce-for-multiclass``,
+  ``mask-channel-axis`` (a target of shape (N, 1, H, W)), ``ignore-index-missing``,
+  ``ignore-as-background``, ``class-weights-ignored``, ``loss-summed``,
+  ``loss-not-differentiable``;
+- ``predict_labels``: ``argmax-wrong-dim``, ``mask-channel-axis`` (``keepdim=True``),
+  ``max-values-not-indices``, ``mask-not-int64``.
+
+The catalogue (``segkit/checks/catalogue.py``) holds each mistake's hint.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from segkit.checks.core import expect, expect_close, fail, run_check, show
 from segkit.losses import class_weights_from_frequencies, pixel_counts
@@ -45,6 +55,10 @@ __all__ = [
     "check_miou_from_confusion",
     "reference_class_weights",
     "reference_miou_from_confusion",
+    "check_multiclass_loss",
+    "reference_multiclass_loss",
+    "check_predict_labels",
+    "reference_predict_labels",
 ]
 
 
@@ -246,3 +260,134 @@ def check_miou_from_confusion(miou_from_confusion):
         return f"mIoU {results[0]} with background, {results[1]} without, on a 5-class matrix"
 
     return run_check("miou_from_confusion", "miou_from_confusion", body)
+
+
+# --------------------------------------------------------------------------- multiclass_loss
+
+_IGNORE = 255
+
+
+def reference_multiclass_loss(logits: torch.Tensor, target: torch.Tensor,
+                              weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy of (N, C, H, W) logits against (N, H, W) int64 labels, 255 ignored:
+    a 0-dim float tensor (with its graph, ready for ``backward``)."""
+    return F.cross_entropy(logits, target, weight=weights, ignore_index=_IGNORE)
+
+
+def _loss_inputs(with_ignore: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits (2, 4, 3, 5) float32, labels (2, 3, 5) int64 of classes 0..3 (and two 255s),
+    and float32 class weights (4,). Fixed numbers: the same on every run."""
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(2, 4, 3, 5, generator=g) * 2
+    target = torch.randint(0, 4, (2, 3, 5), generator=g)
+    if with_ignore:
+        target[0, 0, 0] = target[1, 2, 4] = _IGNORE
+    return logits, target, torch.tensor([0.5, 1.0, 2.0, 4.0])
+
+
+def _call_loss(multiclass_loss: Callable, logits, target, weights, name: str) -> float:
+    """The student's loss as a float; errors that a catalogued mistake causes are named."""
+    try:
+        value = multiclass_loss(logits.clone().requires_grad_(), target.clone(), weights.clone())
+    except (RuntimeError, ValueError, IndexError) as exc:
+        text = str(exc)
+        if "spatial targets" in text or "dimension: 4" in text:
+            fail(f"{name} raised `{type(exc).__name__}: {text}`", mistake="mask-channel-axis")
+        if "Target size" in text and "same as input size" in text:
+            fail(f"{name} raised `{type(exc).__name__}: {text}`", mistake="bce-for-multiclass")
+        if "out of bounds" in text:
+            fail(f"{name} raised `{type(exc).__name__}: {text}`", mistake="ignore-index-missing")
+        raise
+    if value is None:
+        fail(f"{name} returned None.", mistake="returns-none")
+    expect(isinstance(value, torch.Tensor) and value.numel() == 1 and value.requires_grad,
+           f"{name} is {show(value)}; expected a 1-element tensor that keeps its graph",
+           mistake="loss-not-differentiable")
+    return float(value.detach())
+
+
+def _loss_variants(logits, target, weights) -> dict[str, float]:
+    """The values the catalogued mistakes give on these inputs."""
+    keep = target != _IGNORE
+    one_hot = F.one_hot(target.clamp(max=logits.shape[1] - 1), logits.shape[1])
+    one_hot = one_hot.permute(0, 3, 1, 2).float()
+    return {
+        "softmax-before-cross-entropy": float(F.cross_entropy(
+            logits.softmax(1), target, weight=weights, ignore_index=_IGNORE)),
+        "bce-for-multiclass": float(F.binary_cross_entropy_with_logits(logits, one_hot)),
+        "class-weights-ignored": float(F.cross_entropy(logits, target, ignore_index=_IGNORE)),
+        "loss-summed": float(F.cross_entropy(logits, target, weight=weights,
+                                             ignore_index=_IGNORE, reduction="sum")),
+        "ignore-as-background": float(F.cross_entropy(
+            logits, torch.where(keep, target, 0), weight=weights)),
+    }
+
+
+def check_multiclass_loss(multiclass_loss: Callable) -> object:
+    """``multiclass_loss(logits, target, weights)``: weighted cross-entropy, 255 ignored."""
+    return run_check("multiclass_loss", "multiclass_loss on 2 small batches",
+                     lambda: _judge_multiclass_loss(multiclass_loss))
+
+
+def _judge_multiclass_loss(multiclass_loss: Callable) -> str:
+    for with_ignore in (False, True):
+        logits, target, weights = _loss_inputs(with_ignore)
+        name = "multiclass_loss(logits, target, weights)" + (
+            " with two pixels labelled 255" if with_ignore else "")
+        value = _call_loss(multiclass_loss, logits, target, weights, name)
+        want = float(reference_multiclass_loss(logits, target, weights))
+        if abs(value - want) <= 1e-4:
+            continue
+        for mistake, wrong in _loss_variants(logits, target, weights).items():
+            if abs(value - wrong) <= 1e-4:
+                fail(f"{name} is {value:.4f}, expected {want:.4f}", mistake=mistake)
+        fail(f"{name} is {value:.4f}, expected {want:.4f}",
+             hint="`F.cross_entropy(logits, target, weight=weights, ignore_index=255)` on "
+                  "the raw logits (N, C, H, W) and the labels (N, H, W).")
+    return f"{want:.4f} on logits (2, 4, 3, 5) with two pixels ignored"
+
+
+# --------------------------------------------------------------------------- predict_labels
+
+
+def reference_predict_labels(logits: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) logits -> (N, H, W) int64 labels: the class with the largest logit."""
+    return logits.argmax(dim=1)
+
+
+def check_predict_labels(predict_labels: Callable) -> object:
+    """``predict_labels(logits)`` -> (N, H, W) int64: argmax over the class axis."""
+    return run_check("predict_labels", "predict_labels on logits (2, 3, 4, 5)",
+                     lambda: _judge_predict_labels(predict_labels))
+
+
+def _judge_predict_labels(predict_labels: Callable) -> str:
+    # N, C, H and W all differ, so every wrong axis gives its own shape
+    logits = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(7))
+    name = "predict_labels(logits) for logits (2, 3, 4, 5)"
+    labels = predict_labels(logits.clone())
+    if labels is None:
+        fail(f"{name} returned None.", mistake="returns-none")
+    if isinstance(labels, tuple) and hasattr(labels, "indices"):  # torch.max(..., dim)
+        labels = labels.values
+    expect(isinstance(labels, torch.Tensor), f"{name} is {show(labels)}, not a tensor",
+           mistake="not-an-array")
+    shape = tuple(labels.shape)
+    if shape == (2, 1, 4, 5):
+        fail(f"{name} has shape {shape}, expected (2, 4, 5)", mistake="mask-channel-axis")
+    if shape in ((3, 4, 5), (2, 3, 5), (2, 3, 4)):
+        fail(f"{name} has shape {shape}, expected (2, 4, 5)", mistake="argmax-wrong-dim")
+    expect(shape == (2, 4, 5), f"{name} has shape {shape}, expected (2, 4, 5)",
+           hint="one label per pixel: (N, C, H, W) -> (N, H, W).")
+    if labels.is_floating_point() and torch.equal(labels, logits.max(dim=1).values):
+        fail(f"{name} holds the largest logits, not their classes",
+             mistake="max-values-not-indices")
+    expect(labels.dtype == torch.int64, f"{name} has dtype "
+           f"{str(labels.dtype).replace('torch.', '')}, expected int64",
+           mistake="mask-not-int64",
+           hint="`argmax` already gives int64 class indices: keep them as they are.")
+    expect(torch.equal(labels, logits.argmax(dim=1)), f"{name} differs from the argmax over "
+           f"the class axis at {int((labels != logits.argmax(dim=1)).sum())} of 40 pixels",
+           hint="the class of a pixel is the index of its largest logit: "
+                "`logits.argmax(dim=1)`.")
+    return "(2, 3, 4, 5) -> (2, 4, 5) int64"
