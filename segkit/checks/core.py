@@ -515,3 +515,63 @@ def expect_close(actual: Any, expected: Any, *, name: str, tol: float = 1e-4,
          f"first at index {index}: {show(float(got[index]))} instead of "
          f"{show(float(want[index]))} (tolerance ±{tol:g})", hint=hint, mistake=mistake)
 
+
+
+# --------------------------------------------------------------------------- shared by lessons
+
+
+def close(actual: Any, expected: Any, *, abs_tol: float = 1e-6, rel_tol: float = 0.0) -> bool:
+    """Do ``actual`` and ``expected`` hold the same numbers, within a tolerance?
+
+    Both may be Python numbers, lists of numbers, tensors or arrays; they must have the
+    same shape, and every value may differ by at most ``abs_tol + rel_tol * |expected|``.
+    A NaN matches only a NaN. Anything that is not numbers (None, a string) is not close.
+    This is the one closeness test of the checks; :func:`expect_close` fails with a message
+    where this answers True or False.
+    """
+    import numpy as np
+
+    try:
+        got, want = _to_numpy(actual), _to_numpy(expected)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    if got.shape != want.shape:
+        return False
+    ok = (np.abs(got - want) <= abs_tol + rel_tol * np.abs(want)) | (np.isnan(got) & np.isnan(want))
+    return bool(ok.all())
+
+
+def shape_of(value: Any) -> tuple[int, ...] | None:
+    """``value.shape`` as a tuple of ints, or None when ``value`` has no shape."""
+    shape = getattr(value, "shape", None)
+    return None if shape is None else tuple(int(n) for n in shape)
+
+
+def shape_text(shape: Any) -> str:
+    """'(2, 3, 17, 23)' for a shape (a tuple, a torch.Size) or a value that has one;
+    'None' for None."""
+    if shape is not None and not isinstance(shape, (tuple, list)):
+        shape = shape_of(shape) if hasattr(shape, "shape") else tuple(shape)
+    return "None" if shape is None else "(" + ", ".join(str(int(n)) for n in shape) + ")"
+
+
+def write_tiny_carvana(root: Path, images: dict[str, Any], masks: dict[str, Any]) -> None:
+    """Carvana's layout under ``root``: ``train/<stem>.jpg`` and ``train_masks/<stem>_mask.gif``.
+
+    ``images`` maps a stem to a PIL image (saved as JPEG, quality 95); ``masks`` maps a
+    stem to an (H, W) array of 0/1, saved as a palette GIF (black 0, white 1), as Carvana's
+    masks are. A stem without a mask is an image without a mask. Files are written in the
+    dicts' order: a check that scrambles it tests that the student sorts.
+    """
+    import numpy as np
+    from PIL import Image
+
+    (root / "train").mkdir(parents=True)
+    (root / "train_masks").mkdir()
+    for stem, image in images.items():
+        image.save(root / "train" / f"{stem}.jpg", quality=95)
+    for stem, mask in masks.items():
+        mask = np.asarray(mask, dtype=np.uint8)
+        gif = Image.frombytes("P", (mask.shape[1], mask.shape[0]), mask.tobytes())
+        gif.putpalette([0, 0, 0, 255, 255, 255])
+        gif.save(root / "train_masks" / f"{stem}_mask.gif")

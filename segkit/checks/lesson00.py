@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from segkit.checks.core import expect_close, fail, run_check, show
+from segkit.checks.core import close, expect_close, fail, run_check, show, write_tiny_carvana
 
 __all__ = [
     "check_float32_mib",
@@ -82,10 +82,6 @@ def reference_list_pairs(root) -> list[tuple[Path, Path]]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _is_close(value, target, tol: float = 1e-6) -> bool:
-    return abs(float(value) - target) <= tol
-
-
 def _expect_number(value, name: str, expected: float) -> float:
     """The student's value as a float, or a CheckFailed saying why it is not a float."""
     __tracebackhide__ = True
@@ -116,14 +112,14 @@ def check_float32_mib(float32_mib):
             expected = reference_float32_mib(shape)
             name = f"float32_mib({shape})"
             value = _expect_number(float32_mib(shape), name, expected)
-            if _is_close(value, expected, 1e-6 * max(1.0, expected)):
+            if close(value, expected, abs_tol=1e-6 * max(1.0, expected)):
                 continue
             got = f"{name} is {show(value)}, expected {show(expected)} ({what})"
-            if _is_close(value, expected / 4, 1e-6 * max(1.0, expected)):
+            if close(value, expected / 4, abs_tol=1e-6 * max(1.0, expected)):
                 fail(got, mistake="forgot-bytes-per-value")
-            if _is_close(value, expected * 2**20 / 1e6, 1e-6 * max(1.0, expected)):
+            if close(value, expected * 2**20 / 1e6, abs_tol=1e-6 * max(1.0, expected)):
                 fail(got, mistake="megabytes-not-mib")
-            if _is_close(value, expected * 2**20, 1e-3 * max(1.0, expected)):
+            if close(value, expected * 2**20, abs_tol=1e-3 * max(1.0, expected)):
                 fail(got, mistake="bytes-not-mib")
             fail(got, hint="values = the product of all the sizes in the shape "
                            "(math.prod(shape)); bytes = values * 4; MiB = bytes / 2**20.")
@@ -155,13 +151,13 @@ def check_foreground_fraction(foreground_fraction):
         value = _expect_number(raw, name, 0.3)
         got = (f"{name} is {show(value)} for a 4x5 mask with 6 object pixels (value 1) "
                "and 14 background pixels (value 0); expected 0.3")
-        if _is_close(value, 0.7):
+        if close(value, 0.7):
             fail(got, mistake="counting-0-as-object")
-        if _is_close(value, 1.0):
+        if close(value, 1.0):
             fail(got, mistake="counting-0-as-object",
                  hint="every pixel was counted, background (0) included. Count only the "
                       "object pixels: `mask != 0` (or `mask > 0`).")
-        if _is_close(value, 6.0):
+        if close(value, 6.0):
             fail(got, mistake="count-not-fraction")
         expect_close(value, 0.3, name=name, tol=1e-6,
                      hint="fraction = (number of pixels that are not 0) / (number of "
@@ -170,7 +166,7 @@ def check_foreground_fraction(foreground_fraction):
         mask255 = mask01 * np.uint8(255)
         value = _expect_number(foreground_fraction(mask255.copy()),
                                "foreground_fraction(mask_0_255)", 0.3)
-        if _is_close(value, 0.3 * 255, 1e-3):
+        if close(value, 0.3 * 255, abs_tol=1e-3):
             fail(f"foreground_fraction(mask_0_255) is {show(value)} for the same mask "
                  "stored with 255 for the object; expected 0.3",
                  mistake="mask-0-255-summed",
@@ -203,14 +199,9 @@ _EXPECTED = [(f"{s}.jpg", f"{s}_mask.gif") for s in sorted(_MASKS)]
 
 
 def _write_tiny_carvana(root: Path) -> None:
-    (root / "train").mkdir(parents=True)
-    (root / "train_masks").mkdir()
-    for stem in _IMAGES:
-        Image.new("RGB", (12, 8), (90, 90, 90)).save(root / "train" / f"{stem}.jpg")
-    for stem in _MASKS:
-        mask = Image.new("P", (12, 8), 0)
-        mask.putpalette([0, 0, 0, 255, 255, 255])
-        mask.save(root / "train_masks" / f"{stem}_mask.gif")
+    """Flat grey 12 x 8 photos, empty masks: only the file names matter here."""
+    write_tiny_carvana(root, {stem: Image.new("RGB", (12, 8), (90, 90, 90)) for stem in _IMAGES},
+                       {stem: np.zeros((8, 12), dtype=np.uint8) for stem in _MASKS})
 
 
 def _as_pairs(result, name: str) -> list[tuple[Path, Path]]:

@@ -62,7 +62,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from segkit.checks.core import expect_close, fail, run_check, show
+from segkit.checks.core import close, expect_close, fail, run_check, show, write_tiny_carvana
 from segkit.masks import mask_to_index
 from segkit.transforms import train_transforms
 
@@ -99,15 +99,6 @@ def reference_make_train_transform(size: tuple[int, int]) -> v2.Compose:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _kind(value) -> str:
-    """'tensor', 'array' or another name: where the value comes from."""
-    if isinstance(value, torch.Tensor):
-        return "tensor"
-    if isinstance(value, np.ndarray):
-        return "array"
-    return type(value).__name__
 
 
 def _dtype_name(value) -> str:
@@ -225,21 +216,19 @@ def _bar_mask(stem: str) -> np.ndarray:
     return mask
 
 
+def _bar_image(stem: str) -> Image.Image:
+    """The photo of ``stem``: a bright bar where its mask is 1 (grayscale for _GRAY_STEM)."""
+    mask = _bar_mask(stem)
+    pixels = np.where(mask[..., None] == 1, np.uint8(230), np.uint8(40))
+    pixels = np.repeat(pixels, 3, axis=2).astype(np.uint8)
+    pixels[..., 0] = np.where(mask == 1, 230, 70)  # a little colour
+    image = Image.fromarray(pixels, "RGB")
+    return image.convert("L") if stem == _GRAY_STEM else image
+
+
 def _write_tiny_carvana(root: Path) -> None:
-    (root / "train").mkdir(parents=True)
-    (root / "train_masks").mkdir()
-    for stem in _STEMS:
-        mask = _bar_mask(stem)
-        pixels = np.where(mask[..., None] == 1, np.uint8(230), np.uint8(40))
-        pixels = np.repeat(pixels, 3, axis=2).astype(np.uint8)
-        pixels[..., 0] = np.where(mask == 1, 230, 70)  # a little colour
-        image = Image.fromarray(pixels, "RGB")
-        if stem == _GRAY_STEM:
-            image = image.convert("L")
-        image.save(root / "train" / f"{stem}.jpg", quality=95)
-        gif = Image.frombytes("P", (_W, _H), mask.astype(np.uint8).tobytes())
-        gif.putpalette([0, 0, 0, 255, 255, 255])
-        gif.save(root / "train_masks" / f"{stem}_mask.gif")
+    write_tiny_carvana(root, {stem: _bar_image(stem) for stem in _STEMS},
+                       {stem: _bar_mask(stem) for stem in _STEMS})
 
 
 def _image_bar(image) -> np.ndarray:
@@ -527,11 +516,6 @@ def _batch_stats(images: list[torch.Tensor], batch: int) -> tuple[torch.Tensor, 
     return torch.stack(means).mean(0), torch.stack(stds).mean(0)
 
 
-def _close(got: np.ndarray, want, tol: float) -> bool:
-    want = np.asarray(want, dtype=np.float64)
-    return got.shape == want.shape and bool(np.all(np.abs(got - want) <= tol))
-
-
 def check_mean_std(mean_std):
     """mean_std(dataset) -> (mean, std): per channel, over every pixel of every image."""
 
@@ -566,26 +550,26 @@ def check_mean_std(mean_std):
                      mistake="reduced-wrong-dims")
             got.append(array)
         got_mean, got_std = got
-        if not _close(got_mean, mean, 1e-4):
+        if not close(got_mean, mean, abs_tol=1e-4):
             for batch in (2, 3, 4):
-                if _close(got_mean, _batch_stats(images, batch)[0].numpy(), 1e-4):
+                if close(got_mean, _batch_stats(images, batch)[0].numpy(), abs_tol=1e-4):
                     fail(f"the mean of {name} is {np.round(got_mean, 4).tolist()}, expected "
                          f"{np.round(mean, 4).tolist()} {where}.", mistake="mean-of-batch-means")
         expect_close(got_mean, mean, name=f"the mean of {name}", tol=1e-4,
                      hint="the mean of every pixel of every image, per channel.")
-        if not _close(got_std, std, 1e-3):
+        if not close(got_std, std, abs_tol=1e-3):
             image_means = stack.mean(dim=(2, 3))                   # (5, 3)
             image_stds = stack.std(dim=(2, 3))
             got_text = (f"the std of {name} is {np.round(got_std, 4).tolist()}, expected "
                         f"{np.round(std, 4).tolist()} {where}")
-            if _close(got_std, std**2, 1e-3):
+            if close(got_std, std**2, abs_tol=1e-3):
                 fail(got_text + ".", mistake="variance-not-std")
-            if _close(got_std, image_means.std(dim=0, unbiased=False).numpy(), 1e-3) or \
-                    _close(got_std, image_means.std(dim=0).numpy(), 1e-3):
+            if close(got_std, image_means.std(dim=0, unbiased=False).numpy(), abs_tol=1e-3) or \
+                    close(got_std, image_means.std(dim=0).numpy(), abs_tol=1e-3):
                 fail(got_text + ".", mistake="std-of-image-means")
             candidates = [image_stds.mean(dim=0).numpy()]
             candidates += [_batch_stats(images, batch)[1].numpy() for batch in (2, 3, 4)]
-            if any(_close(got_std, c, 1e-3) for c in candidates):
+            if any(close(got_std, c, abs_tol=1e-3) for c in candidates):
                 fail(got_text + ".", mistake="mean-of-image-stds")
         expect_close(got_std, std, name=f"the std of {name}", tol=1e-3,
                      hint="the standard deviation of every pixel of every image, per "

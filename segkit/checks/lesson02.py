@@ -41,14 +41,15 @@ The lesson's pictures are in segkit proper: ``segkit.shapes.decoder_table`` and
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segkit.checks.core import expect, expect_equal, fail, in_fixed_rng, run_check
+from segkit.checks.core import (close, expect, expect_equal, fail, in_fixed_rng, run_check,
+                                 shape_of, shape_text)
 from segkit.unet import DoubleConv as RefDoubleConv
 from segkit.unet import Down as RefDown
 from segkit.unet import UNet as RefUNet
@@ -70,14 +71,6 @@ def _layers(module: nn.Module, kind: type | tuple[type, ...] = _LAYERS) -> list[
 
 def _count(module: nn.Module) -> int:
     return count_parameters(module, trainable_only=False)
-
-
-def _shape(t: Any) -> tuple[int, ...] | None:
-    return tuple(int(n) for n in t.shape) if hasattr(t, "shape") else None
-
-
-def _fmt(shape: Sequence[int] | None) -> str:
-    return "None" if shape is None else "(" + ", ".join(str(n) for n in shape) + ")"
 
 
 def _run(fn: Callable[..., Any], *args: Any) -> tuple[Any, RuntimeError | None]:
@@ -167,10 +160,7 @@ def _copy_weights(ref: nn.Module, student: nn.Module, *inputs: torch.Tensor) -> 
 
 def _same(a: torch.Tensor | None, b: torch.Tensor) -> bool:
     """Same shape and values, within a tolerance scaled to the values' size."""
-    if a is None or not isinstance(a, torch.Tensor) or a.shape != b.shape:
-        return False
-    tol = 1e-4 * max(1.0, float(b.abs().max()))
-    return bool(((a.detach().float() - b).abs() <= tol).all())
+    return isinstance(a, torch.Tensor) and close(a, b, abs_tol=1e-4 * max(1.0, float(b.abs().max())))
 
 
 def _build(cls: Any, *args: Any, what: str) -> nn.Module:
@@ -228,14 +218,14 @@ def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's cla
                f"DoubleConv(3, 8) has {len(convs)} nn.Conv2d layers, expected 2",
                mistake="doubleconv-param-count")
         out = block(x)
-        shape = _shape(out)
+        shape = shape_of(out)
         if shape is not None and len(shape) == 4 and shape[2:] != (17, 23):
             lost = 17 - shape[2]
-            fail(f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {_fmt(shape)}: the map "
+            fail(f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {shape_text(shape)}: the map "
                  f"lost {lost} rows and {23 - shape[3]} columns",
                  mistake="conv-no-padding")
         expect(shape == (2, 8, 17, 23),
-               f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {_fmt(shape)}, expected "
+               f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {shape_text(shape)}, expected "
                "(2, 8, 17, 23)", mistake="wrong-out-channels")
         ref = RefDoubleConv(3, 8)
         got, want = _count(block), _count(ref)
@@ -300,16 +290,16 @@ def check_down(Down: Any) -> Any:  # noqa: N803
     def body() -> str:
         block = _build(Down, 4, 8, what="Down(4, 8)")
         x = torch.randn(2, 4, 17, 23)
-        shape = _shape(block(x))
+        shape = shape_of(block(x))
         if shape is not None and len(shape) == 4 and shape[2:] == (17, 23):
             fail("Down(4, 8) kept the 17x23 size of its input: nothing halves it",
                  mistake="down-no-pool")
         if shape is not None and len(shape) == 4 and shape[2:] != (8, 11):
-            fail(f"Down(4, 8) turned a (2, 4, 17, 23) input into {_fmt(shape)}; the size "
+            fail(f"Down(4, 8) turned a (2, 4, 17, 23) input into {shape_text(shape)}; the size "
                  "should be 17 // 2 = 8 by 23 // 2 = 11",
                  mistake="down-wrong-size")
         expect(shape == (2, 8, 8, 11),
-               f"Down(4, 8) turned a (2, 4, 17, 23) input into {_fmt(shape)}, expected "
+               f"Down(4, 8) turned a (2, 4, 17, 23) input into {shape_text(shape)}, expected "
                "(2, 8, 8, 11)", mistake="wrong-out-channels",
                hint="the DoubleConv inside takes in_ch and gives out_ch channels. " + _DOWN_HINT)
         ref = RefDown(4, 8)
@@ -415,10 +405,10 @@ def _expect_up_shapes(block: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
     finally:
         handle.remove()
     if seen and seen[0] != (2, 8, 8, 12):
-        fail(f"the ConvTranspose2d of Up(16, 8) turned (2, 16, 4, 6) into {_fmt(seen[0])}, "
+        fail(f"the ConvTranspose2d of Up(16, 8) turned (2, 16, 4, 6) into {shape_text(seen[0])}, "
              "expected (2, 8, 8, 12): twice the size", mistake="up-wrong-upsample")
-    expect(_shape(out) == (2, 8, 8, 12), f"Up(16, 8) turned x1 (2, 16, 4, 6) and x2 "
-           f"(2, 8, 8, 12) into {_fmt(_shape(out))}, expected (2, 8, 8, 12)",
+    expect(shape_of(out) == (2, 8, 8, 12), f"Up(16, 8) turned x1 (2, 16, 4, 6) and x2 "
+           f"(2, 8, 8, 12) into {shape_text(shape_of(out))}, expected (2, 8, 8, 12)",
            mistake="wrong-out-channels",
            hint="the output has out_ch channels and the skip's H and W. " + _UP_HINT)
     odd, err = _run(block, y1, y2)
@@ -431,8 +421,8 @@ def _expect_up_shapes(block: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
                   "x1.shape[3], x1 = F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2]).")
     if err is not None:
         raise err
-    expect(_shape(odd) == (2, 8, 11, 9), f"Up(16, 8) turned x1 (2, 16, 5, 4) and x2 "
-           f"(2, 8, 11, 9) into {_fmt(_shape(odd))}, expected (2, 8, 11, 9): the skip's size",
+    expect(shape_of(odd) == (2, 8, 11, 9), f"Up(16, 8) turned x1 (2, 16, 5, 4) and x2 "
+           f"(2, 8, 11, 9) into {shape_text(shape_of(odd))}, expected (2, 8, 11, 9): the skip's size",
            mistake="up-no-pad-to-skip")
 
 
@@ -533,9 +523,9 @@ def check_unet(UNet: Any) -> Any:  # noqa: N803
         model = _build(UNet, 3, 1, 8, 4, what="UNet(3, 1, base=8, depth=4)")
         x = torch.randn(2, 3, 32, 48)
         out = model(x)
-        expect(_shape(out) == (2, 1, 32, 48),
+        expect(shape_of(out) == (2, 1, 32, 48),
                f"UNet(3, 1, base=8, depth=4) turned a (2, 3, 32, 48) batch into "
-               f"{_fmt(_shape(out))}, expected (2, 1, 32, 48): one logit per pixel",
+               f"{shape_text(shape_of(out))}, expected (2, 1, 32, 48): one logit per pixel",
                mistake="unet-output-shape")
         model.eval()
         y = torch.randn(1, 3, 101, 75)
@@ -548,15 +538,15 @@ def check_unet(UNet: Any) -> Any:  # noqa: N803
                       "rounds down, so an upsampled map can be one pixel short of its skip. "
                       "Each Up pads it to the skip's size; make sure forward passes the right "
                       "skip to each Up (the last encoder output meets the first Up).")
-        expect(_shape(odd) == (1, 1, 101, 75),
+        expect(shape_of(odd) == (1, 1, 101, 75),
                f"UNet(3, 1, base=8, depth=4) turned a (1, 3, 101, 75) image into "
-               f"{_fmt(_shape(odd))}, expected (1, 1, 101, 75)", mistake="unet-odd-size")
+               f"{shape_text(shape_of(odd))}, expected (1, 1, 101, 75)", mistake="unet-odd-size")
         gray = _build(UNet, 1, 3, 8, 3, what="UNet(1, 3, base=8, depth=3)").eval()
         with torch.no_grad():
             gout = gray(torch.randn(2, 1, 40, 24))
-        expect(_shape(gout) == (2, 3, 40, 24),
+        expect(shape_of(gout) == (2, 3, 40, 24),
                f"UNet(1, 3, base=8, depth=3) turned a (2, 1, 40, 24) batch into "
-               f"{_fmt(_shape(gout))}, expected (2, 3, 40, 24)", mistake="unet-output-shape",
+               f"{shape_text(shape_of(gout))}, expected (2, 3, 40, 24)", mistake="unet-output-shape",
                hint="use the arguments: in_channels for the first DoubleConv, num_classes for "
                     "the 1x1 conv at the end, depth for the number of Down and Up blocks.")
 
@@ -566,7 +556,7 @@ def check_unet(UNet: Any) -> Any:  # noqa: N803
             for inp in (x, y):
                 expect(_match_with_either_cat_order(model, ref, inp) is not None,
                        "with segkit's weights copied in, your U-Net's output differs from "
-                       f"segkit's on a {_fmt(_shape(inp))} input", mistake="unet-wiring")
+                       f"segkit's on a {shape_text(shape_of(inp))} input", mistake="unet-wiring")
         big = _check_count(UNet, _UNET_BIG)
         return f"{big:,} parameters at base 64; 101x75 in, 101x75 out"
 

@@ -50,7 +50,7 @@ from collections.abc import Callable
 import torch
 
 from segkit import metrics
-from segkit.checks.core import expect_type, fail, run_check, show
+from segkit.checks.core import close, expect_type, fail, run_check, show
 
 __all__ = [
     "check_pixel_accuracy",
@@ -163,9 +163,7 @@ def _overlap(pred: torch.Tensor, target: torch.Tensor, kind: str, *, pooled: boo
 
 
 def _same(a: float, b: float, tol: float = 1e-5) -> bool:
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    return abs(a - b) <= tol
+    return close(a, b, abs_tol=tol)
 
 
 def _number(value, name: str, *, many_mistake: str, **fields) -> tuple[float, bool, bool]:

@@ -46,7 +46,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from segkit.checks.core import expect, expect_close, fail, run_check, show
+from segkit.checks.core import close, expect, expect_close, fail, run_check, show
 from segkit.losses import class_weights_from_frequencies, pixel_counts
 from segkit.metrics import mean_iou
 
@@ -106,8 +106,8 @@ def _as_weights(value) -> torch.Tensor:
     return torch.as_tensor(value).detach().cpu().double().flatten()
 
 
-def _same(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
-    return a.shape == b.shape and bool(torch.allclose(a, b, atol=tol, rtol=1e-4, equal_nan=True))
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return close(a, b, abs_tol=1e-4, rel_tol=1e-4)
 
 
 def _inverse(counts: torch.Tensor) -> torch.Tensor:

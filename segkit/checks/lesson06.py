@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from segkit import experiments
-from segkit.checks.core import fail, run_check, show
+from segkit.checks.core import close, fail, run_check, show
 
 __all__ = [
     "check_log_spaced",
@@ -92,9 +92,8 @@ def _as_floats(value: Any, name: str) -> list[float]:
     return [float(v) for v in value]
 
 
-def _same_values(got: list[float], want: list[float], rel: float = 2e-3) -> bool:
-    return len(got) == len(want) and all(
-        math.isclose(g, w, rel_tol=rel, abs_tol=1e-12) for g, w in zip(got, want))
+def _same_values(got: list[float], want: list[float]) -> bool:
+    return close(got, want, abs_tol=1e-12, rel_tol=2e-3)
 
 
 def check_log_spaced(log_spaced: Callable[[float, float, int], Any]):

@@ -27,10 +27,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
 
 from segkit import pretrained
-from segkit.checks.core import expect, fail, run_check
+from segkit.checks.core import expect, fail, run_check, shape_text
 
 __all__ = ["check_encoder_features", "check_freeze_encoder", "reference_encoder_features",
            "reference_freeze_encoder"]
@@ -44,7 +43,7 @@ def _shapes(maps: Any) -> list[tuple[int, ...]]:
 
 
 def _fmt(shapes: list[tuple[int, ...]]) -> str:
-    return "[" + ", ".join("(" + ", ".join(str(n) for n in s) + ")" for s in shapes) + "]"
+    return "[" + ", ".join(shape_text(s) for s in shapes) + "]"
 
 
 # --------------------------------------------------------------------------- exercise 1
