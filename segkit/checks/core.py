@@ -57,6 +57,7 @@ Rules for check authors:
 
 from __future__ import annotations
 
+import functools
 import re
 import sysconfig
 import traceback
@@ -67,6 +68,7 @@ from typing import Any, NoReturn
 
 __all__ = [
     "CheckFailed",
+    "check",
     "CheckResult",
     "ExerciseNotDone",
     "expect",
@@ -371,6 +373,29 @@ def run_check(exercise: str, title: str, body: Callable[[], None | str]) -> Chec
     print(line)
     _passed.add(exercise)
     return CheckResult(exercise, title, str(detail) if detail else None)
+
+
+def check(exercise: str, title: str, *, fixed_rng: bool = False
+          ) -> Callable[[Callable[..., str | None]], Callable[..., CheckResult]]:
+    """Make a lesson check from a function that judges the student's code::
+
+        @check("dice_score", "dice_score on 5 small batches")
+        def check_dice_score(dice_score):
+            ...                      # expect_* / fail on a mistake
+            return "0.6786 on ..."   # optional: a short detail for the ✅ line
+
+    Calling ``check_dice_score(student_function)`` runs the decorated body through
+    :func:`run_check` (with ``fixed_rng=True``, inside :func:`in_fixed_rng`, for checks
+    that build models or random data) and returns its :class:`CheckResult`.
+    """
+    def decorate(judge: Callable[..., str | None]) -> Callable[..., CheckResult]:
+        @functools.wraps(judge)
+        def run(*student: Any) -> CheckResult:
+            __tracebackhide__ = True
+            body = functools.partial(judge, *student)
+            return run_check(exercise, title, in_fixed_rng(body) if fixed_rng else body)
+        return run
+    return decorate
 
 
 # --------------------------------------------------------------------------- helpers

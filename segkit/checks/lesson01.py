@@ -62,7 +62,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from segkit.checks.core import close, expect_close, fail, run_check, show, write_tiny_carvana
+from segkit.checks.core import check, close, expect_close, fail, show, write_tiny_carvana
 from segkit.masks import mask_to_index
 from segkit.transforms import train_transforms
 
@@ -171,29 +171,26 @@ def _check_class_mask(out, expected: np.ndarray, name: str, what: str) -> None:
                   "`(mask > 0).astype(np.int64)`.")
 
 
+@check("to_class_indices", "to_class_indices")
 def check_to_class_indices(to_class_indices):
     """to_class_indices(mask_array) -> (H, W) int64 of 0/1, from a 0/255 or a 0/1 mask."""
-
-    def body():
-        mask01 = _example_mask01()
-        expected = mask01.astype(np.int64)
-        out = to_class_indices(mask01 * np.uint8(255))
-        _check_class_mask(out, expected, "to_class_indices(mask_0_255)",
-                          "a 0/255 mask (a sea/sky PNG)")
-        out = to_class_indices(mask01.copy())
-        if isinstance(out, (np.ndarray, torch.Tensor)) \
-                and tuple(out.shape) == expected.shape and _values(out) == [0]:
-            fail("to_class_indices(mask_0_1) is all 0 (background) for a 0/1 mask (a "
-                 "Carvana GIF read as palette indices) with 7 object pixels.",
-                 mistake="assumes-0-255")
-        _check_class_mask(out, expected, "to_class_indices(mask_0_1)",
-                          "a 0/1 mask (a Carvana GIF read as palette indices)")
-        empty = np.zeros((3, 5), dtype=np.uint8)
-        _check_class_mask(to_class_indices(empty), empty.astype(np.int64),
-                          "to_class_indices(empty_mask)", "an all-background mask")
-        return "0/255, 0/1 and empty masks"
-
-    return run_check("to_class_indices", "to_class_indices", body)
+    mask01 = _example_mask01()
+    expected = mask01.astype(np.int64)
+    out = to_class_indices(mask01 * np.uint8(255))
+    _check_class_mask(out, expected, "to_class_indices(mask_0_255)",
+                      "a 0/255 mask (a sea/sky PNG)")
+    out = to_class_indices(mask01.copy())
+    if isinstance(out, (np.ndarray, torch.Tensor)) \
+            and tuple(out.shape) == expected.shape and _values(out) == [0]:
+        fail("to_class_indices(mask_0_1) is all 0 (background) for a 0/1 mask (a "
+             "Carvana GIF read as palette indices) with 7 object pixels.",
+             mistake="assumes-0-255")
+    _check_class_mask(out, expected, "to_class_indices(mask_0_1)",
+                      "a 0/1 mask (a Carvana GIF read as palette indices)")
+    empty = np.zeros((3, 5), dtype=np.uint8)
+    _check_class_mask(to_class_indices(empty), empty.astype(np.int64),
+                      "to_class_indices(empty_mask)", "an all-background mask")
+    return "0/255, 0/1 and empty masks"
 
 
 # --------------------------------------------------------------------------- CarvanaPairs
@@ -300,69 +297,66 @@ def _check_mask(mask, name: str) -> None:
              hint="convert the class indices to int64: `.long()`.")
 
 
+@check("CarvanaPairs", "CarvanaPairs on a tiny Carvana folder")
 def check_carvana_pairs(CarvanaPairs):  # noqa: N803 - the student's class
     """CarvanaPairs(root, transform=None): a Dataset of (image, mask) read from a Carvana folder."""
+    with tempfile.TemporaryDirectory(prefix="segkit-check-") as tmp:
+        root = Path(tmp) / "carvana"
+        _write_tiny_carvana(root)
+        where = "a tiny Carvana folder of 5 pairs"
+        dataset = CarvanaPairs(root)
+        n = len(dataset)
+        if n != len(_STEMS):
+            fail(f"len(dataset) is {show(n)} for {where}.", mistake="len-wrong")
+        paths = getattr(dataset, "image_paths", None)
+        if paths is None:
+            fail(f"the dataset has no attribute `image_paths` ({where}).",
+                 hint="keep the sorted list of image files as `self.image_paths` "
+                      "(later cells use it to split by car).")
+        stems = [Path(p).stem for p in paths]
+        if sorted(stems) != _SORTED:
+            fail(f"dataset.image_paths names {show(stems)}; expected the 5 .jpg files "
+                 f"of root/'train' ({where}).",
+                 hint="list the images with `sorted((root / 'train').glob('*.jpg'))`.")
+        if stems != _SORTED:
+            fail(f"dataset.image_paths is in the order {show(stems)}, not sorted.",
+                 mistake="pairs-not-sorted",
+                 hint="the order a folder lists its files in depends on the file system: "
+                      "sort the image paths (`sorted(...)`).")
+        for i, stem in enumerate(_SORTED):
+            item = dataset[i]
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                fail(f"dataset[{i}] should be a pair (image, mask), but it is "
+                     f"{show(item)}.", hint="end __getitem__ with `return image, mask`.")
+            image, mask = item
+            _check_image(image, f"the image of dataset[{i}] ({stem}.jpg)",
+                         gray=stem == _GRAY_STEM)
+            _check_mask(mask, f"the mask of dataset[{i}] ({stem}_mask.gif)")
+            from_image = _which_stem(_image_bar(image))
+            from_mask = _which_stem(mask.detach().cpu().numpy())
+            if from_image != stem or from_mask != stem:
+                fail(f"dataset[{i}] should be the pair of {stem}.jpg (image_paths[{i}]), "
+                     f"but its image is {from_image}.jpg and its mask "
+                     f"{from_mask}_mask.gif.", mistake="pairs-mismatched")
 
-    def body():
-        with tempfile.TemporaryDirectory(prefix="segkit-check-") as tmp:
-            root = Path(tmp) / "carvana"
-            _write_tiny_carvana(root)
-            where = "a tiny Carvana folder of 5 pairs"
-            dataset = CarvanaPairs(root)
-            n = len(dataset)
-            if n != len(_STEMS):
-                fail(f"len(dataset) is {show(n)} for {where}.", mistake="len-wrong")
-            paths = getattr(dataset, "image_paths", None)
-            if paths is None:
-                fail(f"the dataset has no attribute `image_paths` ({where}).",
-                     hint="keep the sorted list of image files as `self.image_paths` "
-                          "(later cells use it to split by car).")
-            stems = [Path(p).stem for p in paths]
-            if sorted(stems) != _SORTED:
-                fail(f"dataset.image_paths names {show(stems)}; expected the 5 .jpg files "
-                     f"of root/'train' ({where}).",
-                     hint="list the images with `sorted((root / 'train').glob('*.jpg'))`.")
-            if stems != _SORTED:
-                fail(f"dataset.image_paths is in the order {show(stems)}, not sorted.",
-                     mistake="pairs-not-sorted",
-                     hint="the order a folder lists its files in depends on the file system: "
-                          "sort the image paths (`sorted(...)`).")
-            for i, stem in enumerate(_SORTED):
-                item = dataset[i]
-                if not isinstance(item, (tuple, list)) or len(item) != 2:
-                    fail(f"dataset[{i}] should be a pair (image, mask), but it is "
-                         f"{show(item)}.", hint="end __getitem__ with `return image, mask`.")
-                image, mask = item
-                _check_image(image, f"the image of dataset[{i}] ({stem}.jpg)",
-                             gray=stem == _GRAY_STEM)
-                _check_mask(mask, f"the mask of dataset[{i}] ({stem}_mask.gif)")
-                from_image = _which_stem(_image_bar(image))
-                from_mask = _which_stem(mask.detach().cpu().numpy())
-                if from_image != stem or from_mask != stem:
-                    fail(f"dataset[{i}] should be the pair of {stem}.jpg (image_paths[{i}]), "
-                         f"but its image is {from_image}.jpg and its mask "
-                         f"{from_mask}_mask.gif.", mistake="pairs-mismatched")
-
-            flip = v2.RandomHorizontalFlip(p=1.0)
-            flipped = CarvanaPairs(root, transform=flip)
-            image, mask = flipped[0]
-            image_flipped = _which_stem(_image_bar(image)[:, ::-1])
-            mask_np = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else mask
-            mask_flipped = _which_stem(np.asarray(mask_np)[:, ::-1])
-            if image_flipped is None and mask_flipped is None:
-                fail("with transform=RandomHorizontalFlip(p=1.0), neither the image nor the "
-                     "mask of dataset[0] is flipped.", mistake="transform-ignored")
-            if image_flipped is not None and mask_flipped is None:
-                fail("with transform=RandomHorizontalFlip(p=1.0), the image of dataset[0] is "
-                     "flipped but its mask is not.", mistake="mask-not-tv-tensor")
-            if image_flipped is None:
-                fail("with transform=RandomHorizontalFlip(p=1.0), the mask of dataset[0] is "
-                     "flipped but its image is not.",
-                     hint="call `self.transform(image, mask)` once with both, image first, "
-                          "and keep both results.")
-        return "5 pairs, a grayscale JPEG, and a flip applied to both"
-
-    return run_check("CarvanaPairs", "CarvanaPairs on a tiny Carvana folder", body)
+        flip = v2.RandomHorizontalFlip(p=1.0)
+        flipped = CarvanaPairs(root, transform=flip)
+        image, mask = flipped[0]
+        image_flipped = _which_stem(_image_bar(image)[:, ::-1])
+        mask_np = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else mask
+        mask_flipped = _which_stem(np.asarray(mask_np)[:, ::-1])
+        if image_flipped is None and mask_flipped is None:
+            fail("with transform=RandomHorizontalFlip(p=1.0), neither the image nor the "
+                 "mask of dataset[0] is flipped.", mistake="transform-ignored")
+        if image_flipped is not None and mask_flipped is None:
+            fail("with transform=RandomHorizontalFlip(p=1.0), the image of dataset[0] is "
+                 "flipped but its mask is not.", mistake="mask-not-tv-tensor")
+        if image_flipped is None:
+            fail("with transform=RandomHorizontalFlip(p=1.0), the mask of dataset[0] is "
+                 "flipped but its image is not.",
+                 hint="call `self.transform(image, mask)` once with both, image first, "
+                      "and keep both results.")
+    return "5 pairs, a grayscale JPEG, and a flip applied to both"
 
 
 # --------------------------------------------------------------------------- make_train_transform
@@ -388,98 +382,95 @@ def _transform_example() -> tuple[tv_tensors.Image, tv_tensors.Mask]:
     return tv_tensors.Image(image), tv_tensors.Mask(mask)
 
 
+@check("make_train_transform", "make_train_transform")
 def check_make_train_transform(make_train_transform):
     """make_train_transform(size) -> t with ``image, mask = t(image, mask)`` (paired, random)."""
-
-    def body():
-        transform = make_train_transform(_OUT)
-        if transform is None:
-            fail("make_train_transform((32, 48)) returned None.", mistake="returns-none",
-                 hint="end your function with `return v2.Compose([...])`.")
-        if not callable(transform):
-            fail(f"make_train_transform((32, 48)) should return a transform (callable), but "
-                 f"it returned {show(transform)}.", hint="return `v2.Compose([...])`.")
-        h, w = _OUT
-        flips = 0
-        seeds = range(16)
-        with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
-            for seed in seeds:
-                torch.manual_seed(seed)
-                image_in, mask_in = _transform_example()
-                out = transform(image_in, mask_in)
-                call = f"t(image, mask) (seed {seed})"
-                if not isinstance(out, (tuple, list)) or len(out) != 2:
-                    fail(f"{call} should give (image, mask), but it gave {show(out)}.",
-                         hint="call the v2 pipeline with both: `image, mask = t(image, mask)` "
-                              "returns both.")
-                image, mask = out
-                if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
-                    fail(f"{call} gave {show(image)} and {show(mask)}; expected two tensors.",
-                         hint="keep the pipeline in tensors: v2.Resize, RandomHorizontalFlip, "
-                              "ColorJitter and ToDtype all work on tv_tensors.")
-                shape = tuple(image.shape[-2:])
-                if shape == (w, h):
-                    fail(f"{call}: the image is {shape}, expected size (H, W) = {_OUT}.",
-                         mistake="size-w-h-swapped")
-                if tuple(image.shape) != (3, h, w):
-                    fail(f"{call}: the image has shape {tuple(image.shape)}, expected "
-                         f"(3, {h}, {w}).", mistake="wrong-size")
-                if tuple(mask.shape) == (_IN_H, _IN_W):
-                    fail(f"{call}: the image is resized to {_OUT} but the mask is still "
-                         f"{(_IN_H, _IN_W)}.", mistake="mask-not-transformed")
-                if tuple(mask.shape) == (1, h, w):
-                    fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
-                         mistake="mask-channel-axis")
-                if tuple(mask.shape) != (h, w):
-                    fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
-                         mistake="wrong-size",
-                         hint="the mask goes through the same pipeline as the image and comes "
-                              "out (H, W).")
-                if image.dtype != torch.float32:
-                    fail(f"{call}: the image has dtype {_dtype_name(image)}, expected float32.",
-                         mistake="image-not-float32")
-                low, high = float(image.min()), float(image.max())
-                if low < -0.05 or high > 1.05:
-                    fail(f"{call}: the image holds values from {low:.3f} to {high:.3f}, "
-                         "expected [0, 1].", mistake="normalized-too-early")
-                if mask.is_floating_point():
-                    fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
-                         mistake="mask-float-not-int64",
-                         hint="keep the mask int64: `v2.ToDtype(torch.float32, scale=True)` "
-                              "converts only images; do not convert the mask yourself.")
-                values = _values(mask)
-                if not set(values) <= {0, 1, 255}:
-                    fail(f"{call}: the mask holds the values {values[:8]}"
-                         f"{' ...' if len(values) > 8 else ''}, but the input mask holds only "
-                         "0 (background), 1 (object) and 255 (ignore border).",
-                         mistake="mask-bilinear")
-                if mask.dtype != torch.int64:
-                    fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
-                         mistake="mask-not-int64", hint="keep the mask int64.")
-                if int((mask != 0).sum()) == 0:
-                    fail(f"{call}: the mask is empty (the object left the picture).",
-                         hint="keep the augmentation light: a flip, a little colour jitter; "
-                              "large shifts or crops can push the object out.")
-                gray = image.float().mean(dim=0)
-                threshold = (float(gray.max()) + float(gray.min())) / 2
-                agree = float(((gray > threshold) == (mask != 0)).float().mean())
-                if agree < 0.9:
-                    fail(f"{call}: image and mask no longer line up: the bright object of the "
-                         f"image and the mask agree on only {agree:.0%} of the pixels.",
-                         mistake="separate-random-params")
-                cols = torch.nonzero(mask != 0)[:, 1].float()
-                flips += int(float(cols.mean()) > w / 2)
-        if flips == 0:
-            fail(f"in {len(seeds)} calls with different seeds the pair was never flipped.",
-                 mistake="flip-not-random")
-        if flips == len(seeds):
-            fail(f"in {len(seeds)} calls with different seeds the pair was flipped every time.",
-                 mistake="flip-not-random",
-                 hint="a flip that always happens is no augmentation, just a mirrored "
-                      "dataset: use `v2.RandomHorizontalFlip(p=0.5)`.")
-        return f"{len(seeds)} random draws, {flips} flipped, image and mask always aligned"
-
-    return run_check("make_train_transform", "make_train_transform", body)
+    transform = make_train_transform(_OUT)
+    if transform is None:
+        fail("make_train_transform((32, 48)) returned None.", mistake="returns-none",
+             hint="end your function with `return v2.Compose([...])`.")
+    if not callable(transform):
+        fail(f"make_train_transform((32, 48)) should return a transform (callable), but "
+             f"it returned {show(transform)}.", hint="return `v2.Compose([...])`.")
+    h, w = _OUT
+    flips = 0
+    seeds = range(16)
+    with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
+        for seed in seeds:
+            torch.manual_seed(seed)
+            image_in, mask_in = _transform_example()
+            out = transform(image_in, mask_in)
+            call = f"t(image, mask) (seed {seed})"
+            if not isinstance(out, (tuple, list)) or len(out) != 2:
+                fail(f"{call} should give (image, mask), but it gave {show(out)}.",
+                     hint="call the v2 pipeline with both: `image, mask = t(image, mask)` "
+                          "returns both.")
+            image, mask = out
+            if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
+                fail(f"{call} gave {show(image)} and {show(mask)}; expected two tensors.",
+                     hint="keep the pipeline in tensors: v2.Resize, RandomHorizontalFlip, "
+                          "ColorJitter and ToDtype all work on tv_tensors.")
+            shape = tuple(image.shape[-2:])
+            if shape == (w, h):
+                fail(f"{call}: the image is {shape}, expected size (H, W) = {_OUT}.",
+                     mistake="size-w-h-swapped")
+            if tuple(image.shape) != (3, h, w):
+                fail(f"{call}: the image has shape {tuple(image.shape)}, expected "
+                     f"(3, {h}, {w}).", mistake="wrong-size")
+            if tuple(mask.shape) == (_IN_H, _IN_W):
+                fail(f"{call}: the image is resized to {_OUT} but the mask is still "
+                     f"{(_IN_H, _IN_W)}.", mistake="mask-not-transformed")
+            if tuple(mask.shape) == (1, h, w):
+                fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
+                     mistake="mask-channel-axis")
+            if tuple(mask.shape) != (h, w):
+                fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
+                     mistake="wrong-size",
+                     hint="the mask goes through the same pipeline as the image and comes "
+                          "out (H, W).")
+            if image.dtype != torch.float32:
+                fail(f"{call}: the image has dtype {_dtype_name(image)}, expected float32.",
+                     mistake="image-not-float32")
+            low, high = float(image.min()), float(image.max())
+            if low < -0.05 or high > 1.05:
+                fail(f"{call}: the image holds values from {low:.3f} to {high:.3f}, "
+                     "expected [0, 1].", mistake="normalized-too-early")
+            if mask.is_floating_point():
+                fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
+                     mistake="mask-float-not-int64",
+                     hint="keep the mask int64: `v2.ToDtype(torch.float32, scale=True)` "
+                          "converts only images; do not convert the mask yourself.")
+            values = _values(mask)
+            if not set(values) <= {0, 1, 255}:
+                fail(f"{call}: the mask holds the values {values[:8]}"
+                     f"{' ...' if len(values) > 8 else ''}, but the input mask holds only "
+                     "0 (background), 1 (object) and 255 (ignore border).",
+                     mistake="mask-bilinear")
+            if mask.dtype != torch.int64:
+                fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
+                     mistake="mask-not-int64", hint="keep the mask int64.")
+            if int((mask != 0).sum()) == 0:
+                fail(f"{call}: the mask is empty (the object left the picture).",
+                     hint="keep the augmentation light: a flip, a little colour jitter; "
+                          "large shifts or crops can push the object out.")
+            gray = image.float().mean(dim=0)
+            threshold = (float(gray.max()) + float(gray.min())) / 2
+            agree = float(((gray > threshold) == (mask != 0)).float().mean())
+            if agree < 0.9:
+                fail(f"{call}: image and mask no longer line up: the bright object of the "
+                     f"image and the mask agree on only {agree:.0%} of the pixels.",
+                     mistake="separate-random-params")
+            cols = torch.nonzero(mask != 0)[:, 1].float()
+            flips += int(float(cols.mean()) > w / 2)
+    if flips == 0:
+        fail(f"in {len(seeds)} calls with different seeds the pair was never flipped.",
+             mistake="flip-not-random")
+    if flips == len(seeds):
+        fail(f"in {len(seeds)} calls with different seeds the pair was flipped every time.",
+             mistake="flip-not-random",
+             hint="a flip that always happens is no augmentation, just a mirrored "
+                  "dataset: use `v2.RandomHorizontalFlip(p=0.5)`.")
+    return f"{len(seeds)} random draws, {flips} flipped, image and mask always aligned"
 
 
 # --------------------------------------------------------------------------- mean_std
@@ -516,64 +507,61 @@ def _batch_stats(images: list[torch.Tensor], batch: int) -> tuple[torch.Tensor, 
     return torch.stack(means).mean(0), torch.stack(stds).mean(0)
 
 
+@check("mean_std", "mean_std")
 def check_mean_std(mean_std):
     """mean_std(dataset) -> (mean, std): per channel, over every pixel of every image."""
-
-    def body():
-        dataset = _Images()
-        images = [image for image, _ in dataset.items]
-        stack = torch.stack(images).double()                       # (5, 3, 12, 16)
-        mean = stack.mean(dim=(0, 2, 3)).numpy()
-        std = stack.std(dim=(0, 2, 3), unbiased=False).numpy()
-        result = mean_std(dataset)
-        name = "mean_std(dataset)"
-        where = "for 5 images (3, 12, 16) of different brightness"
-        if result is None:
-            fail(f"{name} returned None.", mistake="returns-none",
-                 hint="end your function with `return mean, std`.")
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            fail(f"{name} should be a pair (mean, std), but it is {show(result)}.",
-                 hint="return two things: `return mean, std`.")
-        got = []
-        for what, value in zip(("mean", "std"), result):
-            try:
-                array = (value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor)
-                         else np.asarray(value, dtype=np.float64))
-            except (TypeError, ValueError):
-                fail(f"the {what} of {name} should be numbers, but it is {show(value)}.",
-                     hint="return tensors (or lists) of 3 numbers, one per channel.")
-            if array.ndim == 0 or array.size == 1:
-                fail(f"the {what} of {name} is one number, {show(float(array.reshape(-1)[0]))}, "
-                     "for 3-channel images.", mistake="not-per-channel")
-            if array.shape != (3,):
-                fail(f"the {what} of {name} has shape {array.shape}, expected (3,).",
-                     mistake="reduced-wrong-dims")
-            got.append(array)
-        got_mean, got_std = got
-        if not close(got_mean, mean, abs_tol=1e-4):
-            for batch in (2, 3, 4):
-                if close(got_mean, _batch_stats(images, batch)[0].numpy(), abs_tol=1e-4):
-                    fail(f"the mean of {name} is {np.round(got_mean, 4).tolist()}, expected "
-                         f"{np.round(mean, 4).tolist()} {where}.", mistake="mean-of-batch-means")
-        expect_close(got_mean, mean, name=f"the mean of {name}", tol=1e-4,
-                     hint="the mean of every pixel of every image, per channel.")
-        if not close(got_std, std, abs_tol=1e-3):
-            image_means = stack.mean(dim=(2, 3))                   # (5, 3)
-            image_stds = stack.std(dim=(2, 3))
-            got_text = (f"the std of {name} is {np.round(got_std, 4).tolist()}, expected "
-                        f"{np.round(std, 4).tolist()} {where}")
-            if close(got_std, std**2, abs_tol=1e-3):
-                fail(got_text + ".", mistake="variance-not-std")
-            if close(got_std, image_means.std(dim=0, unbiased=False).numpy(), abs_tol=1e-3) or \
-                    close(got_std, image_means.std(dim=0).numpy(), abs_tol=1e-3):
-                fail(got_text + ".", mistake="std-of-image-means")
-            candidates = [image_stds.mean(dim=0).numpy()]
-            candidates += [_batch_stats(images, batch)[1].numpy() for batch in (2, 3, 4)]
-            if any(close(got_std, c, abs_tol=1e-3) for c in candidates):
-                fail(got_text + ".", mistake="mean-of-image-stds")
-        expect_close(got_std, std, name=f"the std of {name}", tol=1e-3,
-                     hint="the standard deviation of every pixel of every image, per "
-                          "channel: sqrt(E[x²] - E[x]²).")
-        return "5 images of different brightness"
-
-    return run_check("mean_std", "mean_std", body)
+    dataset = _Images()
+    images = [image for image, _ in dataset.items]
+    stack = torch.stack(images).double()                       # (5, 3, 12, 16)
+    mean = stack.mean(dim=(0, 2, 3)).numpy()
+    std = stack.std(dim=(0, 2, 3), unbiased=False).numpy()
+    result = mean_std(dataset)
+    name = "mean_std(dataset)"
+    where = "for 5 images (3, 12, 16) of different brightness"
+    if result is None:
+        fail(f"{name} returned None.", mistake="returns-none",
+             hint="end your function with `return mean, std`.")
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        fail(f"{name} should be a pair (mean, std), but it is {show(result)}.",
+             hint="return two things: `return mean, std`.")
+    got = []
+    for what, value in zip(("mean", "std"), result):
+        try:
+            array = (value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor)
+                     else np.asarray(value, dtype=np.float64))
+        except (TypeError, ValueError):
+            fail(f"the {what} of {name} should be numbers, but it is {show(value)}.",
+                 hint="return tensors (or lists) of 3 numbers, one per channel.")
+        if array.ndim == 0 or array.size == 1:
+            fail(f"the {what} of {name} is one number, {show(float(array.reshape(-1)[0]))}, "
+                 "for 3-channel images.", mistake="not-per-channel")
+        if array.shape != (3,):
+            fail(f"the {what} of {name} has shape {array.shape}, expected (3,).",
+                 mistake="reduced-wrong-dims")
+        got.append(array)
+    got_mean, got_std = got
+    if not close(got_mean, mean, abs_tol=1e-4):
+        for batch in (2, 3, 4):
+            if close(got_mean, _batch_stats(images, batch)[0].numpy(), abs_tol=1e-4):
+                fail(f"the mean of {name} is {np.round(got_mean, 4).tolist()}, expected "
+                     f"{np.round(mean, 4).tolist()} {where}.", mistake="mean-of-batch-means")
+    expect_close(got_mean, mean, name=f"the mean of {name}", tol=1e-4,
+                 hint="the mean of every pixel of every image, per channel.")
+    if not close(got_std, std, abs_tol=1e-3):
+        image_means = stack.mean(dim=(2, 3))                   # (5, 3)
+        image_stds = stack.std(dim=(2, 3))
+        got_text = (f"the std of {name} is {np.round(got_std, 4).tolist()}, expected "
+                    f"{np.round(std, 4).tolist()} {where}")
+        if close(got_std, std**2, abs_tol=1e-3):
+            fail(got_text + ".", mistake="variance-not-std")
+        if close(got_std, image_means.std(dim=0, unbiased=False).numpy(), abs_tol=1e-3) or \
+                close(got_std, image_means.std(dim=0).numpy(), abs_tol=1e-3):
+            fail(got_text + ".", mistake="std-of-image-means")
+        candidates = [image_stds.mean(dim=0).numpy()]
+        candidates += [_batch_stats(images, batch)[1].numpy() for batch in (2, 3, 4)]
+        if any(close(got_std, c, abs_tol=1e-3) for c in candidates):
+            fail(got_text + ".", mistake="mean-of-image-stds")
+    expect_close(got_std, std, name=f"the std of {name}", tol=1e-3,
+                 hint="the standard deviation of every pixel of every image, per "
+                      "channel: sqrt(E[x²] - E[x]²).")
+    return "5 images of different brightness"

@@ -50,7 +50,7 @@ from collections.abc import Callable
 import torch
 
 from segkit import metrics
-from segkit.checks.core import close, expect_type, fail, run_check, show
+from segkit.checks.core import check, close, expect_type, fail, show
 
 __all__ = [
     "check_pixel_accuracy",
@@ -196,13 +196,9 @@ def _expect_float(value, name: str) -> None:
 # --------------------------------------------------------------------------- pixel accuracy
 
 
-def check_pixel_accuracy(pixel_accuracy: Callable) -> object:
+@check("pixel_accuracy", "pixel_accuracy on a batch of 2 images")
+def check_pixel_accuracy(pixel_accuracy: Callable) -> str:
     """``pixel_accuracy(logits, target)`` -> float: the fraction of pixels predicted right."""
-    return run_check("pixel_accuracy", "pixel_accuracy on a batch of 2 images",
-                     lambda: _judge_pixel_accuracy(pixel_accuracy))
-
-
-def _judge_pixel_accuracy(pixel_accuracy: Callable) -> str:
     logits, target = _batch(_IMAGE_BIG, _IMAGE_SMALL)
     name = "pixel_accuracy(logits, target)"
     raw = pixel_accuracy(logits.clone(), target.clone())
@@ -399,13 +395,13 @@ def _overlap_empty(kind: str, fn: Callable, name: str) -> None:
              hint="an empty target with a non-empty prediction scores 0 (no overlap).")
 
 
-def check_dice_score(dice_score: Callable) -> object:
+@check("dice_score", "dice_score on 5 small batches")
+def check_dice_score(dice_score: Callable) -> str:
     """``dice_score(logits, target, threshold=0.5)`` -> float: mean per-image Dice."""
-    return run_check("dice_score", "dice_score on 5 small batches",
-                     lambda: _judge_overlap("dice", dice_score, "dice_score"))
+    return _judge_overlap("dice", dice_score, "dice_score")
 
 
-def check_iou_score(iou_score: Callable) -> object:
+@check("iou_score", "iou_score on 5 small batches")
+def check_iou_score(iou_score: Callable) -> str:
     """``iou_score(logits, target, threshold=0.5)`` -> float: mean per-image IoU."""
-    return run_check("iou_score", "iou_score on 5 small batches",
-                     lambda: _judge_overlap("iou", iou_score, "iou_score"))
+    return _judge_overlap("iou", iou_score, "iou_score")

@@ -46,7 +46,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from segkit.checks.core import close, expect, expect_close, fail, run_check, show
+from segkit.checks.core import check, close, expect, expect_close, fail, show
 from segkit.losses import class_weights_from_frequencies, pixel_counts
 from segkit.metrics import mean_iou
 
@@ -120,60 +120,57 @@ def _inverse(counts: torch.Tensor) -> torch.Tensor:
     return out
 
 
+@check("class_weights", "class_weights on two masks with ignore borders")
 def check_class_weights(class_weights):
     """``class_weights(masks, num_classes, ignore_index=255)`` -> float32 (C,) weights."""
-
-    def body():
-        masks, num_classes = _weights_masks()
-        counts = torch.tensor([24, 12, 6, 0])
-        expected = _inverse(counts)          # 4/7 * (1, 2, 4) = 0.571, 1.143, 2.286, 0
-        out = class_weights(masks.clone(), num_classes)
-        if out is None:
-            fail("class_weights(masks, 4) returned None.", mistake="returns-none",
-                 hint="finish the function with `return weights`.")
-        if not isinstance(out, torch.Tensor):
-            fail(f"class_weights(masks, 4) returned {show(out)}, not a torch tensor.",
-                 mistake="weights-not-tensor")
-        if out.ndim == 1 and out.shape[0] > num_classes:
-            fail(f"class_weights(masks, 4) has shape {tuple(out.shape)}, expected (4,): one "
-                 "weight per class.", mistake="ignore-counted-as-class")
-        if tuple(out.shape) != (num_classes,):
-            fail(f"class_weights(masks, 4) has shape {tuple(out.shape)}, expected (4,).",
-                 mistake="weights-wrong-shape")
-        got = _as_weights(out)
-        if not bool(torch.isfinite(got).all()):
-            fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}: class 3 "
-                 "has no pixels and its weight is not a finite number.", mistake="zero-count-inf")
-        # the 255 pixels folded into background, or counted in the total without being dropped
-        folded = _inverse(torch.tensor([30, 12, 6, 0]))
-        if _same(got, folded):
-            fail("the weights are those of masks whose 255 pixels were counted as background.",
-                 mistake="ignore-counted-as-class",
-                 hint="the ignore label 255 marks pixels nobody labelled: leave them out of the "
-                      "counts (`masks[masks != ignore_index]`), do not clamp or map them to 0.")
-        present = counts > 0
-        freq = counts.double() / counts.sum()
-        backwards = torch.zeros(4, dtype=torch.float64)
-        backwards[present] = freq[present] / freq[present].mean()
-        if _same(got, backwards) or (got[0] > got[2] and got[2] > 0):
-            fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}: the most "
-                 "frequent class (0, 24 pixels) gets more weight than the rarest (2, 6 pixels).",
-                 mistake="weights-backwards")
-        ratios_ok = got[0] > 0 and _same(got / got[0], expected / expected[0])
-        if ratios_ok and not _same(got, expected):
-            fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}; the ratios "
-                 f"are right but the mean over the present classes is "
-                 f"{got[present].mean().item():.4f}, not 1.", mistake="weights-not-normalised")
-        expect_close(got, expected, name="class_weights(masks, 4)", tol=1e-4,
-                     hint="w_c = (1 / f_c) / mean over present classes of (1 / f_c), f_c = pixels "
-                          "of class c / all counted pixels (255 left out), and 0 for a class "
-                          "with no pixels.")
-        expect(out.dtype == torch.float32,
-               f"class_weights(masks, 4) has dtype {str(out.dtype).replace('torch.', '')}, "
-               "expected float32.", mistake="weights-wrong-dtype")
-        return "24/12/6/0 pixels and 6 ignored, weights 0.571/1.143/2.286/0"
-
-    return run_check("class_weights", "class_weights on two masks with ignore borders", body)
+    masks, num_classes = _weights_masks()
+    counts = torch.tensor([24, 12, 6, 0])
+    expected = _inverse(counts)          # 4/7 * (1, 2, 4) = 0.571, 1.143, 2.286, 0
+    out = class_weights(masks.clone(), num_classes)
+    if out is None:
+        fail("class_weights(masks, 4) returned None.", mistake="returns-none",
+             hint="finish the function with `return weights`.")
+    if not isinstance(out, torch.Tensor):
+        fail(f"class_weights(masks, 4) returned {show(out)}, not a torch tensor.",
+             mistake="weights-not-tensor")
+    if out.ndim == 1 and out.shape[0] > num_classes:
+        fail(f"class_weights(masks, 4) has shape {tuple(out.shape)}, expected (4,): one "
+             "weight per class.", mistake="ignore-counted-as-class")
+    if tuple(out.shape) != (num_classes,):
+        fail(f"class_weights(masks, 4) has shape {tuple(out.shape)}, expected (4,).",
+             mistake="weights-wrong-shape")
+    got = _as_weights(out)
+    if not bool(torch.isfinite(got).all()):
+        fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}: class 3 "
+             "has no pixels and its weight is not a finite number.", mistake="zero-count-inf")
+    # the 255 pixels folded into background, or counted in the total without being dropped
+    folded = _inverse(torch.tensor([30, 12, 6, 0]))
+    if _same(got, folded):
+        fail("the weights are those of masks whose 255 pixels were counted as background.",
+             mistake="ignore-counted-as-class",
+             hint="the ignore label 255 marks pixels nobody labelled: leave them out of the "
+                  "counts (`masks[masks != ignore_index]`), do not clamp or map them to 0.")
+    present = counts > 0
+    freq = counts.double() / counts.sum()
+    backwards = torch.zeros(4, dtype=torch.float64)
+    backwards[present] = freq[present] / freq[present].mean()
+    if _same(got, backwards) or (got[0] > got[2] and got[2] > 0):
+        fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}: the most "
+             "frequent class (0, 24 pixels) gets more weight than the rarest (2, 6 pixels).",
+             mistake="weights-backwards")
+    ratios_ok = got[0] > 0 and _same(got / got[0], expected / expected[0])
+    if ratios_ok and not _same(got, expected):
+        fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}; the ratios "
+             f"are right but the mean over the present classes is "
+             f"{got[present].mean().item():.4f}, not 1.", mistake="weights-not-normalised")
+    expect_close(got, expected, name="class_weights(masks, 4)", tol=1e-4,
+                 hint="w_c = (1 / f_c) / mean over present classes of (1 / f_c), f_c = pixels "
+                      "of class c / all counted pixels (255 left out), and 0 for a class "
+                      "with no pixels.")
+    expect(out.dtype == torch.float32,
+           f"class_weights(masks, 4) has dtype {str(out.dtype).replace('torch.', '')}, "
+           "expected float32.", mistake="weights-wrong-dtype")
+    return "24/12/6/0 pixels and 6 ignored, weights 0.571/1.143/2.286/0"
 
 
 # --------------------------------------------------------------------------- miou_from_confusion
@@ -218,48 +215,45 @@ def _miou_variants(cm: torch.Tensor) -> dict[str, tuple[float, float]]:
     }
 
 
+@check("miou_from_confusion", "miou_from_confusion")
 def check_miou_from_confusion(miou_from_confusion):
     """``miou_from_confusion(cm, include_background=True)`` -> float mIoU."""
-
-    def body():
-        cm = _cm()
-        iou = torch.tensor([50 / 60, 8 / 18, 6 / 10, 0 / 4], dtype=torch.float64)
-        want_all = float(iou.mean())            # 0.4694
-        want_objects = float(iou[1:].mean())    # 0.3481
-        variants = _miou_variants(cm)
-        results = []
-        for include, want, index in [(True, want_all, 0), (False, want_objects, 1)]:
-            call = f"miou_from_confusion(cm, include_background={include})"
-            value = miou_from_confusion(cm.clone(), include_background=include)
-            if value is None:
-                fail(f"{call} returned None.", mistake="returns-none",
-                     hint="finish the function with `return` and the mean IoU.")
-            try:
-                number = float(value)
-            except (TypeError, ValueError, RuntimeError):
-                fail(f"{call} returned {show(value)}, not a number.", mistake="miou-not-number")
-            if math.isnan(number):
-                fail(f"{call} is nan.", mistake="nan-class-as-zero",
-                     hint="class 4 has IoU 0/0 = NaN; `.mean()` of values with a NaN is NaN. "
-                          "Leave undefined classes out of the mean with `torch.nanmean` "
-                          "(or `iou[~iou.isnan()].mean()`).")
-            if abs(number - want) > 1e-4:
-                if not include and abs(number - want_all) < 1e-4:
-                    fail(f"{call} is {number:.4f}, the same as with the background "
-                         f"({want_all:.4f}); expected {want:.4f}.",
-                         mistake="background-not-excluded")
-                for mistake, values in variants.items():
-                    if abs(number - values[index]) < 1e-4:
-                        fail(f"{call} is {number:.4f}, expected {want:.4f}.", mistake=mistake)
-                expect_close(number, want, name=call, tol=1e-4,
-                             hint="IoU_c = TP / (TP + FP + FN) with TP = cm[c, c], "
-                                  "TP + FN = row c's sum, TP + FP = column c's sum; average the "
-                                  "defined ones (`nanmean`), without class 0 when "
-                                  "include_background=False.")
-            results.append(f"{number:.4f}")
-        return f"mIoU {results[0]} with background, {results[1]} without, on a 5-class matrix"
-
-    return run_check("miou_from_confusion", "miou_from_confusion", body)
+    cm = _cm()
+    iou = torch.tensor([50 / 60, 8 / 18, 6 / 10, 0 / 4], dtype=torch.float64)
+    want_all = float(iou.mean())            # 0.4694
+    want_objects = float(iou[1:].mean())    # 0.3481
+    variants = _miou_variants(cm)
+    results = []
+    for include, want, index in [(True, want_all, 0), (False, want_objects, 1)]:
+        call = f"miou_from_confusion(cm, include_background={include})"
+        value = miou_from_confusion(cm.clone(), include_background=include)
+        if value is None:
+            fail(f"{call} returned None.", mistake="returns-none",
+                 hint="finish the function with `return` and the mean IoU.")
+        try:
+            number = float(value)
+        except (TypeError, ValueError, RuntimeError):
+            fail(f"{call} returned {show(value)}, not a number.", mistake="miou-not-number")
+        if math.isnan(number):
+            fail(f"{call} is nan.", mistake="nan-class-as-zero",
+                 hint="class 4 has IoU 0/0 = NaN; `.mean()` of values with a NaN is NaN. "
+                      "Leave undefined classes out of the mean with `torch.nanmean` "
+                      "(or `iou[~iou.isnan()].mean()`).")
+        if abs(number - want) > 1e-4:
+            if not include and abs(number - want_all) < 1e-4:
+                fail(f"{call} is {number:.4f}, the same as with the background "
+                     f"({want_all:.4f}); expected {want:.4f}.",
+                     mistake="background-not-excluded")
+            for mistake, values in variants.items():
+                if abs(number - values[index]) < 1e-4:
+                    fail(f"{call} is {number:.4f}, expected {want:.4f}.", mistake=mistake)
+            expect_close(number, want, name=call, tol=1e-4,
+                         hint="IoU_c = TP / (TP + FP + FN) with TP = cm[c, c], "
+                              "TP + FN = row c's sum, TP + FP = column c's sum; average the "
+                              "defined ones (`nanmean`), without class 0 when "
+                              "include_background=False.")
+        results.append(f"{number:.4f}")
+    return f"mIoU {results[0]} with background, {results[1]} without, on a 5-class matrix"
 
 
 # --------------------------------------------------------------------------- multiclass_loss
@@ -323,13 +317,9 @@ def _loss_variants(logits, target, weights) -> dict[str, float]:
     }
 
 
-def check_multiclass_loss(multiclass_loss: Callable) -> object:
+@check("multiclass_loss", "multiclass_loss on 2 small batches")
+def check_multiclass_loss(multiclass_loss: Callable) -> str:
     """``multiclass_loss(logits, target, weights)``: weighted cross-entropy, 255 ignored."""
-    return run_check("multiclass_loss", "multiclass_loss on 2 small batches",
-                     lambda: _judge_multiclass_loss(multiclass_loss))
-
-
-def _judge_multiclass_loss(multiclass_loss: Callable) -> str:
     for with_ignore in (False, True):
         logits, target, weights = _loss_inputs(with_ignore)
         name = "multiclass_loss(logits, target, weights)" + (
@@ -355,13 +345,9 @@ def reference_predict_labels(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(dim=1)
 
 
-def check_predict_labels(predict_labels: Callable) -> object:
+@check("predict_labels", "predict_labels on logits (2, 3, 4, 5)")
+def check_predict_labels(predict_labels: Callable) -> str:
     """``predict_labels(logits)`` -> (N, H, W) int64: argmax over the class axis."""
-    return run_check("predict_labels", "predict_labels on logits (2, 3, 4, 5)",
-                     lambda: _judge_predict_labels(predict_labels))
-
-
-def _judge_predict_labels(predict_labels: Callable) -> str:
     # N, C, H and W all differ, so every wrong axis gives its own shape
     logits = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(7))
     name = "predict_labels(logits) for logits (2, 3, 4, 5)"

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from segkit import pretrained
-from segkit.checks.core import expect, fail, run_check, shape_text
+from segkit.checks.core import check, expect, fail, shape_text
 
 __all__ = ["check_encoder_features", "check_freeze_encoder", "reference_encoder_features",
            "reference_freeze_encoder"]
@@ -87,61 +87,59 @@ def _check_features_on(encoder_features: Callable, name: str, size: tuple[int, i
                       "maxpool, layer1, layer2, layer3, layer4; nothing else in between.")
 
 
+@check("encoder_features", "encoder_features")
 def check_encoder_features(encoder_features: Callable) -> Any:
     """The five maps of resnet18 and resnet50 (64x96 and 65x97 inputs) match segkit's."""
-    def body() -> str:
-        _check_features_on(encoder_features, "resnet18", (64, 96))
-        _check_features_on(encoder_features, "resnet50", (64, 96))
-        _check_features_on(encoder_features, "resnet18", (65, 97))
-        return "resnet18 and resnet50, 64x96 and 65x97"
-    return run_check("encoder_features", "encoder_features", body)
+    _check_features_on(encoder_features, "resnet18", (64, 96))
+    _check_features_on(encoder_features, "resnet50", (64, 96))
+    _check_features_on(encoder_features, "resnet18", (65, 97))
+    return "resnet18 and resnet50, 64x96 and 65x97"
 
 
 # --------------------------------------------------------------------------- exercise 2
 
 
+@check("freeze_encoder", "freeze_encoder")
 def check_freeze_encoder(freeze_encoder: Callable) -> Any:
     """Encoder frozen (gradients and BatchNorm statistics), decoder trains, list returned."""
-    def body() -> str:
-        with torch.random.fork_rng():
-            torch.manual_seed(8)
-            model = pretrained.ResNetUNet(num_classes=1, encoder="resnet18")
-            x = torch.randn(2, 3, 64, 64)
-        model.train()
-        result = freeze_encoder(model)
-        if isinstance(result, (types.GeneratorType, filter, map)) or (
-                hasattr(result, "__next__") and not isinstance(result, (list, tuple))):
-            fail("freeze_encoder(model) returned a generator (or iterator), not a list",
-                 mistake="params-generator")
-        if not isinstance(result, (list, tuple)):
-            fail(f"freeze_encoder(model) should return a list of parameters, but it returned "
-                 f"a {type(result).__name__}", mistake="not-a-list",
-                 hint="return the parameters that still train, as a list, for the optimizer.")
-        enc = list(model.encoder.parameters())
-        still = [p for p in enc if p.requires_grad]
-        expect(not still, f"{len(still)} of the encoder's {len(enc)} parameter tensors still "
-                          "have requires_grad=True", mistake="encoder-not-frozen")
-        rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-        frozen_rest = [p for p in rest if not p.requires_grad]
-        expect(not frozen_rest, f"{len(frozen_rest)} of the {len(rest)} parameter tensors of "
-                                "the decoder and head are frozen too",
-               mistake="froze-decoder")
-        ids = {id(p) for p in result}
-        frozen_given = [p for p in result if isinstance(p, torch.Tensor) and not p.requires_grad]
-        expect(not frozen_given, f"the returned list holds {len(frozen_given)} frozen "
-                                 f"parameter tensors ({len(result)} in all)",
-               mistake="optimizer-gets-frozen")
-        missing = [p for p in rest if id(p) not in ids]
-        expect(not missing, f"{len(missing)} of the {len(rest)} trainable parameter tensors "
-                            "(decoder and head) are not in the returned list",
-               mistake="params-missing")
-        bn = model.encoder.bn1
-        before = bn.running_mean.clone()
-        model.train()  # what fit() does at the start of every epoch
-        with torch.no_grad():
-            model(x)
-        expect(torch.equal(before, bn.running_mean),
-               "after freeze_encoder(model), model.train() and one forward pass, the encoder's "
-               "BatchNorm running_mean changed", mistake="batchnorm-stats-update")
-        return f"{len(enc)} encoder tensors frozen, {len(rest)} train"
-    return run_check("freeze_encoder", "freeze_encoder", body)
+    with torch.random.fork_rng():
+        torch.manual_seed(8)
+        model = pretrained.ResNetUNet(num_classes=1, encoder="resnet18")
+        x = torch.randn(2, 3, 64, 64)
+    model.train()
+    result = freeze_encoder(model)
+    if isinstance(result, (types.GeneratorType, filter, map)) or (
+            hasattr(result, "__next__") and not isinstance(result, (list, tuple))):
+        fail("freeze_encoder(model) returned a generator (or iterator), not a list",
+             mistake="params-generator")
+    if not isinstance(result, (list, tuple)):
+        fail(f"freeze_encoder(model) should return a list of parameters, but it returned "
+             f"a {type(result).__name__}", mistake="not-a-list",
+             hint="return the parameters that still train, as a list, for the optimizer.")
+    enc = list(model.encoder.parameters())
+    still = [p for p in enc if p.requires_grad]
+    expect(not still, f"{len(still)} of the encoder's {len(enc)} parameter tensors still "
+                      "have requires_grad=True", mistake="encoder-not-frozen")
+    rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    frozen_rest = [p for p in rest if not p.requires_grad]
+    expect(not frozen_rest, f"{len(frozen_rest)} of the {len(rest)} parameter tensors of "
+                            "the decoder and head are frozen too",
+           mistake="froze-decoder")
+    ids = {id(p) for p in result}
+    frozen_given = [p for p in result if isinstance(p, torch.Tensor) and not p.requires_grad]
+    expect(not frozen_given, f"the returned list holds {len(frozen_given)} frozen "
+                             f"parameter tensors ({len(result)} in all)",
+           mistake="optimizer-gets-frozen")
+    missing = [p for p in rest if id(p) not in ids]
+    expect(not missing, f"{len(missing)} of the {len(rest)} trainable parameter tensors "
+                        "(decoder and head) are not in the returned list",
+           mistake="params-missing")
+    bn = model.encoder.bn1
+    before = bn.running_mean.clone()
+    model.train()  # what fit() does at the start of every epoch
+    with torch.no_grad():
+        model(x)
+    expect(torch.equal(before, bn.running_mean),
+           "after freeze_encoder(model), model.train() and one forward pass, the encoder's "
+           "BatchNorm running_mean changed", mistake="batchnorm-stats-update")
+    return f"{len(enc)} encoder tensors frozen, {len(rest)} train"
