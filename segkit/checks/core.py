@@ -1,21 +1,22 @@
 """The check framework every lesson check is written with.
 
-A lesson check is a small function, e.g. in ``segkit/checks/lesson04.py``::
+A lesson check is a small flat function, e.g. in ``segkit/checks/lesson04.py``::
 
-    from segkit.checks.core import run_check, expect_type, expect_close
+    from segkit.checks.core import check, expect_close, expect_type
 
+    @check("dice_score", "dice_score on a 2x2 example")
     def check_dice_score(dice_score):
-        def body():
-            pred = torch.tensor([[[1, 1], [0, 0]]])
-            target = torch.tensor([[[1, 0], [0, 0]]])
-            value = dice_score(pred, target)
-            expect_type(value, float, name="dice_score(pred, target)",
-                        mistake="tensor-not-float",
-                        hint="return a Python number: `.item()` turns a 1-element tensor into one.")
-            expect_close(value, 2 / 3, name="dice_score(pred, target)", tol=1e-6,
-                         mistake="dice-no-factor-2",
-                         hint="Dice = 2|P ∩ T| / (|P| + |T|): did you forget the 2?")
-        return run_check("dice_score", "dice_score on a 2x2 example", body)
+        pred = torch.tensor([[[1, 1], [0, 0]]])
+        target = torch.tensor([[[1, 0], [0, 0]]])
+        value = dice_score(pred, target)
+        expect_type(value, float, name="dice_score(pred, target)", mistake="returns-tensor")
+        expect_close(value, 2 / 3, name="dice_score(pred, target)", tol=1e-6,
+                     mistake="dice-no-factor-2")
+
+The decorator :func:`check` runs the function through :func:`run_check` when the notebook
+calls ``check_dice_score(dice_score)``. A mistake is named by its id only: its hint comes
+from the mistake catalogue, :mod:`segkit.checks.catalogue`. A check passes its own
+``hint=`` only when it has values to add (the student's parameter count, say).
 
 ``run_check`` turns what happens into one of three outcomes a student understands:
 
@@ -31,14 +32,18 @@ short list of them. Every message must be deterministic (no memory addresses, no
 timings): solution notebooks store these lines and nbval compares them.
 
 Mistake ids (``mistake=``) are short kebab-case names from the course's mistake
-catalogue, e.g. ``"loss-tensor-accumulator"``, ``"dice-on-logits"``. Two are given by
+catalogue (``segkit/checks/catalogue.py``), e.g. ``"loss-tensor-accumulator"``,
+``"dice-on-logits"``. Two are given by
 ``run_check`` itself: ``"crashed"`` (the student's code raised an exception) and
 ``"check-error"`` (the check raised while looking at what the student's code returned;
 usually a value of the wrong kind, possibly a bug in the check).
 
 "The student's code" is any code outside segkit, the standard library and installed
 packages: notebook cells, and in unit tests the functions the test file defines. So a
-check's ``body`` belongs in ``segkit/checks/lessonNN.py``, never in a notebook.
+check belongs in ``segkit/checks/lessonNN.py``, never in a notebook.
+
+In IPython (JupyterLab, Colab, headless runs) a failed check shows only its ❌ line and
+hint, a not-done exercise one line (``_render_traceback_``): no traceback, no check source.
 
 Rules for check authors:
 

@@ -382,6 +382,75 @@ def _transform_example() -> tuple[tv_tensors.Image, tv_tensors.Mask]:
     return tv_tensors.Image(image), tv_tensors.Mask(mask)
 
 
+def _expect_pair_shapes(out, call: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``out`` of the transform is an (image, mask) pair of tensors of the right shapes."""
+    h, w = _OUT
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        fail(f"{call} should give (image, mask), but it gave {show(out)}.",
+             hint="call the v2 pipeline with both: `image, mask = t(image, mask)` "
+                  "returns both.")
+    image, mask = out
+    if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
+        fail(f"{call} gave {show(image)} and {show(mask)}; expected two tensors.",
+             hint="keep the pipeline in tensors: v2.Resize, RandomHorizontalFlip, "
+                  "ColorJitter and ToDtype all work on tv_tensors.")
+    shape = tuple(image.shape[-2:])
+    if shape == (w, h):
+        fail(f"{call}: the image is {shape}, expected size (H, W) = {_OUT}.",
+             mistake="size-w-h-swapped")
+    if tuple(image.shape) != (3, h, w):
+        fail(f"{call}: the image has shape {tuple(image.shape)}, expected "
+             f"(3, {h}, {w}).", mistake="wrong-size")
+    if tuple(mask.shape) == (_IN_H, _IN_W):
+        fail(f"{call}: the image is resized to {_OUT} but the mask is still "
+             f"{(_IN_H, _IN_W)}.", mistake="mask-not-transformed")
+    if tuple(mask.shape) == (1, h, w):
+        fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
+             mistake="mask-channel-axis")
+    if tuple(mask.shape) != (h, w):
+        fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
+             mistake="wrong-size",
+             hint="the mask goes through the same pipeline as the image and comes "
+                  "out (H, W).")
+    return image, mask
+
+
+def _expect_pair_values(image: torch.Tensor, mask: torch.Tensor, call: str) -> None:
+    """A float32 [0, 1] image and an int64 0/1/255 mask that still line up."""
+    if image.dtype != torch.float32:
+        fail(f"{call}: the image has dtype {_dtype_name(image)}, expected float32.",
+             mistake="image-not-float32")
+    low, high = float(image.min()), float(image.max())
+    if low < -0.05 or high > 1.05:
+        fail(f"{call}: the image holds values from {low:.3f} to {high:.3f}, "
+             "expected [0, 1].", mistake="normalized-too-early")
+    if mask.is_floating_point():
+        fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
+             mistake="mask-float-not-int64",
+             hint="keep the mask int64: `v2.ToDtype(torch.float32, scale=True)` "
+                  "converts only images; do not convert the mask yourself.")
+    values = _values(mask)
+    if not set(values) <= {0, 1, 255}:
+        fail(f"{call}: the mask holds the values {values[:8]}"
+             f"{' ...' if len(values) > 8 else ''}, but the input mask holds only "
+             "0 (background), 1 (object) and 255 (ignore border).",
+             mistake="mask-bilinear")
+    if mask.dtype != torch.int64:
+        fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
+             mistake="mask-not-int64", hint="keep the mask int64.")
+    if int((mask != 0).sum()) == 0:
+        fail(f"{call}: the mask is empty (the object left the picture).",
+             hint="keep the augmentation light: a flip, a little colour jitter; "
+                  "large shifts or crops can push the object out.")
+    gray = image.float().mean(dim=0)
+    threshold = (float(gray.max()) + float(gray.min())) / 2
+    agree = float(((gray > threshold) == (mask != 0)).float().mean())
+    if agree < 0.9:
+        fail(f"{call}: image and mask no longer line up: the bright object of the "
+             f"image and the mask agree on only {agree:.0%} of the pixels.",
+             mistake="separate-random-params")
+
+
 @check("make_train_transform", "make_train_transform")
 def check_make_train_transform(make_train_transform):
     """make_train_transform(size) -> t with ``image, mask = t(image, mask)`` (paired, random)."""
@@ -392,7 +461,7 @@ def check_make_train_transform(make_train_transform):
     if not callable(transform):
         fail(f"make_train_transform((32, 48)) should return a transform (callable), but "
              f"it returned {show(transform)}.", hint="return `v2.Compose([...])`.")
-    h, w = _OUT
+    w = _OUT[1]
     flips = 0
     seeds = range(16)
     with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
@@ -401,65 +470,8 @@ def check_make_train_transform(make_train_transform):
             image_in, mask_in = _transform_example()
             out = transform(image_in, mask_in)
             call = f"t(image, mask) (seed {seed})"
-            if not isinstance(out, (tuple, list)) or len(out) != 2:
-                fail(f"{call} should give (image, mask), but it gave {show(out)}.",
-                     hint="call the v2 pipeline with both: `image, mask = t(image, mask)` "
-                          "returns both.")
-            image, mask = out
-            if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
-                fail(f"{call} gave {show(image)} and {show(mask)}; expected two tensors.",
-                     hint="keep the pipeline in tensors: v2.Resize, RandomHorizontalFlip, "
-                          "ColorJitter and ToDtype all work on tv_tensors.")
-            shape = tuple(image.shape[-2:])
-            if shape == (w, h):
-                fail(f"{call}: the image is {shape}, expected size (H, W) = {_OUT}.",
-                     mistake="size-w-h-swapped")
-            if tuple(image.shape) != (3, h, w):
-                fail(f"{call}: the image has shape {tuple(image.shape)}, expected "
-                     f"(3, {h}, {w}).", mistake="wrong-size")
-            if tuple(mask.shape) == (_IN_H, _IN_W):
-                fail(f"{call}: the image is resized to {_OUT} but the mask is still "
-                     f"{(_IN_H, _IN_W)}.", mistake="mask-not-transformed")
-            if tuple(mask.shape) == (1, h, w):
-                fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
-                     mistake="mask-channel-axis")
-            if tuple(mask.shape) != (h, w):
-                fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
-                     mistake="wrong-size",
-                     hint="the mask goes through the same pipeline as the image and comes "
-                          "out (H, W).")
-            if image.dtype != torch.float32:
-                fail(f"{call}: the image has dtype {_dtype_name(image)}, expected float32.",
-                     mistake="image-not-float32")
-            low, high = float(image.min()), float(image.max())
-            if low < -0.05 or high > 1.05:
-                fail(f"{call}: the image holds values from {low:.3f} to {high:.3f}, "
-                     "expected [0, 1].", mistake="normalized-too-early")
-            if mask.is_floating_point():
-                fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
-                     mistake="mask-float-not-int64",
-                     hint="keep the mask int64: `v2.ToDtype(torch.float32, scale=True)` "
-                          "converts only images; do not convert the mask yourself.")
-            values = _values(mask)
-            if not set(values) <= {0, 1, 255}:
-                fail(f"{call}: the mask holds the values {values[:8]}"
-                     f"{' ...' if len(values) > 8 else ''}, but the input mask holds only "
-                     "0 (background), 1 (object) and 255 (ignore border).",
-                     mistake="mask-bilinear")
-            if mask.dtype != torch.int64:
-                fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
-                     mistake="mask-not-int64", hint="keep the mask int64.")
-            if int((mask != 0).sum()) == 0:
-                fail(f"{call}: the mask is empty (the object left the picture).",
-                     hint="keep the augmentation light: a flip, a little colour jitter; "
-                          "large shifts or crops can push the object out.")
-            gray = image.float().mean(dim=0)
-            threshold = (float(gray.max()) + float(gray.min())) / 2
-            agree = float(((gray > threshold) == (mask != 0)).float().mean())
-            if agree < 0.9:
-                fail(f"{call}: image and mask no longer line up: the bright object of the "
-                     f"image and the mask agree on only {agree:.0%} of the pixels.",
-                     mistake="separate-random-params")
+            image, mask = _expect_pair_shapes(out, call)
+            _expect_pair_values(image, mask, call)
             cols = torch.nonzero(mask != 0)[:, 1].float()
             flips += int(float(cols.mean()) > w / 2)
     if flips == 0:

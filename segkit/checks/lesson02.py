@@ -202,6 +202,32 @@ def _double_conv_variants(ref: RefDoubleConv, x: torch.Tensor) -> dict[str, torc
     }
 
 
+def _expect_double_conv_output(block: nn.Module, ref: nn.Module, x: torch.Tensor) -> None:
+    """With ``ref``'s weights copied in, ``block`` must compute what ``ref`` computes; if
+    not, which of the usual wrong orders does it compute?"""
+    ref.eval()
+    block.eval()
+    with torch.no_grad():
+        got = block(x)
+        if _same(got, ref(x)):
+            return
+        which = next((k for k, v in _double_conv_variants(ref, x).items() if _same(got, v)),
+                     None)
+    differs = "with segkit's weights copied in, your DoubleConv's output differs from segkit's"
+    if which in ("no-middle-relu", "no-last-relu", "no-relu") or (
+            which is None and float(got.min()) < 0):
+        where = {"no-middle-relu": "after the first BatchNorm",
+                 "no-last-relu": "after the second BatchNorm",
+                 "no-relu": "after both BatchNorms"}.get(which, "somewhere")
+        fail(f"{differs}: a ReLU is missing {where}", mistake="missing-relu")
+    if which == "relu-before-bn":
+        fail(f"{differs}: the ReLU comes before the BatchNorm", mistake="doubleconv-order",
+             hint="the order is conv -> BatchNorm -> ReLU (twice), as in milesial's "
+                  "Pytorch-UNet. " + _DC_HINT)
+    fail(differs, mistake="doubleconv-order",
+         hint="check the order of the layers and that forward uses each once. " + _DC_HINT)
+
+
 @check("DoubleConv", "DoubleConv keeps H and W and matches segkit's block", fixed_rng=True)
 def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's class
     """DoubleConv(3, 8) and DoubleConv(8, 8) against ``segkit.unet.DoubleConv``."""
@@ -241,32 +267,7 @@ def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's cla
     expect(_copy_weights(ref, block, x),
            "could not pair the layers of your DoubleConv with segkit's "
            f"(yours: {_param_text(block)})", mistake="doubleconv-order")
-    ref.eval()
-    block.eval()
-    with torch.no_grad():
-        want_out = ref(x)
-        got_out = block(x)
-        if not _same(got_out, want_out):
-            variants = _double_conv_variants(ref, x)
-            which = next((k for k, v in variants.items() if _same(got_out, v)), None)
-            if which in ("no-middle-relu", "no-last-relu", "no-relu") or (
-                    which is None and float(got_out.min()) < 0):
-                where = {"no-middle-relu": "after the first BatchNorm",
-                         "no-last-relu": "after the second BatchNorm",
-                         "no-relu": "after both BatchNorms"}.get(which, "somewhere")
-                fail("with segkit's weights copied in, your DoubleConv's output differs "
-                     f"from segkit's: a ReLU is missing {where}",
-                     mistake="missing-relu")
-            if which == "relu-before-bn":
-                fail("with segkit's weights copied in, your DoubleConv's output differs "
-                     "from segkit's: the ReLU comes before the BatchNorm",
-                     mistake="doubleconv-order",
-                     hint="the order is conv -> BatchNorm -> ReLU (twice), as in "
-                          "milesial's Pytorch-UNet. " + _DC_HINT)
-            fail("with segkit's weights copied in, your DoubleConv's output differs "
-                 "from segkit's", mistake="doubleconv-order",
-                 hint="check the order of the layers and that forward uses each once. "
-                      + _DC_HINT)
+    _expect_double_conv_output(block, ref, x)
     square = _build(DoubleConv, 8, 8, what="DoubleConv(8, 8)")
     expect_equal(_count(square), _count(RefDoubleConv(8, 8)),
                  name="the parameter count of DoubleConv(8, 8)",
