@@ -1,16 +1,14 @@
 """The course's subcommands: ``build-lessons``, ``run-course``, ``grade`` and ``verify``.
 
-``register(subparsers)`` adds them to the ``segkit`` command line; every subcommand sets
-``func`` (it takes the parsed arguments and returns the exit code). Standalone:
-``python -m segkit.course.cli build-lessons --check``.
+``register(subparsers)`` adds them to the ``segkit`` command line (``segkit.cli``, the one
+entry point); every subcommand sets ``func`` (it takes the parsed arguments and returns
+the exit code).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-
-from segkit.errors import SegkitError
 
 
 def cmd_build_lessons(args: argparse.Namespace) -> int:
@@ -46,8 +44,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from segkit.grading import grade
     from segkit.grading.execute import Limits
 
-    limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                    check_timeout=args.check_timeout, output_limit=args.output_limit)
+    given = {name: getattr(args, name) for name in
+             ("cell_timeout", "notebook_timeout", "check_timeout", "output_limit")}
+    limits = Limits(**{name: value for name, value in given.items() if value is not None})
     grade(args.notebooks, lesson=args.lesson, solutions=args.solutions, out=args.out,
           limits=limits, jobs=args.jobs)
     return 0
@@ -138,13 +137,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="where to write grades.csv and grades.json (default: grades/NN_name)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="notebooks graded at once (default: half the CPU cores, at most 4)")
-    p.add_argument("--cell-timeout", type=float, default=120, metavar="SECONDS",
+    # The defaults are segkit.grading.execute.Limits' (not imported here: it is slow to
+    # import); an option left out keeps Limits' value.
+    p.add_argument("--cell-timeout", type=float, metavar="SECONDS",
                    help="time one cell may run before it is interrupted (default: 120)")
-    p.add_argument("--notebook-timeout", type=float, default=900, metavar="SECONDS",
+    p.add_argument("--notebook-timeout", type=float, metavar="SECONDS",
                    help="time all of a notebook's cells may take (default: 900)")
-    p.add_argument("--check-timeout", type=float, default=60, metavar="SECONDS",
+    p.add_argument("--check-timeout", type=float, metavar="SECONDS",
                    help="time one exercise's check may take (default: 60)")
-    p.add_argument("--output-limit", type=int, default=20_000, metavar="CHARS",
+    p.add_argument("--output-limit", type=int, metavar="CHARS",
                    help="output characters kept per cell (default: 20000)")
     p.set_defaults(func=cmd_grade)
 
@@ -167,21 +168,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone command line with just the course's subcommands."""
-    parser = argparse.ArgumentParser(prog="python -m segkit.course.cli",
-                                     description="segkit course tooling")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    register(sub)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except (SegkitError, FileNotFoundError, ValueError) as exc:
-        print(f"{args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    """``segkit``'s command line (``segkit.cli.main``): the one entry point, kept here so
+    that ``cli.main(["build-lessons", ...])`` reads as the command it runs."""
+    from segkit.cli import main as segkit_main
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return segkit_main(argv)

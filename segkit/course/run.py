@@ -276,9 +276,9 @@ def store_outputs(path: str | Path, timeout: int = 600) -> Execution:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m segkit.course.run``: the same as ``segkit run-course``."""
-    from segkit.course.cli import main as cli_main
+    from segkit.cli import main as segkit_main
 
-    return cli_main(["run-course", *(sys.argv[1:] if argv is None else argv)])
+    return segkit_main(["run-course", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
