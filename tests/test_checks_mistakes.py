@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from check_helpers import failure
-from segkit.checks import core, lesson01, lesson03, lesson04, lesson05
+from segkit.checks import lesson01, lesson03, lesson04, lesson05
 from segkit.checks.catalogue import MISTAKES, hint_for
 
 WRONG: list = []  # (check, student, mistake, fields of the catalogue hint)
@@ -27,13 +27,6 @@ def wrong(check, mistake, **fields):
                                   id=f"{mistake}-{student.__name__}"))
         return student
     return register
-
-
-@pytest.fixture(autouse=True)
-def _forget_passes():
-    core.reset()
-    yield
-    core.reset()
 
 
 @pytest.mark.parametrize("check, student, mistake, fields", WRONG)

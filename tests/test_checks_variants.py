@@ -24,7 +24,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from segkit import metrics
-from segkit.checks import core, lesson00, lesson01, lesson02, lesson03, lesson04, lesson05
+from segkit.checks import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05
 from segkit.checks import lesson06, lesson07, lesson08
 
 VARIANTS: list[tuple] = []  # (check, student, id)
@@ -36,13 +36,6 @@ def variant(check):
         VARIANTS.append(pytest.param(check, student, id=f"{check.__name__}-{student.__name__}"))
         return student
     return register
-
-
-@pytest.fixture(autouse=True)
-def _forget_passes():
-    core.reset()
-    yield
-    core.reset()
 
 
 @pytest.mark.parametrize("check, student", VARIANTS)

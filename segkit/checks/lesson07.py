@@ -186,15 +186,8 @@ def _full_size_image() -> torch.Tensor:
     return torch.stack([xs + 0.3, 0.8 * ys - 0.5 * xs ** 2, 0.5 * xs * ys])[None].float()
 
 
-@check("predict_full_size", "predict_full_size on a 180x260 image")
-def check_predict_full_size(predict_full_size):
-    """``predict_full_size(model, image, size)`` -> (H, W) int64 0/1 mask at the image's size."""
-    name = "predict_full_size(model, image, size)"
-    net = _RecordingNet().train()  # a model straight out of training: train mode
-    image = _full_size_image()
-    out = predict_full_size(net, image.clone(), _TRAIN_HW)
-    mask = _as_tensor(out, name)
-    _check_calls(net, _TRAIN_HW)
+def _expect_full_size_shape(mask: torch.Tensor, name: str) -> None:
+    """The mask has the image's (H, W), not the training size nor (W, H)."""
     height, width = _IMAGE_HW
     shape = tuple(mask.shape)
     if shape[-2:] == _TRAIN_HW:
@@ -207,6 +200,19 @@ def check_predict_full_size(predict_full_size):
     if shape != _IMAGE_HW:
         fail(f"{name} returned shape {shape}, expected (H, W) = {_IMAGE_HW}.",
              mistake="wrong-shape")
+
+
+@check("predict_full_size", "predict_full_size on a 180x260 image")
+def check_predict_full_size(predict_full_size):
+    """``predict_full_size(model, image, size)`` -> (H, W) int64 0/1 mask at the image's size."""
+    name = "predict_full_size(model, image, size)"
+    net = _RecordingNet().train()  # a model straight out of training: train mode
+    image = _full_size_image()
+    out = predict_full_size(net, image.clone(), _TRAIN_HW)
+    mask = _as_tensor(out, name)
+    _check_calls(net, _TRAIN_HW)
+    _expect_full_size_shape(mask, name)
+    height, width = _IMAGE_HW
 
     # What the model gave for the student's own input, resized back the right way.
     net.eval()
