@@ -8,22 +8,26 @@ written at least twice, the way different students write them.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from check_helpers import failure
-from segkit.checks import lesson01, lesson03, lesson04, lesson05
+from segkit.checks import lesson00, lesson01, lesson03, lesson04, lesson05, lesson06, lesson07
 from segkit.checks.catalogue import MISTAKES, hint_for
 
 WRONG: list = []  # (check, student, mistake, fields of the catalogue hint)
 
 
-def wrong(check, mistake, **fields):
-    """Register the decorated function as a form of ``mistake`` for ``check``."""
+def wrong(check, mistake, own_hint=False, **fields):
+    """Register the decorated function as a form of ``mistake`` for ``check``
+    (``own_hint``: the check words the hint with its values, not the catalogue's)."""
     def register(student):
-        WRONG.append(pytest.param(check, student, mistake, fields,
+        WRONG.append(pytest.param(check, student, mistake, None if own_hint else fields,
                                   id=f"{mistake}-{student.__name__}"))
         return student
     return register
@@ -33,16 +37,28 @@ def wrong(check, mistake, **fields):
 def test_each_form_gets_its_mistakes_hint_and_no_other(check, student, mistake, fields):
     error = failure(check, student)
     assert error.mistake == mistake, str(error)
-    assert error.hint == hint_for(mistake, **fields), str(error)
+    if fields is not None:  # the check uses the catalogue's hint (not one with its values)
+        assert error.hint == hint_for(mistake, **fields), str(error)
+    assert error.hint
     others = [m.hint for m in MISTAKES.values() if m.id != mistake and "{" not in m.hint]
     assert not [hint for hint in others if hint in error.hint], str(error)
 
 
-def test_every_mistake_here_has_two_forms():
+# Mistakes whose every form is in this file (new ones, and ones whose hint misfired):
+# at least two forms each. The others have one form in tests/test_checks_lessonNN.py and
+# a second, written differently, here.
+ALL_FORMS_HERE = {"channel-broadcast", "sigmoid-on-target", "step-before-backward",
+                  "no-zero-grad", "train-in-eval-mode", "softmax-before-cross-entropy",
+                  "bce-for-multiclass", "mask-channel-axis", "ignore-index-missing",
+                  "ignore-as-background", "class-weights-ignored", "loss-summed",
+                  "loss-not-differentiable", "argmax-wrong-dim", "max-values-not-indices"}
+
+
+def test_the_new_and_mended_mistakes_have_two_forms_here():
     forms: dict[str, set] = {}
     for param in WRONG:
         forms.setdefault(param.values[2], set()).add(param.values[1])
-    assert min(len(students) for students in forms.values()) >= 2, forms
+    assert {m: len(forms.get(m, ())) for m in ALL_FORMS_HERE if len(forms.get(m, ())) < 2} == {}
 
 
 # --------------------------------------------------------------------------- lesson 04
@@ -320,10 +336,272 @@ def labels_amax(logits):
 
 @wrong(lesson01.check_to_class_indices, "mask-channel-axis")
 def indices_with_channel_first(mask_array):
-    import numpy as np
     return (np.asarray(mask_array) > 0).astype(np.int64)[None]
 
 
 @wrong(lesson01.check_to_class_indices, "mask-channel-axis")
 def indices_with_channel_last(mask_array):
     return torch.from_numpy((mask_array > 0).copy()).long().unsqueeze(-1)
+
+
+# --------------------------------------------------------------------------- lesson 00
+
+
+@wrong(lesson00.check_float32_mib, "megabytes-not-mib")
+def mib_decimal(shape):
+    return math.prod(shape) * 4 / 1e6
+
+
+@wrong(lesson00.check_float32_mib, "megabytes-not-mib")
+def mib_kilo_kilo(shape):
+    n = 1
+    for size in shape:
+        n *= size
+    return n * 4 / 1000 / 1000
+
+
+@wrong(lesson00.check_float32_mib, "bytes-not-mib")
+def mib_left_in_bytes(shape):
+    return float(np.prod(shape)) * 4
+
+
+@wrong(lesson00.check_float32_mib, "bytes-not-mib")
+def mib_element_size_only(shape):
+    return torch.empty(shape, device="meta").element_size() * math.prod(shape) * 1.0
+
+
+# --------------------------------------------------------------------------- lesson 04
+# The Dice/IoU formula slips, written as loops and with NumPy (the lesson file holds
+# vectorised torch versions).
+
+
+def _loop_scores(logits, target, threshold, score):
+    values = []
+    for lg, t in zip(logits, target):
+        p = (torch.sigmoid(lg[0]) > threshold).double()
+        values.append(score(p, t.double()))
+    return sum(values) / len(values)
+
+
+@wrong(lesson04.check_dice_score, "dice-no-factor-2")
+def dice_loop_without_2(logits, target, threshold=0.5):
+    return _loop_scores(logits, target, threshold, lambda p, t: 1.0 if p.sum() + t.sum() == 0
+                        else float((p * t).sum() / (p.sum() + t.sum())))
+
+
+@wrong(lesson04.check_dice_score, "dice-is-iou")
+def dice_loop_as_iou(logits, target, threshold=0.5):
+    return _loop_scores(logits, target, threshold, lambda p, t: 1.0 if (p + t).sum() == 0
+                        else float((p * t).sum() / ((p + t) > 0).sum()))
+
+
+@wrong(lesson04.check_iou_score, "iou-is-dice")
+def iou_loop_as_dice(logits, target, threshold=0.5):
+    return _loop_scores(logits, target, threshold, lambda p, t: 1.0 if (p + t).sum() == 0
+                        else float(2 * (p * t).sum() / (p.sum() + t.sum())))
+
+
+@wrong(lesson04.check_iou_score, "iou-union-double-counts")
+def iou_numpy_sum_union(logits, target, threshold=0.5):
+    p = 1 / (1 + np.exp(-logits.numpy()[:, 0])) > threshold
+    t = target.numpy() > 0
+    inter = (p & t).sum(axis=(1, 2))
+    union = p.sum(axis=(1, 2)) + t.sum(axis=(1, 2))
+    return float(np.mean(np.where(union == 0, 1.0, inter / np.maximum(union, 1))))
+
+
+def _numpy_overlap(p, t, kind, eps=0.0):
+    inter = (p * t).sum(axis=(1, 2))
+    total = p.sum(axis=(1, 2)) + t.sum(axis=(1, 2))
+    num, den = (2 * inter, total) if kind == "dice" else (inter, total - inter)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den + eps == 0, 1.0, (num + eps) / (den + eps))
+
+
+for _kind in ("dice", "iou"):
+    _check = {"dice": lesson04.check_dice_score, "iou": lesson04.check_iou_score}[_kind]
+
+    def _on_logits(logits, target, threshold=0.5, kind=_kind):
+        return float(_numpy_overlap(logits.numpy()[:, 0], target.numpy().astype(float),
+                                    kind).mean())
+
+    def _soft(logits, target, threshold=0.5, kind=_kind):
+        p = torch.sigmoid(logits).squeeze(1).numpy()
+        return float(_numpy_overlap(p, target.numpy().astype(float), kind).mean())
+
+    def _pooled_numpy(logits, target, threshold=0.5, kind=_kind):
+        p = (torch.sigmoid(logits[:, 0]).numpy() > threshold).astype(float)[None].reshape(
+            1, -1, target.shape[-1])
+        return float(_numpy_overlap(p, target.numpy().astype(float).reshape(1, -1,
+                                                                         target.shape[-1]),
+                                    kind).mean())
+
+    def _smooth_numpy(logits, target, threshold=0.5, kind=_kind):
+        p = (torch.sigmoid(logits[:, 0]).numpy() > threshold).astype(float)
+        return float(_numpy_overlap(p, target.numpy().astype(float), kind, eps=1.0).mean())
+
+    for _fn, _what in ((_on_logits, "on-logits"), (_soft, "without-threshold"),
+                       (_pooled_numpy, "pooled"), (_smooth_numpy, "smoothing")):
+        _fn.__name__ = f"{_kind}_{_what.replace('-', '_')}_numpy"
+        wrong(_check, f"{_kind}-{_what}")(_fn)
+
+
+@wrong(lesson04.check_pixel_accuracy, "accuracy-wrong-dim")
+def accuracy_per_image(logits, target):
+    return ((logits[:, 0] > 0).long() == target).float().mean(dim=(1, 2))
+
+
+# --------------------------------------------------------------------------- lesson 05
+
+
+def _bincount(masks, num_classes, ignore_index):
+    values = masks[masks != ignore_index]
+    return torch.bincount(values, minlength=num_classes).double()
+
+
+@wrong(lesson05.check_class_weights, "weights-backwards")
+def weights_as_frequencies(masks, num_classes, ignore_index=255):
+    counts = _bincount(masks, num_classes, ignore_index)
+    w = counts / counts.sum()
+    return (w / w[counts > 0].mean()).float()
+
+
+@wrong(lesson05.check_class_weights, "zero-count-inf")
+def weights_divide_by_zero(masks, num_classes, ignore_index=255):
+    counts = _bincount(masks, num_classes, ignore_index).numpy()
+    with np.errstate(divide="ignore"):
+        w = counts.sum() / counts
+    return torch.tensor(w / w[np.isfinite(w)].mean(), dtype=torch.float32)
+
+
+@wrong(lesson05.check_class_weights, "weights-not-normalised")
+def weights_raw_inverse(masks, num_classes, ignore_index=255):
+    counts = _bincount(masks, num_classes, ignore_index)
+    return torch.where(counts > 0, counts.sum() / counts.clamp(min=1), 0.0).float()
+
+
+@wrong(lesson05.check_class_weights, "weights-not-tensor")
+def weights_as_list(masks, num_classes, ignore_index=255):
+    counts = _bincount(masks, num_classes, ignore_index)
+    w = torch.where(counts > 0, counts.sum() / counts.clamp(min=1), 0.0)
+    return (w / w[counts > 0].mean()).tolist()
+
+
+@wrong(lesson05.check_class_weights, "weights-wrong-dtype")
+def weights_float64_numpy(masks, num_classes, ignore_index=255):
+    counts = _bincount(masks, num_classes, ignore_index).numpy()
+    w = np.zeros(num_classes)
+    w[counts > 0] = 1 / counts[counts > 0]
+    return torch.from_numpy(w / w[counts > 0].mean())
+
+
+@wrong(lesson05.check_class_weights, "weights-wrong-shape")
+def weights_unique_classes_only(masks, num_classes, ignore_index=255):
+    _, counts = torch.unique(masks[masks != ignore_index], return_counts=True)
+    w = counts.sum() / counts.double()
+    return (w / w.mean()).float()
+
+
+def _iou_numpy(cm, denominator, include_background, nan_as_zero=False):
+    cm = np.asarray(cm, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.diag(cm) / denominator(cm)
+    if not include_background:
+        iou = iou[1:]
+    return float(np.nan_to_num(iou).mean() if nan_as_zero else np.nanmean(iou))
+
+
+@wrong(lesson05.check_miou_from_confusion, "precision-not-iou")
+def miou_column_sums(cm, include_background=True):
+    return _iou_numpy(cm, lambda c: c.sum(axis=0), include_background)
+
+
+@wrong(lesson05.check_miou_from_confusion, "recall-not-iou")
+def miou_row_sums(cm, include_background=True):
+    return _iou_numpy(cm, lambda c: c.sum(axis=1), include_background)
+
+
+@wrong(lesson05.check_miou_from_confusion, "union-double-counts-diagonal")
+def miou_rows_plus_columns(cm, include_background=True):
+    return _iou_numpy(cm, lambda c: c.sum(axis=0) + c.sum(axis=1), include_background)
+
+
+@wrong(lesson05.check_miou_from_confusion, "nan-class-as-zero")
+def miou_nan_to_num(cm, include_background=True):
+    return _iou_numpy(cm, lambda c: c.sum(0) + c.sum(1) - np.diag(c), include_background,
+                      nan_as_zero=True)
+
+
+@wrong(lesson05.check_miou_from_confusion, "background-not-excluded")
+def miou_ignores_the_flag(cm, include_background=True):
+    return _iou_numpy(cm, lambda c: c.sum(0) + c.sum(1) - np.diag(c), True)
+
+
+@wrong(lesson05.check_miou_from_confusion, "background-pixels-dropped")
+def miou_cut_matrix(cm, include_background=True):
+    cm = np.asarray(cm, dtype=float)
+    if not include_background:
+        cm = cm[1:, 1:]
+    return _iou_numpy(cm, lambda c: c.sum(0) + c.sum(1) - np.diag(c), True)
+
+
+@wrong(lesson05.check_miou_from_confusion, "miou-not-number")
+def miou_per_class(cm, include_background=True):
+    cm = cm.double()
+    iou = cm.diag() / (cm.sum(0) + cm.sum(1) - cm.diag())
+    return iou if include_background else iou[1:]
+
+
+# --------------------------------------------------------------------------- lesson 06
+
+
+@wrong(lesson06.check_log_spaced, "linear-spacing")
+def spaced_by_steps(low, high, n):
+    step = (high - low) / (n - 1)
+    return [low + i * step for i in range(n)]
+
+
+@wrong(lesson06.check_log_spaced, "logspace-takes-exponents")
+def spaced_torch_logspace(low, high, n):
+    return torch.logspace(low, high, n, dtype=torch.float64).tolist()
+
+
+@wrong(lesson06.check_log_spaced, "endpoint-excluded")
+def spaced_ratio_over_n(low, high, n):
+    ratio = (high / low) ** (1 / n)
+    return [low * ratio ** i for i in range(n)]
+
+
+@wrong(lesson06.check_log_spaced, "exponents-not-values")
+def spaced_exponents(low, high, n):
+    return [math.log10(low) + i * (math.log10(high) - math.log10(low)) / (n - 1)
+            for i in range(n)]
+
+
+@wrong(lesson06.check_log_spaced, "wrong-count")
+def spaced_one_short(low, high, n):
+    ratio = (high / low) ** (1 / (n - 2))
+    return [low * ratio ** i for i in range(n - 1)]
+
+
+# --------------------------------------------------------------------------- lesson 07
+
+
+@wrong(lesson07.check_mask_to_png_array, "png-left-0-1")
+def png_uint8_only(mask):
+    return np.asarray(mask).astype("uint8")
+
+
+@wrong(lesson07.check_mask_to_png_array, "png-inverted")
+def png_inverted(mask):
+    return np.where(np.asarray(mask) > 0, 0, 255).astype(np.uint8)
+
+
+@wrong(lesson07.check_mask_to_png_array, "png-wrong-dtype")
+def png_int64(mask):
+    return np.asarray(mask, dtype=np.int64) * 255
+
+
+@wrong(lesson07.check_mask_to_png_array, "png-not-numpy")
+def png_tensor(mask):
+    return torch.as_tensor(np.asarray(mask)).to(torch.uint8) * 255
