@@ -605,3 +605,150 @@ def png_int64(mask):
 @wrong(lesson07.check_mask_to_png_array, "png-not-numpy")
 def png_tensor(mask):
     return torch.as_tensor(np.asarray(mask)).to(torch.uint8) * 255
+
+
+def _summary(rows, by, key, *, ddof=1, one_run_std=math.nan, settings=None, keep_n=True):
+    """A summary by a dict of lists; the keyword arguments switch on one mistake each."""
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault(tuple(row[b] for b in (settings or by)), []).append(row[key])
+    out = []
+    for setting, values in groups.items():
+        std = float(np.std(values, ddof=ddof)) if len(values) > 1 or ddof == 0 else one_run_std
+        row = {**dict(zip(settings or by, setting)), "mean": float(np.mean(values)), "std": std}
+        if keep_n:
+            row["n"] = len(values)
+        out.append(row)
+    return out
+
+
+@wrong(lesson06.check_summarize_runs, "population-std")
+def summary_ddof0(rows, by, key="val_dice"):
+    return _summary(rows, by, key, ddof=0)
+
+
+@wrong(lesson06.check_summarize_runs, "single-run-std-zero")
+def summary_zero_std(rows, by, key="val_dice"):
+    return _summary(rows, by, key, one_run_std=0.0)
+
+
+@wrong(lesson06.check_summarize_runs, "grouped-by-wrong-key", own_hint=True)
+def summary_seed_in_the_key(rows, by, key="val_dice"):
+    return _summary(rows, by, key, settings=(*by, "seed"))
+
+
+@wrong(lesson06.check_summarize_runs, "missing-columns", own_hint=True)
+def summary_without_n(rows, by, key="val_dice"):
+    return _summary(rows, by, key, keep_n=False)
+
+
+@wrong(lesson06.check_summarize_runs, "key-ignored")
+def summary_fixed_column(rows, by, key="val_dice"):
+    return _summary(rows, by, "val_dice")
+
+
+@wrong(lesson06.check_summarize_runs, "not-grouped")
+def summary_one_row_per_run(rows, by, key="val_dice"):
+    return [{**{b: r[b] for b in by}, "mean": r[key], "std": math.nan, "n": 1} for r in rows]
+
+
+@wrong(lesson06.check_summarize_runs, "groupby-needs-sorting")
+def summary_neighbours_only(rows, by, key="val_dice"):
+    out, previous = [], None
+    for row in rows:
+        setting = tuple(row[b] for b in by)
+        if setting != previous:
+            out.append({**dict(zip(by, setting)), "values": []})
+            previous = setting
+        out[-1]["values"].append(row[key])
+    for row in out:
+        values = row.pop("values")
+        row.update(mean=sum(values) / len(values), n=len(values),
+                   std=float(np.std(values, ddof=1)) if len(values) > 1 else math.nan)
+    return out
+
+
+class _HistoryStopper:
+    """Early stopping from the list of values seen; subclasses each make one mistake."""
+
+    def __init__(self, patience=3, min_delta=0.0, mode="max"):
+        self.patience, self.min_delta, self.mode = patience, min_delta, mode
+        self.values: list[float] = []
+        self.best, self.best_epoch = None, 0
+
+    def improves(self, value, reference, min_delta):
+        if self.mode == "min":
+            return value < reference - min_delta
+        return value > reference + min_delta
+
+    def step(self, value):
+        self.values.append(value)
+        if self.best is None or self.improves(value, self.best, self.min_delta):
+            self.best, self.best_epoch = value, len(self.values)
+        return self.waited() >= self.patience
+
+    def waited(self):
+        return len(self.values) - self.best_epoch
+
+
+@wrong(lesson06.check_early_stopping, "stops-at-first-bad-epoch")
+class StopOnAnyDrop(_HistoryStopper):
+    def step(self, value):
+        super().step(value)
+        return self.waited() >= 1
+
+
+@wrong(lesson06.check_early_stopping, "compares-with-last")
+class StopComparedWithPrevious(_HistoryStopper):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bad = 0
+
+    def step(self, value):
+        previous = self.values[-1] if self.values else None
+        super().step(value)
+        if previous is not None and not self.improves(value, previous, self.min_delta):
+            self.bad += 1
+        elif previous is not None:
+            self.bad = 0
+        return self.bad >= self.patience
+
+
+@wrong(lesson06.check_early_stopping, "counter-not-reset")
+class StopCountingEveryBadEpoch(_HistoryStopper):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bad_total = 0
+
+    def step(self, value):
+        before = self.best_epoch
+        super().step(value)
+        self.bad_total += int(self.best_epoch == before)
+        return self.bad_total >= self.patience
+
+
+@wrong(lesson06.check_early_stopping, "patience-off-by-one")
+class StopOneLate(_HistoryStopper):
+    def step(self, value):
+        super().step(value)
+        return self.waited() > self.patience
+
+
+@wrong(lesson06.check_early_stopping, "wrong-direction")
+class StopAlwaysMaximising(_HistoryStopper):
+    def improves(self, value, reference, min_delta):
+        return value > reference + min_delta
+
+
+@wrong(lesson06.check_early_stopping, "min-delta-ignored")
+class StopWithoutMinDelta(_HistoryStopper):
+    def improves(self, value, reference, min_delta):
+        return super().improves(value, reference, 0.0)
+
+
+@wrong(lesson06.check_early_stopping, "ties-count-as-improvement")
+class StopTiesImprove(_HistoryStopper):
+    def improves(self, value, reference, min_delta):
+        if self.mode == "min":
+            return value <= reference - min_delta
+        return value >= reference + min_delta

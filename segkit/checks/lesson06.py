@@ -323,6 +323,28 @@ def _matches(result_table: dict[tuple, list[dict]], expected: list[dict], by) ->
     return True
 
 
+def _fail_split_settings(call: str, result: list[dict], rows: list[dict], by: tuple[str, ...],
+                         key: str, n_settings: int) -> None:
+    """One setting in several summary rows: groupby on unsorted rows, an extra grouping
+    column, or no grouping at all?"""
+    message = (f"{call} gave {len(result)} summary rows for {n_settings} settings: one "
+               "setting appears in several rows")
+    groups = sorted((tuple(r[b] for b in by), r["n"]) for r in
+                    _group_rows(rows, by, key, groupby=True))
+    if sorted((tuple(r[b] for b in by), r.get("n")) for r in result) == groups:
+        fail(message, mistake="groupby-needs-sorting")
+    extra = [c for c in rows[0] if c not in by and c != key and all(c in r for r in result)]
+    if extra:
+        fail(message, mistake="grouped-by-wrong-key",
+             hint=f"group by the `by` columns {list(by)} only, not also by {extra[0]!r}: the "
+                  "runs of one setting differ only in their seed, and those are the runs to "
+                  "average.")
+    if len(result) == len(rows):
+        fail(message, mistake="not-grouped")
+    fail(message, hint="collect the runs of each setting in one group (a dict keyed by "
+                       "tuple(row[b] for b in by)) and give one summary row per group.")
+
+
 @check("summarize_runs", "summarize_runs on 3 tables of runs")
 def check_summarize_runs(summarize_runs: Callable[..., Any]):
     """``summarize_runs(rows, by, key)``: mean, sample std and n of ``key`` per setting."""
@@ -352,8 +374,7 @@ def check_summarize_runs(summarize_runs: Callable[..., Any]):
                           "differ only in their seed, and those are the runs to average.")
         table = _summary_of(result, by, call)
         if any(len(v) > 1 for v in table.values()):
-            fail(f"{call} gave {len(result)} summary rows for {len(expected)} settings: "
-                 "one setting appears in several rows", mistake="groupby-needs-sorting")
+            _fail_split_settings(call, result, rows, by, key, len(expected))
         if _matches(table, expected, by):
             continue
         wrong_versions = [
