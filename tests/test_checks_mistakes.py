@@ -19,6 +19,7 @@ from torch import nn
 from check_helpers import failure
 from segkit.checks import lesson00, lesson01, lesson03, lesson04, lesson05, lesson06, lesson07
 from segkit.checks.catalogue import MISTAKES, hint_for
+from segkit.metrics import dice_per_image
 
 WRONG: list = []  # (check, student, mistake, fields of the catalogue hint)
 
@@ -752,3 +753,102 @@ class StopTiesImprove(_HistoryStopper):
         if self.mode == "min":
             return value <= reference - min_delta
         return value >= reference + min_delta
+
+
+# --------------------------------------------------------------------------- lesson 03 (second forms)
+
+
+def _epoch(model, loader, loss_fn, optimizer, *, backward=True, step=True, zero_after=False):
+    model.train()
+    total = seen = 0.0
+    for images, masks in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), masks)
+        if backward:
+            loss.backward()
+        if zero_after:
+            model.zero_grad()
+        if step:
+            optimizer.step()
+        total += loss.item() * len(images)
+        seen += len(images)
+    return total / seen
+
+
+@wrong(lesson03.check_train_one_epoch, "no-backward")
+def epoch_without_backward(model, loader, loss_fn, optimizer, device):
+    return _epoch(model, loader, loss_fn, optimizer, backward=False)
+
+
+@wrong(lesson03.check_train_one_epoch, "no-optimizer-step")
+def epoch_without_step(model, loader, loss_fn, optimizer, device):
+    return _epoch(model, loader, loss_fn, optimizer, step=False)
+
+
+@wrong(lesson03.check_train_one_epoch, "zero-grad-after-backward")
+def epoch_model_zero_grad_before_step(model, loader, loss_fn, optimizer, device):
+    return _epoch(model, loader, loss_fn, optimizer, zero_after=True)
+
+
+@wrong(lesson03.check_train_one_epoch, "loader-dataset-len")
+def epoch_divided_by_dataset_size(model, loader, loss_fn, optimizer, device):
+    _epoch(model, loader, loss_fn, optimizer)
+    return 0.0 / len(loader.dataset)
+
+
+def _validate(model, loader, loss_fn, *, no_grad=True, dice="images", returns="dict"):
+    model.eval()
+    losses, dices, sizes = [], [], []
+    context = torch.no_grad() if no_grad else torch.enable_grad()
+    with context:
+        for images, masks in loader:
+            logits = model(images)
+            losses.append(loss_fn(logits, masks).item())
+            per_image = dice_per_image((logits[:, 0] > 0).long(), masks)
+            dices.append(per_image)
+            sizes.append(len(images))
+    loss = sum(l * n for l, n in zip(losses, sizes)) / sum(sizes)
+    if dice == "batches":
+        value = sum(float(d.mean()) for d in dices) / len(dices)
+    elif dice == "tensor":
+        value = torch.cat(dices).mean()
+    else:
+        value = float(torch.cat(dices).mean())
+    if returns == "tuple":
+        return loss, value
+    return {"loss": loss, "dice": value}
+
+
+@wrong(lesson03.check_validate, "validate-grad-enabled")
+def validate_with_grad(model, loader, loss_fn, device):
+    return _validate(model, loader, loss_fn, no_grad=False)
+
+
+@wrong(lesson03.check_validate, "dice-mean-over-batches")
+def validate_batch_dice(model, loader, loss_fn, device):
+    return _validate(model, loader, loss_fn, dice="batches")
+
+
+@wrong(lesson03.check_validate, "dice-not-float")
+def validate_dice_tensor(model, loader, loss_fn, device):
+    return _validate(model, loader, loss_fn, dice="tensor")
+
+
+@wrong(lesson03.check_validate, "validate-returns-dict")
+def validate_tuple(model, loader, loss_fn, device):
+    return _validate(model, loader, loss_fn, returns="tuple")
+
+
+@wrong(lesson03.check_validate, "dice-wrong")
+def validate_dice_of_soft_predictions(model, loader, loss_fn, device):
+    model.eval()
+    total_loss = total_dice = n = 0.0
+    with torch.no_grad():
+        for images, masks in loader:
+            logits = model(images)
+            total_loss += loss_fn(logits, masks).item() * len(images)
+            p = torch.sigmoid(logits[:, 0])
+            inter = (p * masks).sum((1, 2))
+            total_dice += float((2 * inter / (p.sum((1, 2)) + masks.sum((1, 2)))).sum())
+            n += len(images)
+    return {"loss": total_loss / n, "dice": total_dice / n}
