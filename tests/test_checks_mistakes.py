@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from check_helpers import failure
-from segkit.checks import lesson00, lesson01, lesson03, lesson04, lesson05, lesson06, lesson07
+from segkit.checks import (lesson00, lesson01, lesson03, lesson04, lesson05, lesson06, lesson07,
+                           lesson08)
 from segkit.checks.catalogue import MISTAKES, hint_for
 from segkit.metrics import dice_per_image
 
@@ -852,3 +853,103 @@ def validate_dice_of_soft_predictions(model, loader, loss_fn, device):
             total_dice += float((2 * inter / (p.sum((1, 2)) + masks.sum((1, 2)))).sum())
             n += len(images)
     return {"loss": total_loss / n, "dice": total_dice / n}
+
+
+# --------------------------------------------------------------------------- lesson 08 (second forms)
+
+
+def _stages(resnet, x, *, relu=True, pool_stem=False):
+    stem = resnet.bn1(resnet.conv1(x))
+    if relu:
+        stem = torch.relu(stem)
+    pooled = resnet.maxpool(stem)
+    maps = [pooled if pool_stem else stem]
+    for layer in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4):
+        pooled = layer(pooled)
+        maps.append(pooled)
+    return maps
+
+
+@wrong(lesson08.check_encoder_features, "skips-reversed")
+def features_deepest_first(resnet, x):
+    return list(reversed(_stages(resnet, x)))
+
+
+@wrong(lesson08.check_encoder_features, "missing-stem")
+def features_from_layer1(resnet, x):
+    return _stages(resnet, x)[1:]
+
+
+@wrong(lesson08.check_encoder_features, "stem-after-maxpool")
+def features_pooled_stem(resnet, x):
+    return _stages(resnet, x, pool_stem=True)
+
+
+@wrong(lesson08.check_encoder_features, "stem-no-relu")
+def features_stem_before_relu(resnet, x):
+    return _stages(resnet, x, relu=False)
+
+
+@wrong(lesson08.check_encoder_features, "wrong-number-of-maps")
+def features_three_deepest(resnet, x):
+    return _stages(resnet, x)[-3:]
+
+
+@wrong(lesson08.check_encoder_features, "features-mismatch")
+def features_each_from_the_stem(resnet, x):
+    stem = torch.relu(resnet.bn1(resnet.conv1(x)))
+    f1 = resnet.layer1(resnet.maxpool(stem))
+    f2 = resnet.layer2(f1)
+    f3 = resnet.layer3(f2)
+    return [stem, f1, f2, f3, resnet.layer4(resnet.layer3(resnet.layer2(resnet.layer1(stem))))]
+
+
+def _freeze(model, *, encoder=True, everything=False, bn_eval=True, give="trainable"):
+    target = model if everything else model.encoder
+    if encoder:
+        for p in target.parameters():
+            p.requires_grad = False
+    if bn_eval:  # BatchNorm statistics frozen too (segkit's model keeps them so in train())
+        model.encoder.eval()
+        model.encoder_frozen = True
+    if give == "all":
+        return list(model.parameters())
+    if give == "head":
+        return [p for n, p in model.named_parameters() if n.startswith("head")]
+    if give == "generator":
+        return (p for p in model.parameters() if p.requires_grad)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+@wrong(lesson08.check_freeze_encoder, "params-generator")
+def freeze_returns_generator(model):
+    return _freeze(model, give="generator")
+
+
+@wrong(lesson08.check_freeze_encoder, "encoder-not-frozen")
+def freeze_only_the_bn(model):
+    _freeze(model, encoder=False)
+    for m in model.encoder.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.requires_grad_(False)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+@wrong(lesson08.check_freeze_encoder, "froze-decoder")
+def freeze_the_whole_model(model):
+    return _freeze(model, everything=True)
+
+
+@wrong(lesson08.check_freeze_encoder, "optimizer-gets-frozen")
+def freeze_returns_everything(model):
+    return _freeze(model, give="all")
+
+
+@wrong(lesson08.check_freeze_encoder, "params-missing")
+def freeze_returns_the_head_only(model):
+    return _freeze(model, give="head")
+
+
+@wrong(lesson08.check_freeze_encoder, "batchnorm-stats-update")
+def freeze_without_eval(model):
+    return _freeze(model, bn_eval=False)
