@@ -953,3 +953,87 @@ def freeze_returns_the_head_only(model):
 @wrong(lesson08.check_freeze_encoder, "batchnorm-stats-update")
 def freeze_without_eval(model):
     return _freeze(model, bn_eval=False)
+
+
+# --------------------------------------------------------------------------- lesson 07 (second forms)
+
+
+def _full_size(model, image, size, *, eval_mode=True, resize_in=True, back="logits",
+               threshold=0.0, argmax=False):
+    if eval_mode:
+        model.eval()
+    h, w = image.shape[-2:]
+    with torch.no_grad():
+        x = F.interpolate(image, size=size, mode="bilinear", antialias=True) if resize_in \
+            else image
+        logits = model(x)
+        if back == "none":
+            big = logits
+        elif back == "mask":
+            small = (logits > threshold).float()
+            big = F.interpolate(small, size=(h, w), mode="bilinear")
+            return big[0, 0].long() if threshold else big[0, 0]
+        else:
+            big = F.interpolate(logits, size=(h, w), mode="bilinear")
+    if argmax:
+        return big.argmax(dim=1)[0]
+    return (big[0, 0] > threshold).long()
+
+
+@wrong(lesson07.check_predict_full_size, "forgot-eval")
+def predict_in_train_mode(model, image, size):
+    return _full_size(model, image, size, eval_mode=False)
+
+
+@wrong(lesson07.check_predict_full_size, "not-resized-in", own_hint=True)
+def predict_at_full_size(model, image, size):
+    return _full_size(model, image, size, resize_in=False)
+
+
+@wrong(lesson07.check_predict_full_size, "returned-training-size")
+def predict_small_mask(model, image, size):
+    return _full_size(model, image, size, back="none")
+
+
+@wrong(lesson07.check_predict_full_size, "threshold-then-resize", own_hint=True)
+def predict_resized_probability_mask(model, image, size):
+    return _full_size(model, image, size, back="mask")
+
+
+@wrong(lesson07.check_predict_full_size, "argmax-one-channel")
+def predict_argmax(model, image, size):
+    return _full_size(model, image, size, argmax=True)
+
+
+@wrong(lesson07.check_predict_full_size, "logit-threshold-0.5")
+def predict_logits_over_half(model, image, size):
+    return _full_size(model, image, size, threshold=0.5)
+
+
+def _tta(model, x, combine):
+    with torch.no_grad():
+        a = model(x)[:, 0]
+        b = model(torch.flip(x, dims=[-1]))[:, 0]
+    return combine(a, b).long()
+
+
+@wrong(lesson07.check_flip_tta, "tta-not-flipped-back")
+def tta_mirror_left_mirrored(model, x):
+    return _tta(model, x, lambda a, b: torch.stack([a, b]).mean(0) > 0)
+
+
+@wrong(lesson07.check_flip_tta, "tta-averaged-masks", own_hint=True)
+def tta_vote_both(model, x):
+    return _tta(model, x, lambda a, b: ((a > 0).float() + (b.flip(-1) > 0).float()) / 2 > 0.5)
+
+
+@wrong(lesson07.check_flip_tta, "tta-no-flip", own_hint=True)
+def tta_original_twice(model, x):
+    return _tta(model, x, lambda a, b: (a + a) / 2 > 0)
+
+
+@wrong(lesson07.check_flip_tta, "tta-wrong-axis")
+def tta_upside_down(model, x):
+    with torch.no_grad():
+        logits = model(x) + model(x.flip(2)).flip(2)
+    return (logits[:, 0] > 0).long()
