@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from check_helpers import failure
-from segkit.checks import (lesson00, lesson01, lesson03, lesson04, lesson05, lesson06, lesson07,
+from segkit.checks import (lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06,
+                           lesson07,
                            lesson08)
 from segkit.checks.catalogue import MISTAKES, hint_for
 from segkit.metrics import dice_per_image
@@ -1037,3 +1038,115 @@ def tta_upside_down(model, x):
     with torch.no_grad():
         logits = model(x) + model(x.flip(2)).flip(2)
     return (logits[:, 0] > 0).long()
+
+
+# --------------------------------------------------------------------------- lesson 02 (second forms)
+# DoubleConv written with named layers (the lesson file uses nn.Sequential), one switch
+# per mistake.
+
+
+def _double_conv(*, padding=1, bn=True, bias=False, relu_first=False, pool=None):
+    class Block(nn.Module):
+        def __init__(self, in_ch, out_ch):
+            super().__init__()
+            self.c1 = nn.Conv2d(in_ch, out_ch, 3, padding=padding, bias=bias)
+            self.c2 = nn.Conv2d(out_ch, out_ch, 3, padding=padding, bias=bias)
+            self.n1 = nn.BatchNorm2d(out_ch) if bn else nn.Identity()
+            self.n2 = nn.BatchNorm2d(out_ch) if bn else nn.Identity()
+
+        def forward(self, x):
+            for conv, norm in ((self.c1, self.n1), (self.c2, self.n2)):
+                x = norm(torch.relu(conv(x))) if relu_first else torch.relu(norm(conv(x)))
+            return x
+    return Block
+
+
+@wrong(lesson02.check_double_conv, "conv-no-padding")
+class DoubleConvValid(_double_conv(padding=0)):
+    pass
+
+
+@wrong(lesson02.check_double_conv, "missing-batchnorm")
+class DoubleConvWithoutNorm(_double_conv(bn=False)):
+    pass
+
+
+@wrong(lesson02.check_double_conv, "conv-bias-before-batchnorm")
+class DoubleConvWithBias(_double_conv(bias=True)):
+    pass
+
+
+@wrong(lesson02.check_double_conv, "doubleconv-order", own_hint=True)
+class DoubleConvReluThenNorm(_double_conv(relu_first=True)):
+    pass
+
+
+@wrong(lesson02.check_double_conv, "not-a-module")
+def double_conv_function(in_ch, out_ch):
+    return [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.Conv2d(out_ch, out_ch, 3, padding=1)]
+
+
+_GOOD_DOUBLE = _double_conv()
+
+
+@wrong(lesson02.check_down, "down-no-pool")
+class DownWithoutPooling(nn.Module):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.conv = _GOOD_DOUBLE(in_ch, out_ch)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+@wrong(lesson02.check_down, "conv-before-pool")
+class DownConvolvesFirst(nn.Module):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.conv = _GOOD_DOUBLE(in_ch, out_ch)
+
+    def forward(self, x):
+        return F.max_pool2d(self.conv(x), 2)
+
+
+@wrong(lesson02.check_down, "down-mismatch", own_hint=True)
+class DownAveragePool(nn.Module):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.conv = _GOOD_DOUBLE(in_ch, out_ch)
+
+    def forward(self, x):
+        return self.conv(F.avg_pool2d(x, 2))
+
+
+@wrong(lesson02.check_down, "down-wrong-size", own_hint=True)
+class DownPoolsByFour(nn.Module):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.conv = _GOOD_DOUBLE(in_ch, out_ch)
+
+    def forward(self, x):
+        return self.conv(F.max_pool2d(x, 4))
+
+
+@wrong(lesson02.check_up, "up-transposed-in-channels")
+class UpTransposedFromHalf(nn.Module):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_ch // 2, in_ch // 2, 2, stride=2)
+        self.conv = _GOOD_DOUBLE(in_ch, out_ch)
+
+    def forward(self, x1, x2):
+        return self.conv(torch.cat([x2, self.up(x1)], 1))
+
+
+@wrong(lesson02.check_up, "up-wrong-upsample")
+class UpKernelThree(nn.Module):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=3, stride=2)
+        self.conv = _GOOD_DOUBLE(in_ch, out_ch)
+
+    def forward(self, x1, x2):
+        x1 = self.up(x1)[..., :x2.shape[2], :x2.shape[3]]
+        return self.conv(torch.cat([x2, x1], 1))

@@ -364,7 +364,8 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("doubleconv-param-count", ("02",), ("DoubleConv",),
             what="DoubleConv with layers of the wrong number or size",
-            hint="DoubleConv is nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
+            hint="two 3x3 convs, each followed by a BatchNorm and a ReLU, and nothing else with "
+                 "weights: nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
                  "nn.BatchNorm2d(out_ch) -> nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, "
                  "bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU.",
             source=TRIALS),
@@ -388,7 +389,8 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("doubleconv-order", ("02",), ("DoubleConv",),
             what="DoubleConv's layers run in another order than conv -> BatchNorm -> ReLU (twice)",
-            hint="DoubleConv is nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
+            hint="the layers must run in the order conv -> BatchNorm -> ReLU, twice, each used "
+                 "once: nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
                  "nn.BatchNorm2d(out_ch) -> nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, "
                  "bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU.",
             source=TRIALS),
@@ -420,7 +422,8 @@ _CATALOGUE = [
     Mistake("down-mismatch", ("02",), ("Down",),
             what="Down that is not max pooling followed by DoubleConv (e.g. average pooling or a "
                  "strided conv)",
-            hint="Down is nn.MaxPool2d(2) followed by DoubleConv(in_ch, out_ch).",
+            hint="your Down's layers do not line up with segkit's: pool first, then convolve. "
+                 "Down is nn.MaxPool2d(2) followed by DoubleConv(in_ch, out_ch).",
             source=TRIALS),
     Mistake("conv-before-pool", ("02",), ("Down",),
             what="Down that convolves first and pools afterwards",
