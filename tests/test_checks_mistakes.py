@@ -1150,3 +1150,83 @@ class UpKernelThree(nn.Module):
     def forward(self, x1, x2):
         x1 = self.up(x1)[..., :x2.shape[2], :x2.shape[3]]
         return self.conv(torch.cat([x2, x1], 1))
+
+
+# --------------------------------------------------------------------------- lesson 01 (second forms)
+
+
+@wrong(lesson01.check_to_class_indices, "mask-bool-dtype")
+def indices_as_bool_tensor(mask_array):
+    return torch.from_numpy(np.asarray(mask_array).copy()) != 0
+
+
+@wrong(lesson01.check_to_class_indices, "mask-divided-to-float")
+def indices_divided(mask_array):
+    mask = np.asarray(mask_array, dtype=np.float32)
+    return mask / mask.max() if mask.max() > 0 else mask
+
+
+def _pixels(dataset):
+    return torch.stack([image for image, _ in dataset]).double()  # (N, 3, H, W)
+
+
+@wrong(lesson01.check_mean_std, "not-per-channel")
+def stats_one_number(dataset):
+    x = _pixels(dataset)
+    return x.mean(), x.std(unbiased=False)
+
+
+@wrong(lesson01.check_mean_std, "reduced-wrong-dims")
+def stats_per_row(dataset):
+    x = _pixels(dataset)
+    return x.mean(dim=(0, 1, 3)), x.std(dim=(0, 1, 3))
+
+
+@wrong(lesson01.check_mean_std, "variance-not-std")
+def stats_variance(dataset):
+    x = _pixels(dataset).numpy()
+    return x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+
+
+@wrong(lesson01.check_mean_std, "std-of-image-means")
+def stats_spread_of_means(dataset):
+    means = _pixels(dataset).mean(dim=(2, 3))  # (N, 3)
+    return means.mean(0), means.std(0, unbiased=False)
+
+
+@wrong(lesson01.check_mean_std, "mean-of-image-stds")
+def stats_mean_of_stds(dataset):
+    x = _pixels(dataset)
+    return x.mean(dim=(0, 2, 3)), x.std(dim=(2, 3), unbiased=False).mean(0)
+
+
+@wrong(lesson01.check_mean_std, "mean-of-batch-means")
+def stats_batches_of_two(dataset):
+    x = _pixels(dataset)
+    batches = [x[i:i + 2] for i in range(0, len(x), 2)]
+    means = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches])
+    stds = torch.stack([b.std(dim=(0, 2, 3)) for b in batches])
+    return means.mean(0), stds.mean(0)
+
+
+def _transform(size, *, plain_mask=False, normalize=False):
+    from torchvision.transforms import v2
+
+    steps = [v2.Resize(size), v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True)]
+    if normalize:
+        steps.append(v2.Normalize([0.5] * 3, [0.25] * 3))
+    pipeline = v2.Compose(steps)
+
+    def t(image, mask):
+        return pipeline(image, mask.as_subclass(torch.Tensor) if plain_mask else mask)
+    return t
+
+
+@wrong(lesson01.check_make_train_transform, "normalized-too-early")
+def transform_normalised(size):
+    return _transform(size, normalize=True)
+
+
+@wrong(lesson01.check_make_train_transform, "mask-not-transformed")
+def transform_plain_tensor_mask(size):
+    return _transform(size, plain_mask=True)
