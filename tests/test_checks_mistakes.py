@@ -1230,3 +1230,58 @@ def transform_normalised(size):
 @wrong(lesson01.check_make_train_transform, "mask-not-transformed")
 def transform_plain_tensor_mask(size):
     return _transform(size, plain_mask=True)
+
+
+# --------------------------------------------------------------------------- more second forms
+
+
+@wrong(lesson00.check_list_pairs, "names-not-paths")
+def pairs_of_names(root):
+    from pathlib import Path
+    images = sorted(p.name for p in Path(root, "train").glob("*.jpg"))
+    masks = {p.name for p in Path(root, "train_masks").iterdir()}
+    return [(n, n[:-4] + "_mask.gif") for n in images if n[:-4] + "_mask.gif" in masks]
+
+
+@wrong(lesson00.check_list_pairs, "missing-mask-kept")
+def pairs_without_checking(root):
+    from pathlib import Path
+    root = Path(root)
+    return [(p, root / "train_masks" / f"{p.stem}_mask.gif")
+            for p in sorted((root / "train").glob("*.jpg"))]
+
+
+@wrong(lesson07.check_mask_to_png_array, "png-wrong-values")
+def png_times_128(mask):
+    return (np.asarray(mask) * 128).astype(np.uint8)
+
+
+@wrong(lesson07.check_predict_full_size, "model-not-called")
+def predict_without_the_model(model, image, size):
+    return torch.zeros(image.shape[-2:], dtype=torch.int64)
+
+
+@wrong(lesson07.check_flip_tta, "model-not-called")
+def tta_without_the_model(model, x):
+    return (x[:, 0] > 0).long()
+
+
+@wrong(lesson06.check_early_stopping, "best-not-tracked")
+class StopBestIsLast:
+    def __init__(self, patience=3, min_delta=0.0, mode="max"):
+        self._inner = _HistoryStopper(patience, min_delta, mode)
+        self.best, self.best_epoch = None, 0
+
+    def step(self, value):
+        stop = self._inner.step(value)  # decides right...
+        self.best, self.best_epoch = value, len(self._inner.values)  # ...reports the last
+        return stop
+
+
+@wrong(lesson03.check_validate, "validate-changes-weights")
+def validate_that_trains(model, loader, loss_fn, device):
+    result = _validate(model, loader, loss_fn)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(0.9)
+    return result
