@@ -1285,3 +1285,63 @@ def validate_that_trains(model, loader, loss_fn, device):
         for p in model.parameters():
             p.mul_(0.9)
     return result
+
+
+def _pairs_class(*, image="right", mask="right", length="right", use_transform=True):
+    """A CarvanaPairs read with NumPy (the lesson file's are torchvision-based); each
+    keyword switches on one mistake."""
+    from pathlib import Path
+
+    from PIL import Image
+    from torchvision import tv_tensors
+
+    class Pairs(torch.utils.data.Dataset):
+        def __init__(self, root, transform=None):
+            root = Path(root)
+            self.image_paths = sorted((root / "train").glob("*.jpg"))
+            self.mask_dir = root / "train_masks"
+            self.transform = transform
+
+        def __len__(self):
+            return len(self.image_paths) + (1 if length == "one-more" else 0)
+
+        def __getitem__(self, i):
+            path = self.image_paths[i]
+            photo = Image.open(path)
+            pixels = np.asarray(photo if image == "no-rgb" else photo.convert("RGB"))
+            x = torch.from_numpy(pixels.copy())
+            if image != "hwc":
+                x = x.permute(2, 0, 1) if x.ndim == 3 else x[None]
+            if image in ("right", "hwc", "no-rgb"):
+                x = x.float() / 255
+            elif image == "unscaled":
+                x = x.float()
+            gif = Image.open(self.mask_dir / f"{path.stem}_mask.gif")
+            classes = (np.asarray(gif.convert("RGB") if mask == "rgb" else gif) > 0)
+            m = classes.astype(np.int64)
+            if mask == "numpy":
+                y = m
+            else:
+                y = tv_tensors.Mask(torch.from_numpy(m))
+                if mask == "channel":
+                    y = tv_tensors.Mask(y[None])
+            x = tv_tensors.Image(x) if x.ndim == 3 and image != "hwc" else x
+            if self.transform is not None and use_transform:
+                x, y = self.transform(x, y)
+            return x, y
+    return Pairs
+
+
+for _name, _mistake, _kwargs in [
+        ("PairsUint8", "image-uint8-not-float", dict(image="uint8")),
+        ("PairsUnscaled", "image-not-scaled", dict(image="unscaled")),
+        ("PairsChannelsLast", "image-hwc-not-chw", dict(image="hwc")),
+        ("PairsGrayKept", "image-not-rgb", dict(image="no-rgb")),
+        ("PairsNumpyMask", "mask-not-tensor", dict(mask="numpy")),
+        ("PairsRgbMask", "mask-read-as-rgb", dict(mask="rgb")),
+        ("PairsMaskWithChannel", "mask-channel-axis", dict(mask="channel")),
+        ("PairsOneTooMany", "len-wrong", dict(length="one-more")),
+        ("PairsTransformStoredOnly", "transform-ignored", dict(use_transform=False))]:
+    _cls = _pairs_class(**_kwargs)
+    _cls.__name__ = _name
+    wrong(lesson01.check_carvana_pairs, _mistake)(_cls)
