@@ -1345,3 +1345,108 @@ for _name, _mistake, _kwargs in [
     _cls = _pairs_class(**_kwargs)
     _cls.__name__ = _name
     wrong(lesson01.check_carvana_pairs, _mistake)(_cls)
+
+
+@wrong(lesson01.check_make_train_transform, "wrong-size")
+def transform_square(size):
+    return _transform((size[0], size[0]))
+
+
+@wrong(lesson01.check_make_train_transform, "mask-bilinear")
+def transform_mask_as_image(size):
+    from torchvision import tv_tensors
+
+    pipeline = _transform(size)
+
+    def t(image, mask):
+        image, as_image = pipeline(image, tv_tensors.Image(mask[None].float()))
+        return image, as_image[0].round().long()  # interpolated like a photo
+    return t
+
+
+@wrong(lesson02.check_double_conv, "doubleconv-param-count")
+class DoubleConvWithExtraConv(_double_conv()):
+    def __init__(self, in_ch, out_ch):
+        super().__init__(in_ch, out_ch)
+        self.mix = nn.Conv2d(out_ch, out_ch, 1, bias=False)
+
+    def forward(self, x):
+        return self.mix(super().forward(x))
+
+
+@wrong(lesson02.check_down, "down-param-count", own_hint=True)
+class DownWithExtraNorm(nn.Module):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(in_ch)
+        self.conv = _GOOD_DOUBLE(in_ch, out_ch)
+
+    def forward(self, x):
+        return self.conv(self.norm(F.max_pool2d(x, 2)))
+
+
+class _GoodUp(nn.Module):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, 2, stride=2)
+        self.conv = _GOOD_DOUBLE(in_ch, out_ch)
+
+    def forward(self, x1, x2):
+        x1 = self.up(x1)
+        dy, dx = x2.shape[2] - x1.shape[2], x2.shape[3] - x1.shape[3]
+        x1 = F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+        return self.conv(torch.cat([x2, x1], 1))
+
+
+@wrong(lesson02.check_up, "up-mismatch")
+class UpSkipAddedToo(_GoodUp):
+    def forward(self, x1, x2):
+        return super().forward(x1, x2) + x2.mean(dim=1, keepdim=True)
+
+
+@wrong(lesson02.check_up, "up-mismatch")
+class UpUpsampledTwice(_GoodUp):
+    def forward(self, x1, x2):
+        return super().forward(x1, x2 * 2)
+
+
+def _unet(*, depth_change=0, skip_outc=False, crop=False):
+    class Net(nn.Module):
+        def __init__(self, in_channels=3, num_classes=2, base=64, depth=4):
+            super().__init__()
+            depth += depth_change
+            ch = [base * 2 ** i for i in range(depth + 1)]
+            self.inc = _GOOD_DOUBLE(in_channels, ch[0])
+            self.downs = nn.ModuleList(nn.Sequential(nn.MaxPool2d(2), _GOOD_DOUBLE(ch[i], ch[i + 1]))
+                                       for i in range(depth))
+            self.ups = nn.ModuleList(_GoodUp(ch[i + 1], ch[i]) for i in reversed(range(depth)))
+            self.outc = nn.Conv2d(ch[0], num_classes, 1)
+
+        def forward(self, x):
+            skips = [self.inc(x)]
+            for down in self.downs:
+                skips.append(down(skips[-1]))
+            x = skips.pop()
+            for up in self.ups:
+                skip = skips.pop()
+                if crop:  # crop the skip to the upsampled size instead of padding
+                    h, w = x.shape[2] * 2, x.shape[3] * 2
+                    skip = skip[:, :, :h, :w]
+                x = up(x, skip)
+            return x if skip_outc else self.outc(x)
+    return Net
+
+
+@wrong(lesson02.check_unet, "unet-depth-off-by-one", own_hint=True)
+class UNetOneTooDeep(_unet(depth_change=1)):
+    pass
+
+
+@wrong(lesson02.check_unet, "unet-output-shape")
+class UNetWithoutHead(_unet(skip_outc=True)):
+    pass
+
+
+@wrong(lesson02.check_unet, "unet-odd-size")
+class UNetCroppingSkips(_unet(crop=True)):
+    pass
