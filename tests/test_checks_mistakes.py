@@ -757,7 +757,7 @@ class StopTiesImprove(_HistoryStopper):
         return value >= reference + min_delta
 
 
-# --------------------------------------------------------------------------- lesson 03 (second forms)
+# ---------------------------------------------------------------------- lesson 03 (second forms)
 
 
 def _epoch(model, loader, loss_fn, optimizer, *, backward=True, step=True, zero_after=False):
@@ -856,7 +856,7 @@ def validate_dice_of_soft_predictions(model, loader, loss_fn, device):
     return {"loss": total_loss / n, "dice": total_dice / n}
 
 
-# --------------------------------------------------------------------------- lesson 08 (second forms)
+# ---------------------------------------------------------------------- lesson 08 (second forms)
 
 
 def _stages(resnet, x, *, relu=True, pool_stem=False):
@@ -956,7 +956,7 @@ def freeze_without_eval(model):
     return _freeze(model, bn_eval=False)
 
 
-# --------------------------------------------------------------------------- lesson 07 (second forms)
+# ---------------------------------------------------------------------- lesson 07 (second forms)
 
 
 def _full_size(model, image, size, *, eval_mode=True, resize_in=True, back="logits",
@@ -1040,7 +1040,7 @@ def tta_upside_down(model, x):
     return (logits[:, 0] > 0).long()
 
 
-# --------------------------------------------------------------------------- lesson 02 (second forms)
+# ---------------------------------------------------------------------- lesson 02 (second forms)
 # DoubleConv written with named layers (the lesson file uses nn.Sequential), one switch
 # per mistake.
 
@@ -1152,7 +1152,7 @@ class UpKernelThree(nn.Module):
         return self.conv(torch.cat([x2, x1], 1))
 
 
-# --------------------------------------------------------------------------- lesson 01 (second forms)
+# ---------------------------------------------------------------------- lesson 01 (second forms)
 
 
 @wrong(lesson01.check_to_class_indices, "mask-bool-dtype")
@@ -1417,8 +1417,9 @@ def _unet(*, depth_change=0, skip_outc=False, crop=False):
             depth += depth_change
             ch = [base * 2 ** i for i in range(depth + 1)]
             self.inc = _GOOD_DOUBLE(in_channels, ch[0])
-            self.downs = nn.ModuleList(nn.Sequential(nn.MaxPool2d(2), _GOOD_DOUBLE(ch[i], ch[i + 1]))
-                                       for i in range(depth))
+            self.downs = nn.ModuleList(
+                nn.Sequential(nn.MaxPool2d(2), _GOOD_DOUBLE(ch[i], ch[i + 1]))
+                for i in range(depth))
             self.ups = nn.ModuleList(_GoodUp(ch[i + 1], ch[i]) for i in reversed(range(depth)))
             self.outc = nn.Conv2d(ch[0], num_classes, 1)
 

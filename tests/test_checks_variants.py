@@ -410,7 +410,8 @@ def average_numpy(batch_losses, batch_sizes):
 @variant(lesson03.check_average_loss)
 def average_torch(batch_losses, batch_sizes):
     sizes = torch.tensor(batch_sizes, dtype=torch.float64)
-    return (torch.tensor(batch_losses, dtype=torch.float64) * sizes).sum().item() / sizes.sum().item()
+    losses = torch.tensor(batch_losses, dtype=torch.float64)
+    return (losses * sizes).sum().item() / sizes.sum().item()
 
 
 @variant(lesson03.check_average_loss)

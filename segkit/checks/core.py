@@ -567,7 +567,8 @@ def close(actual: Any, expected: Any, *, abs_tol: float = 1e-6, rel_tol: float =
         return False
     if got.shape != want.shape:
         return False
-    ok = (np.abs(got - want) <= abs_tol + rel_tol * np.abs(want)) | (np.isnan(got) & np.isnan(want))
+    near = np.abs(got - want) <= abs_tol + rel_tol * np.abs(want)
+    ok = near | (np.isnan(got) & np.isnan(want))
     return bool(ok.all())
 
 

@@ -159,7 +159,8 @@ def _copy_weights(ref: nn.Module, student: nn.Module, *inputs: torch.Tensor) -> 
 
 def _same(a: torch.Tensor | None, b: torch.Tensor) -> bool:
     """Same shape and values, within a tolerance scaled to the values' size."""
-    return isinstance(a, torch.Tensor) and close(a, b, abs_tol=1e-4 * max(1.0, float(b.abs().max())))
+    tol = 1e-4 * max(1.0, float(b.abs().max()))
+    return isinstance(a, torch.Tensor) and close(a, b, abs_tol=tol)
 
 
 def _build(cls: Any, *args: Any, what: str) -> nn.Module:
@@ -411,7 +412,8 @@ def _expect_up_shapes(block: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
     if err is not None:
         raise err
     expect(shape_of(odd) == (2, 8, 11, 9), f"Up(16, 8) turned x1 (2, 16, 5, 4) and x2 "
-           f"(2, 8, 11, 9) into {shape_text(shape_of(odd))}, expected (2, 8, 11, 9): the skip's size",
+           f"(2, 8, 11, 9) into {shape_text(shape_of(odd))}, expected (2, 8, 11, 9): the "
+           "skip's size",
            mistake="up-no-pad-to-skip")
 
 
