@@ -74,3 +74,11 @@ def test_instructors_md_shows_the_catalogue_as_generated():
         "INSTRUCTORS.md's mistake table is out of date: run "
         "`python -m segkit.checks.catalogue --write INSTRUCTORS.md`")
     assert f"| `{next(iter(MISTAKES))}` |" in text
+
+
+@pytest.mark.parametrize("module", ["segkit.checks", "segkit.checks.core",
+                                    "segkit.checks.catalogue"]
+                         + [f"segkit.checks.{p.stem}" for p in CHECKS if p.stem != "core"])
+def test_every_name_in_all_exists(module):
+    namespace: dict = {}
+    exec(f"from {module} import *", namespace)  # an AttributeError names a stale __all__
