@@ -74,6 +74,11 @@ def add_only_option(p: argparse.ArgumentParser, what: str) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``build-lessons``, ``run-course``, ``grade`` and ``verify`` to a command line."""
+    for add in (_add_build_lessons, _add_run_course, _add_grade, _add_verify):
+        add(subparsers)
+
+
+def _add_build_lessons(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "build-lessons", help="write lessons/ from solutions/ (or --check that they are in sync)",
         description="Build the student notebooks lessons/NN_name.ipynb from the solution "
@@ -91,6 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="folder of lesson notebooks (default: lessons)")
     p.set_defaults(func=cmd_build_lessons)
 
+
+def _add_run_course(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run-course", help="execute every solution notebook headless and sum up",
         description="Execute the solution notebooks in fresh kernels (working folder: the "
@@ -109,6 +116,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="execute these notebooks and write their outputs back into them")
     p.set_defaults(func=cmd_run_course)
 
+
+def _add_grade(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "grade", help="grade students' notebooks: a table per student and exercise, CSV, JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -149,6 +158,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="output characters kept per cell (default: 20000)")
     p.set_defaults(func=cmd_grade)
 
+
+def _add_verify(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "verify", help="check the whole course before a term (sync, checks, stubs, time, network)",
         description="Verify the course: lessons/ is in sync with solutions/; every solution "
