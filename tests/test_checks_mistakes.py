@@ -1451,3 +1451,26 @@ class UNetWithoutHead(_unet(skip_outc=True)):
 @wrong(lesson02.check_unet, "unet-odd-size")
 class UNetCroppingSkips(_unet(crop=True)):
     pass
+
+
+@wrong(lesson01.check_make_train_transform, "image-not-float32")
+def transform_to_float64(size):
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.Resize(size), v2.RandomHorizontalFlip(),
+                       v2.ToDtype(torch.float64, scale=True)])
+
+
+# ``check-error``: the check could not use what came back (here, arrays of one element
+# that is not a number), reported by run_check for every exercise.
+
+
+@wrong(lesson04.check_pixel_accuracy, "check-error", own_hint=True)
+def accuracy_as_text_array(logits, target):
+    right = float(((logits[:, 0] > 0).long() == target).float().mean())
+    return np.array([f"{right:.0%} of the pixels"])
+
+
+@wrong(lesson04.check_dice_score, "check-error", own_hint=True)
+def dice_as_array_of_none(logits, target, threshold=0.5):
+    return np.array([None])
