@@ -98,14 +98,23 @@ def _statements(source: str) -> list[ast.stmt]:
         return []
 
 
+def uses_line(cell) -> bool:
+    return "checks.use(" in cell.source
+
+
 def _scaffold_and_uses(nb) -> tuple[str, dict[str, tuple[str, str]]]:
-    """The solution's set-up cell and import statements; exercise -> (its
-    ``checks.use`` statement, the reference expression in it)."""
+    """The solution's set-up cell and the import statements of its cells up to the last
+    check (the exercises cannot need later ones); exercise -> (its ``checks.use``
+    statement, the reference expression in it)."""
     parts: list[str] = []
     uses: dict[str, tuple[str, str]] = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or exercise_name(cell) or check_name(cell):
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    last = max([i for i, cell in enumerate(code) if check_name(cell)], default=len(code))
+    for i, cell in enumerate(code):
+        if exercise_name(cell) or check_name(cell):
             continue
+        if i > last and not uses_line(cell):
+            continue  # after the last check: no exercise needs its imports
         if is_setup_cell(cell):
             parts.append(python_source(cell.source))
             continue

@@ -197,7 +197,7 @@ class _Checker:
         with open(err, "ab") as stderr:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=stderr, env=env, cwd=cwd,
-                                         start_new_session=True)
+                                         start_new_session=os.name == "posix")
         self.lines: Queue = Queue()
         threading.Thread(target=self._read, daemon=True).start()
         try:
@@ -232,7 +232,7 @@ class _Checker:
 
     def stop(self) -> None:
         try:
-            if self.group:
+            if self.group and os.name == "posix":
                 os.killpg(self.proc.pid, signal.SIGKILL)
             else:
                 self.proc.kill()

@@ -66,9 +66,12 @@ def apply_limits(limits: dict, *, processes: bool) -> list[str]:
     """Set ``limits`` (a :class:`SandboxLimits` as a dict) on this process, hard.
 
     ``processes``: also cap the processes (only meaningful for a user of its own).
-    Returns the limits that could not be set (on macOS some cannot).
+    Returns the limits that could not be set (on macOS some cannot; Windows has none).
     """
-    import resource
+    try:
+        import resource
+    except ImportError:
+        return ["memory", "cpu", "file size", "core dumps"]
 
     wanted = [(resource.RLIMIT_DATA, limits["memory_bytes"], "memory"),
               (resource.RLIMIT_CPU, limits["cpu_seconds"], "cpu"),
@@ -92,9 +95,9 @@ def _inside(path: Path, folder: Path) -> bool:
 def readable_paths(hidden: list[Path] = ()) -> list[Path]:
     """What a sandbox may read: the system, Python and its packages, segkit, the data.
 
-    A folder on ``sys.path`` that holds one of ``hidden`` (the course folder, when
-    segkit is found through ``PYTHONPATH``) is left out: segkit's package folder and
-    the toy datasets are added on their own instead.
+    A folder that holds one of ``hidden`` (the course folder holds ``solutions/``,
+    and is on ``sys.path`` when segkit is found through ``PYTHONPATH``) is left out:
+    segkit's package folder and the toy datasets are added on their own instead.
     """
     from segkit import toydata
 
@@ -109,7 +112,7 @@ def readable_paths(hidden: list[Path] = ()) -> list[Path]:
         if not path.exists():
             continue
         path = path.resolve()
-        if any(_inside(h, path) or _inside(path, h) for h in hidden):
+        if any(_inside(h, path) for h in hidden):  # binding it would show what is hidden
             continue
         if not any(_inside(path, kept) for kept in paths):
             paths = [p for p in paths if not _inside(p, path)] + [path]
