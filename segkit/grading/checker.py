@@ -26,27 +26,33 @@ memory through frames) is what :mod:`segkit.grading.screen` flags before the cod
 
 from __future__ import annotations
 
+import ast
 import builtins
 import json
 import linecache
 import os
+import re
 import signal
 import sys
 import types
 
-__all__ = ["main", "runnable_statements"]
+__all__ = ["main", "python_source", "runnable_statements"]
+
+_MAGIC_LINE = re.compile(r"^([ \t]*)[%!].*$", re.MULTILINE)
 
 _KEPT = ("Import", "ImportFrom", "FunctionDef", "AsyncFunctionDef", "ClassDef", "Assign",
          "AnnAssign", "AugAssign", "If", "Try", "Delete")
 
 
-def runnable_statements(source: str):
+def python_source(source: str) -> str:
+    """``source`` with IPython's ``%magic`` and ``!shell`` lines made ``pass`` (they do
+    nothing when the grader runs the code; line numbers stay)."""
+    return _MAGIC_LINE.sub(lambda m: f"{m.group(1)}pass", source)
+
+
+def runnable_statements(source: str) -> list[ast.stmt]:
     """The top-level statements of an exercise cell the grader runs: definitions,
     imports and assignments (not calls, prints, loops or plots). [] if it does not parse."""
-    import ast
-
-    from segkit.grading.discover import python_source
-
     try:
         tree = ast.parse(python_source(source))
     except SyntaxError:
@@ -125,16 +131,15 @@ def _short(text: str, limit: int) -> str:
 
 def _run_cell(exercise: dict, namespace: dict, seconds: float) -> dict:
     """Run the definitions of the student's cell; what went wrong, if anything."""
-    import ast
-
     name = exercise["cell_name"]
     source = exercise["cell"]
     linecache.cache[name] = (len(source), None, source.splitlines(True), name)
     found: dict = {}
+    codes = [compile(ast.Module(body=[node], type_ignores=[]), name, "exec")
+             for node in runnable_statements(source)]
 
     def run() -> None:
-        for node in runnable_statements(source):
-            code = compile(ast.Module(body=[node], type_ignores=[]), name, "exec")
+        for code in codes:
             try:
                 exec(code, namespace)
             except Exception as exc:  # noqa: BLE001 - the student's cell may fail

@@ -30,12 +30,12 @@ from segkit.course.build import (
     solution_paths,
 )
 from segkit.errors import SegkitError
+from segkit.grading.checker import python_source
 
 __all__ = ["Exercise", "GradingInputError", "Lesson", "Submission", "collect_notebooks",
-           "find_lesson", "lesson_number_of", "python_source", "read_lesson", "submissions_for"]
+           "find_lesson", "lesson_number_of", "read_lesson", "submissions_for"]
 
 _LESSON_PREFIX = re.compile(r"^(\d\d)_")
-_MAGIC_LINE = re.compile(r"^([ \t]*)[%!].*$", re.MULTILINE)
 _COPY_SUFFIX = re.compile(r"(copy\d*|checkpoint|\(\d+\)|\d+)", re.IGNORECASE)
 
 
@@ -83,12 +83,6 @@ class Submission:
 
     student: str
     path: Path
-
-
-def python_source(source: str) -> str:
-    """``source`` with IPython's ``%magic`` and ``!shell`` lines made ``pass`` (they do
-    nothing when the grader runs the code; line numbers stay)."""
-    return _MAGIC_LINE.sub(lambda m: f"{m.group(1)}pass", source)
 
 
 def _statements(source: str) -> list[ast.stmt]:
