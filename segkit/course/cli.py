@@ -168,7 +168,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--isolation", choices=["auto", "bwrap", "off"], default="auto",
                    help="auto: a bubblewrap sandbox per notebook when it works here, "
                         "else the in-process guard (reports say 'isolation: off'); "
-                        "bwrap: stop if it does not work; off: never")
+                        "bwrap: stop if it does not work; off: never (with auto, "
+                        "SEGKIT_ISOLATION=off/bwrap decides)")
     p.add_argument("--shard", metavar="K/N",
                    help="grade only the K-th of N parts of the class (reports in "
                         "OUT/shard-K-of-N); join them with `segkit grade-merge`")

@@ -174,7 +174,7 @@ def _environment(isolation: bwrap.Isolation, root: Path, limits: Limits) -> dict
     """The checker's environment: in the sandbox, a clean one; else a guarded one."""
     common = {"PYTHONDONTWRITEBYTECODE": "1", "SEGKIT_PROGRESS": "0", "SEGKIT_DEVICE": "cpu",
               "MPLBACKEND": "Agg", **thread_env(limits.threads)}
-    if isinstance(isolation, bwrap.Isolation) and isolation.on:
+    if isolation.on:
         home, work = bwrap.SANDBOX_HOME, bwrap.SANDBOX_WORK
         return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home,
                 "TMPDIR": f"{work}/tmp", "PYTHONPATH": SEGKIT_PARENT,
@@ -230,7 +230,13 @@ class _Checker:
                 if isinstance(event, dict):
                     return nonces[nonce], event
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 0.0) -> None:
+        """End the process: let it end on its own for ``wait`` seconds, then kill it."""
+        try:
+            self.proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            pass
         try:
             if self.group and os.name == "posix":
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -410,10 +416,12 @@ class _NotebookGrading:
         while start is not None and start < len(self.lesson.exercises):
             job, nonces = self._job(start)
             checker = self._start(job)
+            again = start  # where to go on if it fails to report at all
             try:
-                start = self._follow(checker, nonces, start)
-            finally:
-                checker.stop()
+                again = self._follow(checker, nonces, start)
+            finally:  # after its last result it ends by itself
+                checker.stop(wait=5.0 if again is None else 0.0)
+            start = again
             if start is not None:
                 restarts += 1
                 if restarts > self.limits.max_restarts or time.monotonic() >= self.deadline:

@@ -228,8 +228,13 @@ def detect(wanted: str = "auto") -> Isolation:
     """Whether bubblewrap sandboxes can run here (tried once, with a sandboxed Python).
 
     ``wanted``: "auto" (use it when it works), "bwrap" (the same; the caller should
-    stop when it is off) or "off" (do not use it).
+    stop when it is off) or "off" (do not use it). With "auto", the environment
+    variable ``SEGKIT_ISOLATION`` (``off`` or ``bwrap``) decides instead, if set.
     """
+    if wanted == "auto" and os.environ.get("SEGKIT_ISOLATION") in ("off", "bwrap"):
+        wanted = os.environ["SEGKIT_ISOLATION"]
+        if wanted == "off":
+            return Isolation(False, "turned off with SEGKIT_ISOLATION=off")
     if wanted == "off":
         return Isolation(False, "turned off with --isolation off")
     if not sys.platform.startswith("linux"):
