@@ -512,6 +512,11 @@ def test_no_attack_gains_a_point(graded, name):
     if "neighbour" in table:  # its wrong answer is its own: any fail will do
         cells, points = table["neighbour"]
         table["neighbour"] = ({**cells, "dice_score": cells["dice_score"].split(":")[0]}, points)
+        if not results[0].isolation.startswith("isolation: bubblewrap"):
+            # without a sandbox it sees the other graders' processes: out of scope, and
+            # said so in INSTRUCTORS.md ("Threat model")
+            expected = {k: v for k, v in expected.items() if k != "neighbour"}
+            table.pop("neighbour")
     assert table == {student: expected[student] for student in sorted(expected)}
 
 
