@@ -86,8 +86,9 @@ def main() -> None:
             statuses[res.status] = statuses.get(res.status, 0) + 1
     print(f"{len(results)} notebooks graded in {wall:.0f} s ({wall / len(results):.2f} s per "
           f"notebook, wall); {results[0].isolation}")
-    print(f"per notebook, one process: mean {sum(r.seconds for r in results) / len(results):.1f}"
-          f" s; statuses: {json.dumps(statuses)}; load before: {load[0]:.2f}")
+    print(f"per notebook: mean {sum(r.seconds for r in results) / len(results):.1f} s wall, "
+          f"{sum(r.cpu_seconds for r in results) / len(results):.1f} s CPU (the checker "
+          f"processes); statuses: {json.dumps(statuses)}; load before: {load[0]:.2f}")
     if not args.no_baseline:
         solved = next(r.path for r in results if r.student == "student000")
         run = execute_notebook(read_notebook(solved), cwd=SOLUTION.parents[1], timeout=1800)

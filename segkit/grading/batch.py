@@ -46,7 +46,7 @@ def shard(submissions: list[Submission], k: int, n: int) -> list[Submission]:
 
 
 def _result_json(result: StudentResult) -> dict:
-    return {"notes": result.notes, "seconds": result.seconds,
+    return {"notes": result.notes, "seconds": result.seconds, "cpu_seconds": result.cpu_seconds,
             "exercises": {name: vars(res) for name, res in result.exercises.items()}}
 
 
@@ -74,7 +74,7 @@ class ResultCache:
             return None
         return StudentResult(submission.student, submission.path, exercises,
                              list(data["notes"]), float(data["seconds"]), self.isolation,
-                             digest)
+                             digest, float(data.get("cpu_seconds", 0.0)))
 
     def put(self, result: StudentResult) -> None:
         if not result.digest:

@@ -244,7 +244,12 @@ def main() -> None:
             if result["status"] == "pass":
                 passed.add(exercise["name"])
         _use(exercise, namespace, passed)
-    send(job["session"], {"event": "done"})
+    import resource
+
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                 resource.RUSAGE_CHILDREN)]
+    send(job["session"], {"event": "done",
+                          "cpu": sum(u.ru_utime + u.ru_stime for u in usage)})
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ class StudentResult:
     seconds: float = 0.0
     isolation: str = ""     # "isolation: bubblewrap (...)" or "isolation: off (...)"
     digest: str = ""        # the notebook's content hash (resumed runs reuse the grade)
+    cpu_seconds: float = 0.0  # CPU time of the checker processes that ran to their end
 
     @property
     def points(self) -> int:
@@ -270,6 +271,7 @@ class _NotebookGrading:
         self.skipped: set[str] = set()   # flagged: not run, not checked
         self.passed: set[str] = set()
         self.deadline = time.monotonic() + limits.notebook_timeout
+        self.cpu_seconds = 0.0
 
     def result(self, exercise: Exercise, status: str, **kw) -> None:
         points = exercise.points if status == "pass" else 0
@@ -342,6 +344,9 @@ class _NotebookGrading:
                 continue
             if not self._wait_result(checker, nonces, exercise):
                 return i + 1
+        who, event = checker.next_event(nonces, time.monotonic() + 5)
+        if who == "session" and event.get("event") == "done":
+            self.cpu_seconds += float(event.get("cpu") or 0.0)
         return None
 
     def _wait_result(self, checker: _Checker, nonces: dict[str, str],
@@ -481,7 +486,8 @@ def grade_notebook(submission: Submission, lesson: Lesson, limits: Limits = Limi
         grading.run(cells)
     results = {ex.name: grading.results[ex.name] for ex in lesson.exercises}
     return StudentResult(submission.student, submission.path, results, grading.notes,
-                         time.monotonic() - start, isolation.describe(), digest)
+                         time.monotonic() - start, isolation.describe(), digest,
+                         grading.cpu_seconds)
 
 
 def _matplotlib_fonts() -> list[Path]:

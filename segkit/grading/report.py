@@ -110,7 +110,8 @@ def to_json(lesson: Lesson, results: list[StudentResult]) -> dict:
         "students": [
             {"student": r.student, "file": str(r.path), "points": r.points,
              "max_points": r.max_points, "seconds": round(r.seconds, 1),
-             "isolation": r.isolation, "digest": r.digest,
+             "cpu_seconds": round(r.cpu_seconds, 1), "isolation": r.isolation,
+             "digest": r.digest,
              "exercises": {name: {"status": res.status, "points": res.points,
                                   "max_points": res.max_points, "mistake": res.mistake,
                                   "hint": res.hint, "message": res.message, "cell": res.cell}
@@ -162,7 +163,7 @@ def from_json(data: dict) -> tuple[Lesson, list[StudentResult]]:
                  for name, e in s["exercises"].items()}
         results.append(StudentResult(s["student"], Path(s["file"]), found, list(s["notes"]),
                                      float(s["seconds"]), s.get("isolation", ""),
-                                     s.get("digest", "")))
+                                     s.get("digest", ""), float(s.get("cpu_seconds", 0.0))))
     return lesson, results
 
 
