@@ -172,10 +172,13 @@ def _proposals(images: list[Path], masks: list[Path]) -> list[str]:
     if suffixes:
         s, n = suffixes[0]
         lines.append(f"  --mask-suffix \"{s}\" pairs {n} of {len(images)} images")
-    for ip, mp, n in _candidate_patterns(images, masks)[:2]:
-        if n:
-            lines.append(f"  --image-pattern \"{ip}\" --mask-pattern \"{mp}\" pairs {n} of "
-                         f"{len(images)} images")
+    patterns = [(ip, mp, n) for ip, mp, n in _candidate_patterns(images, masks)[:2] if n]
+    for ip, mp, n in patterns:
+        lines.append(f"  --image-pattern \"{ip}\" --mask-pattern \"{mp}\" pairs {n} of "
+                     f"{len(images)} images")
+    if len(patterns) == 2 and patterns[0][2] == patterns[1][2] == len(images):
+        lines.append("  Two kinds of masks fit the same images: the patterns say which one "
+                     "is meant; a suffix that fits one kind leaves the other unpaired.")
     return (["  Options that pair them:"] + lines) if lines else []
 
 

@@ -73,8 +73,10 @@ def test_a_suffix_never_silently_pairs_the_wrong_masks(tmp_path):
     """mask_suffix='_mask' fits 21_training_mask.gif; the 21_manual1.gif next to it must
     not be passed over in silence (the trap: training on field-of-view masks)."""
     root = drive_layout(tmp_path)
-    with pytest.raises(DataError, match=r"4 masks have no image: 21_manual1.gif"):
+    with pytest.raises(DataError, match=r"4 masks have no image: 21_manual1.gif") as err:
         pair_folders(root / "images", root / "masks", mask_suffix="_mask")
+    assert "Two kinds of masks fit the same images" in str(err.value)
+    assert '--mask-pattern "{id}_manual1.gif" pairs 4 of 4 images' in str(err.value)
 
 
 def test_one_loose_rule_that_pairs_every_file_is_used_and_named(tmp_path):
