@@ -104,3 +104,11 @@ def test_datasets_and_predict_read_through_load_image(tmp_path):
     assert image.max().item() < 0.07
     x = prepare_image(image, {"size": [16, 24], "mean": [0.0], "std": [1.0]})
     assert x.shape == (1, 1, 16, 24) and x.max().item() < 0.07
+
+
+def test_mean_std_of_16_bit_files_uses_their_range(tmp_path):
+    from segkit.transforms import compute_mean_std
+
+    Image.fromarray(np.full((4, 4), 32768, np.uint16)).save(tmp_path / "half.png")
+    mean, std = compute_mean_std([tmp_path / "half.png"], mode="L")
+    assert mean == pytest.approx([32768 / 65535], abs=1e-6) and std[0] < 1e-6
