@@ -53,6 +53,12 @@ def train_config(args: argparse.Namespace):
               if k in TrainConfig.__dataclass_fields__ and v is not None}
     if args.no_time_limit:
         fields["max_seconds"] = None
+    if getattr(args, "no_bf16", False):
+        fields["precision"] = "fp32"
+    from segkit.recipe import CLI_DEFAULTS
+
+    for name, value in CLI_DEFAULTS.items():  # what measures faster on the command line
+        fields.setdefault(name, value)
     if "out_dir" not in fields:
         fields["out_dir"] = f"runs/{fields.get('dataset', 'carvana')}"
     return TrainConfig(**fields)
@@ -175,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["rmsprop-1e-5"],
                    help="rmsprop-1e-5: a student project's Carvana settings (RMSprop lr 1e-5, "
                         "momentum 0.999, batch 1), which learn slowly (lesson 03)")
+    speed = p.add_argument_group("speed (see segkit.speed)")
+    speed.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                       help="auto (default): bf16 autocast on CPUs with avx512_bf16/AMX and "
+                            "on GPUs that have it, fp16 with a GradScaler on older GPUs, "
+                            "else fp32")
+    speed.add_argument("--no-bf16", action="store_true", help="the same as --precision fp32")
+    speed.add_argument("--channels-last", dest="channels_last",
+                       action=argparse.BooleanOptionalAction, default=None,
+                       help="channels_last memory layout (default: on)")
+    speed.add_argument("--compile", action="store_true", default=None,
+                       help="torch.compile the model (slow first steps; for long GPU runs)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="validation figures of a checkpoint",

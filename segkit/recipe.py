@@ -24,7 +24,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from segkit import data, losses, toydata
+from segkit import data, losses, speed, toydata
 from segkit.checkpoint import load_checkpoint, save_checkpoint
 from segkit.device import describe_device, pick_device, seed_everything
 from segkit.training import (
@@ -44,6 +44,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "rmsprop-1e-5": {"optimizer": "rmsprop", "lr": 1e-5, "momentum": 0.999,
                      "weight_decay": 1e-8, "batch_size": 1},
 }
+
+#: What ``segkit train`` uses where an option is not given, on top of TrainConfig's
+#: defaults (which the lessons' stored outputs rely on): the settings that reach a given
+#: val Dice sooner on a 2-core CPU (benchmarks/speed_benchmark.py).
+CLI_DEFAULTS: dict[str, Any] = {"precision": "auto", "channels_last": True}
 
 TASKS = {"carvana": "binary", "seasky": "binary", "voc": "multiclass"}
 
@@ -93,6 +98,10 @@ class TrainConfig:
     resume: str | None = None
     preset: str | None = None
     num_workers: int = 0
+    # speed (segkit.speed); `segkit train` turns on what measures faster (see cli.py)
+    precision: str | None = None          # None: `amp` decides; "auto", "fp32", "bf16", "fp16"
+    channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.preset:
@@ -225,6 +234,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
 
     model = UNet(in_channels=in_channels, num_classes=num_classes, base=cfg.base,
                  depth=cfg.depth, kernel_size=cfg.kernel_size, bilinear=cfg.bilinear).to(device)
+    fast = speed.speed_settings(device, cfg.precision or "fp32", cfg.channels_last, cfg.compile)
+    train_model = speed.prepare_model(model, fast)  # `model` stays the plain module
     optimizer = build_optimizer(cfg, model.parameters())
     scheduler = build_scheduler(cfg, optimizer)
     loss_fn = build_loss(cfg, train_ds, num_classes)
@@ -251,6 +262,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
                  "image_mode": "RGB" if in_channels == 3 else "L", "task": task,
                  "num_classes": num_classes, "dataset": cfg.dataset}
     log(f"device: {describe_device(device)}")
+    if cfg.precision is not None or cfg.channels_last or cfg.compile:
+        log(fast.describe())
     log(f"data: {cfg.dataset}, {len(train_ds)} train / {len(val_ds)} val images at "
         f"{cfg.size[1]}x{cfg.size[0]} (W x H)")
     log(f"model: U-Net base {cfg.base}, depth {cfg.depth}, {count_parameters(model):,} parameters")
@@ -284,12 +297,13 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
             saved["best"] = score
 
     try:
-        history = fit(model, train_loader, val_loader, loss_fn=loss_fn, optimizer=optimizer,
+        history = fit(train_model, train_loader, val_loader, loss_fn=loss_fn, optimizer=optimizer,
                       epochs=cfg.epochs, device=device, scheduler=scheduler, amp=cfg.amp,
                       clip_grad=cfg.clip_grad, max_seconds=cfg.max_seconds, history=history,
                       start_epoch=start_epoch, on_epoch_end=on_epoch_end, log=log,
                       show_progress=show_progress,
-                      num_classes=None if task == "binary" else num_classes)
+                      num_classes=None if task == "binary" else num_classes,
+                      precision=cfg.precision, channels_last=cfg.channels_last)
     except NonFiniteLossError as exc:
         kept = (f"the last finite checkpoint is {last_path} (epoch {saved['last_epoch']})"
                 if saved["last_epoch"] else "no checkpoint was written")
