@@ -192,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="channels_last memory layout (default: on)")
     speed.add_argument("--compile", action="store_true", default=None,
                        help="torch.compile the model (slow first steps; for long GPU runs)")
+    speed.add_argument("--cache", choices=["auto", "memory", "disk", "none"],
+                       help="keep decoded, resized images for the next epochs: in memory, "
+                            "or on disk as uint8 .npy for large sets (default auto: memory "
+                            "up to 1 GiB, else disk); see segkit.cache")
+    speed.add_argument("--cache-dir", dest="cache_dir",
+                       help="disk cache folder (default ~/.cache/segkit/resized)")
+    speed.add_argument("--num-workers", dest="num_workers", type=int,
+                       help="DataLoader worker processes (default: chosen per device)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="validation figures of a checkpoint",
