@@ -55,10 +55,13 @@ def train_config(args: argparse.Namespace):
         fields["max_seconds"] = None
     if getattr(args, "no_bf16", False):
         fields["precision"] = "fp32"
-    from segkit.recipe import CLI_DEFAULTS
+    from segkit.recipe import CLI_DEFAULTS, CLI_RECIPE_DEFAULTS
 
     for name, value in CLI_DEFAULTS.items():  # what measures faster on the command line
         fields.setdefault(name, value)
+    if not fields.get("preset"):
+        for name, value in CLI_RECIPE_DEFAULTS.get(fields.get("dataset", "carvana"), {}).items():
+            fields.setdefault(name, value)
     if "out_dir" not in fields:
         fields["out_dir"] = f"runs/{fields.get('dataset', 'carvana')}"
     return TrainConfig(**fields)
