@@ -155,6 +155,8 @@ def section_milesial(args) -> list[dict] | str:
 
 
 def section_loader(args) -> list[dict]:
+    """Loader (one process, batches of 16 at 240x160 from 1918x1280 files) against the step,
+    interleaved: no cache, memory cache (filled), disk cache (filled, read by a new run)."""
     from segkit import data, toydata
     from segkit.cache import ResizedCache
 
@@ -163,33 +165,29 @@ def section_loader(args) -> list[dict]:
         print(f"  generating toy Carvana at 1918x1280 ({args.big_n} images) in {root} ...", flush=True)
         toydata.generate("carvana", root, n=args.big_n, size=(1918, 1280))
     size, bs = (160, 240), 16
-    rows = []
-
-    def loader_rate(cache, epochs):
+    setups, variants = {}, {}
+    caches = {"no cache": None, "memory cache": ResizedCache(size),
+              "disk cache": ResizedCache(size, Path(args.work) / "cache")}
+    for label, cache in caches.items():
         t0 = time.perf_counter()
         train_ds, val_ds, _ = data.carvana_datasets(root, size=size, cache=cache)
-        setup = time.perf_counter() - t0
+        setups[label] = time.perf_counter() - t0  # includes the statistics pass
+        if label == "disk cache":  # a second run: a new cache object on the same folder
+            train_ds.cache = ResizedCache(size, Path(args.work) / "cache")
         loader, _ = data.make_loaders(train_ds, val_ds, bs, num_workers=0)
-        return setup, [timing.time_loader(loader) for _ in range(epochs)]
-
-    setup, rates = loader_rate(None, 2)
-    rows.append({"loader": "no cache (decode + resize every epoch)", "setup_s": round(setup, 1),
-                 "epoch1_img_s": round(rates[0], 1), "epoch2_img_s": round(rates[1], 1)})
-    setup, rates = loader_rate(ResizedCache(size), 3)
-    rows.append({"loader": "memory cache (stats pass fills it)", "setup_s": round(setup, 1),
-                 "epoch1_img_s": round(rates[0], 1), "epoch2_img_s": round(rates[-1], 1)})
-    disk = Path(args.work) / "cache"
-    for label in ("disk cache, first run", "disk cache, second run"):
-        setup, rates = loader_rate(ResizedCache(size, disk), 2)
-        rows.append({"loader": label, "setup_s": round(setup, 1),
-                     "epoch1_img_s": round(rates[0], 1), "epoch2_img_s": round(rates[1], 1)})
+        variants[f"loader, {label}"] = lambda loader=loader: timing.time_loader(loader)
     for prec in ["fp32"] + (["auto"] if speed.cpu_has_bf16() else []):
         s = speed.speed_settings("cpu", prec, channels_last=prec != "fp32")
-        t = timing.compare({"step": step_rate(lambda: UNet(3, 1, base=16, depth=4), s, size, bs,
-                                              args.repeats, calls=2, warmup=1)},
-                           repeats=args.repeats)["step"]
-        rows.append({"loader": f"model step {s.precision}{' + channels_last' if s.channels_last else ''}",
-                     "step_img_s": round(t.median, 1)})
+        name = f"step {s.precision}{' + channels_last' if s.channels_last else ''}"
+        variants[name] = step_rate(lambda: UNet(3, 1, base=16, depth=4), s, size, bs,
+                                   args.repeats, calls=1, warmup=1)
+    res = timing.compare(variants, repeats=args.repeats)
+    rows = [{"what": k, "img_s": round(t.median, 1), "range": [round(t.low, 1), round(t.high, 1)],
+             **({"setup_s": round(setups[k.split(", ")[1]], 1)} if k.startswith("loader") else {})}
+            for k, t in res.items()]
+    step = max(t.median for k, t in res.items() if k.startswith("step"))
+    for r in rows:
+        r["vs_fastest_step"] = round(r["img_s"] / step, 2)
     return rows
 
 
