@@ -15,6 +15,10 @@ Each module holds one idea of the course:
 - ``segkit.device``    device choice and seeding
 - ``segkit.predict``   masks for new images
 - ``segkit.viz``       pictures of images, masks and predictions
+- ``segkit.speed``     mixed precision, channels_last, torch.compile, loader settings
+- ``segkit.cache``     decoded, resized images kept for the next epochs
+- ``segkit.distributed`` data-parallel training under torchrun
+- ``segkit.timing``    measuring img/s of a step or a loader
 """
 
 __version__ = "0.1.0"

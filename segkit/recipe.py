@@ -105,7 +105,7 @@ class TrainConfig:
     out_dir: str = "runs/carvana"
     resume: str | None = None
     preset: str | None = None
-    num_workers: int = 0
+    num_workers: int | str = 0             # "auto": chosen per device (segkit.speed)
     # speed (segkit.speed); `segkit train` turns on what measures faster (see cli.py)
     precision: str | None = None          # None: `amp` decides; "auto", "fp32", "bf16", "fp16"
     channels_last: bool = False

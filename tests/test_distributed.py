@@ -3,7 +3,7 @@
 Tolerance (measured: tiny U-Net, 24 training images, global batch 4, 8 epochs, fp32):
 the two runs take the same optimizer steps on the same global batches; they differ only
 in BatchNorm, which normalises each process's 2 images instead of all 4. Epoch-1 train
-loss agrees within 0.1 % (measured 0.05 %), every epoch's train loss within 4 %
+loss agrees within 0.5 % (measured 0.05 %; 0.2 % at lr 2e-3), every epoch's train loss within 4 %
 (measured <= 1.5 %), final val loss within 0.02 (measured 0.001) and final val Dice
 within 0.04 (measured 0.015).
 """
@@ -25,7 +25,7 @@ from segkit import toydata
 
 EPOCHS = 8
 TRAIN = ["train", "--size", "48x32", "--base", "8", "--depth", "2", "--epochs", str(EPOCHS),
-         "--no-augment", "--device", "cpu", "--batch-size", "4", "--precision", "fp32",
+         "--no-augment", "--device", "cpu", "--batch-size", "4", "--lr", "3e-3", "--precision", "fp32",
          "--no-time-limit", "--cache", "memory"]
 
 
@@ -109,7 +109,7 @@ def test_two_gloo_processes_match_one_and_a_killed_run_resumes(tiny_carvana, tmp
 
     h1, h2 = history(tmp_path / "one"), history(two_dir)
     assert [r["epoch"] for r in h2] == list(range(1, EPOCHS + 1))
-    assert h2[0]["train_loss"] == pytest.approx(h1[0]["train_loss"], rel=1e-3)
+    assert h2[0]["train_loss"] == pytest.approx(h1[0]["train_loss"], rel=5e-3)
     for a, b in zip(h1, h2):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.04)
         assert b["lr"] == pytest.approx(a["lr"])
