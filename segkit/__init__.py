@@ -34,6 +34,11 @@ own machinery, which no lesson imports.
 - ``segkit.evaluation``  scoring a checkpoint on a labelled folder, ``segkit evaluate`` [09]
 - ``segkit.tiling``      sliding-window prediction of large images [via predict]
 - ``segkit.fetch``       ``segkit fetch``: the real datasets, checksummed [tools]
+- ``segkit.speed``       mixed precision, channels_last, torch.compile, loader settings
+  [via recipe]
+- ``segkit.cache``       decoded, resized images kept for the next epochs [via recipe]
+- ``segkit.distributed`` data-parallel training under torchrun [via recipe]
+- ``segkit.timing``      measuring img/s of a step or a loader [tools: benchmarks/]
 - ``segkit.checks``      the exercises' checks and their mistake catalogue [00-09]
 - ``segkit.errors``      ``SegkitError`` and ``DataError``, what segkit raises [all]
 - ``segkit.failures``    one clear message for every failure of a ``segkit`` command [tools]

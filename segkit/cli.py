@@ -57,6 +57,15 @@ def train_config(args: argparse.Namespace):
               if k in TrainConfig.__dataclass_fields__ and v is not None}
     if args.no_time_limit:
         fields["max_seconds"] = None
+    if getattr(args, "no_bf16", False):
+        fields["precision"] = "fp32"
+    from segkit.recipe import CLI_DEFAULTS, CLI_RECIPE_DEFAULTS
+
+    for name, value in CLI_DEFAULTS.items():  # what measures faster on the command line
+        fields.setdefault(name, value)
+    if not fields.get("preset"):
+        for name, value in CLI_RECIPE_DEFAULTS.get(fields.get("dataset", "carvana"), {}).items():
+            fields.setdefault(name, value)
     if "out_dir" not in fields:
         fields["out_dir"] = f"runs/{fields.get('dataset', 'carvana')}"
     return TrainConfig(**fields)
@@ -293,6 +302,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rmsprop-1e-5: a student project's Carvana settings (RMSprop lr 1e-5, "
                         "momentum 0.999, batch 1), which learn slowly (lesson 03)")
     add_own_data_options(p, training=True)
+    speed = p.add_argument_group("speed (see segkit.speed)")
+    speed.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                       help="auto (default): bf16 autocast on CPUs with avx512_bf16/AMX and "
+                            "on GPUs that have it, fp16 with a GradScaler on older GPUs, "
+                            "else fp32")
+    speed.add_argument("--no-bf16", action="store_true", help="the same as --precision fp32")
+    speed.add_argument("--channels-last", dest="channels_last",
+                       action=argparse.BooleanOptionalAction, default=None,
+                       help="channels_last memory layout (default: on)")
+    speed.add_argument("--compile", action="store_true", default=None,
+                       help="torch.compile the model (slow first steps; for long GPU runs)")
+    speed.add_argument("--cache", choices=["auto", "memory", "disk", "none"],
+                       help="keep decoded, resized images for the next epochs: in memory, "
+                            "or on disk as uint8 .npy for large sets (default auto: memory "
+                            "up to 1 GiB, else disk); see segkit.cache")
+    speed.add_argument("--cache-dir", dest="cache_dir",
+                       help="disk cache folder (default ~/.cache/segkit/resized)")
+    speed.add_argument("--num-workers", dest="num_workers", type=int,
+                       help="DataLoader worker processes (default: chosen per device)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="validation figures of a checkpoint",

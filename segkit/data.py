@@ -79,7 +79,11 @@ class SegmentationPairs(Dataset):
         image_paths, mask_paths: the files, pair i = (image_paths[i], mask_paths[i]).
         names: a short name per pair (the image file's stem).
         transform: None, or a callable ``transform(image, mask) -> (image, mask)``.
+        cache: None, or a ``segkit.cache.ResizedCache``: items are then read from it
+            (uint8 image and mask already at the training size) before the transform.
     """
+
+    cache = None
 
     def __init__(
         self,
@@ -134,7 +138,10 @@ class SegmentationPairs(Dataset):
         return image, mask
 
     def __getitem__(self, index: int):
-        image, mask = self.load_pair(index)
+        if self.cache is not None:
+            image, mask = self.cache.pair(self, index)
+        else:
+            image, mask = self.load_pair(index)
         if self.transform is not None:
             image, mask = self.transform(image, mask)
         return image, mask
@@ -552,6 +559,10 @@ def make_loaders(
     *,
     seed: int = 0,
     num_workers: int = 0,
+    pin_memory: bool = False,
+    persistent_workers: bool = False,
+    train_sampler=None,
+    val_sampler=None,
 ) -> tuple[DataLoader, DataLoader]:
     """DataLoaders for training (shuffled) and validation (in order).
 
@@ -561,15 +572,23 @@ def make_loaders(
     reproducibility notes). The last, smaller batch is kept (drop_last=False):
     average losses over pixels or images, not over batches.
 
+    Speed (see ``segkit.speed.loader_settings``): ``pin_memory`` (page-locked batches,
+    faster copies to a CUDA GPU), ``persistent_workers`` (keep the worker processes, and
+    what they cached, from one epoch to the next). ``train_sampler``/``val_sampler``
+    replace the shuffling, e.g. a ``DistributedSampler`` (``segkit.distributed``).
+
     Batches: images (N, C, H, W), masks (N, H, W) int64.
     """
     generator = torch.Generator()
     generator.manual_seed(seed)
     extra = {"worker_init_fn": _seed_worker} if num_workers > 0 else {}
+    extra["pin_memory"] = pin_memory
+    extra["persistent_workers"] = persistent_workers and num_workers > 0
     train_loader = DataLoader(
         train_ds,
         batch_size=batch_size,
-        shuffle=True,
+        shuffle=train_sampler is None,
+        sampler=train_sampler,
         generator=generator,
         num_workers=num_workers,
         drop_last=False,
@@ -579,6 +598,7 @@ def make_loaders(
         val_ds,
         batch_size=batch_size,
         shuffle=False,
+        sampler=val_sampler,
         num_workers=num_workers,
         drop_last=False,
         **extra,
@@ -591,13 +611,22 @@ def make_loaders(
 # ---------------------------------------------------------------------------
 
 
-def _with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=0):
+def _with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=0, cache=None):
     """Compute stats on train_ds (untransformed), attach train/val transforms.
+
+    With a ``cache`` (``segkit.cache.ResizedCache``) both datasets read through it and
+    the stats come from the cached images.
 
     Returns (train_ds, val_ds, stats) with stats the dict described in
     ``carvana_datasets``.
     """
-    mean, std = compute_mean_std(train_ds, size=size)
+    if cache is not None:
+        from segkit.cache import CachedImages
+
+        train_ds.cache = val_ds.cache = cache
+        mean, std = compute_mean_std(CachedImages(train_ds, cache))
+    else:
+        mean, std = compute_mean_std(train_ds, size=size)
     if augment:
         train_ds.transform = train_transforms(size, mean, std, mask_fill=mask_fill)
     else:
@@ -619,12 +648,14 @@ def carvana_datasets(
     val_fraction: float = 0.2,
     seed: int = 0,
     augment: bool = True,
+    cache=None,
 ) -> tuple[CarvanaDataset, CarvanaDataset, dict]:
     """Carvana train and validation datasets, split by car, ready for training.
 
     size is (H, W) (Carvana photos are 1280 x 1918, H x W, so (64, 96) keeps
     the 2:3 shape). Normalisation statistics come from the training split only.
     With augment=False the training set gets the validation transform.
+    ``cache``: a ``segkit.cache.ResizedCache`` at ``size`` (decode and resize once).
 
     Returns: (train_ds, val_ds, stats) with stats a dict:
         "mean", "std": per-channel lists of floats (of the training images);
@@ -637,7 +668,7 @@ def carvana_datasets(
     )
     train_ds = CarvanaDataset(root, ids=[everything.names[i] for i in train_idx])
     val_ds = CarvanaDataset(root, ids=[everything.names[i] for i in val_idx])
-    return _with_transforms(train_ds, val_ds, size, augment, num_classes=2)
+    return _with_transforms(train_ds, val_ds, size, augment, num_classes=2, cache=cache)
 
 
 def seasky_datasets(
@@ -646,6 +677,7 @@ def seasky_datasets(
     val_fraction: float = 0.2,
     seed: int = 0,
     augment: bool = True,
+    cache=None,
 ) -> tuple[Dataset, Dataset, dict]:
     """Sea/sky train and validation datasets from ``root/images`` + ``root/masks``.
 
@@ -661,7 +693,7 @@ def seasky_datasets(
     train_idx, val_idx = split_indices(len(everything), val_fraction, seed)
     train_ds = _subset_copy(everything, train_idx)
     val_ds = _subset_copy(everything, val_idx)
-    return _with_transforms(train_ds, val_ds, size, augment, num_classes=2)
+    return _with_transforms(train_ds, val_ds, size, augment, num_classes=2, cache=cache)
 
 
 def _subset_copy(dataset: SegmentationPairs, indices: list[int]) -> SegmentationPairs:
@@ -680,6 +712,7 @@ def voc_datasets(
     size: tuple[int, int] = (64, 64),
     augment: bool = True,
     num_classes: int | None = None,
+    cache=None,
 ) -> tuple[VOCSegmentation, VOCSegmentation, dict]:
     """VOC train and val datasets (ImageSets/Segmentation/train.txt and val.txt).
 
@@ -698,7 +731,8 @@ def voc_datasets(
     if num_classes is None:
         num_classes = max(count_classes(train_ds), count_classes(val_ds))
         train_ds.num_classes = val_ds.num_classes = num_classes  # checked from now on
-    return _with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=255)
+    return _with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=255,
+                            cache=cache)
 
 
 def count_classes(dataset: SegmentationPairs, ignore_index: int = 255) -> int:

@@ -113,6 +113,9 @@ def train_one_epoch(
     deadline: float | None = None,
     desc: str = "train",
     show_progress: bool | None = None,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    dist: Any = None,
 ) -> float:
     """Train ``model`` for one pass over ``loader``; return the mean loss per sample.
 
@@ -121,21 +124,35 @@ def train_one_epoch(
     ``clip_grad`` clips the gradient norm (e.g. 1.0). ``deadline`` (a ``time.monotonic()``
     value) stops the epoch early when the time is up (used for time-budget comparisons).
 
+    ``amp_dtype`` (torch.bfloat16 or torch.float16, see :mod:`segkit.speed`) runs the
+    forward pass under ``torch.autocast`` to that type on any device; the loss is then
+    computed in float32. ``channels_last`` puts each batch in that memory layout (the
+    model should be too). ``dist`` (a :class:`segkit.distributed.DistContext`) sums the
+    loss over all processes and stops every process at the same batch.
+
     Raises :class:`NonFiniteLossError` if a batch loss is NaN or infinite.
     """
     device = torch.device(device)
     model.train()
     use_amp = scaler is not None and scaler.is_enabled()
+    use_scaler = use_amp
     total_loss = 0.0
     n_samples = 0
     for images, masks in progress(loader, desc=desc, enabled=show_progress):
         images = images.to(device, non_blocking=True)
         masks = masks.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
 
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=device.type, enabled=use_amp):
-            logits = model(images)
-            loss = loss_fn(logits, masks)
+        if amp_dtype is not None:  # forward in 16-bit, loss in float32
+            with torch.autocast(device_type=device.type, dtype=amp_dtype):
+                logits = model(images)
+            loss = loss_fn(logits.float(), masks)
+        else:
+            with torch.autocast(device_type=device.type, enabled=use_amp):
+                logits = model(images)
+                loss = loss_fn(logits, masks)
         if not torch.isfinite(loss):
             lr = optimizer.param_groups[0]["lr"]
             raise NonFiniteLossError(
@@ -144,7 +161,7 @@ def train_one_epoch(
                 f"10x lower (e.g. {lr / 10:g}), keep gradient clipping on, and check that "
                 "the masks hold class indices (0/1), not 0/255."
             )
-        if use_amp:
+        if use_scaler:
             scaler.scale(loss).backward()
             if clip_grad:
                 scaler.unscale_(optimizer)
@@ -160,8 +177,14 @@ def train_one_epoch(
         batch_size = images.shape[0]
         total_loss += loss.item() * batch_size  # .item(): a float, no graph kept
         n_samples += batch_size
-        if deadline is not None and time.monotonic() >= deadline:
-            break
+        if deadline is not None:
+            time_up = time.monotonic() >= deadline
+            if dist is not None:  # every process stops at the same batch
+                time_up = dist.any(time_up)
+            if time_up:
+                break
+    if dist is not None:
+        total_loss, n_samples = dist.sum_floats(total_loss, n_samples)
     if n_samples == 0:
         raise ValueError("the training loader gave no batches: is the dataset empty?")
     return total_loss / n_samples
@@ -178,6 +201,9 @@ def evaluate(
     ignore_index: int = 255,
     desc: str = "val",
     show_progress: bool | None = None,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    dist: Any = None,
 ) -> dict[str, float]:
     """Validation: loss and metrics of ``model`` on ``loader``, in eval mode, without gradients.
 
@@ -186,6 +212,11 @@ def evaluate(
     Multiclass models (C > 1 channels) give ``loss``, ``miou`` (mean IoU over classes
     present, background included), ``accuracy`` and, for C == 2, ``dice`` of class 1.
     The model's train/eval mode is restored afterwards.
+
+    ``amp_dtype`` and ``channels_last`` as in :func:`train_one_epoch`. With ``dist`` (a
+    :class:`segkit.distributed.DistContext`) each process evaluates its share of the
+    images and the sums behind every figure are added over all processes, so every
+    process returns the figures of the whole validation set.
     """
     device = torch.device(device)
     was_training = model.training
@@ -198,7 +229,14 @@ def evaluate(
     for images, masks in progress(loader, desc=desc, enabled=show_progress):
         images = images.to(device)
         masks = masks.to(device)
-        logits = model(images)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        if amp_dtype is not None:
+            with torch.autocast(device_type=device.type, dtype=amp_dtype):
+                logits = model(images)
+            logits = logits.float()
+        else:
+            logits = model(images)
         if loss_fn is not None:
             total_loss += loss_fn(logits, masks).item() * images.shape[0]
         n_samples += images.shape[0]
@@ -220,6 +258,9 @@ def evaluate(
                 valid = masks != ignore_index
                 dices.append(metrics.dice_per_image(preds * valid, masks * valid))
     model.train(was_training)
+    if dist is not None:
+        return _reduced_figures(dist, loss_fn is not None, total_loss, n_samples, dices, ious,
+                                correct, counted, cm)
     if n_samples == 0:
         raise ValueError("the validation loader gave no batches: is the validation split empty?")
     out: dict[str, float] = {}
@@ -233,6 +274,33 @@ def evaluate(
         out["iou"] = torch.cat(ious).mean().item()
     if dices:
         out["dice"] = torch.cat(dices).mean().item()
+    return out
+
+
+def _reduced_figures(dist: Any, with_loss: bool, total_loss: float, n_samples: int,
+                     dices: list[torch.Tensor], ious: list[torch.Tensor], correct: int,
+                     counted: int, cm: torch.Tensor | None) -> dict[str, float]:
+    """``evaluate``'s figures from sums added over all processes (see ``evaluate``)."""
+    dice_sum = float(torch.cat(dices).sum()) if dices else 0.0
+    iou_sum = float(torch.cat(ious).sum()) if ious else 0.0
+    n_dice = sum(len(d) for d in dices)
+    total_loss, n_samples, dice_sum, n_dice, iou_sum, correct, counted = dist.sum_floats(
+        total_loss, n_samples, dice_sum, n_dice, iou_sum, correct, counted)
+    has_cm = dist.any(cm is not None)
+    if n_samples == 0:
+        raise ValueError("the validation loader gave no batches: is the validation split empty?")
+    out: dict[str, float] = {}
+    if with_loss:
+        out["loss"] = total_loss / n_samples
+    if has_cm:
+        cm = dist.sum_tensor(cm)
+        out["miou"] = metrics.mean_iou(cm)
+        out["accuracy"] = metrics.pixel_accuracy_from_cm(cm)
+    else:
+        out["accuracy"] = correct / counted
+        out["iou"] = iou_sum / n_dice
+    if n_dice:
+        out["dice"] = dice_sum / n_dice
     return out
 
 
@@ -293,6 +361,9 @@ def fit(
     log: Callable[[str], None] | None = print,
     show_progress: bool | None = None,
     num_classes: int | None = None,
+    precision: str | None = None,
+    channels_last: bool = False,
+    dist: Any = None,
 ) -> History:
     """Train for ``epochs`` epochs (counting from ``start_epoch``), validating after each.
 
@@ -303,10 +374,26 @@ def fit(
     seconds so far). ``on_epoch_end(epoch, history)``
     runs after each epoch, e.g. to save a checkpoint. Resuming: pass the ``history`` and
     ``start_epoch`` stored in a checkpoint.
+
+    Speed (see :mod:`segkit.speed`): ``precision`` ("auto", "fp32", "bf16", "fp16")
+    replaces ``amp`` when given: mixed precision on any device that has it;
+    ``channels_last`` feeds the batches in that layout. ``dist`` (a
+    :class:`segkit.distributed.DistContext`) trains one share of the data in each of
+    several processes: losses and metrics are reduced over all of them, the loader's
+    ``DistributedSampler`` is told the epoch, and all processes agree on the time used.
     """
+    from segkit import speed
+
     device = torch.device(device)
     history = history if history is not None else History()
-    scaler = torch.amp.GradScaler("cuda", enabled=_amp_enabled(amp, device))
+    if precision is None:
+        amp_dtype = None
+        scaler = torch.amp.GradScaler("cuda", enabled=_amp_enabled(amp, device))
+    else:
+        amp_dtype = speed.resolve_precision(precision, device)
+        scaler = speed.make_scaler(device, amp_dtype)
+    fast = dict(amp_dtype=amp_dtype, channels_last=channels_last, dist=dist)
+    sampler = getattr(train_loader, "sampler", None)
     elapsed = history.last.get("elapsed", 0.0)
     for epoch in range(start_epoch + 1, epochs + 1):
         t0 = time.monotonic()
@@ -315,15 +402,19 @@ def fit(
             if elapsed >= max_seconds:
                 break
             deadline = t0 + (max_seconds - elapsed)
+        if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle each epoch
+            sampler.set_epoch(epoch)
         train_loss = train_one_epoch(
             model, train_loader, loss_fn, optimizer, device, scaler=scaler,
             clip_grad=clip_grad, deadline=deadline, desc=f"epoch {epoch}/{epochs}",
-            show_progress=show_progress,
+            show_progress=show_progress, **fast,
         )
         seconds = time.monotonic() - t0
+        if dist is not None:  # the slowest process sets the pace (and the schedule)
+            seconds = dist.max_float(seconds)
         elapsed += seconds
         val = evaluate(model, val_loader, loss_fn, device, num_classes=num_classes,
-                       show_progress=show_progress)
+                       show_progress=show_progress, **fast)
         record = {"epoch": float(epoch), "train_loss": train_loss,
                   "lr": float(optimizer.param_groups[0]["lr"]),
                   "seconds": seconds, "elapsed": elapsed}

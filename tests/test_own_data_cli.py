@@ -124,7 +124,7 @@ def test_resume_stretches_the_schedule_over_the_new_budget(tmp_path, capsys):
     (lr 0.0015), not at the saved schedule's end (lr 0)."""
     assert main(["generate", "carvana", str(tmp_path / "car"), "--n", "8", "--size", "48x32"]) == 0
     common = ["train", "--data-root", str(tmp_path / "car"), "--out-dir", str(tmp_path / "r"),
-              "--no-time-limit", "--val-fraction", "0.5", *TINY]
+              "--no-time-limit", "--val-fraction", "0.5", "--lr", "0.003", *TINY]
     assert main([*common, "--epochs", "2"]) == 0
     assert main([*common, "--epochs", "4", "--resume", str(tmp_path / "r" / "last.pt")]) == 0
     text = capsys.readouterr().out
