@@ -16,6 +16,8 @@ from segkit.errors import SegkitError
 def cmd_build_lessons(args: argparse.Namespace) -> int:
     from segkit.course.build import annotate_all, build_all
 
+    if getattr(args, "course_url", None):
+        return publish_as(args)
     if args.annotate:
         changed = annotate_all(args.solutions)
         print(f"{len(changed)} solution(s) annotated. Next: store their outputs with "
@@ -29,6 +31,21 @@ def cmd_build_lessons(args: argparse.Namespace) -> int:
                   "run `segkit build-lessons`", file=sys.stderr)
             return 1
         print(f"{args.lessons}/ is in sync with {args.solutions}/")
+    return 0
+
+
+def publish_as(args: argparse.Namespace) -> int:
+    """``segkit build-lessons --course-url URL``: make URL the course's address (in
+    pyproject.toml), stamp it into the solutions' set-up cells and badges, rebuild lessons/."""
+    from segkit.course.address import set_course_url
+    from segkit.course.build import annotate_all, build_all
+
+    old, new = set_course_url(args.course_url)
+    print(f"course address: {new} (was {old}), written to pyproject.toml [project.urls]")
+    annotate_all(args.solutions)
+    build_all(args.solutions, args.lessons)
+    print("Badges and set-up cells now point at the new address. Push the course there; "
+          "`make site` (or `python -m segkit.course.site`) rebuilds the website with it.")
     return 0
 
 
@@ -90,6 +107,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_solutions_option(p)
     p.add_argument("--lessons", default="lessons", metavar="DIR",
                    help="folder of lesson notebooks (default: lessons)")
+    p.add_argument("--course-url", metavar="URL",
+                   help="publish the course from your own GitHub repository: write URL "
+                        "(https://github.com/<owner>/<name>) into pyproject.toml as the "
+                        "course's address, stamp it into every badge and set-up cell of "
+                        "solutions/ and rebuild lessons/")
     p.set_defaults(func=cmd_build_lessons)
 
     p = subparsers.add_parser(
