@@ -1,4 +1,5 @@
-"""The course's subcommands: ``build-lessons``, ``run-course``, ``grade`` and ``verify``.
+"""The course's subcommands: ``build-lessons``, ``build-site``, ``run-course``, ``grade``
+and ``verify``.
 
 ``register(subparsers)`` adds them to the ``segkit`` command line; every subcommand sets
 ``func`` (it takes the parsed arguments and returns the exit code). Standalone:
@@ -45,8 +46,14 @@ def publish_as(args: argparse.Namespace) -> int:
     annotate_all(args.solutions)
     build_all(args.solutions, args.lessons)
     print("Badges and set-up cells now point at the new address. Push the course there; "
-          "`make site` (or `python -m segkit.course.site`) rebuilds the website with it.")
+          "`segkit build-site` rebuilds the website with it.")
     return 0
+
+
+def cmd_build_site(args: argparse.Namespace) -> int:
+    from segkit.course.site import main as site_main
+
+    return site_main(["--course", args.course, "--out", args.out])
 
 
 def cmd_run_course(args: argparse.Namespace) -> int:
@@ -113,6 +120,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "course's address, stamp it into every badge and set-up cell of "
                         "solutions/ and rebuild lessons/")
     p.set_defaults(func=cmd_build_lessons)
+
+    p = subparsers.add_parser(
+        "build-site", help="build the course website (build/site) from the stored outputs",
+        description="Build the course website with Sphinx, MyST-NB and the book theme: one "
+                    "page per solution notebook with its stored outputs (nothing is executed), "
+                    "exercise solutions folded, launch buttons to Colab at the course's "
+                    "address (pyproject.toml), downloads, navigation and search. Open "
+                    "OUT/index.html.")
+    p.add_argument("--course", default=".", metavar="DIR",
+                   help="the course folder holding site/ and solutions/ (default: .)")
+    p.add_argument("--out", default="build/site", metavar="DIR",
+                   help="where to write the HTML (default: build/site)")
+    p.set_defaults(func=cmd_build_site)
 
     p = subparsers.add_parser(
         "run-course", help="execute every solution notebook headless and sum up",

@@ -1,6 +1,6 @@
 """The course website: every lesson as a page, built from the stored outputs.
 
-    make site                                   # or:
+    make site                                   # or: segkit build-site, or:
     python -m segkit.course.site [--out build/site]
 
 Nothing is executed: each page is a solution notebook with the outputs stored in it
