@@ -169,11 +169,12 @@ def test_every_page_loads_without_errors_and_every_image_shows(site, served):
     problems: list[str] = []
     page.on("console", lambda m: m.type == "error" and problems.append(m.text))
     page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} ({r.failure})"))
     page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
     for html in pages(site):
         problems.clear()
-        response = page.goto(base + html.relative_to(site).as_posix(), wait_until="load")
+        # networkidle: nothing of this page is still loading when the next one is opened
+        response = page.goto(base + html.relative_to(site).as_posix(), wait_until="networkidle")
         assert response.ok, (html.name, response.status)
         broken_images = page.eval_on_selector_all(
             "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0))"

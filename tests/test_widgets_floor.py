@@ -22,6 +22,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from browser_helpers import skip_unless_present
 from notebook_helpers import REPO_ROOT, SOLUTIONS
 from segkit.course.run import execute_notebook
 
@@ -98,8 +99,8 @@ def floor_notebook() -> nbformat.NotebookNode:
 @pytest.mark.notebooks
 def test_lesson04_widget_and_progress_bars_work_with_ipywidgets_floor(tmp_path):
     if not (COMPAT / "ipywidgets").is_dir():
-        pytest.skip(f"ipywidgets {FLOOR} is not in {COMPAT.relative_to(REPO_ROOT)} "
-                    f"(`.ci/run` puts it there; by hand: {INSTALL})")
+        skip_unless_present(f"ipywidgets {FLOOR} is not in {COMPAT.relative_to(REPO_ROOT)} "
+                            f"(`.ci/run` puts it there; by hand: {INSTALL})")
     run = execute_notebook(floor_notebook(), cwd=REPO_ROOT, timeout=120)
     assert run.ok, run.error
     text = ["".join(o.get("text", "") for o in cell.outputs) for cell in run.nb.cells]
