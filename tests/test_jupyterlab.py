@@ -29,7 +29,7 @@ from browser_helpers import chromium_browser, chromium_path, free_port
 from notebook_helpers import REPO_ROOT, SOLUTIONS
 from segkit.course.build import is_check_cell
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("jupyterlab")]
+pytestmark = pytest.mark.notebooks
 
 # JupyterLab settings for a quiet, fully rendered notebook: every cell in the page (no
 # windowing), no news or update pop-ups.
@@ -38,7 +38,7 @@ LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false", "checkForUpdates": False},
 }
-RUN_SECONDS = 240  # a guard against a hang; lesson 04 takes about a minute on 2 cores
+RUN_SECONDS = 600  # a guard against a hang; lesson 04 takes about a minute on 2 quiet cores
 
 
 def stripped_copy(name: str, folder: Path) -> list[str]:

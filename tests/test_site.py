@@ -1,6 +1,6 @@
 """The course website (``make site``): built from the stored outputs, and sound in a browser.
 
-The site is built once for this module (Sphinx, nothing executed). The first tests read
+The site is built once per test session (Sphinx, nothing executed). The first tests read
 the HTML; the browser tests load every page in the system's Chromium: no console error,
 every image loads, every internal link resolves, every launch link carries the course's
 address, search finds a lesson, a solution unfolds.
@@ -18,20 +18,22 @@ import pytest
 
 from browser_helpers import chromium_browser, serve_folder
 from notebook_helpers import REPO_ROOT, SOLUTIONS
+from session_cache import once_per_session
 from segkit.course.address import colab_url, course_url
 from segkit.course.build import read_notebook, solution_paths
 from segkit.course.site import build_site
 
-pytestmark = pytest.mark.xdist_group("site")  # one build for the whole module
-
 LESSONS = [path.stem for path in solution_paths(SOLUTIONS)]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site")
-    index = build_site(REPO_ROOT, out / "html", stage_dir=out / "src")
-    return index.parent
+def _build(folder: Path) -> Path:
+    return build_site(REPO_ROOT, folder / "html", stage_dir=folder / "src").parent
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory, worker_id) -> Path:
+    """The site, built once for the test session (across xdist workers too)."""
+    return once_per_session(tmp_path_factory, worker_id, "course-site", _build)
 
 
 class Links(HTMLParser):
