@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
-from segkit.errors import SegkitError
+from segkit.failures import describe, wants_traceback
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -58,11 +59,25 @@ def train_config(args: argparse.Namespace):
     return TrainConfig(**fields)
 
 
+MODEL_OPTIONS = ("base", "depth", "kernel_size", "bilinear")
+
+
+def keep_resumed_model(cfg, args: argparse.Namespace) -> None:
+    """On --resume, model options not given on the command line come from the checkpoint."""
+    from segkit.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(cfg.resume).get("train_config") or {}
+    for key in MODEL_OPTIONS:
+        if getattr(args, key, None) is None and key in saved:
+            setattr(cfg, key, saved[key])
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from segkit.recipe import new_run_dir, run_training
 
     cfg = train_config(args)
     if cfg.resume:
+        keep_resumed_model(cfg, args)
         if args.out_dir is None:  # continue the run where its checkpoint is
             cfg.out_dir = str(Path(cfg.resume).parent)
     else:
@@ -78,7 +93,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from segkit import data
-    from segkit.checkpoint import load_checkpoint, model_from_checkpoint
+    from segkit.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
     from segkit.device import pick_device
     from segkit.recipe import TrainConfig, build_datasets, build_loss
     from segkit.training import evaluate
@@ -89,8 +104,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                          if k in TrainConfig.__dataclass_fields__ and k != "preset"})
     if args.data_root:
         cfg.data_root = args.data_root
+    elif cfg.data_root and not Path(cfg.data_root).is_dir():
+        raise CheckpointError(
+            f"{args.checkpoint} was trained on {cfg.data_root}, which is not there (moved, "
+            "deleted, or a relative path from another folder): give the data's folder with "
+            "--data-root DIR")
     device = pick_device(args.device)
-    model = model_from_checkpoint(ckpt, device)
+    model = model_from_checkpoint(ckpt, device, name=args.checkpoint)
     train_ds, val_ds, _ = build_datasets(cfg)
     num_classes = int(ckpt["data"].get("num_classes", 1))
     _, val_loader = data.make_loaders(train_ds, val_ds, cfg.batch_size, seed=cfg.seed)
@@ -122,8 +142,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with errors in two lines (the error and where to find help), not the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="segkit", description="segkit: the U-Net segmentation course's command line.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -209,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
         course_cli = None
     if course_cli is not None and hasattr(course_cli, "register"):
         course_cli.register(sub)
+    for command in sub.choices.values():
+        command.add_argument("--traceback", action="store_true",
+                             help="on failure, print the traceback too (or set SEGKIT_TRACEBACK=1)")
     return parser
 
 
@@ -220,12 +250,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (SegkitError, FileNotFoundError, ValueError) as exc:
-        print(f"segkit {args.command}: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted; the last saved checkpoint is intact", file=sys.stderr)
         return 130
+    except Exception as exc:  # every failure ends in one message; --traceback shows where
+        if wants_traceback(args.traceback):
+            traceback.print_exc()
+        print(f"segkit {args.command}: error: {describe(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -86,6 +86,8 @@ def save_mask(mask: np.ndarray, path: str | Path, num_classes: int) -> Path:
 
 def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
+    if folder.is_file():
+        raise DataError(f"{folder} is a file, not a folder: give the folder that holds the images")
     if not folder.is_dir():
         raise FileNotFoundError(f"input folder not found: {folder}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -163,6 +165,9 @@ def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: st
     read is skipped and listed in the result; with ``strict`` it raises instead.
     """
     input_dir, out = Path(input_dir), Path(output_dir)
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be a probability between 0 and 1, got {threshold} "
+                         "(--threshold)")
     ckpt = load_checkpoint(checkpoint)
     info = ckpt.get("data") or {}
     if "size" not in info:
@@ -170,7 +175,7 @@ def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: st
                          "by segkit's training; cannot tell how to prepare images")
     images = list_images(input_dir)
     check_output_folder(input_dir, out, overwrite)  # before anything is written
-    model = model_from_checkpoint(ckpt, device)
+    model = model_from_checkpoint(ckpt, device, name=str(checkpoint))
     out.mkdir(parents=True, exist_ok=True)
     num_classes = int(info.get("num_classes", 1))
     result = Prediction()

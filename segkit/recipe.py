@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from segkit import data, losses, toydata
-from segkit.checkpoint import load_checkpoint, save_checkpoint
+from segkit.checkpoint import check_resume, load_checkpoint, load_weights, save_checkpoint
+from segkit.errors import DataError
 from segkit.device import describe_device, pick_device, seed_everything
 from segkit.training import (
     BudgetCosineLR,
@@ -106,6 +107,17 @@ class TrainConfig:
             if getattr(self, name) is None:
                 setattr(self, name, value)
         self.size = (int(self.size[0]), int(self.size[1]))
+        self.check_ranges()
+
+    def check_ranges(self) -> None:
+        """Raise a ValueError naming the option when a number is outside what training can use."""
+        for name, value in [("epochs", self.epochs), ("batch_size", self.batch_size)]:
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r} "
+                                 f"(--{name.replace('_', '-')})")
+        for name, value in [("lr", self.lr), ("max_seconds", self.max_seconds)]:
+            if value is not None and not value > 0:  # also refuses nan
+                raise ValueError(f"{name} must be > 0, got {value!r} (--{name.replace('_', '-')})")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -127,6 +139,10 @@ class RunResult:
 def build_datasets(cfg: TrainConfig):
     """(train_ds, val_ds, stats) for ``cfg.dataset``; stats = {"mean", "std", ...}."""
     root = Path(cfg.data_root) if cfg.data_root else toydata.embedded_root(cfg.dataset)
+    if not root.is_dir():
+        raise DataError(f"data folder {root} " + ("is a file, not a folder" if root.exists()
+                        else "not found") + " (--data-root): give the folder that holds the "
+                        f"{cfg.dataset} dataset")
     maker = {"carvana": data.carvana_datasets, "seasky": data.seasky_datasets,
              "voc": data.voc_datasets}[cfg.dataset]
     if cfg.dataset == "voc":
@@ -232,7 +248,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     history, start_epoch = History(), 0
     if cfg.resume:
         ckpt = load_checkpoint(cfg.resume, map_location=device)
-        model.load_state_dict(ckpt["model_state"])
+        check_resume(model.config, ckpt, cfg.resume)
+        load_weights(model, ckpt["model_state"], cfg.resume)
         if "optimizer_state" in ckpt:
             optimizer.load_state_dict(ckpt["optimizer_state"])
         if scheduler is not None and "scheduler_state" in ckpt:

@@ -488,6 +488,10 @@ def build_all(solutions_dir: str | Path = "solutions", lessons_dir: str | Path =
     """
     lessons_dir = Path(lessons_dir)
     solutions = solution_paths(solutions_dir)
+    if not solutions:
+        where = "holds no NN_name.ipynb notebook" if Path(solutions_dir).is_dir() else "not found"
+        raise NotebookSourceError(f"solutions folder {solutions_dir} {where} (--solutions): "
+                                  "run from the course's root folder or give the folder")
     reported: list[str] = []
     errors: list[str] = []
     for solution in solutions:
