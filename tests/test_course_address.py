@@ -92,3 +92,13 @@ def test_course_url_option_moves_every_notebook_to_the_new_address(tmp_path, mon
     assert [c.get("outputs") for c in solution.cells] == outputs_before  # nothing re-run
     assert cli.main(["build-lessons", "--check", "--solutions", str(tmp_path / "solutions"),
                      "--lessons", str(tmp_path / "lessons")]) == 0
+
+
+def test_course_url_option_changes_nothing_when_the_solutions_are_missing(tmp_path, monkeypatch,
+                                                                          capsys):
+    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path)
+    monkeypatch.setattr(address, "course_root", lambda: tmp_path)
+    assert cli.main(["build-lessons", "--course-url", OTHER,
+                     "--solutions", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere" in capsys.readouterr().err
+    assert course_url(tmp_path) == course_url()

@@ -38,10 +38,18 @@ def cmd_build_lessons(args: argparse.Namespace) -> int:
 def publish_as(args: argparse.Namespace) -> int:
     """``segkit build-lessons --course-url URL``: make URL the course's address (in
     pyproject.toml), stamp it into the solutions' set-up cells and badges, rebuild lessons/."""
-    from segkit.course.address import set_course_url
-    from segkit.course.build import annotate_all, build_all
+    from segkit.course.address import check_url, set_course_url
+    from segkit.course.build import (NotebookSourceError, annotate_all, build_all, build_lesson,
+                                     solution_paths)
 
-    old, new = set_course_url(args.course_url)
+    url = check_url(args.course_url, "--course-url")
+    paths = solution_paths(args.solutions)
+    if not paths:
+        raise NotebookSourceError(f"no NN_name.ipynb notebook in {args.solutions} (--solutions): "
+                                  "run from the course's root folder; nothing was changed")
+    for path in paths:  # every convention problem comes out before anything is written
+        build_lesson(path, url=url)
+    old, new = set_course_url(url)
     print(f"course address: {new} (was {old}), written to pyproject.toml [project.urls]")
     annotate_all(args.solutions)
     build_all(args.solutions, args.lessons)
