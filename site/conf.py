@@ -5,9 +5,12 @@ Pages are the solution notebooks with their stored outputs: nothing is executed.
 course's address (launch buttons, links) comes from pyproject.toml's [project.urls].
 """
 
+import os
+
 from segkit.course.address import BRANCH, course_url
 
-URL = course_url()
+# `segkit build-site` passes the address it stamped into the pages; pyproject.toml's otherwise
+URL = os.environ.get("SEGKIT_COURSE_URL") or course_url()
 
 project = "segkit: image segmentation with U-Net in PyTorch"
 author = "the segkit course authors"

@@ -113,18 +113,24 @@ def test_nothing_is_loaded_from_another_site(site):
         assert not external, (page.name, external)
 
 
-def test_the_site_builds_from_another_course_address(tmp_path, monkeypatch):
+def test_pages_and_launch_buttons_follow_another_course_address(tmp_path, monkeypatch):
+    import runpy
+
     import segkit.course.site as site_module
 
     other = "https://github.com/my-school/seg-course"
-    monkeypatch.setattr(site_module, "course_url", lambda course: other)
-    monkeypatch.setattr(site_module, "solution_paths",
+    monkeypatch.setattr(site_module, "solution_paths",  # one lesson is enough here
                         lambda folder: [SOLUTIONS / "00_setup.ipynb"])
     site_module.stage(REPO_ROOT, tmp_path, other)
     page = (tmp_path / "lessons" / "00_setup.ipynb").read_text(encoding="utf-8")
     assert "colab.research.google.com/github/my-school/seg-course/blob/main/lessons/" in page
-    assert "segkit-course" not in page.replace("segkit-course-", "")
+    assert f'url = \\"{other}\\"' in page  # the set-up cell clones the other copy
+    assert "segkit-course/" not in page
     assert f"git clone {other}" in (tmp_path / "index.md").read_text(encoding="utf-8")
+    # build_site hands the same address to site/conf.py, which makes the launch buttons
+    monkeypatch.setenv("SEGKIT_COURSE_URL", other)
+    conf = runpy.run_path(str(tmp_path / "conf.py"))
+    assert conf["html_theme_options"]["repository_url"] == other
 
 
 # --------------------------------------------------------------------------- in a browser

@@ -15,7 +15,6 @@ set, is checked without a kernel against the versions listed in
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import re
-import shutil
+import os
 import subprocess
 import sys
 import time
@@ -204,7 +203,8 @@ def build_site(course: str | Path = ".", out: str | Path = "build/site",
                "-d", str(stage_dir / "_doctrees"), str(stage_dir), str(out)]
     if quiet:
         command.insert(3, "-q")
-    done = subprocess.run(command, cwd=course, capture_output=quiet, text=True)
+    env = dict(os.environ, SEGKIT_COURSE_URL=url)  # site/conf.py's launch buttons
+    done = subprocess.run(command, cwd=course, env=env, capture_output=quiet, text=True)
     if done.returncode != 0:
         tail = "\n".join(((done.stderr or "") + (done.stdout or "")).splitlines()[-30:])
         raise SiteBuildError(f"sphinx failed to build the site from {stage_dir} (exit "
