@@ -73,11 +73,18 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # Chromium opens several connections at once; the default backlog of 5 refuses some
+    # of them on a busy machine, which would show up as failed requests.
+    request_queue_size = 64
+    daemon_threads = True
+
+
 @contextlib.contextmanager
 def serve_folder(folder: Path):
     """Serve ``folder`` over HTTP on 127.0.0.1; yields the base URL (ending in /)."""
     handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    server = _Server(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
