@@ -22,7 +22,7 @@ help:
 	@echo "make lessons    regenerate lessons/ from solutions/"
 	@echo "make regen      re-execute solutions/ in place (store outputs) and regenerate lessons/"
 	@echo "make benchmark  measure the training figures reported in the README"
-	@echo "make site      build the course website into build/site (stored outputs, nothing re-run)"
+	@echo "make site       build the course website into build/site (stored outputs, nothing re-run)"
 
 $(BIN)/.segkit-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
