@@ -102,3 +102,14 @@ def test_course_url_option_changes_nothing_when_the_solutions_are_missing(tmp_pa
                      "--solutions", str(tmp_path / "nowhere")]) == 1
     assert "nowhere" in capsys.readouterr().err
     assert course_url(tmp_path) == course_url()
+
+
+def test_a_copy_of_the_course_is_its_own_course_folder(tmp_path, monkeypatch):
+    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "solutions").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert address.course_root() == tmp_path
+    set_course_url(OTHER)
+    assert course_url() == OTHER  # the copy's address; the original is left alone
+    monkeypatch.chdir(tmp_path / "solutions")
+    assert address.course_root() == REPO_ROOT

@@ -35,7 +35,12 @@ class CourseAddressError(SegkitError, ValueError):
 
 
 def course_root() -> Path:
-    """The course folder this segkit was imported from (the folder holding ``segkit/``)."""
+    """The course folder: the current folder when it is one (it holds ``pyproject.toml``
+    and ``solutions/``, as when you run ``segkit build-lessons`` in a copy of the course),
+    otherwise the folder this segkit was imported from."""
+    here = Path.cwd()
+    if (here / "pyproject.toml").is_file() and (here / "solutions").is_dir():
+        return here
     return Path(__file__).resolve().parents[2]
 
 
@@ -60,7 +65,7 @@ def _pyproject_section(text: str) -> str:
 
 def course_url(root: str | Path | None = None) -> str:
     """The course's GitHub address, read from ``root/pyproject.toml`` (default: the course
-    folder segkit lives in); from the installed package's metadata when there is none.
+    folder, see ``course_root``); from the installed package's metadata when there is none.
 
     Raises:
         CourseAddressError: neither names a ``Repository`` URL, or it is not on GitHub.
