@@ -4,7 +4,8 @@ A JupyterLab server (with a token) serves a temporary copy of the course; the sy
 headless Chromium opens a solution with its outputs cleared, runs "Run All Cells" from
 the Run menu and waits for every cell to finish. Lesson 00: every check cell shows its
 "passed" line and no cell shows an error. Lesson 04: the same, then the threshold slider
-is moved with the keyboard and the widget's caption shows another Dice.
+is moved with the keyboard and the widget's caption shows another Dice. And lesson 00 as
+students get it (stubs in place) runs all the way, as its text says.
 
 Set SEGKIT_SCREENSHOTS=<folder> to keep a PNG of each notebook after its run.
 """
@@ -25,7 +26,7 @@ import nbformat
 import pytest
 
 from browser_helpers import chromium_browser, chromium_path, free_port
-from notebook_helpers import REPO_ROOT, SOLUTIONS
+from notebook_helpers import LESSONS, REPO_ROOT, SOLUTIONS
 from segkit.course.build import is_check_cell
 
 pytestmark = pytest.mark.notebooks
@@ -37,13 +38,15 @@ LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false", "checkForUpdates": False},
 }
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"  # the notebook on show
+STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 RUN_SECONDS = 600  # a guard against a hang; lesson 04 takes about a minute on 2 quiet cores
 
 
-def stripped_copy(name: str, folder: Path) -> list[str]:
-    """Copy solutions/<name>.ipynb into ``folder`` with its outputs cleared; returns the
+def stripped_copy(name: str, folder: Path, source: Path = SOLUTIONS) -> list[str]:
+    """Copy ``source``/<name>.ipynb into ``folder`` with its outputs cleared; returns the
     names of its check cells' exercises."""
-    nb = nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
+    nb = nbformat.read(source / f"{name}.ipynb", as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -60,6 +63,7 @@ def lab(tmp_path_factory):
     for part in ("segkit", "datasets", "pyproject.toml"):
         (course / part).symlink_to(REPO_ROOT / part)
     (course / "solutions").mkdir()
+    (course / "lessons").mkdir()
     settings = course.parent / f"{course.name}-lab-settings"
     for path, values in LAB_SETTINGS.items():
         (settings / path).parent.mkdir(parents=True, exist_ok=True)
@@ -104,20 +108,22 @@ def browser():
         yield chromium
 
 
-def run_all(browser, lab, name: str):
-    """Open solutions/<name>.ipynb (outputs cleared) in JupyterLab, Run All Cells from the
-    Run menu, wait until every code cell has run; returns (page, check exercise names)."""
+def run_all(browser, lab, name: str, source: Path = SOLUTIONS):
+    """Open <name>.ipynb of ``source`` (solutions/ or lessons/, outputs cleared) in
+    JupyterLab, Run All Cells from the Run menu, wait until every code cell has run;
+    returns (page, check exercise names)."""
     course, url, token = lab
-    checks = stripped_copy(name, course / "solutions")
+    checks = stripped_copy(name, course / source.name, source)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{url}/lab/tree/solutions/{name}.ipynb?token={token}")
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    # reset: open only this notebook (not the tabs an earlier test left in the workspace)
+    page.goto(f"{url}/lab/tree/{source.name}/{name}.ipynb?token={token}&reset")
+    page.locator(f"{NOTEBOOK} .jp-Cell").first.wait_for(timeout=60_000)
     # the kernel has started and JupyterLab is connected to it
     page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"Python 3.*\| Idle")).wait_for(
         timeout=60_000)
     page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text="Run").click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-    code_cells = page.locator(".jp-Notebook .jp-CodeCell")
+    code_cells = page.locator(f"{NOTEBOOK} .jp-CodeCell")
     deadline = time.monotonic() + RUN_SECONDS
     while True:
         prompts = code_cells.locator(".jp-InputArea-prompt").all_inner_texts()
@@ -128,14 +134,14 @@ def run_all(browser, lab, name: str):
     shots = os.environ.get("SEGKIT_SCREENSHOTS")
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(shots) / f"lab-{name}.png"), full_page=True)
+        page.screenshot(path=str(Path(shots) / f"lab-{source.name}-{name}.png"))
     return page, checks
 
 
 def assert_checks_passed_and_no_errors(page, checks: list[str], name: str) -> None:
-    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    errors = page.locator(f"{NOTEBOOK} {STDERR}")
     assert errors.count() == 0, f"{name}: {errors.all_inner_texts()}"
-    text = page.locator(".jp-Notebook").inner_text()
+    text = page.locator(NOTEBOOK).inner_text()
     for exercise in checks:
         assert re.search(rf"✅ {exercise}\b.*passed", text), f"{name}: no passed line for {exercise}"
 
@@ -144,6 +150,18 @@ def test_lesson00_runs_all_in_jupyterlab_with_every_check_passing(browser, lab):
     page, checks = run_all(browser, lab, "00_setup")
     assert checks == ["float32_mib", "foreground_fraction", "list_pairs"]
     assert_checks_passed_and_no_errors(page, checks, "00_setup")
+    page.close()
+
+
+def test_lesson00_with_its_stubs_runs_all_past_the_unfinished_exercises(browser, lab):
+    """What lesson 00 tells students: Run All goes on past a check cell whose exercise
+    is not done (tagged raises-exception), and the later cells use segkit's versions."""
+    page, checks = run_all(browser, lab, "00_setup", LESSONS)  # every cell ran: asserted
+    errors = page.locator(f"{NOTEBOOK} {STDERR}", has_text="Traceback")
+    assert errors.count() == len(checks) == 3, errors.all_inner_texts()
+    for exercise, text in zip(checks, errors.all_inner_texts()):
+        assert "ExerciseNotDone" in text and exercise in text, text
+    assert "192 pairs: 48 cars" in page.locator(NOTEBOOK).inner_text()
     page.close()
 
 
