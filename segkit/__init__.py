@@ -1,20 +1,37 @@
 """segkit: the small helper package behind the segkit U-Net course.
 
-Each module holds one idea of the course:
+Each module holds one idea of the course. The lessons that use it are in brackets
+(lessons NN are ``lessons/NN_*.ipynb``); "tools" are the command line and the course's
+own machinery, which no lesson imports.
 
-- ``segkit.toydata``   generated toy datasets in the real datasets' layouts
-- ``segkit.masks``     reading masks and converting them to class indices
-- ``segkit.data``      Dataset classes, train/val split, DataLoaders
-- ``segkit.transforms`` paired augmentation (torchvision.transforms.v2)
-- ``segkit.unet``      the U-Net and its blocks
-- ``segkit.shapes``    tracing tensor shapes through a model
-- ``segkit.metrics``   pixel accuracy, Dice, IoU, confusion matrices
-- ``segkit.losses``    BCE, soft Dice, BCE+Dice, weighted cross-entropy
-- ``segkit.training``  train_one_epoch / evaluate / fit
-- ``segkit.checkpoint`` atomic checkpoints, safe loading
-- ``segkit.device``    device choice and seeding
-- ``segkit.predict``   masks for new images
-- ``segkit.viz``       pictures of images, masks and predictions
+- ``segkit.toydata``     generated toy datasets in the real datasets' layouts [00-05, 07, 08]
+- ``segkit.realdata``    fetching and preparing the real datasets [00]
+- ``segkit.masks``       reading masks and converting them to class indices [00, 01, 07]
+- ``segkit.data``        Dataset classes, train/val split, DataLoaders [01-05, 08]
+- ``segkit.transforms``  paired augmentation (torchvision.transforms.v2) [01, 02]
+- ``segkit.unet``        the U-Net and its blocks [00, 02-06, 08]
+- ``segkit.shapes``      tracing tensor shapes through a model [02]
+- ``segkit.metrics``     pixel accuracy, Dice, IoU, confusion matrices [03, 04, 05, 07]
+- ``segkit.losses``      BCE, soft Dice, BCE+Dice, weighted cross-entropy [03, 05, 08]
+- ``segkit.training``    train_one_epoch / evaluate / fit [03, 04, 08]
+- ``segkit.checkpoint``  atomic checkpoints, safe loading [03, 07]
+- ``segkit.device``      device choice and seeding [00, 03, 08]
+- ``segkit.progress``    progress bars: a widget in Jupyter, text in a terminal [via training]
+- ``segkit.recipe``      one training run from start to finish, ``segkit train`` [04, 06, 07]
+- ``segkit.baselines``   the best single-threshold segmenter, the bar a U-Net must beat
+  [tools: benchmarks/threshold_baseline.py, datasets/README.md]
+- ``segkit.experiments`` learning-rate grids, early stopping, run summaries [06]
+- ``segkit.predict``     masks for new images, ``segkit predict`` [07]
+- ``segkit.export``      exporting a trained U-Net and checking the export [07]
+- ``segkit.pretrained``  U-Nets on torchvision encoders, pretrained weights offline [08]
+- ``segkit.viz``         pictures of images, masks and predictions [00-05, 07]
+- ``segkit.checks``      the exercises' checks and their mistake catalogue [00-08]
+- ``segkit.errors``      ``SegkitError`` and ``DataError``, what segkit raises [all]
+- ``segkit.failures``    one clear message for every failure of a ``segkit`` command [tools]
+- ``segkit.course``      building lessons from solutions, running and verifying them [tools]
+- ``segkit.grading``     grading a class's notebooks, ``segkit grade`` [tools]
+- ``segkit.sandbox``     sandboxes and guarded kernels for code the tools did not write [tools]
+- ``segkit.cli``         the ``segkit`` command line, the one entry point [tools]
 """
 
 __version__ = "0.1.0"

@@ -230,12 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     p.set_defaults(func=cmd_predict)
 
-    try:
-        from segkit.course import cli as course_cli
-    except ImportError:
-        course_cli = None
-    if course_cli is not None and hasattr(course_cli, "register"):
-        course_cli.register(sub)
+    from segkit.course import cli as course_cli  # build-lessons, run-course, grade, verify
+
+    course_cli.register(sub)
     for command in sub.choices.values():
         command.add_argument("--traceback", action="store_true",
                              help="on failure, print the traceback too (or set SEGKIT_TRACEBACK=1)")

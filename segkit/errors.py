@@ -3,6 +3,10 @@
 Every segkit error is a ``SegkitError``, so a notebook can catch them all at
 once. ``DataError`` is also a ``ValueError``: code that already catches
 ``ValueError`` for bad input keeps working.
+
+A check's verdicts on a student's exercise are not segkit errors: ``CheckFailed`` is an
+``AssertionError`` and ``ExerciseNotDone`` a ``NotImplementedError``
+(``segkit.checks.core``), so that pytest, nbval and the grader see them as what they are.
 """
 
 from __future__ import annotations

@@ -11,14 +11,21 @@ For every lesson in solutions/ the tests write, from the lesson the students rec
   hint, exactly as if the notebook were tidy;
 - ``hostile``: no check cells, an endless loop in the first exercise (``timeout``), a
   mistake in the second (``fail``), the last one ends Python when called (``error``),
-  and a cell that silences every check, prints forged results and hides sys.stdout.
+  and a cell that silences every check, prints forged results and hides sys.stdout
+  (it never runs: the grader runs only exercise cells).
 
 (A lesson whose mistakes are not catalogued here yet gets one notebook, ``half``: every
 other exercise solved.) Lesson 00 also gets one notebook per robustness case, graded
 through the command line with short time limits: an endless loop at the top level that
 ignores Ctrl-C, a segmentation fault and an exercise that ends Python, tampering, a
 vandal (deletes and writes files outside its folder, starts programs, prints megabytes)
-and a file that is not a notebook.
+and a file that is not a notebook; then again, to see that nothing is graded twice,
+and in two shards merged into one report.
+
+Lesson 04 also gets the hostile corpus of ``tests/hostile_corpus.py`` (one notebook per
+known attack on a grader, each with the grade it must get), graded in the same pool,
+in the bubblewrap sandbox where it works here, and its screened and forging part again
+with the sandbox off.
 
 The notebooks are not the whole lessons (training takes minutes): each holds the title,
 the set-up cell, the imports cell, the exercise cells, their check cells and the
@@ -34,6 +41,7 @@ import functools
 import io
 import json
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -41,18 +49,19 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
+import hostile_corpus
 from notebook_helpers import SOLUTIONS
 from session_cache import once_per_session
 from segkit.course.build import build_lesson, check_name, exercise_name, is_setup_cell
-from segkit.grading.execute import grade_notebook
 from segkit.grading.discover import (
     GradingInputError,
     Submission,
     read_lesson,
     submissions_for,
 )
-from segkit.grading.execute import Limits
+from segkit.grading.execute import Limits, grade_notebook
 from segkit.grading.report import format_table
+from segkit.sandbox import bwrap
 
 # Generous limits for ordinary notebooks (a kernel importing torch on a busy 2-core CI
 # machine), short ones where the time limit is what is tested.
@@ -392,6 +401,26 @@ def graded(tmp_path_factory, worker_id) -> dict:
     return once_per_session(tmp_path_factory, worker_id, "graded", grade_every_class)
 
 
+def make_corpus(root: Path) -> dict[str, tuple[dict[str, str], str]]:
+    """Write the hostile lesson-04 notebooks of ``hostile_corpus`` under ``root``."""
+    name = "04_metrics"
+    solved = solution_code(name)
+    wrong = {ex: mistaken(name, ex, edits) for ex, _, edits in MISTAKES[name]}
+    base = slim(handout(name))
+    for student, attacks in hostile_corpus.ATTACKS.items():
+        code = {**solved, **{ex: wrong[ex]
+                             for ex in hostile_corpus.WITH_MISTAKES.get(student, [])}}
+        code = {ex: hostile_corpus.with_attack(src, attacks[ex]) if ex in attacks else src
+                for ex, src in code.items()}
+        write(root / student / f"{name}.ipynb", with_code(base, code))
+    return dict(hostile_corpus.EXPECTED)
+
+
+CORPUS = "04_metrics hostile"
+CORPUS_OFF = "04_metrics hostile, isolation off"
+OFF = ["connection-reader", "forger", "solution-reader", "escaper", "channel-forger"]
+
+
 def grade_every_class(root: Path) -> dict:
     """What ``graded`` returns, with the classes written below ``root``."""
     work = []
@@ -401,15 +430,26 @@ def grade_every_class(root: Path) -> dict:
         lesson, submissions, skipped = submissions_for([root / name / "submissions"],
                                                        solutions_dir=SOLUTIONS)
         assert skipped == [] and [s.student for s in submissions] == sorted(expected)
-        classes[name] = (lesson, submissions, expected)
-        work += [(name, lesson, sub) for sub in submissions]
-    work.sort(key=lambda item: item[2].student != "hostile")
+        classes[name] = (lesson, submissions, expected, None)
+        work += [(name, lesson, sub, None) for sub in submissions]
+    if "04_metrics" in LESSONS:
+        expected = make_corpus(root / "corpus")
+        lesson, submissions, _ = submissions_for([root / "corpus"], solutions_dir=SOLUTIONS)
+        # the victim right after its neighbour, so that they are graded at the same time
+        submissions.sort(key=lambda s: s.student != "neighbour" and s.student != "victim")
+        classes[CORPUS] = (lesson, submissions, expected, None)
+        off = bwrap.detect("off")
+        chosen = [s for s in submissions if s.student in OFF]
+        classes[CORPUS_OFF] = (lesson, chosen, {s: expected[s] for s in OFF}, off)
+        work += [(CORPUS, lesson, sub, None) for sub in submissions]
+        work += [(CORPUS_OFF, lesson, sub, off) for sub in chosen]
+    work.sort(key=lambda item: item[2].student not in ("hostile", "neighbour", "victim"))
     with ThreadPoolExecutor(max_workers=JOBS) as pool:
-        futures = {(name, sub.student): pool.submit(grade_notebook, sub, lesson, LIMITS)
-                   for name, lesson, sub in work}
+        futures = {(name, sub.student): pool.submit(grade_notebook, sub, lesson, LIMITS, iso)
+                   for name, lesson, sub, iso in work}
         done = {key: future.result() for key, future in futures.items()}
     return {name: (lesson, [done[(name, sub.student)] for sub in subs], expected)
-            for name, (lesson, subs, expected) in classes.items()}
+            for name, (lesson, subs, expected, _) in classes.items()}
 
 
 def test_mistakes_are_catalogued_for_existing_lessons():
@@ -452,8 +492,80 @@ def test_robustness_is_explained(graded, name):
     assert hostile.exercises[first].hint == (f"the check did not finish within "
                                              f"{LIMITS.check_timeout:g} s: an endless loop in "
                                              f"`{first}`?")
-    assert hostile.exercises[last].message == (f"the kernel died while `{last}` was checked: "
-                                               "the code crashed Python")
+    assert hostile.exercises[last].message == (
+        f"Python ended while `{last}` was run or checked: the code crashed it (a fault, "
+        "`os._exit`, or memory beyond the 4 GiB cap)")
+
+
+# --------------------------------------------------------------------------- the hostile corpus
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("graded")
+@pytest.mark.parametrize("name", [CORPUS, CORPUS_OFF])
+def test_no_attack_gains_a_point(graded, name):
+    """Every notebook of the corpus gets exactly its honest grade, or ``review``."""
+    if name not in graded:
+        pytest.skip("lesson 04 is not written yet")
+    lesson, results, expected = graded[name]
+    table = compact(results)
+    if "neighbour" in table:  # its wrong answer is its own: any fail will do
+        cells, points = table["neighbour"]
+        table["neighbour"] = ({**cells, "dice_score": cells["dice_score"].split(":")[0]}, points)
+        if not results[0].isolation.startswith("isolation: bubblewrap"):
+            # without a sandbox it sees the other graders' processes: out of scope, and
+            # said so in INSTRUCTORS.md ("Threat model")
+            expected = {k: v for k, v in expected.items() if k != "neighbour"}
+            table.pop("neighbour")
+    assert table == {student: expected[student] for student in sorted(expected)}
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("graded")
+def test_flagged_code_says_why_and_is_not_run(graded):
+    if CORPUS not in graded:
+        pytest.skip("lesson 04 is not written yet")
+    lesson, results, expected = graded[CORPUS]
+    by_student = {r.student: r for r in results}
+    for student, reasons in hostile_corpus.REASONS.items():
+        for exercise, words in reasons.items():
+            result = by_student[student].exercises[exercise]
+            assert (result.status, result.points) == ("review", 0)
+            assert result.hint.startswith("review: ")
+            for word in words:
+                assert word in result.hint, (student, exercise, result.hint)
+    assert not Path("/root/escaped.pt").exists() and not Path("/root/escaped.txt").exists()
+    assert not Path("/root/escaped.db").exists()
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("graded")
+def test_two_students_graded_at_once_cannot_touch_each_other(graded):
+    """The neighbour, graded at the same time as the victim, found no other sandbox,
+    process or notebook (its dice_score is only right when it does), planted nothing,
+    and the victim keeps every point."""
+    if CORPUS not in graded:
+        pytest.skip("lesson 04 is not written yet")
+    isolation = bwrap.detect()
+    if not isolation.on:
+        pytest.skip(isolation.describe())
+    lesson, results, expected = graded[CORPUS]
+    by_student = {r.student: r for r in results}
+    assert by_student["neighbour"].exercises["dice_score"].status == "fail"
+    assert by_student["victim"].points == 5 and by_student["victim"].notes == []
+    victim = by_student["victim"].path
+    assert not list(victim.parent.rglob("planted.txt"))
+    assert by_student["neighbour"].isolation == isolation.describe()
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("graded")
+def test_the_memory_cap_stops_a_big_allocation(graded):
+    if CORPUS not in graded:
+        pytest.skip("lesson 04 is not written yet")
+    lesson, results, expected = graded[CORPUS]
+    big = next(r for r in results if r.student == "big-alloc").exercises["dice_score"]
+    assert big.status == "error" and "MemoryError" in (big.hint or ""), big
 
 
 # --------------------------------------------------------------------------- lesson 00, one by one
@@ -461,7 +573,8 @@ def test_robustness_is_explained(graded, name):
 
 @pytest.fixture(scope="session")
 def hostile_00(tmp_path_factory):
-    """Lesson 00 students, one robustness case each, graded through the command line."""
+    """Lesson 00 students, one robustness case each, graded through the command line,
+    then graded again (nothing is), then in two shards merged into one report."""
     name = "00_setup"
     if name not in LESSONS:
         pytest.skip("lesson 00 is not written yet")
@@ -470,21 +583,18 @@ def hostile_00(tmp_path_factory):
     outside.mkdir()
     (outside / "keep.txt").write_text("grades of last year")
     solved = solution_code(name)
-    light_imports = "import math\nimport numpy as np\nfrom pathlib import Path"
     base = slim(handout(name))
-    imports_at = [i for i, c in enumerate(base.cells) if c.cell_type == "code"][1]
-    base.cells[imports_at].source = light_imports  # no torch: the kernel starts quickly
     sub = root / "submissions"
 
-    # a loop at the top level that ignores Ctrl-C (the kernel must be restarted), and
-    # list_pairs looping forever (its own check cell times out, then the grader's)
+    # list_pairs loops forever (the grader's check times out); a cell at the top level
+    # that loops and ignores Ctrl-C is not an exercise: it never runs
     nb = with_code(base, {**solved, "list_pairs": looping(name, "list_pairs")})
     nb = insert_after(nb, "float32_mib", [code_cell(
         "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n"
         "    time.sleep(0.05)")])
     write(sub / "loop" / f"{name}.ipynb", nb)
 
-    # a segmentation fault at the top level, and foreground_fraction ending Python
+    # foreground_fraction ends Python; a segmentation fault elsewhere never runs
     nb = with_code(base, {**solved, "foreground_fraction": crashing(name, "foreground_fraction")})
     nb = without_checks(nb, {"float32_mib", "list_pairs"})
     nb = insert_after(nb, "float32_mib", [code_cell("import ctypes\nctypes.string_at(0)")])
@@ -502,22 +612,27 @@ def hostile_00(tmp_path_factory):
     nb.cells.append(code_cell("sys.stdout = io.StringIO()"))
     write(sub / "tamper" / f"{name}.ipynb", nb)
 
-    # deletes and writes outside its folder, starts programs, prints megabytes
-    vandal = f'''\
-import os, shutil, subprocess
-for attempt in [lambda: shutil.rmtree(".."),
-                lambda: os.remove({str(outside / "keep.txt")!r}),
-                lambda: open({str(outside / "new.txt")!r}, "w").write("x"),
-                lambda: shutil.rmtree({str(outside)!r}),
-                lambda: subprocess.run(["rm", "-rf", {str(outside)!r}]),
-                lambda: os.system("rm -rf {outside}")]:
-    try:
-        attempt()
-    except OSError as error:
-        print(type(error).__name__)
-print("x" * 3_000_000)
-open("mine.txt", "w").write("my own folder is fine")'''
-    nb = insert_after(with_code(base, solved), "float32_mib", [code_cell(vandal)])
+    # in an exercise cell, past the screen: deletes and writes outside its folder,
+    # found by searching the machine, and prints megabytes
+    parts = list(outside.parts)  # written as pieces: the screen flags '/tmp/' in a string
+    depth = "/".join(["*"] * (len(root.parts) - 2))
+    vandal = f"""\\
+import os, pathlib, shutil
+def _vandalise():
+    outside = pathlib.Path(*{parts!r})
+    for attempt in [lambda: shutil.rmtree(".."),
+                    lambda: [os.remove(p) for p in pathlib.Path("/", {parts[1]!r}).glob("{depth}/instructor/keep.txt")],
+                    lambda: (outside / "new.txt").write_text("x"),
+                    lambda: shutil.rmtree(outside)]:
+        try:
+            attempt()
+        except OSError as error:
+            print(type(error).__name__)
+    print("x" * 3_000_000)
+    pathlib.Path("mine.txt").write_text("my own folder is fine")
+_vandalised = _vandalise()
+"""
+    nb = with_code(base, {**solved, "float32_mib": vandal + solved["float32_mib"]})
     write(sub / "vandal" / f"{name}.ipynb", nb)
 
     (sub / "garbled").mkdir()
@@ -526,22 +641,37 @@ open("mine.txt", "w").write("my own folder is fine")'''
     from segkit.cli import main
 
     out = root / "grades"
-    code = main(["grade", str(sub), "--lesson", "00", "--solutions", str(SOLUTIONS),
-                 "--out", str(out), "--jobs", str(JOBS), "--cell-timeout", str(SHORT.cell_timeout),
-                 "--check-timeout", str(SHORT.check_timeout), "--output-limit", "4000"])
-    assert code == 0
-    return root, json.loads((out / "grades.json").read_text()), out
+    args = ["grade", str(sub), "--lesson", "00", "--solutions", str(SOLUTIONS),
+            "--jobs", str(JOBS), "--cell-timeout", str(SHORT.cell_timeout),
+            "--check-timeout", str(SHORT.check_timeout), "--output-limit", "4000"]
+    assert main(args + ["--out", str(out)]) == 0
+    first = json.loads((out / "grades.json").read_text())
+    again = io.StringIO()
+    with contextlib.redirect_stdout(again):
+        assert main(args + ["--out", str(out)]) == 0
+    shards = [root / "shards" / f"shard-{k}-of-2" for k in (1, 2)]
+    for k, folder in enumerate(shards, start=1):  # from the cache: nothing graded again
+        (folder / "cache").mkdir(parents=True)
+        for cached in (out / "cache").iterdir():
+            shutil.copy(cached, folder / "cache")
+        assert main(args + ["--out", str(folder), "--shard", f"{k}/2"]) == 0
+    merged = root / "merged"
+    assert main(["grade-merge", *map(str, shards), "--out", str(merged)]) == 0
+    return root, first, out, again.getvalue(), merged
+
+
+def _table(report: dict) -> dict:
+    return {s["student"]: ({name: (f"{e['status']}:{e['mistake']}" if e["status"] == "fail"
+                                   else e["status"]) for name, e in s["exercises"].items()},
+                           f"{s['points']}/{s['max_points']}")
+            for s in report["students"]}
 
 
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("hostile-00")
 def test_hostile_00_table(hostile_00):
-    root, report, out = hostile_00
-    table = {s["student"]: ({name: (f"{e['status']}:{e['mistake']}" if e["status"] == "fail"
-                                    else e["status"]) for name, e in s["exercises"].items()},
-                            f"{s['points']}/{s['max_points']}")
-             for s in report["students"]}
-    assert table == {
+    root, report, out, again, merged = hostile_00
+    assert _table(report) == {
         "crash": ({"float32_mib": "pass", "foreground_fraction": "error", "list_pairs": "pass"},
                   "3/4"),
         "garbled": ({"float32_mib": "error", "foreground_fraction": "error",
@@ -549,39 +679,31 @@ def test_hostile_00_table(hostile_00):
         "loop": ({"float32_mib": "pass", "foreground_fraction": "pass", "list_pairs": "timeout"},
                  "2/4"),
         "tamper": ({"float32_mib": "fail:forgot-bytes-per-value",
-                    "foreground_fraction": "missing",
+                    "foreground_fraction": "review",
                     "list_pairs": "fail:wrong-mask-suffix"}, "0/4"),
         "vandal": ({"float32_mib": "pass", "foreground_fraction": "pass", "list_pairs": "pass"},
                    "4/4"),
     }
+    assert report["isolation"] == bwrap.detect().describe()
 
 
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("hostile-00")
 def test_hostile_00_notes_say_what_happened(hostile_00):
-    root, report, out = hostile_00
+    root, report, out, again, merged = hostile_00
     notes = {s["student"]: s["notes"] for s in report["students"]}
-    loop = notes["loop"]
-    assert any(re.fullmatch(r"cell \d+ \(`import signal, time`\) ran longer than 4 s and was "
-                            r"stopped \(it ignored the interrupt: the kernel was restarted and "
-                            r"the cells before were run again\)", n) for n in loop), loop
-    assert any(re.fullmatch(r"cell \d+ \(`checks.lesson00.check_list_pairs\(list_pairs\)`\) "
-                            r"ran longer than 4 s and was stopped", n) for n in loop), loop
-    crash = notes["crash"]
-    assert any(re.fullmatch(r"cell \d+ \(`import ctypes`\) crashed the kernel; it was "
-                            r"restarted and the cells before were run again", n)
-               for n in crash), crash
+    assert notes["loop"] == [] and notes["crash"] == []  # their other cells never ran
     assert any(n.startswith("the notebook could not be read") for n in notes["garbled"])
     vandal = " ".join(notes["vandal"])
-    assert re.search(r"printed 3,000,\d{3} characters; kept 4,000", vandal), vandal
-    for refused in ["shutil.rmtree", "os.remove", "open", "subprocess.Popen rm", "os.system"]:
-        assert f"refused: {refused}" in vandal, vandal
+    assert "refused: shutil.rmtree" in vandal, vandal
+    if not bwrap.detect().on:  # without a sandbox, it found the file and was refused
+        assert "refused: os.remove" in vandal and "refused: open" in vandal, vandal
 
 
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("hostile-00")
 def test_hostile_00_nothing_outside_was_touched(hostile_00):
-    root, report, out = hostile_00
+    root, report, out, again, merged = hostile_00
     outside = root / "instructor"
     assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
     assert (outside / "keep.txt").read_text() == "grades of last year"
@@ -592,17 +714,17 @@ def test_hostile_00_nothing_outside_was_touched(hostile_00):
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("hostile-00")
 def test_hostile_00_hints_explain(hostile_00):
-    root, report, out = hostile_00
+    root, report, out, again, merged = hostile_00
     students = {s["student"]: s["exercises"] for s in report["students"]}
     assert students["tamper"]["foreground_fraction"]["hint"] == (
-        "`foreground_fraction` is segkit's reference version (from `checks.use` or an "
-        "import), not code written in the notebook")
+        "review: uses the course's reference solution "
+        "`checks.lesson00.reference_foreground_fraction`; uses `checks`")
     assert students["loop"]["list_pairs"]["hint"] == (
         "the check did not finish within 4 s: an endless loop in `list_pairs`?")
     assert students["tamper"]["float32_mib"]["hint"] == (
         "you counted the numbers, not the bytes: each float32 value takes 4 bytes. "
         "Multiply the number of values by 4.")
-    assert students["crash"]["foreground_fraction"]["message"].startswith("the kernel died")
+    assert students["crash"]["foreground_fraction"]["message"].startswith("Python ended")
 
 
 @pytest.mark.notebooks
@@ -610,7 +732,7 @@ def test_hostile_00_hints_explain(hostile_00):
 def test_hostile_00_csv_matches_the_json(hostile_00):
     import csv
 
-    root, report, out = hostile_00
+    root, report, out, again, merged = hostile_00
     with open(out / "grades.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [r["student"] for r in rows] == ["crash", "garbled", "loop", "tamper", "vandal"]
@@ -620,14 +742,89 @@ def test_hostile_00_csv_matches_the_json(hostile_00):
     assert tamper["float32_mib mistake"] == "forgot-bytes-per-value"
     assert tamper["float32_mib hint"].startswith("you counted the numbers")
     assert tamper["list_pairs points"] == "0"
+    assert tamper["isolation"] == report["isolation"]
     assert list(rows[0]) == ["student", "file", "points", "max_points",
                              "float32_mib", "float32_mib points", "float32_mib mistake",
                              "float32_mib hint",
                              "foreground_fraction", "foreground_fraction points",
                              "foreground_fraction mistake", "foreground_fraction hint",
                              "list_pairs", "list_pairs points", "list_pairs mistake",
-                             "list_pairs hint", "notes"]
+                             "list_pairs hint", "notes", "isolation"]
     assert (out / "grades.json").stat().st_size < 20_000  # the megabytes were not kept
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-00")
+def test_gradebook_imports_into_canvas_and_moodle(hostile_00):
+    import csv
+
+    root, report, out, again, merged = hostile_00
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    column = "00_setup" + ("" if bwrap.detect().on else " [isolation: off]")
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column]
+    assert rows[1] == ["Points Possible", "", "", "", "", "4"]
+    assert rows[2:] == [[s["student"], "", "", s["student"], "", str(s["points"])]
+                        for s in report["students"]]
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-00")
+def test_gradescope_results_follow_its_format(hostile_00):
+    root, report, out, again, merged = hostile_00
+    crash = json.loads((out / "gradescope" / "crash" / "results.json").read_text())
+    assert crash["score"] == 3 and crash["output"].endswith(report["isolation"])
+    assert [(t["name"], t["score"], t["max_score"], t["status"]) for t in crash["tests"]] == [
+        ("float32_mib", 1, 1, "passed"), ("foreground_fraction", 0, 1, "failed"),
+        ("list_pairs", 2, 2, "passed")]
+    assert all(t["visibility"] == "visible" for t in crash["tests"])
+    assert sorted(p.name for p in (out / "gradescope").iterdir()) == [
+        "crash", "garbled", "loop", "tamper", "vandal"]
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-00")
+def test_feedback_gives_hints_and_nothing_of_the_solution(hostile_00):
+    root, report, out, again, merged = hostile_00
+    tamper = (out / "feedback" / "tamper.md").read_text()
+    assert "**0 / 4 points**" in tamper
+    assert "| `float32_mib` | fail | 0 / 1 |" in tamper
+    assert "you counted the numbers, not the bytes" in tamper
+    assert "your instructor will look at this exercise" in tamper
+    assert "reference" not in tamper  # the screen's reasons are the instructor's
+    solution = "\n".join(solution_code("00_setup").values())
+    body_lines = [ln.strip() for ln in solution.splitlines() if len(ln.strip()) > 25]
+    for text in (out / "feedback").glob("*.md"):
+        feedback = text.read_text()
+        assert report["isolation"] in feedback
+        assert not [ln for ln in body_lines if ln in feedback], text.name
+        assert str(root) not in feedback  # no paths of the instructor's machine
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-00")
+def test_a_second_run_grades_nothing_again(hostile_00):
+    root, report, out, again, merged = hostile_00
+    lines = [ln for ln in again.splitlines() if ln.startswith("[")]
+    assert len(lines) == 5 and all(ln.endswith("(already graded)") for ln in lines), again
+    assert _table(json.loads((out / "grades.json").read_text())) == _table(report)
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-00")
+def test_shards_merge_into_the_same_report(hostile_00):
+    root, report, out, again, merged = hostile_00
+    shards = [json.loads((root / "shards" / f"shard-{k}-of-2" / "grades.json").read_text())
+              for k in (1, 2)]
+    names = [[s["student"] for s in shard["students"]] for shard in shards]
+    assert names == [["crash", "loop", "vandal"], ["garbled", "tamper"]]
+    assert _table(json.loads((merged / "grades.json").read_text())) == _table(report)
+    assert (merged / "gradebook.csv").read_text() == (out / "gradebook.csv").read_text()
+    from segkit.grading.batch import merge
+
+    with pytest.raises(GradingInputError, match="overlap"):
+        merge([root / "shards" / "shard-1-of-2", root / "shards" / "shard-1-of-2"],
+              root / "twice")
 
 
 # --------------------------------------------------------------------------- the terminal table
@@ -642,12 +839,14 @@ def test_terminal_table_reads_well(graded):
     text = format_table(lesson, results, details=False)
     assert text == """\
 lesson 00_setup: 3 exercises, 4 points, 4 notebooks
+{isolation}
 
 student   float32_mib (1)  foreground_fraction (1)  list_pairs (2)  points
 hostile   timeout          fail                     error              0/4
 messy     fail             fail                     fail               0/4
 solved    pass             pass                     pass               4/4
-unsolved  not done         not done                 not done           0/4"""
+unsolved  not done         not done                 not done           0/4""".format(
+        isolation=bwrap.detect().describe())
     details = format_table(lesson, results)
     assert "\nmessy (" in details
     assert "  float32_mib: fail: [forgot-bytes-per-value] you counted the numbers" in details
@@ -702,7 +901,8 @@ def test_grade_help_names_the_options(capsys):
         main(["grade", "--help"])
     text = capsys.readouterr().out
     for option in ["--lesson", "--out", "--jobs", "--cell-timeout", "--notebook-timeout",
-                   "--check-timeout", "--solutions"]:
+                   "--check-timeout", "--solutions", "--isolation", "--shard", "--fresh",
+                   "--threads", "--memory-gib"]:
         assert option in text
 
 

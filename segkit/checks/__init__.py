@@ -25,6 +25,7 @@ from segkit.checks.core import (
     CheckFailed,
     CheckResult,
     ExerciseNotDone,
+    check,
     expect,
     expect_close,
     expect_dtype,

@@ -1,21 +1,22 @@
 """The check framework every lesson check is written with.
 
-A lesson check is a small function, e.g. in ``segkit/checks/lesson04.py``::
+A lesson check is a small flat function, e.g. in ``segkit/checks/lesson04.py``::
 
-    from segkit.checks.core import run_check, expect_type, expect_close
+    from segkit.checks.core import check, expect_close, expect_type
 
+    @check("dice_score", "dice_score on a 2x2 example")
     def check_dice_score(dice_score):
-        def body():
-            pred = torch.tensor([[[1, 1], [0, 0]]])
-            target = torch.tensor([[[1, 0], [0, 0]]])
-            value = dice_score(pred, target)
-            expect_type(value, float, name="dice_score(pred, target)",
-                        mistake="tensor-not-float",
-                        hint="return a Python number: `.item()` turns a 1-element tensor into one.")
-            expect_close(value, 2 / 3, name="dice_score(pred, target)", tol=1e-6,
-                         mistake="dice-no-factor-2",
-                         hint="Dice = 2|P ∩ T| / (|P| + |T|): did you forget the 2?")
-        return run_check("dice_score", "dice_score on a 2x2 example", body)
+        pred = torch.tensor([[[1, 1], [0, 0]]])
+        target = torch.tensor([[[1, 0], [0, 0]]])
+        value = dice_score(pred, target)
+        expect_type(value, float, name="dice_score(pred, target)", mistake="returns-tensor")
+        expect_close(value, 2 / 3, name="dice_score(pred, target)", tol=1e-6,
+                     mistake="dice-no-factor-2")
+
+The decorator :func:`check` runs the function through :func:`run_check` when the notebook
+calls ``check_dice_score(dice_score)``. A mistake is named by its id only: its hint comes
+from the mistake catalogue, :mod:`segkit.checks.catalogue`. A check passes its own
+``hint=`` only when it has values to add (the student's parameter count, say).
 
 ``run_check`` turns what happens into one of three outcomes a student understands:
 
@@ -31,14 +32,18 @@ short list of them. Every message must be deterministic (no memory addresses, no
 timings): solution notebooks store these lines and nbval compares them.
 
 Mistake ids (``mistake=``) are short kebab-case names from the course's mistake
-catalogue, e.g. ``"loss-tensor-accumulator"``, ``"dice-on-logits"``. Two are given by
+catalogue (``segkit/checks/catalogue.py``), e.g. ``"loss-tensor-accumulator"``,
+``"dice-on-logits"``. Two are given by
 ``run_check`` itself: ``"crashed"`` (the student's code raised an exception) and
 ``"check-error"`` (the check raised while looking at what the student's code returned;
 usually a value of the wrong kind, possibly a bug in the check).
 
 "The student's code" is any code outside segkit, the standard library and installed
 packages: notebook cells, and in unit tests the functions the test file defines. So a
-check's ``body`` belongs in ``segkit/checks/lessonNN.py``, never in a notebook.
+check belongs in ``segkit/checks/lessonNN.py``, never in a notebook.
+
+In IPython (JupyterLab, Colab, headless runs) a failed check shows only its ❌ line and
+hint, a not-done exercise one line (``_render_traceback_``): no traceback, no check source.
 
 Rules for check authors:
 
@@ -57,6 +62,7 @@ Rules for check authors:
 
 from __future__ import annotations
 
+import functools
 import re
 import sysconfig
 import traceback
@@ -67,6 +73,7 @@ from typing import Any, NoReturn
 
 __all__ = [
     "CheckFailed",
+    "check",
     "CheckResult",
     "ExerciseNotDone",
     "expect",
@@ -88,6 +95,19 @@ __all__ = [
 # --------------------------------------------------------------------------- errors
 
 
+def _catalogued_hint(mistake: str, **fields: object) -> str:
+    """The hint of ``mistake`` in segkit/checks/catalogue.py (imported when first needed,
+    so that ``python -m segkit.checks.catalogue`` runs cleanly)."""
+    from segkit.checks.catalogue import hint_for
+
+    return hint_for(mistake, **fields)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines too) made one space."""
+    return " ".join(text.split())
+
+
 class ExerciseNotDone(NotImplementedError):
     """The exercise still contains the stub's ``raise NotImplementedError``.
 
@@ -98,6 +118,11 @@ class ExerciseNotDone(NotImplementedError):
         super().__init__(message)
         self.exercise = exercise
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (JupyterLab, Colab, headless runs) shows instead of a traceback:
+        one line, without the check's source or the stub's chained error."""
+        return [f"⏳ {_one_line(str(self))}"]
+
 
 class CheckFailed(AssertionError):
     """A check found a mistake in the student's code.
@@ -106,9 +131,11 @@ class CheckFailed(AssertionError):
         exercise: the exercise's name, e.g. ``"dice_score"`` (``run_check`` fills it in
             when a helper raised without it).
         message: what went wrong, with the values.
-        mistake: short id of the catalogued mistake (e.g. ``"loss-tensor-accumulator"``)
-            or None when the check cannot tell which mistake it is.
-        hint: names the mistake and points at the fix (or None).
+        mistake: short id of the catalogued mistake (e.g. ``"loss-tensor-accumulator"``,
+            see :mod:`segkit.checks.catalogue`) or None when the check cannot tell which
+            mistake it is.
+        hint: names the mistake and points at the fix. Left out, it is the catalogue's
+            hint for ``mistake``; a check passes one only when it has values to add.
 
     ``str(error)`` is the message a student reads::
 
@@ -122,6 +149,8 @@ class CheckFailed(AssertionError):
         self.exercise = exercise
         self.message = message
         self.mistake = mistake
+        if hint is None and mistake is not None:
+            hint = _catalogued_hint(mistake)
         self.hint = hint
 
     def __str__(self) -> str:
@@ -129,6 +158,18 @@ class CheckFailed(AssertionError):
         if self.hint:
             text += f"\nHint: {self.hint}"
         return text
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (JupyterLab, Colab, headless runs) shows instead of a traceback.
+
+        The ❌ line and the hint, each on one line: no traceback, so neither the check's
+        source (with the hints of other mistakes) nor segkit's frames appear. When the
+        student's own code crashed, the hint quotes the line of their code that failed.
+        """
+        lines = [f"❌ {self.exercise or 'check'}: {_one_line(self.message)}"]
+        if self.hint:
+            lines.append(f"Hint: {_one_line(self.hint)}")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -216,7 +257,10 @@ def _is_student_frame(filename: str) -> bool:
         return False
     if filename.startswith("<"):  # "<ipython-input-3-...>" in older IPython
         return True
-    path = str(Path(filename).resolve())
+    resolved = Path(filename).resolve()
+    if {"site-packages", "dist-packages"} & set(resolved.parts):  # any installed package
+        return False
+    path = str(resolved)
     return not any(path == d or path.startswith(d + "/") or path.startswith(d + "\\")
                    for d in _LIBRARY_DIRS)
 
@@ -336,21 +380,51 @@ def run_check(exercise: str, title: str, body: Callable[[], None | str]) -> Chec
     return CheckResult(exercise, title, str(detail) if detail else None)
 
 
+def check(exercise: str, title: str, *, fixed_rng: bool = False
+          ) -> Callable[[Callable[..., str | None]], Callable[..., CheckResult]]:
+    """Make a lesson check from a function that judges the student's code::
+
+        @check("dice_score", "dice_score on 5 small batches")
+        def check_dice_score(dice_score):
+            ...                      # expect_* / fail on a mistake
+            return "0.6786 on ..."   # optional: a short detail for the ✅ line
+
+    Calling ``check_dice_score(student_function)`` runs the decorated body through
+    :func:`run_check` (with ``fixed_rng=True``, inside :func:`in_fixed_rng`, for checks
+    that build models or random data) and returns its :class:`CheckResult`.
+    """
+    def decorate(judge: Callable[..., str | None]) -> Callable[..., CheckResult]:
+        @functools.wraps(judge)
+        def run(*student: Any) -> CheckResult:
+            __tracebackhide__ = True
+            body = functools.partial(judge, *student)
+            return run_check(exercise, title, in_fixed_rng(body) if fixed_rng else body)
+        return run
+    return decorate
+
+
 # --------------------------------------------------------------------------- helpers
 
 
-def fail(message: str, *, hint: str | None = None, mistake: str | None = None) -> NoReturn:
-    """Raise :class:`CheckFailed` (inside ``run_check``, which fills in the exercise)."""
+def fail(message: str, *, hint: str | None = None, mistake: str | None = None,
+         **fields: object) -> NoReturn:
+    """Raise :class:`CheckFailed` (inside ``run_check``, which fills in the exercise).
+
+    Without ``hint`` the student reads the catalogue's hint for ``mistake``, its
+    ``{fields}`` filled in from ``fields`` (``fail(..., mistake="empty-zero", title="Dice")``).
+    """
     __tracebackhide__ = True
+    if hint is None and mistake is not None:
+        hint = _catalogued_hint(mistake, **fields)
     raise CheckFailed(None, message, mistake=mistake, hint=hint)
 
 
 def expect(condition: bool, message: str, *, hint: str | None = None,
-           mistake: str | None = None) -> None:
+           mistake: str | None = None, **fields: object) -> None:
     """Fail with ``message`` unless ``condition`` is true."""
     __tracebackhide__ = True
     if not condition:
-        fail(message, hint=hint, mistake=mistake)
+        fail(message, hint=hint, mistake=mistake, **fields)
 
 
 def show(value: Any) -> str:
@@ -471,3 +545,64 @@ def expect_close(actual: Any, expected: Any, *, name: str, tol: float = 1e-4,
          f"first at index {index}: {show(float(got[index]))} instead of "
          f"{show(float(want[index]))} (tolerance ±{tol:g})", hint=hint, mistake=mistake)
 
+
+
+# --------------------------------------------------------------------------- shared by lessons
+
+
+def close(actual: Any, expected: Any, *, abs_tol: float = 1e-6, rel_tol: float = 0.0) -> bool:
+    """Do ``actual`` and ``expected`` hold the same numbers, within a tolerance?
+
+    Both may be Python numbers, lists of numbers, tensors or arrays; they must have the
+    same shape, and every value may differ by at most ``abs_tol + rel_tol * |expected|``.
+    A NaN matches only a NaN. Anything that is not numbers (None, a string) is not close.
+    This is the one closeness test of the checks; :func:`expect_close` fails with a message
+    where this answers True or False.
+    """
+    import numpy as np
+
+    try:
+        got, want = _to_numpy(actual), _to_numpy(expected)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    if got.shape != want.shape:
+        return False
+    near = np.abs(got - want) <= abs_tol + rel_tol * np.abs(want)
+    ok = near | (np.isnan(got) & np.isnan(want))
+    return bool(ok.all())
+
+
+def shape_of(value: Any) -> tuple[int, ...] | None:
+    """``value.shape`` as a tuple of ints, or None when ``value`` has no shape."""
+    shape = getattr(value, "shape", None)
+    return None if shape is None else tuple(int(n) for n in shape)
+
+
+def shape_text(shape: Any) -> str:
+    """'(2, 3, 17, 23)' for a shape (a tuple, a torch.Size) or a value that has one;
+    'None' for None."""
+    if shape is not None and not isinstance(shape, (tuple, list)):
+        shape = shape_of(shape) if hasattr(shape, "shape") else tuple(shape)
+    return "None" if shape is None else "(" + ", ".join(str(int(n)) for n in shape) + ")"
+
+
+def write_tiny_carvana(root: Path, images: dict[str, Any], masks: dict[str, Any]) -> None:
+    """Carvana's layout under ``root``: ``train/<stem>.jpg`` and ``train_masks/<stem>_mask.gif``.
+
+    ``images`` maps a stem to a PIL image (saved as JPEG, quality 95); ``masks`` maps a
+    stem to an (H, W) array of 0/1, saved as a palette GIF (black 0, white 1), as Carvana's
+    masks are. A stem without a mask is an image without a mask. Files are written in the
+    dicts' order: a check that scrambles it tests that the student sorts.
+    """
+    import numpy as np
+    from PIL import Image
+
+    (root / "train").mkdir(parents=True)
+    (root / "train_masks").mkdir()
+    for stem, image in images.items():
+        image.save(root / "train" / f"{stem}.jpg", quality=95)
+    for stem, mask in masks.items():
+        mask = np.asarray(mask, dtype=np.uint8)
+        gif = Image.frombytes("P", (mask.shape[1], mask.shape[0]), mask.tobytes())
+        gif.putpalette([0, 0, 0, 255, 255, 255])
+        gif.save(root / "train_masks" / f"{stem}_mask.gif")

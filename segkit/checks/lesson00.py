@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from segkit.checks.core import expect_close, fail, run_check, show
+from segkit.checks.core import check, close, expect_close, fail, show, write_tiny_carvana
 
 __all__ = [
     "check_float32_mib",
@@ -82,64 +82,46 @@ def reference_list_pairs(root) -> list[tuple[Path, Path]]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _is_close(value, target, tol: float = 1e-6) -> bool:
-    return abs(float(value) - target) <= tol
-
-
 def _expect_number(value, name: str, expected: float) -> float:
     """The student's value as a float, or a CheckFailed saying why it is not a float."""
     __tracebackhide__ = True
     if value is None:
-        fail(f"{name} returned None.", mistake="returns-none",
-             hint="your function computes the value but does not give it back: end it "
-                  "with `return ...`.")
+        fail(f"{name} returned None.", mistake="returns-none")
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         if value == math.floor(expected) and value != expected:
             fail(f"{name} is {show(value)}, a whole number; expected {show(expected)}.",
-                 mistake="integer-division",
-                 hint="integer division: `//` (or int(...)) throws the fraction away, so a "
-                      "small answer becomes 0. Divide with `/`, which gives a float.")
+                 mistake="integer-division")
         return float(value)  # a whole number that is not a rounding: judged by its value
     if not isinstance(value, (float, np.floating)):
         fail(f"{name} should be a Python float, but it is {show(value)} "
-             f"(type {type(value).__name__}).", mistake="not-a-float",
-             hint="return a plain number: `float(x)` turns a NumPy number or a "
-                  "1-element tensor into one (`x.item()` works too).")
+             f"(type {type(value).__name__}).", mistake="not-a-float")
     return float(value)
 
 
 # --------------------------------------------------------------------------- float32_mib
 
 
+@check("float32_mib", "float32_mib on 3 shapes")
 def check_float32_mib(float32_mib):
     """float32_mib(shape) -> MiB of a float32 tensor of that shape (1 MiB = 2**20 bytes)."""
-
-    def body():
-        cases = [((1, 3, 160, 240), "one toy Carvana image"),
-                 ((16, 3, 64, 96), "a batch of 16 small images"),
-                 ((1, 64, 1280, 1918), "one 64-channel feature map of a full-size Carvana image")]
-        for shape, what in cases:
-            expected = reference_float32_mib(shape)
-            name = f"float32_mib({shape})"
-            value = _expect_number(float32_mib(shape), name, expected)
-            if _is_close(value, expected, 1e-6 * max(1.0, expected)):
-                continue
-            got = f"{name} is {show(value)}, expected {show(expected)} ({what})"
-            if _is_close(value, expected / 4, 1e-6 * max(1.0, expected)):
-                fail(got, mistake="forgot-bytes-per-value",
-                     hint="you counted the numbers, not the bytes: each float32 value "
-                          "takes 4 bytes. Multiply the number of values by 4.")
-            if _is_close(value, expected * 2**20 / 1e6, 1e-6 * max(1.0, expected)):
-                fail(got, mistake="megabytes-not-mib",
-                     hint="you divided by 1,000,000 (megabytes). A MiB is 2**20 = "
-                          "1,048,576 bytes: divide by 2**20.")
-            if _is_close(value, expected * 2**20, 1e-3 * max(1.0, expected)):
-                fail(got, mistake="bytes-not-mib",
-                     hint="that is the number of bytes: divide it by 2**20 to get MiB.")
-            fail(got, hint="values = the product of all the sizes in the shape "
-                           "(math.prod(shape)); bytes = values * 4; MiB = bytes / 2**20.")
-
-    return run_check("float32_mib", "float32_mib on 3 shapes", body)
+    cases = [((1, 3, 160, 240), "one toy Carvana image"),
+             ((16, 3, 64, 96), "a batch of 16 small images"),
+             ((1, 64, 1280, 1918), "one 64-channel feature map of a full-size Carvana image")]
+    for shape, what in cases:
+        expected = reference_float32_mib(shape)
+        name = f"float32_mib({shape})"
+        value = _expect_number(float32_mib(shape), name, expected)
+        if close(value, expected, abs_tol=1e-6 * max(1.0, expected)):
+            continue
+        got = f"{name} is {show(value)}, expected {show(expected)} ({what})"
+        if close(value, expected / 4, abs_tol=1e-6 * max(1.0, expected)):
+            fail(got, mistake="forgot-bytes-per-value")
+        if close(value, expected * 2**20 / 1e6, abs_tol=1e-6 * max(1.0, expected)):
+            fail(got, mistake="megabytes-not-mib")
+        if close(value, expected * 2**20, abs_tol=1e-3 * max(1.0, expected)):
+            fail(got, mistake="bytes-not-mib")
+        fail(got, hint="values = the product of all the sizes in the shape "
+                       "(math.prod(shape)); bytes = values * 4; MiB = bytes / 2**20.")
 
 
 # --------------------------------------------------------------------------- foreground_fraction
@@ -153,62 +135,50 @@ def _example_mask() -> np.ndarray:
                      [0, 0, 0, 0, 0]], dtype=np.uint8)
 
 
+@check("foreground_fraction", "foreground_fraction on 0/1, 0/255, empty and full masks")
 def check_foreground_fraction(foreground_fraction):
     """foreground_fraction(mask) -> the fraction of pixels that are not 0, a float."""
+    mask01 = _example_mask()
+    name = "foreground_fraction(mask)"
+    raw = foreground_fraction(mask01.copy())
+    if isinstance(raw, numbers.Integral) and not isinstance(raw, bool) and raw == 6:
+        fail(f"{name} is 6 for a 4x5 mask with 6 object pixels; expected 0.3.",
+             mistake="count-not-fraction")
+    value = _expect_number(raw, name, 0.3)
+    got = (f"{name} is {show(value)} for a 4x5 mask with 6 object pixels (value 1) "
+           "and 14 background pixels (value 0); expected 0.3")
+    if close(value, 0.7):
+        fail(got, mistake="counting-0-as-object")
+    if close(value, 1.0):
+        fail(got, mistake="counting-0-as-object",
+             hint="every pixel was counted, background (0) included. Count only the "
+                  "object pixels: `mask != 0` (or `mask > 0`).")
+    if close(value, 6.0):
+        fail(got, mistake="count-not-fraction")
+    expect_close(value, 0.3, name=name, tol=1e-6,
+                 hint="fraction = (number of pixels that are not 0) / (number of "
+                      "pixels), e.g. `np.count_nonzero(mask) / mask.size`.")
 
-    def body():
-        mask01 = _example_mask()
-        name = "foreground_fraction(mask)"
-        raw = foreground_fraction(mask01.copy())
-        if isinstance(raw, numbers.Integral) and not isinstance(raw, bool) and raw == 6:
-            fail(f"{name} is 6 for a 4x5 mask with 6 object pixels; expected 0.3.",
-                 mistake="count-not-fraction",
-                 hint="that is the number of object pixels: divide it by the number of "
-                      "pixels (`mask.size`) to get a fraction.")
-        value = _expect_number(raw, name, 0.3)
-        got = (f"{name} is {show(value)} for a 4x5 mask with 6 object pixels (value 1) "
-               "and 14 background pixels (value 0); expected 0.3")
-        if _is_close(value, 0.7):
-            fail(got, mistake="counting-0-as-object",
-                 hint="you counted the background: 0 is the background, the object is "
-                      "every pixel that is not 0. Count `mask != 0` (or `mask > 0`).")
-        if _is_close(value, 1.0):
-            fail(got, mistake="counting-0-as-object",
-                 hint="every pixel was counted, background (0) included. Count only the "
-                      "object pixels: `mask != 0` (or `mask > 0`).")
-        if _is_close(value, 6.0):
-            fail(got, mistake="count-not-fraction",
-                 hint="that is the number of object pixels: divide it by the number of "
-                      "pixels (`mask.size`) to get a fraction.")
-        expect_close(value, 0.3, name=name, tol=1e-6,
-                     hint="fraction = (number of pixels that are not 0) / (number of "
-                          "pixels), e.g. `np.count_nonzero(mask) / mask.size`.")
+    mask255 = mask01 * np.uint8(255)
+    value = _expect_number(foreground_fraction(mask255.copy()),
+                           "foreground_fraction(mask_0_255)", 0.3)
+    if close(value, 0.3 * 255, abs_tol=1e-3):
+        fail(f"foreground_fraction(mask_0_255) is {show(value)} for the same mask "
+             "stored with 255 for the object; expected 0.3",
+             mistake="mask-0-255-summed",
+             hint="many masks store the object as 255, not 1 (the toy sea/sky masks "
+                  "do): summing or averaging the values counts each object pixel 255 "
+                  "times. Count the pixels that are not 0 instead: "
+                  "`np.count_nonzero(mask)` or `(mask != 0).mean()`.")
+    expect_close(value, 0.3, name="foreground_fraction(mask_0_255)", tol=1e-6,
+                 mistake="mask-0-255-summed")
 
-        mask255 = mask01 * np.uint8(255)
-        value = _expect_number(foreground_fraction(mask255.copy()),
-                               "foreground_fraction(mask_0_255)", 0.3)
-        if _is_close(value, 0.3 * 255, 1e-3):
-            fail(f"foreground_fraction(mask_0_255) is {show(value)} for the same mask "
-                 "stored with 255 for the object; expected 0.3",
-                 mistake="mask-0-255-summed",
-                 hint="many masks store the object as 255, not 1 (the toy sea/sky masks "
-                      "do): summing or averaging the values counts each object pixel 255 "
-                      "times. Count the pixels that are not 0 instead: "
-                      "`np.count_nonzero(mask)` or `(mask != 0).mean()`.")
-        expect_close(value, 0.3, name="foreground_fraction(mask_0_255)", tol=1e-6,
-                     mistake="mask-0-255-summed",
-                     hint="a 0/255 mask has the same object as its 0/1 twin: count the "
-                          "pixels that are not 0, whatever their value.")
-
-        for fill, expected in [(0, 0.0), (1, 1.0)]:
-            mask = np.full((3, 4), fill, dtype=np.uint8)
-            label = f"foreground_fraction(a 3x4 mask of {fill}s)"
-            value = _expect_number(foreground_fraction(mask), label, expected)
-            expect_close(value, expected, name=label, tol=1e-6,
-                         hint="an empty mask has fraction 0.0 and a full one 1.0.")
-
-    return run_check("foreground_fraction", "foreground_fraction on 0/1, 0/255, empty and "
-                     "full masks", body)
+    for fill, expected in [(0, 0.0), (1, 1.0)]:
+        mask = np.full((3, 4), fill, dtype=np.uint8)
+        label = f"foreground_fraction(a 3x4 mask of {fill}s)"
+        value = _expect_number(foreground_fraction(mask), label, expected)
+        expect_close(value, expected, name=label, tol=1e-6,
+                     hint="an empty mask has fraction 0.0 and a full one 1.0.")
 
 
 # --------------------------------------------------------------------------- list_pairs
@@ -222,14 +192,9 @@ _EXPECTED = [(f"{s}.jpg", f"{s}_mask.gif") for s in sorted(_MASKS)]
 
 
 def _write_tiny_carvana(root: Path) -> None:
-    (root / "train").mkdir(parents=True)
-    (root / "train_masks").mkdir()
-    for stem in _IMAGES:
-        Image.new("RGB", (12, 8), (90, 90, 90)).save(root / "train" / f"{stem}.jpg")
-    for stem in _MASKS:
-        mask = Image.new("P", (12, 8), 0)
-        mask.putpalette([0, 0, 0, 255, 255, 255])
-        mask.save(root / "train_masks" / f"{stem}_mask.gif")
+    """Flat grey 12 x 8 photos, empty masks: only the file names matter here."""
+    write_tiny_carvana(root, {stem: Image.new("RGB", (12, 8), (90, 90, 90)) for stem in _IMAGES},
+                       {stem: np.zeros((8, 12), dtype=np.uint8) for stem in _MASKS})
 
 
 def _as_pairs(result, name: str) -> list[tuple[Path, Path]]:
@@ -249,63 +214,50 @@ def _as_pairs(result, name: str) -> list[tuple[Path, Path]]:
     return [(Path(image), Path(mask)) for image, mask in pairs]
 
 
+@check("list_pairs", "list_pairs on a tiny Carvana folder")
 def check_list_pairs(list_pairs):
     """list_pairs(root) -> [(image path, mask path), ...] sorted by image name."""
-
-    def body():
-        with tempfile.TemporaryDirectory(prefix="segkit-check-") as tmp:
-            root = Path(tmp) / "carvana"
-            _write_tiny_carvana(root)
-            name = "list_pairs(root)"
-            where = ("a tiny Carvana folder with train/: aaaa_01 aaaa_02 bbbb_01 bbbb_02 "
-                     "cccc_01 (.jpg) and train_masks/: the masks of all of them but bbbb_01")
-            pairs = _as_pairs(list_pairs(root), name)
-            names = [(image.name, mask.name) for image, mask in pairs]
-            if not pairs:
-                fail(f"{name} found no pairs in {where}.", mistake="wrong-mask-suffix",
-                     hint="the mask of train/<id>_NN.jpg is train_masks/<id>_NN_mask.gif: "
-                          "the image's stem + '_mask' + '.gif', in the other folder. "
-                          "Build that name from each image's `.stem`.")
-            for image, mask in names:
-                stem = image.rsplit(".", 1)[0]
-                if mask != f"{stem}_mask.gif":
-                    mistake, hint = "wrong-mask-suffix", (
-                        f"the mask of train/{stem}.jpg is train_masks/{stem}_mask.gif: the "
-                        "image's stem + '_mask' + '.gif'.")
-                    if mask.endswith("_mask.gif") and mask[:-len("_mask.gif")] in _MASKS:
-                        mistake, hint = "zip-sorted-lists", (
-                            "two sorted lists zipped blindly: one image has no mask, so "
-                            "from there on every image gets the next image's mask. Build "
-                            "each mask's name from its image's name instead "
-                            "(f\"{image.stem}_mask.gif\") and keep the pair only if that "
-                            "file exists.")
-                    fail(f"{name} paired {image} with {mask} in {where}.",
-                         mistake=mistake, hint=hint)
-            for image, mask in pairs:
-                if not image.is_file() or (not mask.is_file() and not mask.is_absolute()):
-                    fail(f"{name} returned the pair {show((str(image), str(mask)))}, which "
-                         "does not name files that can be opened.",
-                         mistake="names-not-paths",
-                         hint="return full paths, e.g. root / 'train' / name (Path.glob "
-                              "and Path.iterdir give them), not bare file names.")
-                if not mask.is_file():
-                    fail(f"{name} paired {image.name} with {mask.name}, which does not "
-                         f"exist, in {where}.", mistake="missing-mask-kept",
-                         hint="not every image has a mask: check that the mask file "
-                              "exists (`mask.is_file()`) and leave the image out if not.")
-            expected_names = sorted(_EXPECTED)
-            if sorted(names) != expected_names:
-                fail(f"{name} gave the pairs {show(sorted(n[0] for n in names))}; expected "
-                     f"the 4 images that have a mask: "
-                     f"{show([n[0] for n in expected_names])} ({where}).",
-                     hint="list every .jpg in root/'train', and keep each image whose "
-                          "mask exists in root/'train_masks'.")
-            if names != expected_names:
-                fail(f"{name} gave the images in the order {show([n[0] for n in names])}; "
-                     f"expected them sorted by name.", mistake="pairs-not-sorted",
-                     hint="the order a folder lists its files in depends on the file "
-                          "system: sort the images by name (`sorted(...)`) so that every "
-                          "run sees the same order.")
-        return "4 pairs; the image without a mask left out"
-
-    return run_check("list_pairs", "list_pairs on a tiny Carvana folder", body)
+    with tempfile.TemporaryDirectory(prefix="segkit-check-") as tmp:
+        root = Path(tmp) / "carvana"
+        _write_tiny_carvana(root)
+        name = "list_pairs(root)"
+        where = ("a tiny Carvana folder with train/: aaaa_01 aaaa_02 bbbb_01 bbbb_02 "
+                 "cccc_01 (.jpg) and train_masks/: the masks of all of them but bbbb_01")
+        pairs = _as_pairs(list_pairs(root), name)
+        names = [(image.name, mask.name) for image, mask in pairs]
+        if not pairs:
+            fail(f"{name} found no pairs in {where}.", mistake="wrong-mask-suffix")
+        for image, mask in names:
+            stem = image.rsplit(".", 1)[0]
+            if mask != f"{stem}_mask.gif":
+                mistake, hint = "wrong-mask-suffix", (
+                    f"the mask of train/{stem}.jpg is train_masks/{stem}_mask.gif: the "
+                    "image's stem + '_mask' + '.gif'.")
+                if mask.endswith("_mask.gif") and mask[:-len("_mask.gif")] in _MASKS:
+                    mistake, hint = "zip-sorted-lists", (
+                        "two sorted lists zipped blindly: one image has no mask, so "
+                        "from there on every image gets the next image's mask. Build "
+                        "each mask's name from its image's name instead "
+                        "(f\"{image.stem}_mask.gif\") and keep the pair only if that "
+                        "file exists.")
+                fail(f"{name} paired {image} with {mask} in {where}.",
+                     mistake=mistake, hint=hint)
+        for image, mask in pairs:
+            if not image.is_file() or (not mask.is_file() and not mask.is_absolute()):
+                fail(f"{name} returned the pair {show((str(image), str(mask)))}, which "
+                     "does not name files that can be opened.",
+                     mistake="names-not-paths")
+            if not mask.is_file():
+                fail(f"{name} paired {image.name} with {mask.name}, which does not "
+                     f"exist, in {where}.", mistake="missing-mask-kept")
+        expected_names = sorted(_EXPECTED)
+        if sorted(names) != expected_names:
+            fail(f"{name} gave the pairs {show(sorted(n[0] for n in names))}; expected "
+                 f"the 4 images that have a mask: "
+                 f"{show([n[0] for n in expected_names])} ({where}).",
+                 hint="list every .jpg in root/'train', and keep each image whose "
+                      "mask exists in root/'train_masks'.")
+        if names != expected_names:
+            fail(f"{name} gave the images in the order {show([n[0] for n in names])}; "
+                 f"expected them sorted by name.", mistake="pairs-not-sorted")
+    return "4 pairs; the image without a mask left out"

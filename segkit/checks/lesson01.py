@@ -62,7 +62,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from segkit.checks.core import expect_close, fail, run_check, show
+from segkit.checks.core import check, close, expect_close, fail, show, write_tiny_carvana
 from segkit.masks import mask_to_index
 from segkit.transforms import train_transforms
 
@@ -99,15 +99,6 @@ def reference_make_train_transform(size: tuple[int, int]) -> v2.Compose:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _kind(value) -> str:
-    """'tensor', 'array' or another name: where the value comes from."""
-    if isinstance(value, torch.Tensor):
-        return "tensor"
-    if isinstance(value, np.ndarray):
-        return "array"
-    return type(value).__name__
 
 
 def _dtype_name(value) -> str:
@@ -154,32 +145,24 @@ def _check_class_mask(out, expected: np.ndarray, name: str, what: str) -> None:
                   "with `return ...`.")
     if not isinstance(out, (np.ndarray, torch.Tensor)):
         fail(f"{name} should be an array or a tensor, but it is {show(out)}.",
-             mistake="not-an-array",
-             hint="return a NumPy array (`(mask > 0).astype(np.int64)`) or a torch tensor "
-                  "(`torch.from_numpy(...)`).")
+             mistake="not-an-array")
+    if tuple(out.shape) in ((1, *expected.shape), (*expected.shape, 1)):
+        fail(f"{name} has shape {tuple(out.shape)}, expected {expected.shape}: a channel "
+             "axis was added.", mistake="mask-channel-axis")
     if tuple(out.shape) != expected.shape:
         fail(f"{name} has shape {tuple(out.shape)}, expected {expected.shape} (the input's "
              "shape).", hint="convert the values, keep the shape: one class index per pixel.")
     values = _values(out)
     if _is_bool(out):
-        fail(f"{name} has dtype bool for {what}.", mistake="mask-bool-dtype",
-             hint="`mask > 0` is a bool mask (True/False). The loss wants class indices as "
-                  "int64: add `.astype(np.int64)` (NumPy) or `.long()` (torch).")
+        fail(f"{name} has dtype bool for {what}.", mistake="mask-bool-dtype")
     if 255 in values:
-        fail(f"{name} still holds 255 for {what}: {values}.", mistake="mask-0-255-as-index",
-             hint="with 2 classes the class indices are 0 and 1; a 0/255 mask fed as it is "
-                  "makes the object class 255, and cross-entropy stops with 'Target 255 is "
-                  "out of bounds'. Map every value that is not 0 to 1: `mask > 0`.")
+        fail(f"{name} still holds 255 for {what}: {values}.", mistake="mask-0-255-as-index")
     if _is_float(out):
         fail(f"{name} has dtype {_dtype_name(out)} and values {values} for {what}.",
-             mistake="mask-divided-to-float",
-             hint="dividing by 255 gives floats (0.0 and 1.0): a mask holds class "
-                  "indices, whole numbers of dtype int64. Use `(mask > 0).astype(np.int64)`.")
+             mistake="mask-divided-to-float")
     if not _is_int64(out):
         fail(f"{name} has dtype {_dtype_name(out)} for {what}, expected int64.",
-             mistake="mask-not-int64",
-             hint="PyTorch's cross-entropy wants the target as int64 (torch.long). Convert "
-                  "with `.astype(np.int64)` (NumPy) or `.long()` (torch).")
+             mistake="mask-not-int64")
     got = out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
     if not np.array_equal(got, expected):
         fail(f"{name} differs from the expected 0/1 mask for {what} at "
@@ -188,32 +171,26 @@ def _check_class_mask(out, expected: np.ndarray, name: str, what: str) -> None:
                   "`(mask > 0).astype(np.int64)`.")
 
 
+@check("to_class_indices", "to_class_indices")
 def check_to_class_indices(to_class_indices):
     """to_class_indices(mask_array) -> (H, W) int64 of 0/1, from a 0/255 or a 0/1 mask."""
-
-    def body():
-        mask01 = _example_mask01()
-        expected = mask01.astype(np.int64)
-        out = to_class_indices(mask01 * np.uint8(255))
-        _check_class_mask(out, expected, "to_class_indices(mask_0_255)",
-                          "a 0/255 mask (a sea/sky PNG)")
-        out = to_class_indices(mask01.copy())
-        if isinstance(out, (np.ndarray, torch.Tensor)) \
-                and tuple(out.shape) == expected.shape and _values(out) == [0]:
-            fail("to_class_indices(mask_0_1) is all 0 (background) for a 0/1 mask (a "
-                 "Carvana GIF read as palette indices) with 7 object pixels.",
-                 mistake="assumes-0-255",
-                 hint="your code assumes the object is 255 (`mask // 255`, `mask == 255`), "
-                      "but a GIF palette mask already holds 0/1. Treat every value that is "
-                      "not 0 as the object: `(mask > 0).astype(np.int64)`.")
-        _check_class_mask(out, expected, "to_class_indices(mask_0_1)",
-                          "a 0/1 mask (a Carvana GIF read as palette indices)")
-        empty = np.zeros((3, 5), dtype=np.uint8)
-        _check_class_mask(to_class_indices(empty), empty.astype(np.int64),
-                          "to_class_indices(empty_mask)", "an all-background mask")
-        return "0/255, 0/1 and empty masks"
-
-    return run_check("to_class_indices", "to_class_indices", body)
+    mask01 = _example_mask01()
+    expected = mask01.astype(np.int64)
+    out = to_class_indices(mask01 * np.uint8(255))
+    _check_class_mask(out, expected, "to_class_indices(mask_0_255)",
+                      "a 0/255 mask (a sea/sky PNG)")
+    out = to_class_indices(mask01.copy())
+    if isinstance(out, (np.ndarray, torch.Tensor)) \
+            and tuple(out.shape) == expected.shape and _values(out) == [0]:
+        fail("to_class_indices(mask_0_1) is all 0 (background) for a 0/1 mask (a "
+             "Carvana GIF read as palette indices) with 7 object pixels.",
+             mistake="assumes-0-255")
+    _check_class_mask(out, expected, "to_class_indices(mask_0_1)",
+                      "a 0/1 mask (a Carvana GIF read as palette indices)")
+    empty = np.zeros((3, 5), dtype=np.uint8)
+    _check_class_mask(to_class_indices(empty), empty.astype(np.int64),
+                      "to_class_indices(empty_mask)", "an all-background mask")
+    return "0/255, 0/1 and empty masks"
 
 
 # --------------------------------------------------------------------------- CarvanaPairs
@@ -236,21 +213,19 @@ def _bar_mask(stem: str) -> np.ndarray:
     return mask
 
 
+def _bar_image(stem: str) -> Image.Image:
+    """The photo of ``stem``: a bright bar where its mask is 1 (grayscale for _GRAY_STEM)."""
+    mask = _bar_mask(stem)
+    pixels = np.where(mask[..., None] == 1, np.uint8(230), np.uint8(40))
+    pixels = np.repeat(pixels, 3, axis=2).astype(np.uint8)
+    pixels[..., 0] = np.where(mask == 1, 230, 70)  # a little colour
+    image = Image.fromarray(pixels, "RGB")
+    return image.convert("L") if stem == _GRAY_STEM else image
+
+
 def _write_tiny_carvana(root: Path) -> None:
-    (root / "train").mkdir(parents=True)
-    (root / "train_masks").mkdir()
-    for stem in _STEMS:
-        mask = _bar_mask(stem)
-        pixels = np.where(mask[..., None] == 1, np.uint8(230), np.uint8(40))
-        pixels = np.repeat(pixels, 3, axis=2).astype(np.uint8)
-        pixels[..., 0] = np.where(mask == 1, 230, 70)  # a little colour
-        image = Image.fromarray(pixels, "RGB")
-        if stem == _GRAY_STEM:
-            image = image.convert("L")
-        image.save(root / "train" / f"{stem}.jpg", quality=95)
-        gif = Image.frombytes("P", (_W, _H), mask.astype(np.uint8).tobytes())
-        gif.putpalette([0, 0, 0, 255, 255, 255])
-        gif.save(root / "train_masks" / f"{stem}_mask.gif")
+    write_tiny_carvana(root, {stem: _bar_image(stem) for stem in _STEMS},
+                       {stem: _bar_mask(stem) for stem in _STEMS})
 
 
 def _image_bar(image) -> np.ndarray:
@@ -275,53 +250,43 @@ def _check_image(image, name: str, gray: bool) -> None:
                   "uint8; then `TF.to_dtype(t, torch.float32, scale=True)`.")
     shape = tuple(image.shape)
     if shape == (_H, _W, 3):
-        fail(f"{name} has shape {shape}: (H, W, 3).", mistake="image-hwc-not-chw",
-             hint="PIL and NumPy put the channels last (H, W, 3); PyTorch wants them first, "
-                  "(3, H, W): `.permute(2, 0, 1)`, or use `TF.pil_to_tensor`, which does it.")
+        fail(f"{name} has shape {shape}: (H, W, 3).", mistake="image-hwc-not-chw")
     if gray and shape in ((_H, _W), (1, _H, _W), (_H, _W, 1)):
-        fail(f"{name} has shape {shape} for a grayscale JPEG.", mistake="image-not-rgb",
-             hint="some JPEGs are grayscale (one channel). Open every image with "
-                  "`Image.open(path).convert('RGB')` so that all have 3 channels.")
+        fail(f"{name} has shape {shape} for a grayscale JPEG.", mistake="image-not-rgb")
     if shape != (3, _H, _W):
         fail(f"{name} has shape {shape}, expected (3, {_H}, {_W}) for a {_W} x {_H} photo.",
              hint="an image item is (3, H, W): channels first, at the file's size.")
     if image.dtype == torch.uint8:
-        fail(f"{name} has dtype uint8 (values 0..255).", mistake="image-uint8-not-float",
-             hint="the network wants float32 in [0, 1]: "
-                  "`TF.to_dtype(t, torch.float32, scale=True)` (or `t.float() / 255`).")
+        fail(f"{name} has dtype uint8 (values 0..255).", mistake="image-uint8-not-float")
     if image.dtype != torch.float32:
         fail(f"{name} has dtype {_dtype_name(image)}, expected float32.",
              hint="convert with `.float()` (float32); float64 doubles memory and mixes "
                   "badly with float32 weights.")
     if float(image.max()) > 1.5:
         fail(f"{name} holds values up to {float(image.max()):.1f}.",
-             mistake="image-not-scaled",
-             hint="the values are still 0..255: divide by 255 (or use "
-                  "`TF.to_dtype(t, torch.float32, scale=True)`) so they lie in [0, 1].")
+             mistake="image-not-scaled")
 
 
 def _check_mask(mask, name: str) -> None:
     __tracebackhide__ = True
     if isinstance(mask, np.ndarray):
         fail(f"{name} is a NumPy array (dtype {mask.dtype}), not a torch tensor.",
-             mistake="mask-not-tensor",
-             hint="wrap it: `tv_tensors.Mask(torch.as_tensor(indices))`.")
+             mistake="mask-not-tensor")
     if not isinstance(mask, torch.Tensor):
         fail(f"{name} should be a torch tensor, but it is {show(mask)}.",
              hint="wrap it: `tv_tensors.Mask(torch.as_tensor(indices))`.")
     shape = tuple(mask.shape)
     if shape in ((_H, _W, 3), (3, _H, _W), (_H, _W, 4)):
         fail(f"{name} has shape {shape}: colours, not class indices.",
-             mistake="mask-read-as-rgb",
-             hint="the GIF mask is a palette ('P') image: its pixels are indices 0/1. Open "
-                  "it without `.convert('RGB')` and take `np.asarray(Image.open(path))`.")
+             mistake="mask-read-as-rgb")
+    if shape in ((1, _H, _W), (_H, _W, 1)):
+        fail(f"{name} has shape {shape}, expected ({_H}, {_W}): a channel axis too many.",
+             mistake="mask-channel-axis")
     if shape != (_H, _W):
         fail(f"{name} has shape {shape}, expected ({_H}, {_W}): one class index per pixel.",
              hint="a mask item is (H, W): no channel dimension.")
     if mask.is_floating_point():
-        fail(f"{name} has dtype {_dtype_name(mask)}.", mistake="mask-float-not-int64",
-             hint="masks are class indices: int64 (`.long()`). A float mask also breaks "
-                  "cross-entropy, which wants an int64 target.")
+        fail(f"{name} has dtype {_dtype_name(mask)}.", mistake="mask-float-not-int64")
     values = _values(mask)
     if 255 in values:
         fail(f"{name} holds the values {values}.", mistake="mask-0-255-as-index",
@@ -332,81 +297,66 @@ def _check_mask(mask, name: str) -> None:
              hint="convert the class indices to int64: `.long()`.")
 
 
+@check("CarvanaPairs", "CarvanaPairs on a tiny Carvana folder")
 def check_carvana_pairs(CarvanaPairs):  # noqa: N803 - the student's class
     """CarvanaPairs(root, transform=None): a Dataset of (image, mask) read from a Carvana folder."""
+    with tempfile.TemporaryDirectory(prefix="segkit-check-") as tmp:
+        root = Path(tmp) / "carvana"
+        _write_tiny_carvana(root)
+        where = "a tiny Carvana folder of 5 pairs"
+        dataset = CarvanaPairs(root)
+        n = len(dataset)
+        if n != len(_STEMS):
+            fail(f"len(dataset) is {show(n)} for {where}.", mistake="len-wrong")
+        paths = getattr(dataset, "image_paths", None)
+        if paths is None:
+            fail(f"the dataset has no attribute `image_paths` ({where}).",
+                 hint="keep the sorted list of image files as `self.image_paths` "
+                      "(later cells use it to split by car).")
+        stems = [Path(p).stem for p in paths]
+        if sorted(stems) != _SORTED:
+            fail(f"dataset.image_paths names {show(stems)}; expected the 5 .jpg files "
+                 f"of root/'train' ({where}).",
+                 hint="list the images with `sorted((root / 'train').glob('*.jpg'))`.")
+        if stems != _SORTED:
+            fail(f"dataset.image_paths is in the order {show(stems)}, not sorted.",
+                 mistake="pairs-not-sorted",
+                 hint="the order a folder lists its files in depends on the file system: "
+                      "sort the image paths (`sorted(...)`).")
+        for i, stem in enumerate(_SORTED):
+            item = dataset[i]
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                fail(f"dataset[{i}] should be a pair (image, mask), but it is "
+                     f"{show(item)}.", hint="end __getitem__ with `return image, mask`.")
+            image, mask = item
+            _check_image(image, f"the image of dataset[{i}] ({stem}.jpg)",
+                         gray=stem == _GRAY_STEM)
+            _check_mask(mask, f"the mask of dataset[{i}] ({stem}_mask.gif)")
+            from_image = _which_stem(_image_bar(image))
+            from_mask = _which_stem(mask.detach().cpu().numpy())
+            if from_image != stem or from_mask != stem:
+                fail(f"dataset[{i}] should be the pair of {stem}.jpg (image_paths[{i}]), "
+                     f"but its image is {from_image}.jpg and its mask "
+                     f"{from_mask}_mask.gif.", mistake="pairs-mismatched")
 
-    def body():
-        with tempfile.TemporaryDirectory(prefix="segkit-check-") as tmp:
-            root = Path(tmp) / "carvana"
-            _write_tiny_carvana(root)
-            where = "a tiny Carvana folder of 5 pairs"
-            dataset = CarvanaPairs(root)
-            n = len(dataset)
-            if n != len(_STEMS):
-                fail(f"len(dataset) is {show(n)} for {where}.", mistake="len-wrong",
-                     hint="__len__ returns the number of images: `len(self.image_paths)`.")
-            paths = getattr(dataset, "image_paths", None)
-            if paths is None:
-                fail(f"the dataset has no attribute `image_paths` ({where}).",
-                     hint="keep the sorted list of image files as `self.image_paths` "
-                          "(later cells use it to split by car).")
-            stems = [Path(p).stem for p in paths]
-            if sorted(stems) != _SORTED:
-                fail(f"dataset.image_paths names {show(stems)}; expected the 5 .jpg files "
-                     f"of root/'train' ({where}).",
-                     hint="list the images with `sorted((root / 'train').glob('*.jpg'))`.")
-            if stems != _SORTED:
-                fail(f"dataset.image_paths is in the order {show(stems)}, not sorted.",
-                     mistake="pairs-not-sorted",
-                     hint="the order a folder lists its files in depends on the file system: "
-                          "sort the image paths (`sorted(...)`).")
-            for i, stem in enumerate(_SORTED):
-                item = dataset[i]
-                if not isinstance(item, (tuple, list)) or len(item) != 2:
-                    fail(f"dataset[{i}] should be a pair (image, mask), but it is "
-                         f"{show(item)}.", hint="end __getitem__ with `return image, mask`.")
-                image, mask = item
-                _check_image(image, f"the image of dataset[{i}] ({stem}.jpg)",
-                             gray=stem == _GRAY_STEM)
-                _check_mask(mask, f"the mask of dataset[{i}] ({stem}_mask.gif)")
-                from_image = _which_stem(_image_bar(image))
-                from_mask = _which_stem(mask.detach().cpu().numpy())
-                if from_image != stem or from_mask != stem:
-                    fail(f"dataset[{i}] should be the pair of {stem}.jpg (image_paths[{i}]), "
-                         f"but its image is {from_image}.jpg and its mask "
-                         f"{from_mask}_mask.gif.", mistake="pairs-mismatched",
-                         hint="image and mask of one item must come from the same file name: "
-                              "take `path = self.image_paths[index]` and build the mask's path "
-                              "from it: root / 'train_masks' / f'{path.stem}_mask.gif'. Two "
-                              "separately listed (or separately sorted) folders drift apart.")
-
-            flip = v2.RandomHorizontalFlip(p=1.0)
-            flipped = CarvanaPairs(root, transform=flip)
-            image, mask = flipped[0]
-            image_flipped = _which_stem(_image_bar(image)[:, ::-1])
-            mask_np = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else mask
-            mask_flipped = _which_stem(np.asarray(mask_np)[:, ::-1])
-            if image_flipped is None and mask_flipped is None:
-                fail("with transform=RandomHorizontalFlip(p=1.0), neither the image nor the "
-                     "mask of dataset[0] is flipped.", mistake="transform-ignored",
-                     hint="store the transform (`self.transform = transform`) and, in "
-                          "__getitem__, `if self.transform is not None: image, mask = "
-                          "self.transform(image, mask)`.")
-            if image_flipped is not None and mask_flipped is None:
-                fail("with transform=RandomHorizontalFlip(p=1.0), the image of dataset[0] is "
-                     "flipped but its mask is not.", mistake="mask-not-tv-tensor",
-                     hint="wrap the pair as `tv_tensors.Image(image)` and "
-                          "`tv_tensors.Mask(mask)` and call `self.transform(image, mask)` "
-                          "once with both: a v2 transform passes a plain tensor that sits "
-                          "next to an Image through untouched.")
-            if image_flipped is None:
-                fail("with transform=RandomHorizontalFlip(p=1.0), the mask of dataset[0] is "
-                     "flipped but its image is not.",
-                     hint="call `self.transform(image, mask)` once with both, image first, "
-                          "and keep both results.")
-        return "5 pairs, a grayscale JPEG, and a flip applied to both"
-
-    return run_check("CarvanaPairs", "CarvanaPairs on a tiny Carvana folder", body)
+        flip = v2.RandomHorizontalFlip(p=1.0)
+        flipped = CarvanaPairs(root, transform=flip)
+        image, mask = flipped[0]
+        image_flipped = _which_stem(_image_bar(image)[:, ::-1])
+        mask_np = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else mask
+        mask_flipped = _which_stem(np.asarray(mask_np)[:, ::-1])
+        if image_flipped is None and mask_flipped is None:
+            fail("with transform=RandomHorizontalFlip(p=1.0), neither the image nor the "
+                 "mask of dataset[0] is flipped.", mistake="transform-ignored")
+        if image_flipped is not None and mask_flipped is None:
+            fail("with transform=RandomHorizontalFlip(p=1.0), the image of dataset[0] is "
+                 "flipped but its mask is not.", mistake="mask-not-tv-tensor")
+        if image_flipped is None:
+            fail("with transform=RandomHorizontalFlip(p=1.0), the mask of dataset[0] is "
+                 "flipped but its image is not.",
+                 hint="call `self.transform(image, mask)` once with both, image first, "
+                      "and keep both results.")
+    return "5 pairs, a grayscale JPEG, and a flip applied to both"
 
 
 # --------------------------------------------------------------------------- make_train_transform
@@ -432,115 +382,107 @@ def _transform_example() -> tuple[tv_tensors.Image, tv_tensors.Mask]:
     return tv_tensors.Image(image), tv_tensors.Mask(mask)
 
 
+def _expect_pair_shapes(out, call: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``out`` of the transform is an (image, mask) pair of tensors of the right shapes."""
+    h, w = _OUT
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        fail(f"{call} should give (image, mask), but it gave {show(out)}.",
+             hint="call the v2 pipeline with both: `image, mask = t(image, mask)` "
+                  "returns both.")
+    image, mask = out
+    if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
+        fail(f"{call} gave {show(image)} and {show(mask)}; expected two tensors.",
+             hint="keep the pipeline in tensors: v2.Resize, RandomHorizontalFlip, "
+                  "ColorJitter and ToDtype all work on tv_tensors.")
+    shape = tuple(image.shape[-2:])
+    if shape == (w, h):
+        fail(f"{call}: the image is {shape}, expected size (H, W) = {_OUT}.",
+             mistake="size-w-h-swapped")
+    if tuple(image.shape) != (3, h, w):
+        fail(f"{call}: the image has shape {tuple(image.shape)}, expected "
+             f"(3, {h}, {w}).", mistake="wrong-size")
+    if tuple(mask.shape) == (_IN_H, _IN_W):
+        fail(f"{call}: the image is resized to {_OUT} but the mask is still "
+             f"{(_IN_H, _IN_W)}.", mistake="mask-not-transformed")
+    if tuple(mask.shape) == (1, h, w):
+        fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
+             mistake="mask-channel-axis")
+    if tuple(mask.shape) != (h, w):
+        fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
+             mistake="wrong-size",
+             hint="the mask goes through the same pipeline as the image and comes "
+                  "out (H, W).")
+    return image, mask
+
+
+def _expect_pair_values(image: torch.Tensor, mask: torch.Tensor, call: str) -> None:
+    """A float32 [0, 1] image and an int64 0/1/255 mask that still line up."""
+    if image.dtype != torch.float32:
+        fail(f"{call}: the image has dtype {_dtype_name(image)}, expected float32.",
+             mistake="image-not-float32")
+    low, high = float(image.min()), float(image.max())
+    if low < -0.05 or high > 1.05:
+        fail(f"{call}: the image holds values from {low:.3f} to {high:.3f}, "
+             "expected [0, 1].", mistake="normalized-too-early")
+    if mask.is_floating_point():
+        fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
+             mistake="mask-float-not-int64",
+             hint="keep the mask int64: `v2.ToDtype(torch.float32, scale=True)` "
+                  "converts only images; do not convert the mask yourself.")
+    values = _values(mask)
+    if not set(values) <= {0, 1, 255}:
+        fail(f"{call}: the mask holds the values {values[:8]}"
+             f"{' ...' if len(values) > 8 else ''}, but the input mask holds only "
+             "0 (background), 1 (object) and 255 (ignore border).",
+             mistake="mask-bilinear")
+    if mask.dtype != torch.int64:
+        fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
+             mistake="mask-not-int64", hint="keep the mask int64.")
+    if int((mask != 0).sum()) == 0:
+        fail(f"{call}: the mask is empty (the object left the picture).",
+             hint="keep the augmentation light: a flip, a little colour jitter; "
+                  "large shifts or crops can push the object out.")
+    gray = image.float().mean(dim=0)
+    threshold = (float(gray.max()) + float(gray.min())) / 2
+    agree = float(((gray > threshold) == (mask != 0)).float().mean())
+    if agree < 0.9:
+        fail(f"{call}: image and mask no longer line up: the bright object of the "
+             f"image and the mask agree on only {agree:.0%} of the pixels.",
+             mistake="separate-random-params")
+
+
+@check("make_train_transform", "make_train_transform")
 def check_make_train_transform(make_train_transform):
     """make_train_transform(size) -> t with ``image, mask = t(image, mask)`` (paired, random)."""
-
-    def body():
-        transform = make_train_transform(_OUT)
-        if transform is None:
-            fail("make_train_transform((32, 48)) returned None.", mistake="returns-none",
-                 hint="end your function with `return v2.Compose([...])`.")
-        if not callable(transform):
-            fail(f"make_train_transform((32, 48)) should return a transform (callable), but "
-                 f"it returned {show(transform)}.", hint="return `v2.Compose([...])`.")
-        h, w = _OUT
-        flips = 0
-        seeds = range(16)
-        with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
-            for seed in seeds:
-                torch.manual_seed(seed)
-                image_in, mask_in = _transform_example()
-                out = transform(image_in, mask_in)
-                call = f"t(image, mask) (seed {seed})"
-                if not isinstance(out, (tuple, list)) or len(out) != 2:
-                    fail(f"{call} should give (image, mask), but it gave {show(out)}.",
-                         hint="call the v2 pipeline with both: `image, mask = t(image, mask)` "
-                              "returns both.")
-                image, mask = out
-                if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
-                    fail(f"{call} gave {show(image)} and {show(mask)}; expected two tensors.",
-                         hint="keep the pipeline in tensors: v2.Resize, RandomHorizontalFlip, "
-                              "ColorJitter and ToDtype all work on tv_tensors.")
-                shape = tuple(image.shape[-2:])
-                if shape == (w, h):
-                    fail(f"{call}: the image is {shape}, expected size (H, W) = {_OUT}.",
-                         mistake="size-w-h-swapped",
-                         hint="torch sizes are (H, W), height first (PIL's are (W, H)): "
-                              "pass `size` to v2.Resize as it is.")
-                if tuple(image.shape) != (3, h, w):
-                    fail(f"{call}: the image has shape {tuple(image.shape)}, expected "
-                         f"(3, {h}, {w}).", mistake="wrong-size",
-                         hint="start the pipeline with `v2.Resize(size)`; size is (H, W).")
-                if tuple(mask.shape) == (_IN_H, _IN_W):
-                    fail(f"{call}: the image is resized to {_OUT} but the mask is still "
-                         f"{(_IN_H, _IN_W)}.", mistake="mask-not-transformed",
-                         hint="pass the mask through the same call: `t(image, mask)` with mask "
-                              "a `tv_tensors.Mask`; a plain tensor next to an Image is left "
-                              "untouched by v2.")
-                if tuple(mask.shape) != (h, w):
-                    fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
-                         mistake="wrong-size",
-                         hint="the mask goes through the same pipeline as the image and comes "
-                              "out (H, W).")
-                if image.dtype != torch.float32:
-                    fail(f"{call}: the image has dtype {_dtype_name(image)}, expected float32.",
-                         mistake="image-not-float32",
-                         hint="end the pipeline with `v2.ToDtype(torch.float32, scale=True)`.")
-                low, high = float(image.min()), float(image.max())
-                if low < -0.05 or high > 1.05:
-                    fail(f"{call}: the image holds values from {low:.3f} to {high:.3f}, "
-                         "expected [0, 1].", mistake="normalized-too-early",
-                         hint="leave Normalize out of make_train_transform: the mean and std "
-                              "come from the training images later in the lesson "
-                              "(`mean_std`), and are added then.")
-                if mask.is_floating_point():
-                    fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
-                         mistake="mask-float-not-int64",
-                         hint="keep the mask int64: `v2.ToDtype(torch.float32, scale=True)` "
-                              "converts only images; do not convert the mask yourself.")
-                values = _values(mask)
-                if not set(values) <= {0, 1, 255}:
-                    fail(f"{call}: the mask holds the values {values[:8]}"
-                         f"{' ...' if len(values) > 8 else ''}, but the input mask holds only "
-                         "0 (background), 1 (object) and 255 (ignore border).",
-                         mistake="mask-bilinear",
-                         hint="the mask was interpolated (bilinear): in-between values are no "
-                              "class. Give it to the pipeline as a `tv_tensors.Mask`; v2 then "
-                              "resizes and rotates it with NEAREST.")
-                if mask.dtype != torch.int64:
-                    fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
-                         mistake="mask-not-int64", hint="keep the mask int64.")
-                if int((mask != 0).sum()) == 0:
-                    fail(f"{call}: the mask is empty (the object left the picture).",
-                         hint="keep the augmentation light: a flip, a little colour jitter; "
-                              "large shifts or crops can push the object out.")
-                gray = image.float().mean(dim=0)
-                threshold = (float(gray.max()) + float(gray.min())) / 2
-                agree = float(((gray > threshold) == (mask != 0)).float().mean())
-                if agree < 0.9:
-                    fail(f"{call}: image and mask no longer line up: the bright object of the "
-                         f"image and the mask agree on only {agree:.0%} of the pixels.",
-                         mistake="separate-random-params",
-                         hint="image and mask got different random parameters (e.g. one was "
-                              "flipped, the other not). Build ONE v2.Compose and call it once "
-                              "with both, `t(image, mask)`: v2 draws the random numbers once "
-                              "per call. Two pipelines (even with the global seed reset "
-                              "before each) drift apart as soon as they draw different "
-                              "random numbers, e.g. ColorJitter on the image only.")
-                cols = torch.nonzero(mask != 0)[:, 1].float()
-                flips += int(float(cols.mean()) > w / 2)
-        if flips == 0:
-            fail(f"in {len(seeds)} calls with different seeds the pair was never flipped.",
-                 mistake="flip-not-random",
-                 hint="add `v2.RandomHorizontalFlip(p=0.5)`: half of the calls flip.")
-        if flips == len(seeds):
-            fail(f"in {len(seeds)} calls with different seeds the pair was flipped every time.",
-                 mistake="flip-not-random",
-                 hint="a flip that always happens is no augmentation, just a mirrored "
-                      "dataset: use `v2.RandomHorizontalFlip(p=0.5)`.")
-        return f"{len(seeds)} random draws, {flips} flipped, image and mask always aligned"
-
-    return run_check("make_train_transform", "make_train_transform", body)
+    transform = make_train_transform(_OUT)
+    if transform is None:
+        fail("make_train_transform((32, 48)) returned None.", mistake="returns-none",
+             hint="end your function with `return v2.Compose([...])`.")
+    if not callable(transform):
+        fail(f"make_train_transform((32, 48)) should return a transform (callable), but "
+             f"it returned {show(transform)}.", hint="return `v2.Compose([...])`.")
+    w = _OUT[1]
+    flips = 0
+    seeds = range(16)
+    with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
+        for seed in seeds:
+            torch.manual_seed(seed)
+            image_in, mask_in = _transform_example()
+            out = transform(image_in, mask_in)
+            call = f"t(image, mask) (seed {seed})"
+            image, mask = _expect_pair_shapes(out, call)
+            _expect_pair_values(image, mask, call)
+            cols = torch.nonzero(mask != 0)[:, 1].float()
+            flips += int(float(cols.mean()) > w / 2)
+    if flips == 0:
+        fail(f"in {len(seeds)} calls with different seeds the pair was never flipped.",
+             mistake="flip-not-random")
+    if flips == len(seeds):
+        fail(f"in {len(seeds)} calls with different seeds the pair was flipped every time.",
+             mistake="flip-not-random",
+             hint="a flip that always happens is no augmentation, just a mirrored "
+                  "dataset: use `v2.RandomHorizontalFlip(p=0.5)`.")
+    return f"{len(seeds)} random draws, {flips} flipped, image and mask always aligned"
 
 
 # --------------------------------------------------------------------------- mean_std
@@ -577,84 +519,61 @@ def _batch_stats(images: list[torch.Tensor], batch: int) -> tuple[torch.Tensor, 
     return torch.stack(means).mean(0), torch.stack(stds).mean(0)
 
 
-def _close(got: np.ndarray, want, tol: float) -> bool:
-    want = np.asarray(want, dtype=np.float64)
-    return got.shape == want.shape and bool(np.all(np.abs(got - want) <= tol))
-
-
+@check("mean_std", "mean_std")
 def check_mean_std(mean_std):
     """mean_std(dataset) -> (mean, std): per channel, over every pixel of every image."""
-
-    def body():
-        dataset = _Images()
-        images = [image for image, _ in dataset.items]
-        stack = torch.stack(images).double()                       # (5, 3, 12, 16)
-        mean = stack.mean(dim=(0, 2, 3)).numpy()
-        std = stack.std(dim=(0, 2, 3), unbiased=False).numpy()
-        result = mean_std(dataset)
-        name = "mean_std(dataset)"
-        where = "for 5 images (3, 12, 16) of different brightness"
-        if result is None:
-            fail(f"{name} returned None.", mistake="returns-none",
-                 hint="end your function with `return mean, std`.")
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            fail(f"{name} should be a pair (mean, std), but it is {show(result)}.",
-                 hint="return two things: `return mean, std`.")
-        got = []
-        for what, value in zip(("mean", "std"), result):
-            try:
-                array = (value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor)
-                         else np.asarray(value, dtype=np.float64))
-            except (TypeError, ValueError):
-                fail(f"the {what} of {name} should be numbers, but it is {show(value)}.",
-                     hint="return tensors (or lists) of 3 numbers, one per channel.")
-            if array.ndim == 0 or array.size == 1:
-                fail(f"the {what} of {name} is one number, {show(float(array.reshape(-1)[0]))}, "
-                     "for 3-channel images.", mistake="not-per-channel",
-                     hint="compute one value per channel (R, G, B): reduce over images, "
-                          "height and width, e.g. `x.mean(dim=(0, 2, 3))` for x (N, 3, H, W).")
-            if array.shape != (3,):
-                fail(f"the {what} of {name} has shape {array.shape}, expected (3,).",
-                     mistake="reduced-wrong-dims",
-                     hint="keep the channel dimension and reduce over all the others: for "
-                          "x (N, 3, H, W) that is `dim=(0, 2, 3)`.")
-            got.append(array)
-        got_mean, got_std = got
-        if not _close(got_mean, mean, 1e-4):
-            for batch in (2, 3, 4):
-                if _close(got_mean, _batch_stats(images, batch)[0].numpy(), 1e-4):
-                    fail(f"the mean of {name} is {np.round(got_mean, 4).tolist()}, expected "
-                         f"{np.round(mean, 4).tolist()} {where}.", mistake="mean-of-batch-means",
-                         hint="the last batch is smaller, so averaging the batch means gives "
-                              "its images more weight. Sum the pixels (and the squared "
-                              "pixels) over all batches and divide by the number of pixels.")
-        expect_close(got_mean, mean, name=f"the mean of {name}", tol=1e-4,
-                     hint="the mean of every pixel of every image, per channel.")
-        if not _close(got_std, std, 1e-3):
-            image_means = stack.mean(dim=(2, 3))                   # (5, 3)
-            image_stds = stack.std(dim=(2, 3))
-            got_text = (f"the std of {name} is {np.round(got_std, 4).tolist()}, expected "
-                        f"{np.round(std, 4).tolist()} {where}")
-            if _close(got_std, std**2, 1e-3):
-                fail(got_text + ".", mistake="variance-not-std",
-                     hint="that is the variance: take its square root.")
-            if _close(got_std, image_means.std(dim=0, unbiased=False).numpy(), 1e-3) or \
-                    _close(got_std, image_means.std(dim=0).numpy(), 1e-3):
-                fail(got_text + ".", mistake="std-of-image-means",
-                     hint="that is the spread of the image MEANS, not of the pixels: it "
-                          "leaves out how pixels vary inside an image. Use every pixel: "
-                          "std = sqrt(E[x²] - E[x]²) over all pixels of all images.")
-            candidates = [image_stds.mean(dim=0).numpy()]
-            candidates += [_batch_stats(images, batch)[1].numpy() for batch in (2, 3, 4)]
-            if any(_close(got_std, c, 1e-3) for c in candidates):
-                fail(got_text + ".", mistake="mean-of-image-stds",
-                     hint="averaging per-image (or per-batch) stds leaves out how much the "
-                          "images differ from each other, so it comes out too small. "
-                          "Accumulate the sum of x and of x² over all pixels of all images, "
-                          "then std = sqrt(E[x²] - E[x]²).")
-        expect_close(got_std, std, name=f"the std of {name}", tol=1e-3,
-                     hint="the standard deviation of every pixel of every image, per "
-                          "channel: sqrt(E[x²] - E[x]²).")
-        return "5 images of different brightness"
-
-    return run_check("mean_std", "mean_std", body)
+    dataset = _Images()
+    images = [image for image, _ in dataset.items]
+    stack = torch.stack(images).double()                       # (5, 3, 12, 16)
+    mean = stack.mean(dim=(0, 2, 3)).numpy()
+    std = stack.std(dim=(0, 2, 3), unbiased=False).numpy()
+    result = mean_std(dataset)
+    name = "mean_std(dataset)"
+    where = "for 5 images (3, 12, 16) of different brightness"
+    if result is None:
+        fail(f"{name} returned None.", mistake="returns-none",
+             hint="end your function with `return mean, std`.")
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        fail(f"{name} should be a pair (mean, std), but it is {show(result)}.",
+             hint="return two things: `return mean, std`.")
+    got = []
+    for what, value in zip(("mean", "std"), result):
+        try:
+            array = (value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor)
+                     else np.asarray(value, dtype=np.float64))
+        except (TypeError, ValueError):
+            fail(f"the {what} of {name} should be numbers, but it is {show(value)}.",
+                 hint="return tensors (or lists) of 3 numbers, one per channel.")
+        if array.ndim == 0 or array.size == 1:
+            fail(f"the {what} of {name} is one number, {show(float(array.reshape(-1)[0]))}, "
+                 "for 3-channel images.", mistake="not-per-channel")
+        if array.shape != (3,):
+            fail(f"the {what} of {name} has shape {array.shape}, expected (3,).",
+                 mistake="reduced-wrong-dims")
+        got.append(array)
+    got_mean, got_std = got
+    if not close(got_mean, mean, abs_tol=1e-4):
+        for batch in (2, 3, 4):
+            if close(got_mean, _batch_stats(images, batch)[0].numpy(), abs_tol=1e-4):
+                fail(f"the mean of {name} is {np.round(got_mean, 4).tolist()}, expected "
+                     f"{np.round(mean, 4).tolist()} {where}.", mistake="mean-of-batch-means")
+    expect_close(got_mean, mean, name=f"the mean of {name}", tol=1e-4,
+                 hint="the mean of every pixel of every image, per channel.")
+    if not close(got_std, std, abs_tol=1e-3):
+        image_means = stack.mean(dim=(2, 3))                   # (5, 3)
+        image_stds = stack.std(dim=(2, 3))
+        got_text = (f"the std of {name} is {np.round(got_std, 4).tolist()}, expected "
+                    f"{np.round(std, 4).tolist()} {where}")
+        if close(got_std, std**2, abs_tol=1e-3):
+            fail(got_text + ".", mistake="variance-not-std")
+        if close(got_std, image_means.std(dim=0, unbiased=False).numpy(), abs_tol=1e-3) or \
+                close(got_std, image_means.std(dim=0).numpy(), abs_tol=1e-3):
+            fail(got_text + ".", mistake="std-of-image-means")
+        candidates = [image_stds.mean(dim=0).numpy()]
+        candidates += [_batch_stats(images, batch)[1].numpy() for batch in (2, 3, 4)]
+        if any(close(got_std, c, abs_tol=1e-3) for c in candidates):
+            fail(got_text + ".", mistake="mean-of-image-stds")
+    expect_close(got_std, std, name=f"the std of {name}", tol=1e-3,
+                 hint="the standard deviation of every pixel of every image, per "
+                      "channel: sqrt(E[x²] - E[x]²).")
+    return "5 images of different brightness"

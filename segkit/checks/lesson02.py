@@ -27,7 +27,8 @@ Every check also names ``not-a-module`` (the class builds something that is not 
 "Known weights": the check builds segkit's block and the student's block for the same
 configuration, gives segkit's block random weights and BatchNorm statistics, copies them
 into the student's block (convolutions, transposed convolutions and BatchNorms paired in
-the order they were created) and compares the outputs in eval mode. Where the two blocks
+the order ``forward`` runs them, whatever their names or the order of ``__init__``) and
+compares the outputs in eval mode. Where the two blocks
 cannot be paired (a different number or shape of layers) the shape checks decide alone.
 
 Every check works on blocks it builds itself, inside ``torch.random.fork_rng``: the
@@ -40,22 +41,21 @@ The lesson's pictures are in segkit proper: ``segkit.shapes.decoder_table`` and
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segkit.checks.core import expect, expect_equal, fail, in_fixed_rng, run_check
+from segkit.checks.core import check, close, expect, expect_equal, fail, shape_of, shape_text
 from segkit.unet import DoubleConv as RefDoubleConv
 from segkit.unet import Down as RefDown
 from segkit.unet import UNet as RefUNet
 from segkit.unet import Up as RefUp
 from segkit.unet import count_parameters
 
-__all__ = ["check_double_conv", "check_down", "check_up", "check_unet", "decoder_table",
-           "draw_unet", "trace_u"]
+__all__ = ["check_double_conv", "check_down", "check_up", "check_unet"]
 
 _LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d)
 
@@ -70,14 +70,6 @@ def _layers(module: nn.Module, kind: type | tuple[type, ...] = _LAYERS) -> list[
 
 def _count(module: nn.Module) -> int:
     return count_parameters(module, trainable_only=False)
-
-
-def _shape(t: Any) -> tuple[int, ...] | None:
-    return tuple(int(n) for n in t.shape) if hasattr(t, "shape") else None
-
-
-def _fmt(shape: Sequence[int] | None) -> str:
-    return "None" if shape is None else "(" + ", ".join(str(n) for n in shape) + ")"
 
 
 def _run(fn: Callable[..., Any], *args: Any) -> tuple[Any, RuntimeError | None]:
@@ -107,25 +99,52 @@ def _randomize(model: nn.Module) -> None:
                     m.bias.normal_(0.0, 0.1)
 
 
-def _copy_weights(ref: nn.Module, student: nn.Module) -> bool:
+def _run_order(module: nn.Module, *inputs: torch.Tensor) -> list[nn.Module] | None:
+    """The conv / transposed conv / BatchNorm layers of ``module`` in the order ``forward``
+    runs them (eval mode, no gradients), or None when ``forward`` raises or runs a layer
+    twice. Attribute names and the order of ``__init__`` do not matter, only what runs."""
+    seen: list[nn.Module] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(m)) for m in _layers(module)]
+    was_training = module.training
+    try:
+        module.eval()
+        with torch.no_grad():
+            module(*inputs)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - a forward that fails is judged by the shape checks
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+        module.train(was_training)
+    if len(set(map(id, seen))) != len(seen) or len(seen) != len(_layers(module)):
+        return None  # a layer used twice, or one never used: no one-to-one pairing
+    return seen
+
+
+def _pairable(a: nn.Module, b: nn.Module) -> bool:
+    """Can ``a``'s weights be copied into ``b`` and mean the same thing?"""
+    if type(a) is not type(b) or b.weight is None or a.weight.shape != b.weight.shape:
+        return False
+    if isinstance(a, nn.BatchNorm2d):
+        return b.running_mean is not None and abs(a.eps - b.eps) <= 1e-12
+    return (a.stride == b.stride and (a.padding == b.padding or b.padding == "same")
+            and (a.bias is None or b.bias is not None))
+
+
+def _copy_weights(ref: nn.Module, student: nn.Module, *inputs: torch.Tensor) -> bool:
     """Copy ``ref``'s conv / transposed conv / BatchNorm weights into ``student``'s.
 
-    Layers are paired in creation order. A conv bias the student has and ``ref`` lacks
-    is set to zero. Returns False (and copies nothing more) when the layers don't pair.
+    Layers are paired in the order their ``forward`` runs them on ``inputs``. A conv bias
+    the student has and ``ref`` lacks is set to zero. Returns False (and copies nothing)
+    when the layers don't pair.
     """
-    src, dst = _layers(ref), _layers(student)
-    if len(src) != len(dst):
+    src, dst = _run_order(ref, *inputs), _run_order(student, *inputs)
+    if src is None or dst is None or len(src) != len(dst):
         return False
-    for a, b in zip(src, dst):
-        if type(a) is not type(b) or b.weight is None or a.weight.shape != b.weight.shape:
-            return False
-        if isinstance(a, nn.BatchNorm2d) and (
-                b.running_mean is None or abs(a.eps - b.eps) > 1e-12):
-            return False
-        if not isinstance(a, nn.BatchNorm2d) and (
-                a.stride != b.stride or a.padding != b.padding and b.padding != "same"
-                or a.bias is not None and b.bias is None):
-            return False
+    if not all(_pairable(a, b) for a, b in zip(src, dst)):
+        return False
     with torch.no_grad():
         for a, b in zip(src, dst):
             b.weight.copy_(a.weight)
@@ -140,18 +159,14 @@ def _copy_weights(ref: nn.Module, student: nn.Module) -> bool:
 
 def _same(a: torch.Tensor | None, b: torch.Tensor) -> bool:
     """Same shape and values, within a tolerance scaled to the values' size."""
-    if a is None or not isinstance(a, torch.Tensor) or a.shape != b.shape:
-        return False
     tol = 1e-4 * max(1.0, float(b.abs().max()))
-    return bool(((a.detach().float() - b).abs() <= tol).all())
+    return isinstance(a, torch.Tensor) and close(a, b, abs_tol=tol)
 
 
 def _build(cls: Any, *args: Any, what: str) -> nn.Module:
     block = cls(*args)
     expect(isinstance(block, nn.Module), f"{what} is a {type(block).__name__}, not an nn.Module",
-           mistake="not-a-module",
-           hint="define it as `class ...(nn.Module):` and call `super().__init__()` first "
-                "in `__init__`.")
+           mistake="not-a-module")
     return block
 
 
@@ -188,95 +203,77 @@ def _double_conv_variants(ref: RefDoubleConv, x: torch.Tensor) -> dict[str, torc
     }
 
 
+def _expect_double_conv_output(block: nn.Module, ref: nn.Module, x: torch.Tensor) -> None:
+    """With ``ref``'s weights copied in, ``block`` must compute what ``ref`` computes; if
+    not, which of the usual wrong orders does it compute?"""
+    ref.eval()
+    block.eval()
+    with torch.no_grad():
+        got = block(x)
+        if _same(got, ref(x)):
+            return
+        which = next((k for k, v in _double_conv_variants(ref, x).items() if _same(got, v)),
+                     None)
+    differs = "with segkit's weights copied in, your DoubleConv's output differs from segkit's"
+    if which in ("no-middle-relu", "no-last-relu", "no-relu") or (
+            which is None and float(got.min()) < 0):
+        where = {"no-middle-relu": "after the first BatchNorm",
+                 "no-last-relu": "after the second BatchNorm",
+                 "no-relu": "after both BatchNorms"}.get(which, "somewhere")
+        fail(f"{differs}: a ReLU is missing {where}", mistake="missing-relu")
+    if which == "relu-before-bn":
+        fail(f"{differs}: the ReLU comes before the BatchNorm", mistake="doubleconv-order",
+             hint="the order is conv -> BatchNorm -> ReLU (twice), as in milesial's "
+                  "Pytorch-UNet. " + _DC_HINT)
+    fail(differs, mistake="doubleconv-order",
+         hint="check the order of the layers and that forward uses each once. " + _DC_HINT)
+
+
+@check("DoubleConv", "DoubleConv keeps H and W and matches segkit's block", fixed_rng=True)
 def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's class
     """DoubleConv(3, 8) and DoubleConv(8, 8) against ``segkit.unet.DoubleConv``."""
-
-    def body() -> str:
-        block = _build(DoubleConv, 3, 8, what="DoubleConv(3, 8)")
-        x = torch.randn(2, 3, 17, 23)
-        bns = _layers(block, nn.BatchNorm2d)
-        convs = _layers(block, nn.Conv2d)
-        expect(len(bns) == 2,
-               f"DoubleConv(3, 8) has {len(bns)} nn.BatchNorm2d layers, expected 2 (one after "
-               "each conv)", mistake="missing-batchnorm",
-               hint="put an nn.BatchNorm2d(out_ch) right after each conv, before its ReLU. "
-                    "BatchNorm keeps each channel's values centred and scaled, which lets "
-                    "a deep U-Net train at ordinary learning rates. " + _DC_HINT)
-        expect(len(convs) == 2,
-               f"DoubleConv(3, 8) has {len(convs)} nn.Conv2d layers, expected 2",
-               mistake="doubleconv-param-count", hint=_DC_HINT)
-        out = block(x)
-        shape = _shape(out)
-        if shape is not None and len(shape) == 4 and shape[2:] != (17, 23):
-            lost = 17 - shape[2]
-            fail(f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {_fmt(shape)}: the map "
-                 f"lost {lost} rows and {23 - shape[3]} columns",
-                 mistake="conv-no-padding",
-                 hint="a 3x3 conv without padding drops one pixel on each side (2 per conv, "
-                      "4 per DoubleConv). Give both convs padding=1 (kernel_size // 2) so the "
-                      "output keeps H and W, as the decoder's skip connections need.")
-        expect(shape == (2, 8, 17, 23),
-               f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {_fmt(shape)}, expected "
-               "(2, 8, 17, 23)", mistake="wrong-out-channels",
-               hint="both convs must give out_ch channels: the first "
-                    "nn.Conv2d(in_ch, out_ch, ...), the second nn.Conv2d(out_ch, out_ch, ...).")
-        ref = RefDoubleConv(3, 8)
-        got, want = _count(block), _count(ref)
-        if got != want:
-            with_bias = sum(c.out_channels for c in convs if c.bias is not None)
-            if got - want == with_bias and with_bias:
-                fail(f"DoubleConv(3, 8) has {got:,} parameters, expected {want:,}: "
-                     f"{with_bias} of them are conv biases",
-                     mistake="conv-bias-before-batchnorm",
-                     hint="build the convs with bias=False. The BatchNorm right after a conv "
-                          "subtracts each channel's mean, which cancels any bias the conv "
-                          "adds, and then adds its own shift: the bias is wasted parameters "
-                          "(and segkit's and the paper-width counts, 31,037,698, leave it out).")
-            fail(f"DoubleConv(3, 8) has {got:,} parameters, expected {want:,}",
-                 mistake="doubleconv-param-count",
-                 hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. "
-                      + _DC_HINT)
-        _randomize(ref)
-        expect(_copy_weights(ref, block),
-               "could not pair the layers of your DoubleConv with segkit's "
-               f"(yours: {_param_text(block)})", mistake="doubleconv-order", hint=_DC_HINT)
-        ref.eval()
-        block.eval()
-        with torch.no_grad():
-            want_out = ref(x)
-            got_out = block(x)
-            if not _same(got_out, want_out):
-                variants = _double_conv_variants(ref, x)
-                which = next((k for k, v in variants.items() if _same(got_out, v)), None)
-                if which in ("no-middle-relu", "no-last-relu", "no-relu") or (
-                        which is None and float(got_out.min()) < 0):
-                    where = {"no-middle-relu": "after the first BatchNorm",
-                             "no-last-relu": "after the second BatchNorm",
-                             "no-relu": "after both BatchNorms"}.get(which, "somewhere")
-                    fail("with segkit's weights copied in, your DoubleConv's output differs "
-                         f"from segkit's: a ReLU is missing {where}",
-                         mistake="missing-relu",
-                         hint="each conv -> BatchNorm is followed by nn.ReLU(). Without it "
-                              "two convs in a row are one linear map, and the output can be "
-                              "negative. " + _DC_HINT)
-                if which == "relu-before-bn":
-                    fail("with segkit's weights copied in, your DoubleConv's output differs "
-                         "from segkit's: the ReLU comes before the BatchNorm",
-                         mistake="doubleconv-order",
-                         hint="the order is conv -> BatchNorm -> ReLU (twice), as in "
-                              "milesial's Pytorch-UNet. " + _DC_HINT)
-                fail("with segkit's weights copied in, your DoubleConv's output differs "
-                     "from segkit's", mistake="doubleconv-order",
-                     hint="check the order of the layers and that forward uses each once. "
-                          + _DC_HINT)
-        square = _build(DoubleConv, 8, 8, what="DoubleConv(8, 8)")
-        expect_equal(_count(square), _count(RefDoubleConv(8, 8)),
-                     name="the parameter count of DoubleConv(8, 8)",
-                     mistake="doubleconv-param-count", hint=_DC_HINT)
-        return f"{want:,} parameters in DoubleConv(3, 8); output (2, 8, 17, 23) keeps 17x23"
-
-    return run_check("DoubleConv", "DoubleConv keeps H and W and matches segkit's block",
-                     in_fixed_rng(body))
+    block = _build(DoubleConv, 3, 8, what="DoubleConv(3, 8)")
+    x = torch.randn(2, 3, 17, 23)
+    bns = _layers(block, nn.BatchNorm2d)
+    convs = _layers(block, nn.Conv2d)
+    expect(len(bns) == 2,
+           f"DoubleConv(3, 8) has {len(bns)} nn.BatchNorm2d layers, expected 2 (one after "
+           "each conv)", mistake="missing-batchnorm")
+    expect(len(convs) == 2,
+           f"DoubleConv(3, 8) has {len(convs)} nn.Conv2d layers, expected 2",
+           mistake="doubleconv-param-count")
+    out = block(x)
+    shape = shape_of(out)
+    if shape is not None and len(shape) == 4 and shape[2:] != (17, 23):
+        lost = 17 - shape[2]
+        fail(f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {shape_text(shape)}: the map "
+             f"lost {lost} rows and {23 - shape[3]} columns",
+             mistake="conv-no-padding")
+    expect(shape == (2, 8, 17, 23),
+           f"DoubleConv(3, 8) turned a (2, 3, 17, 23) input into {shape_text(shape)}, expected "
+           "(2, 8, 17, 23)", mistake="wrong-out-channels")
+    ref = RefDoubleConv(3, 8)
+    got, want = _count(block), _count(ref)
+    if got != want:
+        with_bias = sum(c.out_channels for c in convs if c.bias is not None)
+        if got - want == with_bias and with_bias:
+            fail(f"DoubleConv(3, 8) has {got:,} parameters, expected {want:,}: "
+                 f"{with_bias} of them are conv biases",
+                 mistake="conv-bias-before-batchnorm")
+        fail(f"DoubleConv(3, 8) has {got:,} parameters, expected {want:,}",
+             mistake="doubleconv-param-count",
+             hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. "
+                  + _DC_HINT)
+    _randomize(ref)
+    expect(_copy_weights(ref, block, x),
+           "could not pair the layers of your DoubleConv with segkit's "
+           f"(yours: {_param_text(block)})", mistake="doubleconv-order")
+    _expect_double_conv_output(block, ref, x)
+    square = _build(DoubleConv, 8, 8, what="DoubleConv(8, 8)")
+    expect_equal(_count(square), _count(RefDoubleConv(8, 8)),
+                 name="the parameter count of DoubleConv(8, 8)",
+                 mistake="doubleconv-param-count")
+    return f"{want:,} parameters in DoubleConv(3, 8); output (2, 8, 17, 23) keeps 17x23"
 
 
 # --------------------------------------------------------------------------- Down
@@ -284,57 +281,46 @@ def check_double_conv(DoubleConv: Any) -> Any:  # noqa: N803 - the student's cla
 _DOWN_HINT = "Down is nn.MaxPool2d(2) followed by DoubleConv(in_ch, out_ch)."
 
 
+@check("Down", "Down halves H and W and matches segkit's block", fixed_rng=True)
 def check_down(Down: Any) -> Any:  # noqa: N803
     """Down(4, 8) on a 17x23 map against ``segkit.unet.Down``."""
-
-    def body() -> str:
-        block = _build(Down, 4, 8, what="Down(4, 8)")
-        x = torch.randn(2, 4, 17, 23)
-        shape = _shape(block(x))
-        if shape is not None and len(shape) == 4 and shape[2:] == (17, 23):
-            fail("Down(4, 8) kept the 17x23 size of its input: nothing halves it",
-                 mistake="down-no-pool",
-                 hint="start with nn.MaxPool2d(2): it keeps the largest of each 2x2 window, "
-                      "so H and W are halved (rounded down). " + _DOWN_HINT)
-        if shape is not None and len(shape) == 4 and shape[2:] != (8, 11):
-            fail(f"Down(4, 8) turned a (2, 4, 17, 23) input into {_fmt(shape)}; the size "
-                 "should be 17 // 2 = 8 by 23 // 2 = 11",
-                 mistake="down-wrong-size",
-                 hint="nn.MaxPool2d(2) halves H and W and rounds down (17 -> 8, 23 -> 11); "
-                      "the padded DoubleConv after it keeps that size. " + _DOWN_HINT)
-        expect(shape == (2, 8, 8, 11),
-               f"Down(4, 8) turned a (2, 4, 17, 23) input into {_fmt(shape)}, expected "
-               "(2, 8, 8, 11)", mistake="wrong-out-channels",
-               hint="the DoubleConv inside takes in_ch and gives out_ch channels. " + _DOWN_HINT)
-        ref = RefDown(4, 8)
-        got, want = _count(block), _count(ref)
-        expect(got == want, f"Down(4, 8) has {got:,} parameters, expected {want:,}",
-               mistake="down-param-count",
-               hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. The pooling "
-                    "has no parameters; everything is in the DoubleConv. " + _DOWN_HINT)
-        _randomize(ref)
-        expect(_copy_weights(ref, block), "could not pair the layers of your Down with "
-               f"segkit's (yours: {_param_text(block)})", mistake="down-mismatch",
-               hint=_DOWN_HINT)
-        ref.eval()
-        block.eval()
-        with torch.no_grad():
-            got_out = block(x)
-            if not _same(got_out, ref(x)):
-                conv_first = F.max_pool2d(ref.maxpool_conv[1](x), 2)
-                if _same(got_out, conv_first):
-                    fail("with segkit's weights copied in, your Down gives what DoubleConv "
-                         "then pooling gives", mistake="conv-before-pool",
-                         hint="pool first, then convolve: nn.MaxPool2d(2) then DoubleConv. "
-                              "Convolving at full size first costs 4 times the computation "
-                              "and gives a different network from segkit's.")
-                fail("with segkit's weights copied in, your Down's output differs from "
-                     "segkit's", mistake="down-mismatch",
-                     hint="use max pooling (not average pooling or a strided conv). "
-                          + _DOWN_HINT)
-        return "(2, 4, 17, 23) -> (2, 8, 8, 11): max pooling rounds 17 and 23 down"
-
-    return run_check("Down", "Down halves H and W and matches segkit's block", in_fixed_rng(body))
+    block = _build(Down, 4, 8, what="Down(4, 8)")
+    x = torch.randn(2, 4, 17, 23)
+    shape = shape_of(block(x))
+    if shape is not None and len(shape) == 4 and shape[2:] == (17, 23):
+        fail("Down(4, 8) kept the 17x23 size of its input: nothing halves it",
+             mistake="down-no-pool")
+    if shape is not None and len(shape) == 4 and shape[2:] != (8, 11):
+        fail(f"Down(4, 8) turned a (2, 4, 17, 23) input into {shape_text(shape)}; the size "
+             "should be 17 // 2 = 8 by 23 // 2 = 11",
+             mistake="down-wrong-size")
+    expect(shape == (2, 8, 8, 11),
+           f"Down(4, 8) turned a (2, 4, 17, 23) input into {shape_text(shape)}, expected "
+           "(2, 8, 8, 11)", mistake="wrong-out-channels",
+           hint="the DoubleConv inside takes in_ch and gives out_ch channels. " + _DOWN_HINT)
+    ref = RefDown(4, 8)
+    got, want = _count(block), _count(ref)
+    expect(got == want, f"Down(4, 8) has {got:,} parameters, expected {want:,}",
+           mistake="down-param-count",
+           hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. The pooling "
+                "has no parameters; everything is in the DoubleConv. " + _DOWN_HINT)
+    _randomize(ref)
+    expect(_copy_weights(ref, block, x), "could not pair the layers of your Down with "
+           f"segkit's (yours: {_param_text(block)})", mistake="down-mismatch")
+    ref.eval()
+    block.eval()
+    with torch.no_grad():
+        got_out = block(x)
+        if not _same(got_out, ref(x)):
+            conv_first = F.max_pool2d(ref.maxpool_conv[1](x), 2)
+            if _same(got_out, conv_first):
+                fail("with segkit's weights copied in, your Down gives what DoubleConv "
+                     "then pooling gives", mistake="conv-before-pool")
+            fail("with segkit's weights copied in, your Down's output differs from "
+                 "segkit's", mistake="down-mismatch",
+                 hint="use max pooling (not average pooling or a strided conv). "
+                      + _DOWN_HINT)
+    return "(2, 4, 17, 23) -> (2, 8, 8, 11): max pooling rounds 17 and 23 down"
 
 
 # --------------------------------------------------------------------------- Up
@@ -344,133 +330,119 @@ _UP_HINT = ("Up: self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, 
             "and W, torch.cat([x2, x1], dim=1), then self.conv.")
 
 
-def _up_output(ref: RefUp, x1: torch.Tensor, x2: torch.Tensor, *, up_first: bool,
-               pad_side: str) -> torch.Tensor:
-    """segkit's Up with the other concatenation order or padding side (for diagnosis)."""
-    up = ref.up(x1)
-    dy, dx = x2.shape[2] - up.shape[2], x2.shape[3] - up.shape[3]
-    if pad_side == "before":  # the odd row/column on top/left
-        up = F.pad(up, [dx - dx // 2, dx // 2, dy - dy // 2, dy // 2])
-    else:
-        up = F.pad(up, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
-    cat = torch.cat([up, x2] if up_first else [x2, up], dim=1)
-    return ref.conv(cat)
-
-
-def check_up(Up: Any) -> Any:  # noqa: N803
+@check("Up", "Up halves, pads, concatenates and matches segkit's block", fixed_rng=True)
+def check_up(Up: Any) -> str:  # noqa: N803
     """Up(16, 8) on even and odd sizes against ``segkit.unet.Up``."""
+    block = _build(Up, 16, 8, what="Up(16, 8)")
+    x1, x2 = torch.randn(2, 16, 4, 6), torch.randn(2, 8, 8, 12)  # even: 4x6 -> 8x12
+    y1, y2 = torch.randn(2, 16, 5, 4), torch.randn(2, 8, 11, 9)  # odd: 5x4 -> 10x8, pad to 11x9
+    _expect_up_channels(block, x1, x2)
+    _expect_up_shapes(block, x1, x2, y1, y2)
+    ref = RefUp(16, 8)
+    got, want = _count(block), _count(ref)
+    expect(got == want, f"Up(16, 8) has {got:,} parameters, expected {want:,}",
+           mistake="up-mismatch",
+           hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. " + _UP_HINT)
+    _randomize(ref)
+    expect(_copy_weights(ref, block, x1, x2), "could not pair the layers of your Up with "
+           f"segkit's (yours: {_param_text(block)})", mistake="up-mismatch")
+    swapped = _match_with_either_cat_order(block, ref, x1, x2)
+    if swapped is None:
+        fail("with segkit's weights copied in, Up(16, 8)'s output differs from segkit's on "
+             "x1 (2, 16, 4, 6), x2 (2, 8, 8, 12)", mistake="up-mismatch")
+    with torch.no_grad():
+        if not _same(block(y1, y2), ref(y1, y2)):
+            fail("with segkit's weights copied in, Up(16, 8) matches segkit's on even sizes "
+                 "but not on x1 (2, 16, 5, 4), x2 (2, 8, 11, 9): the padding differs",
+                 mistake="up-pad-differs")
+    order = "[x1, x2]" if swapped else "[x2, x1]"
+    return f"16 -> 8 up + 8 skip = 16 -> 8; 5x4 -> 10x8 padded to 11x9; cat {order}"
 
-    def body() -> str:
-        block = _build(Up, 16, 8, what="Up(16, 8)")
-        ups = _layers(block, nn.ConvTranspose2d)
-        if not ups:
-            fail("Up(16, 8) has no nn.ConvTranspose2d, so nothing halves the 16 channels of "
-                 "the deeper map before it meets the 8-channel skip",
-                 mistake="up-not-halving-channels",
-                 hint="upsample with nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, "
-                      "stride=2): it doubles H and W and halves the channels (16 -> 8), so "
-                      "the concatenation gives 8 + 8 = 16 = in_ch. (nn.Upsample keeps the "
-                      "channels: 16 + 8 = 24 would reach a conv built for 16.)")
-        tconv = ups[0]
-        expect(tconv.out_channels == 8,
-               f"the ConvTranspose2d of Up(16, 8) gives {tconv.out_channels} channels, "
-               "expected 16 // 2 = 8", mistake="up-not-halving-channels",
-               hint="the up-conv halves the channels: nn.ConvTranspose2d(in_ch, in_ch // 2, "
-                    "kernel_size=2, stride=2). Then skip (in_ch // 2) + upsampled (in_ch // 2) "
-                    "= in_ch channels reach the DoubleConv.")
-        expect(tconv.in_channels == 16,
-               f"the ConvTranspose2d of Up(16, 8) takes {tconv.in_channels} channels, but the "
-               "deeper map that arrives has in_ch = 16", mistake="up-transposed-in-channels",
-               hint="nn.ConvTranspose2d(in_ch, in_ch // 2, ...): its first argument is the "
-                    "channels of x1, the map coming up from the level below.")
-        convs = _layers(block, nn.Conv2d)
-        expect(bool(convs) and convs[0].in_channels == 16,
-               "the first conv after the concatenation in Up(16, 8) takes "
-               f"{convs[0].in_channels if convs else 'no'} channels, but torch.cat gives "
-               "8 (skip) + 8 (upsampled) = 16", mistake="up-conv-in-channels",
-               hint="the concatenation doubles the channels back: in_ch // 2 from the skip "
-                    "plus in_ch // 2 from the up-conv = in_ch. Build DoubleConv(in_ch, out_ch), "
-                    "not DoubleConv(in_ch // 2, ...) or DoubleConv(out_ch, ...).")
 
-        # even sizes: the upsampled map is exactly the skip's size
-        x1, x2 = torch.randn(2, 16, 4, 6), torch.randn(2, 8, 8, 12)
-        seen: list[tuple[int, ...]] = []
-        handle = tconv.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
-        try:
-            out = block(x1, x2)
-        finally:
-            handle.remove()
-        if seen and seen[0] != (2, 8, 8, 12):
-            fail(f"the ConvTranspose2d of Up(16, 8) turned (2, 16, 4, 6) into {_fmt(seen[0])}, "
-                 "expected (2, 8, 8, 12): twice the size", mistake="up-wrong-upsample",
-                 hint="kernel_size=2, stride=2 (and no padding) doubles H and W exactly: "
-                      "nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2).")
-        expect(_shape(out) == (2, 8, 8, 12),
-               f"Up(16, 8) turned x1 (2, 16, 4, 6) and x2 (2, 8, 8, 12) into "
-               f"{_fmt(_shape(out))}, expected (2, 8, 8, 12)", mistake="wrong-out-channels",
-               hint="the output has out_ch channels and the skip's H and W. " + _UP_HINT)
+def _expect_up_channels(block: nn.Module, x1: torch.Tensor, x2: torch.Tensor) -> None:
+    """The up-conv halves in_ch; the conv after the concatenation takes in_ch back."""
+    ups = _layers(block, nn.ConvTranspose2d)
+    if not ups:
+        fail("Up(16, 8) has no nn.ConvTranspose2d, so nothing halves the 16 channels of "
+             "the deeper map before it meets the 8-channel skip",
+             mistake="up-not-halving-channels",
+             hint="upsample with nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, "
+                  "stride=2): it doubles H and W and halves the channels (16 -> 8), so "
+                  "the concatenation gives 8 + 8 = 16 = in_ch. (nn.Upsample keeps the "
+                  "channels: 16 + 8 = 24 would reach a conv built for 16.)")
+    expect(ups[0].out_channels == 8, f"the ConvTranspose2d of Up(16, 8) gives "
+           f"{ups[0].out_channels} channels, expected 16 // 2 = 8",
+           mistake="up-not-halving-channels")
+    expect(ups[0].in_channels == 16, f"the ConvTranspose2d of Up(16, 8) takes "
+           f"{ups[0].in_channels} channels, but the deeper map that arrives has in_ch = 16",
+           mistake="up-transposed-in-channels")
+    ran = _run_order(block, x1, x2)  # None when forward fails, e.g. on those very channels
+    convs = [m for m in ran if type(m) is nn.Conv2d] if ran else _layers(block, nn.Conv2d)
+    expect(any(c.in_channels == 16 for c in convs),
+           "the first conv after the concatenation in Up(16, 8) takes "
+           f"{convs[0].in_channels if convs else 'no'} channels, but torch.cat gives "
+           "8 (skip) + 8 (upsampled) = 16", mistake="up-conv-in-channels")
 
-        # odd sizes: 11x9 pooled to 5x4, upsampled to 10x8, one row and column short
-        y1, y2 = torch.randn(2, 16, 5, 4), torch.randn(2, 8, 11, 9)
-        odd, err = _run(block, y1, y2)
-        if err is not None and "Sizes of tensors must match" in str(err):
-            fail("Up(16, 8) failed on x1 (2, 16, 5, 4) with skip x2 (2, 8, 11, 9): "
-                 f"torch.cat said `{err}`", mistake="up-no-pad-to-skip",
-                 hint="an 11x9 map pools to 5x4 (rounded down) and upsamples to 10x8, one "
-                      "row and one column short of the skip. Pad the upsampled map to the "
-                      "skip's size before torch.cat: dy = x2.shape[2] - x1.shape[2], "
-                      "dx = x2.shape[3] - x1.shape[3], x1 = F.pad(x1, [dx // 2, dx - dx // 2, "
-                      "dy // 2, dy - dy // 2]).")
-        if err is not None:
-            raise err
-        expect(_shape(odd) == (2, 8, 11, 9),
-               f"Up(16, 8) turned x1 (2, 16, 5, 4) and x2 (2, 8, 11, 9) into "
-               f"{_fmt(_shape(odd))}, expected (2, 8, 11, 9): the skip's size",
-               mistake="up-no-pad-to-skip",
-               hint="the output must have the skip's H and W (here 11x9), so that the U-Net's "
-                    "output has the input image's size: pad the upsampled map (10x8) up to "
-                    "the skip's size instead of cropping the skip down.")
 
-        # known weights
-        ref = RefUp(16, 8)
-        got, want = _count(block), _count(ref)
-        expect(got == want, f"Up(16, 8) has {got:,} parameters, expected {want:,}",
-               mistake="up-mismatch",
-               hint=f"yours: {_param_text(block)}; expected: {_param_text(ref)}. " + _UP_HINT)
-        _randomize(ref)
-        expect(_copy_weights(ref, block), "could not pair the layers of your Up with segkit's "
-               f"(yours: {_param_text(block)})", mistake="up-mismatch", hint=_UP_HINT)
-        ref.eval()
-        block.eval()
-        with torch.no_grad():
-            even_ok = _same(block(x1, x2), ref(x1, x2))
-            odd_ok = _same(block(y1, y2), ref(y1, y2))
-            swapped = False
-            if not even_ok:  # [x1, x2] instead of [x2, x1]: as good, with the weights swapped
-                c = _layers(block, nn.Conv2d)[0]
-                c.weight.copy_(torch.cat([c.weight[:, 8:], c.weight[:, :8]], dim=1))
-                even_ok = _same(block(x1, x2), ref(x1, x2))
-                swapped = even_ok
-                if swapped:
-                    odd_ok = _same(block(y1, y2), ref(y1, y2))
-            if not even_ok:
-                fail("with segkit's weights copied in, Up(16, 8)'s output differs from "
-                     "segkit's on x1 (2, 16, 4, 6), x2 (2, 8, 8, 12)", mistake="up-mismatch",
-                     hint=_UP_HINT)
-            if not odd_ok:
-                fail("with segkit's weights copied in, Up(16, 8) matches segkit's on even "
-                     "sizes but not on x1 (2, 16, 5, 4), x2 (2, 8, 11, 9): the padding "
-                     "differs", mistake="up-pad-differs",
-                     hint="pad the upsampled map with zeros, the odd row at the bottom and the "
-                          "odd column at the right: F.pad(x1, [dx // 2, dx - dx // 2, "
-                          "dy // 2, dy - dy // 2]) (F.pad lists left, right, top, bottom). "
-                          "Then your model and segkit's are the same network, and a "
-                          "checkpoint of one loads into the other.")
-        order = "[x1, x2]" if swapped else "[x2, x1]"
-        return f"16 -> 8 up + 8 skip = 16 -> 8; 5x4 -> 10x8 padded to 11x9; cat {order}"
+def _expect_up_shapes(block: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
+                      y1: torch.Tensor, y2: torch.Tensor) -> None:
+    """Twice the size on even maps; padded to the skip's size on odd ones."""
+    seen: list[tuple[int, ...]] = []
+    tconv = _layers(block, nn.ConvTranspose2d)[0]
+    handle = tconv.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    try:
+        out = block(x1, x2)
+    finally:
+        handle.remove()
+    if seen and seen[0] != (2, 8, 8, 12):
+        fail(f"the ConvTranspose2d of Up(16, 8) turned (2, 16, 4, 6) into {shape_text(seen[0])}, "
+             "expected (2, 8, 8, 12): twice the size", mistake="up-wrong-upsample")
+    expect(shape_of(out) == (2, 8, 8, 12), f"Up(16, 8) turned x1 (2, 16, 4, 6) and x2 "
+           f"(2, 8, 8, 12) into {shape_text(shape_of(out))}, expected (2, 8, 8, 12)",
+           mistake="wrong-out-channels",
+           hint="the output has out_ch channels and the skip's H and W. " + _UP_HINT)
+    odd, err = _run(block, y1, y2)
+    if err is not None and "Sizes of tensors must match" in str(err):
+        fail("Up(16, 8) failed on x1 (2, 16, 5, 4) with skip x2 (2, 8, 11, 9): "
+             f"torch.cat said `{err}`", mistake="up-no-pad-to-skip",
+             hint="an 11x9 map pools to 5x4 (rounded down) and upsamples to 10x8, one row "
+                  "and one column short of the skip. Pad the upsampled map to the skip's "
+                  "size before torch.cat: dy = x2.shape[2] - x1.shape[2], dx = x2.shape[3] - "
+                  "x1.shape[3], x1 = F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2]).")
+    if err is not None:
+        raise err
+    expect(shape_of(odd) == (2, 8, 11, 9), f"Up(16, 8) turned x1 (2, 16, 5, 4) and x2 "
+           f"(2, 8, 11, 9) into {shape_text(shape_of(odd))}, expected (2, 8, 11, 9): the "
+           "skip's size",
+           mistake="up-no-pad-to-skip")
 
-    return run_check("Up", "Up halves, pads, concatenates and matches segkit's block",
-                     in_fixed_rng(body))
+
+def _swap_cat_halves(model: nn.Module, *inputs: torch.Tensor) -> None:
+    """Swap the two input halves of the conv that follows each transposed conv: a model
+    that concatenates [up, skip] then computes what one with [skip, up] computes."""
+    ran = _run_order(model, *inputs) or []
+    with torch.no_grad():
+        for before, layer in zip(ran, ran[1:]):
+            if isinstance(before, nn.ConvTranspose2d) and type(layer) is nn.Conv2d:
+                half = layer.in_channels // 2
+                layer.weight.copy_(torch.cat([layer.weight[:, half:], layer.weight[:, :half]], 1))
+
+
+def _match_with_either_cat_order(model: nn.Module, ref: nn.Module,
+                                 *inputs: torch.Tensor) -> bool | None:
+    """After ``_copy_weights``: False when ``model`` gives ``ref``'s output, True when it
+    does once the concatenation halves are swapped (``torch.cat([up, skip])``, as good),
+    None when neither. Both in eval mode."""
+    ref.eval()
+    model.eval()
+    with torch.no_grad():
+        want = ref(*inputs)
+        if _same(model(*inputs), want):
+            return False
+        _swap_cat_halves(model, *inputs)
+        if _same(model(*inputs), want):
+            return True
+    return None
 
 
 # --------------------------------------------------------------------------- UNet
@@ -532,65 +504,48 @@ def _check_count(UNet: Any, config: tuple[int, int, int, int]) -> int:  # noqa: 
     return got
 
 
+@check("UNet", "UNet matches segkit's parameter counts and output shapes", fixed_rng=True)
 def check_unet(UNet: Any) -> Any:  # noqa: N803
     """Parameter counts, output shapes (101x75 too) and known weights vs ``segkit.unet.UNet``."""
+    for config in _UNET_CONFIGS:
+        _check_count(UNet, config)
 
-    def body() -> str:
-        for config in _UNET_CONFIGS:
-            _check_count(UNet, config)
+    model = _build(UNet, 3, 1, 8, 4, what="UNet(3, 1, base=8, depth=4)")
+    x = torch.randn(2, 3, 32, 48)
+    out = model(x)
+    expect(shape_of(out) == (2, 1, 32, 48),
+           f"UNet(3, 1, base=8, depth=4) turned a (2, 3, 32, 48) batch into "
+           f"{shape_text(shape_of(out))}, expected (2, 1, 32, 48): one logit per pixel",
+           mistake="unet-output-shape")
+    model.eval()
+    y = torch.randn(1, 3, 101, 75)
+    with torch.no_grad():
+        odd, err = _run(model, y)
+    if err is not None:
+        fail(f"UNet(3, 1, base=8, depth=4) failed on a (1, 3, 101, 75) image: `{err}`",
+             mistake="unet-odd-size",
+             hint="101 -> 50 -> 25 -> 12 -> 6 and 75 -> 37 -> 18 -> 9 -> 4: max pooling "
+                  "rounds down, so an upsampled map can be one pixel short of its skip. "
+                  "Each Up pads it to the skip's size; make sure forward passes the right "
+                  "skip to each Up (the last encoder output meets the first Up).")
+    expect(shape_of(odd) == (1, 1, 101, 75),
+           f"UNet(3, 1, base=8, depth=4) turned a (1, 3, 101, 75) image into "
+           f"{shape_text(shape_of(odd))}, expected (1, 1, 101, 75)", mistake="unet-odd-size")
+    gray = _build(UNet, 1, 3, 8, 3, what="UNet(1, 3, base=8, depth=3)").eval()
+    with torch.no_grad():
+        gout = gray(torch.randn(2, 1, 40, 24))
+    expect(shape_of(gout) == (2, 3, 40, 24),
+           f"UNet(1, 3, base=8, depth=3) turned a (2, 1, 40, 24) batch into "
+           f"{shape_text(shape_of(gout))}, expected (2, 3, 40, 24)", mistake="unet-output-shape",
+           hint="use the arguments: in_channels for the first DoubleConv, num_classes for "
+                "the 1x1 conv at the end, depth for the number of Down and Up blocks.")
 
-        model = _build(UNet, 3, 1, 8, 4, what="UNet(3, 1, base=8, depth=4)")
-        x = torch.randn(2, 3, 32, 48)
-        out = model(x)
-        expect(_shape(out) == (2, 1, 32, 48),
-               f"UNet(3, 1, base=8, depth=4) turned a (2, 3, 32, 48) batch into "
-               f"{_fmt(_shape(out))}, expected (2, 1, 32, 48): one logit per pixel",
-               mistake="unet-output-shape",
-               hint="the output has num_classes channels and the input's H and W: end with "
-                    "outc = nn.Conv2d(base, num_classes, kernel_size=1) applied to the last Up's "
-                    "output, and return it (no sigmoid/softmax: losses take logits).")
-        model.eval()
-        y = torch.randn(1, 3, 101, 75)
-        with torch.no_grad():
-            odd, err = _run(model, y)
-        if err is not None:
-            fail(f"UNet(3, 1, base=8, depth=4) failed on a (1, 3, 101, 75) image: `{err}`",
-                 mistake="unet-odd-size",
-                 hint="101 -> 50 -> 25 -> 12 -> 6 and 75 -> 37 -> 18 -> 9 -> 4: max pooling "
-                      "rounds down, so an upsampled map can be one pixel short of its skip. "
-                      "Each Up pads it to the skip's size; make sure forward passes the right "
-                      "skip to each Up (the last encoder output meets the first Up).")
-        expect(_shape(odd) == (1, 1, 101, 75),
-               f"UNet(3, 1, base=8, depth=4) turned a (1, 3, 101, 75) image into "
-               f"{_fmt(_shape(odd))}, expected (1, 1, 101, 75)", mistake="unet-odd-size",
-               hint="the output must have the input's size whatever it is: pad the upsampled "
-                    "maps to their skips (never crop the skips).")
-        gray = _build(UNet, 1, 3, 8, 3, what="UNet(1, 3, base=8, depth=3)").eval()
-        with torch.no_grad():
-            gout = gray(torch.randn(2, 1, 40, 24))
-        expect(_shape(gout) == (2, 3, 40, 24),
-               f"UNet(1, 3, base=8, depth=3) turned a (2, 1, 40, 24) batch into "
-               f"{_fmt(_shape(gout))}, expected (2, 3, 40, 24)", mistake="unet-output-shape",
-               hint="use the arguments: in_channels for the first DoubleConv, num_classes for "
-                    "the 1x1 conv at the end, depth for the number of Down and Up blocks.")
-
-        ref = RefUNet(3, 1, 8, 4)
-        _randomize(ref)
-        if _copy_weights(ref, model):  # otherwise the layers were created in another order
-            ref.eval()
-            with torch.no_grad():
-                for inp in (x, y):
-                    same = _same(model(inp), ref(inp))
-                    expect(same, "with segkit's weights copied in, your U-Net's output differs "
-                           f"from segkit's on a {_fmt(_shape(inp))} input",
-                           mistake="unet-wiring",
-                           hint="each Up takes the map from below and the skip of its own "
-                                "level: keep the encoder outputs in a list, start the decoder "
-                                "from the bottleneck (the last one) and pop the skips from the "
-                                "end, one per Up. The 1x1 outc conv comes last, and its "
-                                "output is returned as it is (logits: no sigmoid or softmax).")
-        big = _check_count(UNet, _UNET_BIG)
-        return f"{big:,} parameters at base 64; 101x75 in, 101x75 out"
-
-    return run_check("UNet", "UNet matches segkit's parameter counts and output shapes",
-                     in_fixed_rng(body))
+    ref = RefUNet(3, 1, 8, 4)
+    _randomize(ref)
+    if _copy_weights(ref, model, x):  # otherwise the layers do not pair one to one
+        for inp in (x, y):
+            expect(_match_with_either_cat_order(model, ref, inp) is not None,
+                   "with segkit's weights copied in, your U-Net's output differs from "
+                   f"segkit's on a {shape_text(shape_of(inp))} input", mistake="unet-wiring")
+    big = _check_count(UNet, _UNET_BIG)
+    return f"{big:,} parameters at base 64; 101x75 in, 101x75 out"

@@ -13,6 +13,7 @@ check                       mistakes it names (``CheckFailed.mistake``)
                             sea/sky project),
                             ``train-in-eval-mode`` (no ``model.train()``),
                             ``no-backward``, ``no-optimizer-step`` (the weights never change),
+                            ``step-before-backward``,
                             ``zero-grad-after-backward``, ``no-zero-grad`` (gradients add up
                             from batch to batch), ``step-not-every-batch``,
                             ``loader-dataset-len``, ``loss-mean-over-batches``,
@@ -43,7 +44,8 @@ How the checks look inside a loop they cannot read (no magic, just spies):
 - **the optimizer**: an SGD that counts its steps, looks at the gradients it is asked to
   apply, and after each step leaves a large "stale" gradient (1e4) in every ``.grad``.
   A loop that calls ``zero_grad()`` every batch never sees it; one that forgets finds it
-  added to the next batch's gradients.
+  added to the next batch's gradients. It also notes a step taken before the batch's
+  ``backward`` (the spy loss counts the backward passes).
 
 Every check builds its own model and data inside ``torch.random.fork_rng``: the notebook's
 objects and random numbers are left as they were. The check prints nothing but its ✅ line.
@@ -59,7 +61,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from segkit.checks.core import expect, expect_type, fail, in_fixed_rng, run_check, show
+from segkit.checks.core import check, expect, expect_type, fail, show
 from segkit.losses import BCEDiceLoss
 from segkit.metrics import dice_per_image
 
@@ -216,9 +218,11 @@ class _SpyLoss:
 class _SpySGD(torch.optim.SGD):
     """SGD (lr 0.05) that watches the gradients it applies (see the module doc)."""
 
-    def __init__(self, params: Any) -> None:
+    def __init__(self, params: Any, loss_fn: _SpyLoss | None = None) -> None:
         super().__init__(params, lr=0.05)
+        self.loss_fn = loss_fn
         self.steps = 0
+        self.early_steps = 0   # step() before the batch's loss and loss.backward()
         self.empty_steps = 0   # every gradient None or zero: zero_grad() after backward()
         self.stale_steps = 0   # the stale gradient left by the last step was still there
 
@@ -228,6 +232,10 @@ class _SpySGD(torch.optim.SGD):
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
         params = self._params()
+        spy = self.loss_fn
+        if spy is not None and (spy.backward_calls < len(spy.values)  # before its backward
+                                or len(spy.values) <= self.steps):     # before its loss
+            self.early_steps += 1
         grads = [p.grad for p in params if p.grad is not None]
         if not grads or not any(bool(g.any()) for g in grads):
             self.empty_steps += 1
@@ -264,11 +272,7 @@ def _call(fn: Callable[..., Any], name: str, *args: Any) -> Any:
         if "dataset" not in str(exc):
             raise
         fail(f"{name} used `loader.dataset`, but the check's loader has none: `{exc}`.",
-             mistake="loader-dataset-len",
-             hint="count the samples as you go (`n += images.shape[0]` in the loop) instead "
-                  "of `len(loader.dataset)`: a loader may be any iterable of batches (later in "
-                  "the lesson it is `itertools.islice(...)` of one), and counting what you saw "
-                  "is always right.")
+             mistake="loader-dataset-len")
 
 
 # --------------------------------------------------------------------------- averages
@@ -288,19 +292,13 @@ def _expect_sample_mean(value: float, spy: _SpyLoss, name: str) -> None:
     if abs(value - spy.per_batch()) <= _TOL:
         fail(f"{name} is {show(value)}, the mean of the {len(spy.sizes)} batch losses; the "
              f"batches had {sizes} samples, and the mean loss per sample is {show(want)}.",
-             mistake="loss-mean-over-batches",
-             hint="you divided by the number of batches (`len(loader)`). That is right only "
-                  "when all batches have the same size; the last one is often smaller. segkit "
-                  "averages over samples: accumulate `loss.item() * images.shape[0]` and divide "
-                  "by the number of samples.")
+             mistake="loss-mean-over-batches")
     if any(abs(value - s) <= _TOL for s in spy.sums()):
         fail(f"{name} is {show(value)}, a sum over the batches, not an average "
              f"(expected {show(want)}).",
-             mistake="loss-not-averaged",
-             hint="the sum was never divided (the sea/sky project met this one): it grows with the "
-                  "number of batches. Divide by the number of samples you counted.")
+             mistake="loss-not-averaged")
     fail(f"{name} is {show(value)}; the batches had {sizes} samples and the mean loss per "
-         f"sample is {show(want)}.", mistake="loss-wrong-average", hint=_AVERAGE_HINT)
+         f"sample is {show(want)}.", mistake="loss-wrong-average")
 
 
 def _expect_float_loss(value: Any, name: str) -> None:
@@ -309,10 +307,7 @@ def _expect_float_loss(value: Any, name: str) -> None:
         graph = " It still carries its autograd graph (`grad_fn`)." \
             if value.grad_fn is not None else ""
         fail(f"{name} is a tensor, {show(value)}, not a Python float.{graph}",
-             mistake="loss-tensor-accumulator",
-             hint="accumulate `loss.item()` (a Python float), not `loss`: `total += loss` keeps "
-                  "every batch's graph alive until the end of the epoch (memory grows) and the "
-                  "average prints as a tensor, the sea/sky project's first mistake.")
+             mistake="loss-tensor-accumulator")
     if value is None:
         fail(f"{name} returned None.", mistake="returns-none",
              hint="end the function with `return total / n` (the mean loss per sample).")
@@ -323,183 +318,152 @@ def _expect_float_loss(value: Any, name: str) -> None:
 # --------------------------------------------------------------------------- average_loss
 
 
+@check("average_loss", "average_loss with an uneven last batch")
 def check_average_loss(average_loss: Callable[[Sequence[float], Sequence[int]], float]):
     """``average_loss(batch_losses, batch_sizes)``: the mean loss per sample."""
-    def body() -> str:
-        losses, sizes = [0.5, 0.4, 0.1], [4, 4, 2]
-        value = average_loss(list(losses), list(sizes))
-        name = f"average_loss({losses}, {sizes})"
-        if isinstance(value, torch.Tensor):
-            fail(f"{name} is a tensor, {show(value)}.", mistake="loss-tensor-accumulator",
-                 hint="return a Python float: add up Python numbers (use `float(...)`).")
-        expect_type(value, (float, int), name=name, mistake="loss-wrong-average",
-                    hint="return one Python float: " + _AVERAGE_HINT)
-        want = reference_average_loss(losses, sizes)  # 0.38
-        if abs(value - want) > 1e-9:
-            if abs(value - sum(losses) / len(losses)) <= 1e-9:
-                fail(f"{name} is {show(value)}, the mean of the three batch losses; the mean "
-                     f"loss per sample is {show(want)}.", mistake="loss-mean-over-batches",
-                     hint="the last batch has 2 samples, not 4: weight each batch loss by its "
-                          "batch size, then divide by the number of samples (10), not by the "
-                          "number of batches (3).")
-            if any(abs(value - s) <= 1e-9 for s in (sum(losses), 3.8)):
-                fail(f"{name} is {show(value)}, a sum, not an average (expected {show(want)}).",
-                     mistake="loss-not-averaged",
-                     hint="divide the weighted sum by the number of samples, "
-                          "`sum(batch_sizes)`.")
-            fail(f"{name} is {show(value)}, expected {show(want)}.",
-                 mistake="loss-wrong-average", hint=_AVERAGE_HINT)
-        same = average_loss([0.2, 0.4], [8, 8])
-        expect(isinstance(same, (float, int)) and abs(same - 0.3) <= 1e-9,
-               f"average_loss([0.2, 0.4], [8, 8]) is {show(same)}, expected 0.3",
-               mistake="loss-wrong-average", hint=_AVERAGE_HINT)
-        return "batches of 4, 4 and 2"
-    return run_check("average_loss", "average_loss with an uneven last batch", body)
+    losses, sizes = [0.5, 0.4, 0.1], [4, 4, 2]
+    value = average_loss(list(losses), list(sizes))
+    name = f"average_loss({losses}, {sizes})"
+    if isinstance(value, torch.Tensor):
+        fail(f"{name} is a tensor, {show(value)}.", mistake="loss-tensor-accumulator",
+             hint="return a Python float: add up Python numbers (use `float(...)`).")
+    expect_type(value, (float, int), name=name, mistake="loss-wrong-average",
+                hint="return one Python float: " + _AVERAGE_HINT)
+    want = reference_average_loss(losses, sizes)  # 0.38
+    if abs(value - want) > 1e-9:
+        if abs(value - sum(losses) / len(losses)) <= 1e-9:
+            fail(f"{name} is {show(value)}, the mean of the three batch losses; the mean "
+                 f"loss per sample is {show(want)}.", mistake="loss-mean-over-batches",
+                 hint="the last batch has 2 samples, not 4: weight each batch loss by its "
+                      "batch size, then divide by the number of samples (10), not by the "
+                      "number of batches (3).")
+        if any(abs(value - s) <= 1e-9 for s in (sum(losses), 3.8)):
+            fail(f"{name} is {show(value)}, a sum, not an average (expected {show(want)}).",
+                 mistake="loss-not-averaged",
+                 hint="divide the weighted sum by the number of samples, "
+                      "`sum(batch_sizes)`.")
+        fail(f"{name} is {show(value)}, expected {show(want)}.",
+             mistake="loss-wrong-average")
+    same = average_loss([0.2, 0.4], [8, 8])
+    expect(isinstance(same, (float, int)) and abs(same - 0.3) <= 1e-9,
+           f"average_loss([0.2, 0.4], [8, 8]) is {show(same)}, expected 0.3",
+           mistake="loss-wrong-average")
+    return "batches of 4, 4 and 2"
 
 
 # --------------------------------------------------------------------------- train_one_epoch
 
 
+@check("train_one_epoch", "train_one_epoch on a small model", fixed_rng=True)
 def check_train_one_epoch(train_one_epoch: Callable[..., float]):
     """``train_one_epoch(model, loader, loss_fn, optimizer, device) -> float``."""
-    def body() -> str:
-        model = _tiny_model()
-        model.eval()  # as validate() leaves it: train_one_epoch must switch to train mode
-        before = copy.deepcopy(model.state_dict())
-        loss_fn, optimizer = _SpyLoss(), _SpySGD(model.parameters())
-        loader = _Batches(_data(seed=3))
-        name = "train_one_epoch(...)"
-        value = _call(train_one_epoch, "train_one_epoch", model, loader, loss_fn, optimizer,
-                      "cpu")
-        n_batches = len(BATCH_SIZES)
+    model = _tiny_model()
+    model.eval()  # as validate() leaves it: train_one_epoch must switch to train mode
+    before = copy.deepcopy(model.state_dict())
+    loss_fn = _SpyLoss()
+    optimizer = _SpySGD(model.parameters(), loss_fn)
+    loader = _Batches(_data(seed=3))
+    name = "train_one_epoch(...)"
+    value = _call(train_one_epoch, "train_one_epoch", model, loader, loss_fn, optimizer,
+                  "cpu")
+    n_batches = len(BATCH_SIZES)
 
-        expect(len(loss_fn.values) > 0, "loss_fn was never called: no batch was trained on.",
-               mistake="loss-fn-not-called",
-               hint="loop over the loader (`for images, masks in loader:`) and compute "
-                    "`loss = loss_fn(model(images), masks)` for every batch.")
-        _expect_float_loss(value, name)
-        expect(loss_fn.kept_graphs == 0,
-               f"{name} returned a float, but while it ran, the autograd graphs of earlier "
-               f"batches stayed alive ({loss_fn.kept_graphs} of them when the last batch "
-               "started).",
-               mistake="loss-tensor-accumulator",
-               hint="something keeps the loss tensors: `total += loss` (even with `.item()` at "
-                    "the very end) or a list of `loss` tensors. Each one holds its batch's "
-                    "graph, so memory grows batch after batch. Accumulate `loss.item()` instead.")
-        if any(not training for training, _ in model.calls):
-            fail("the model was in eval mode while training (the check handed it over in eval "
-                 "mode, as validate() leaves it).", mistake="train-in-eval-mode",
-                 hint="call `model.train()` at the start of train_one_epoch: validation switches "
-                      "the model to eval mode, and in eval mode BatchNorm does not learn the "
-                      "statistics of the data (and Dropout is off).")
-        expect(loss_fn.backward_calls > 0,
-               f"loss.backward() was never called, so no gradient was computed "
-               f"({optimizer.steps} optimizer steps had nothing to apply).",
-               mistake="no-backward",
-               hint="after computing the loss, call `loss.backward()`: it fills every "
-                    "parameter's `.grad`, which `optimizer.step()` then uses.")
-        expect(optimizer.steps > 0,
-               "optimizer.step() was never called: the weights did not change.",
-               mistake="no-optimizer-step",
-               hint="after `loss.backward()`, call `optimizer.step()` to update the weights "
-                    "with the gradients.")
-        expect(optimizer.empty_steps == 0,
-               f"at {optimizer.empty_steps} of {optimizer.steps} steps every gradient was "
-               "None or zero: the step changed nothing.",
-               mistake="zero-grad-after-backward",
-               hint="the order is zero_grad -> forward -> loss -> backward -> step. Calling "
-                    "`optimizer.zero_grad()` between `loss.backward()` and `optimizer.step()` "
-                    "erases the gradients just computed.")
-        expect(optimizer.stale_steps == 0,
-               f"at {optimizer.stale_steps} of {optimizer.steps} steps the gradients still "
-               "held those of an earlier batch.",
-               mistake="no-zero-grad",
-               hint="call `optimizer.zero_grad()` at the start of every batch. `backward()` "
-                    "*adds* to `.grad`, so without it each step applies the sum of all "
-                    "gradients so far.")
-        expect(optimizer.steps == n_batches,
-               f"optimizer.step() was called {optimizer.steps} times for {n_batches} batches.",
-               mistake="step-not-every-batch",
-               hint="call zero_grad, backward and step once per batch, inside the loop.")
-        changed = any(not torch.equal(before[k], v) for k, v in model.state_dict().items()
-                      if k in before and v.is_floating_point())
-        expect(changed, "the weights did not change.", mistake="no-optimizer-step",
-               hint="call `optimizer.step()` after `loss.backward()`, inside the loop.")
-        _expect_sample_mean(float(value), loss_fn, name)
-        return f"{n_batches} batches of {', '.join(map(str, BATCH_SIZES))} samples"
-    return run_check("train_one_epoch", "train_one_epoch on a small model",
-                     in_fixed_rng(body))
+    expect(len(loss_fn.values) > 0, "loss_fn was never called: no batch was trained on.",
+           mistake="loss-fn-not-called")
+    _expect_float_loss(value, name)
+    expect(loss_fn.kept_graphs == 0,
+           f"{name} returned a float, but while it ran, the autograd graphs of earlier "
+           f"batches stayed alive ({loss_fn.kept_graphs} of them when the last batch "
+           "started).",
+           mistake="loss-tensor-accumulator",
+           hint="something keeps the loss tensors: `total += loss` (even with `.item()` at "
+                "the very end) or a list of `loss` tensors. Each one holds its batch's "
+                "graph, so memory grows batch after batch. Accumulate `loss.item()` instead.")
+    if any(not training for training, _ in model.calls):
+        fail("the model was in eval mode while training (the check handed it over in eval "
+             "mode, as validate() leaves it).", mistake="train-in-eval-mode")
+    expect(loss_fn.backward_calls > 0,
+           f"loss.backward() was never called, so no gradient was computed "
+           f"({optimizer.steps} optimizer steps had nothing to apply).",
+           mistake="no-backward")
+    expect(optimizer.steps > 0,
+           "optimizer.step() was never called: the weights did not change.",
+           mistake="no-optimizer-step")
+    expect(optimizer.early_steps == 0,
+           f"at {optimizer.early_steps} of {optimizer.steps} steps optimizer.step() ran "
+           "before that batch's loss.backward(): each step applied no gradient or the "
+           "previous batch's.",
+           mistake="step-before-backward")
+    expect(optimizer.empty_steps == 0,
+           f"at {optimizer.empty_steps} of {optimizer.steps} steps every gradient was "
+           "None or zero: the step changed nothing.",
+           mistake="zero-grad-after-backward")
+    expect(optimizer.stale_steps == 0,
+           f"at {optimizer.stale_steps} of {optimizer.steps} steps the gradients still "
+           "held those of an earlier batch.",
+           mistake="no-zero-grad")
+    expect(optimizer.steps == n_batches,
+           f"optimizer.step() was called {optimizer.steps} times for {n_batches} batches.",
+           mistake="step-not-every-batch")
+    changed = any(not torch.equal(before[k], v) for k, v in model.state_dict().items()
+                  if k in before and v.is_floating_point())
+    expect(changed, "the weights did not change.", mistake="no-optimizer-step",
+           hint="call `optimizer.step()` after `loss.backward()`, inside the loop.")
+    _expect_sample_mean(float(value), loss_fn, name)
+    return f"{n_batches} batches of {', '.join(map(str, BATCH_SIZES))} samples"
 
 
 # --------------------------------------------------------------------------- validate
 
 
+@check("validate", "validate on a small model", fixed_rng=True)
 def check_validate(validate: Callable[..., dict[str, float]]):
     """``validate(model, loader, loss_fn, device) -> {"loss": float, "dice": float}``."""
-    def body() -> str:
-        model = _tiny_model(running_stats=True)
-        loader = _Batches(_data(seed=5))
-        _center_logits(model, loader)
-        model.train()  # as train_one_epoch leaves it: validate must switch to eval mode
-        before = copy.deepcopy(model.state_dict())
-        loss_fn = _SpyLoss()
-        result = _call(validate, "validate", model, loader, loss_fn, "cpu")
+    model = _tiny_model(running_stats=True)
+    loader = _Batches(_data(seed=5))
+    _center_logits(model, loader)
+    model.train()  # as train_one_epoch leaves it: validate must switch to eval mode
+    before = copy.deepcopy(model.state_dict())
+    loss_fn = _SpyLoss()
+    result = _call(validate, "validate", model, loader, loss_fn, "cpu")
 
-        expect(len(loss_fn.values) > 0, "loss_fn was never called.",
-               mistake="loss-fn-not-called",
-               hint="compute `loss_fn(logits, masks)` for every batch of the loader.")
-        if not isinstance(result, dict) or not {"loss", "dice"} <= set(result):
-            keys = f" with keys {sorted(map(str, result))}" if isinstance(result, dict) else ""
-            fail(f"validate(...) returned {show(result)}{keys}.",
-                 mistake="validate-returns-dict",
-                 hint='return a dict with the mean loss and the mean Dice, '
-                      '`{"loss": ..., "dice": ...}` (the same keys as '
-                      'segkit.training.evaluate).')
-        _expect_float_loss(result["loss"], 'validate(...)["loss"]')
-        dice = result["dice"]
-        if isinstance(dice, torch.Tensor) or not isinstance(dice, (float, int)) \
-                or isinstance(dice, bool):
-            fail(f'validate(...)["dice"] is {show(dice)}, not a Python float.',
-                 mistake="dice-not-float",
-                 hint="turn the Dice into a Python number with `.item()` (of a 1-element "
-                      "tensor) or `float(...)`.")
-        stats_moved = not (torch.equal(before["1.running_mean"], model.bn.running_mean)
-                           and torch.equal(before["1.running_var"], model.bn.running_var))
-        if any(training for training, _ in model.calls) or stats_moved:
-            fail("the model ran in train mode during validation: BatchNorm normalised each "
-                 "batch with the batch's own statistics and updated its running statistics "
-                 "with validation data.", mistake="validate-train-mode",
-                 hint="call `model.eval()` at the start of validate: BatchNorm then uses the "
-                      "statistics learned in training, and the result no longer depends on "
-                      "what else is in the batch.")
-        if any(grad for _, grad in model.calls):
-            fail("gradients were enabled during validation: every forward pass built an "
-                 "autograd graph.", mistake="validate-grad-enabled",
-                 hint="run the loop inside `with torch.no_grad():` (or decorate validate with "
-                      "`@torch.no_grad()`): no graph is built, which is faster and uses less "
-                      "memory.")
-        weights_changed = any(not torch.equal(before[k], v)
-                              for k, v in model.state_dict().items())
-        expect(not weights_changed, "validate changed the model's weights.",
-               mistake="validate-changes-weights",
-               hint="validation only measures: no backward, no optimizer step.")
-        _expect_sample_mean(float(result["loss"]), loss_fn, 'validate(...)["loss"]')
+    expect(len(loss_fn.values) > 0, "loss_fn was never called.",
+           mistake="loss-fn-not-called",
+           hint="compute `loss_fn(logits, masks)` for every batch of the loader.")
+    if not isinstance(result, dict) or not {"loss", "dice"} <= set(result):
+        keys = f" with keys {sorted(map(str, result))}" if isinstance(result, dict) else ""
+        fail(f"validate(...) returned {show(result)}{keys}.",
+             mistake="validate-returns-dict")
+    _expect_float_loss(result["loss"], 'validate(...)["loss"]')
+    dice = result["dice"]
+    if isinstance(dice, torch.Tensor) or not isinstance(dice, (float, int)) \
+            or isinstance(dice, bool):
+        fail(f'validate(...)["dice"] is {show(dice)}, not a Python float.',
+             mistake="dice-not-float")
+    stats_moved = not (torch.equal(before["1.running_mean"], model.bn.running_mean)
+                       and torch.equal(before["1.running_var"], model.bn.running_var))
+    if any(training for training, _ in model.calls) or stats_moved:
+        fail("the model ran in train mode during validation: BatchNorm normalised each "
+             "batch with the batch's own statistics and updated its running statistics "
+             "with validation data.", mistake="validate-train-mode")
+    if any(grad for _, grad in model.calls):
+        fail("gradients were enabled during validation: every forward pass built an "
+             "autograd graph.", mistake="validate-grad-enabled")
+    weights_changed = any(not torch.equal(before[k], v)
+                          for k, v in model.state_dict().items())
+    expect(not weights_changed, "validate changed the model's weights.",
+           mistake="validate-changes-weights")
+    _expect_sample_mean(float(result["loss"]), loss_fn, 'validate(...)["loss"]')
 
-        per_image = [dice_per_image((lg[:, 0] > 0).long(), m)
-                     for lg, m in zip(loss_fn.logits, loss_fn.masks)]
-        want = float(torch.cat(per_image).mean())
-        if abs(float(dice) - want) > 1e-4:
-            by_batch = sum(float(d.mean()) for d in per_image) / len(per_image)
-            if abs(float(dice) - by_batch) <= 1e-4:
-                fail(f'validate(...)["dice"] is {show(float(dice))}, the mean of the batches\' '
-                     f"Dice; the mean over the {sum(loss_fn.sizes)} images is {show(want)}.",
-                     mistake="dice-mean-over-batches",
-                     hint="add up the per-image Dice values (`.sum().item()`) and divide by the "
-                          "number of images, as for the loss: the last batch is smaller.")
-            fail(f'validate(...)["dice"] is {show(float(dice))}, expected {show(want)} (the '
-                 "mean over images of each image's Dice).", mistake="dice-wrong",
-                 hint="predict `logits > 0` (probability > 0.5), compute each image's Dice "
-                      "with `segkit.metrics.dice_per_image(preds, masks)`, and average over all "
-                      "images.")
-        return f"{len(BATCH_SIZES)} batches of {', '.join(map(str, BATCH_SIZES))} samples"
-    return run_check("validate", "validate on a small model", in_fixed_rng(body))
+    per_image = [dice_per_image((lg[:, 0] > 0).long(), m)
+                 for lg, m in zip(loss_fn.logits, loss_fn.masks)]
+    want = float(torch.cat(per_image).mean())
+    if abs(float(dice) - want) > 1e-4:
+        by_batch = sum(float(d.mean()) for d in per_image) / len(per_image)
+        if abs(float(dice) - by_batch) <= 1e-4:
+            fail(f'validate(...)["dice"] is {show(float(dice))}, the mean of the batches\' '
+                 f"Dice; the mean over the {sum(loss_fn.sizes)} images is {show(want)}.",
+                 mistake="dice-mean-over-batches")
+        fail(f'validate(...)["dice"] is {show(float(dice))}, expected {show(want)} (the '
+             "mean over images of each image's Dice).", mistake="dice-wrong")
+    return f"{len(BATCH_SIZES)} batches of {', '.join(map(str, BATCH_SIZES))} samples"

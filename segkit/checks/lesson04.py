@@ -23,6 +23,7 @@ catalogued mistakes give, so the hint can name the mistake. Mistake ids:
 ``threshold-on-logits``           the 0.5 (or ``threshold``) cut applied to logits, not probabilities
 ``threshold-ignored``             the ``threshold`` argument is not used
 ``target-as-prediction``          ground truth scored against itself (the sea/sky project's mix-up)
+``sigmoid-on-target``             the sigmoid applied to the 0/1 target as well as the logits
 ``dice-on-logits`` / ``iou-on-logits``            the formula fed raw logits
 ``dice-without-threshold`` / ``iou-without-threshold``  fed probabilities (a soft score)
 ``dice-pooled`` / ``iou-pooled``  one score for all pixels of the batch, not per image
@@ -49,7 +50,7 @@ from collections.abc import Callable
 import torch
 
 from segkit import metrics
-from segkit.checks.core import expect_type, fail, run_check, show
+from segkit.checks.core import check, close, expect_type, fail, show
 
 __all__ = [
     "check_pixel_accuracy",
@@ -162,12 +163,10 @@ def _overlap(pred: torch.Tensor, target: torch.Tensor, kind: str, *, pooled: boo
 
 
 def _same(a: float, b: float, tol: float = 1e-5) -> bool:
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    return abs(a - b) <= tol
+    return close(a, b, abs_tol=tol)
 
 
-def _number(value, name: str, *, many_mistake: str, many_hint: str) -> tuple[float, bool, bool]:
+def _number(value, name: str, *, many_mistake: str, **fields) -> tuple[float, bool, bool]:
     """(the value as a float, it was a tensor/array, it was integer-typed)."""
     if value is None:
         fail(f"{name} returned None", mistake="returns-none",
@@ -177,7 +176,7 @@ def _number(value, name: str, *, many_mistake: str, many_hint: str) -> tuple[flo
         size = math.prod(int(n) for n in shape)
         if size != 1:
             fail(f"{name} should be one number for the whole batch, but it is {show(value)}",
-                 mistake=many_mistake, hint=many_hint)
+                 mistake=many_mistake, **fields)
         dtype = getattr(value, "dtype", None)
         is_int = dtype is not None and not (getattr(dtype, "is_floating_point", False)
                                             or "float" in str(dtype))
@@ -191,79 +190,60 @@ def _number(value, name: str, *, many_mistake: str, many_hint: str) -> tuple[flo
 
 
 def _expect_float(value, name: str) -> None:
-    expect_type(value, float, name=name, mistake="returns-tensor",
-                hint="the value is right, but return a Python float: `.item()` turns a "
-                     "1-element tensor into one (so it prints as a number and does not keep "
-                     "a tensor, or its graph, alive).")
+    expect_type(value, float, name=name, mistake="returns-tensor")
 
 
 # --------------------------------------------------------------------------- pixel accuracy
 
 
-def check_pixel_accuracy(pixel_accuracy: Callable) -> object:
+@check("pixel_accuracy", "pixel_accuracy on a batch of 2 images")
+def check_pixel_accuracy(pixel_accuracy: Callable) -> str:
     """``pixel_accuracy(logits, target)`` -> float: the fraction of pixels predicted right."""
+    logits, target = _batch(_IMAGE_BIG, _IMAGE_SMALL)
+    name = "pixel_accuracy(logits, target)"
+    raw = pixel_accuracy(logits.clone(), target.clone())
+    value, _, is_int = _number(raw, name, many_mistake="accuracy-wrong-dim")
+    right = float((_labels(logits) == target).double().mean())
+    if _same(value, right, 1e-6):
+        _expect_float(raw, name)
+        return f"{value:.4f} on 2 images of 3 x 4 pixels"
+    expected = f"expected {right:.4f}"
+    # The broadcast comes first: with `.sum() / target.numel()` it also gives values > 1.
+    broadcast = ((logits.double() > 0).double() == target.double()).double()
+    n_images = logits.shape[0]
+    if any(_same(value, v) for v in (float(broadcast.mean()),
+                                     float(broadcast.sum()) / target.numel(),
+                                     float(broadcast.mean()) * n_images)):
+        fail(f"{name} is {show(value)}, {expected}", mistake="channel-broadcast")
+    if value == 0.0:
+        _fail_accuracy_zero(pixel_accuracy, name, right, is_int)
+    if value > 1.0:
+        fail(f"{name} is {show(value)}, but an accuracy lies between 0 and 1 ({expected})",
+             mistake="accuracy-wrong-count")
+    if _same(value, 1.0):
+        fail(f"{name} is 1.0, {expected}", mistake="target-as-prediction")
+    half = float(((logits[:, 0].double() > 0.5).double() == target).double().mean())
+    if _same(value, half):
+        fail(f"{name} is {show(value)}, {expected}", mistake="threshold-on-logits",
+             threshold="0.5")
+    fail(f"{name} is {show(value)}, {expected} ({round(right * 24)} of 24 pixels right)",
+         mistake=None,
+         hint="predicted labels are `logits[:, 0] > 0`; accuracy = (number of pixels where "
+              "the label equals the target) / (number of pixels).")
 
-    def body():
-        logits, target = _batch(_IMAGE_BIG, _IMAGE_SMALL)
-        name = "pixel_accuracy(logits, target)"
-        raw = pixel_accuracy(logits.clone(), target.clone())
-        value, _, is_int = _number(
-            raw, name, many_mistake="accuracy-wrong-dim",
-            many_hint="you counted over some dims only (e.g. `.mean(dim=0)` or a sum over "
-                      "(H, W) per image). Pixel accuracy is one number for the batch: count the "
-                      "right pixels over every image and every pixel, and divide by the number "
-                      "of all pixels, `target.numel()`.")
-        preds = _labels(logits)
-        right = float((preds == target).double().mean())
-        if _same(value, right, 1e-6):
-            _expect_float(raw, name)
-            return f"{value:.4f} on 2 images of 3 x 4 pixels"
-        if value == 0.0:
-            all_right = pixel_accuracy(*_batch(_IMAGE_ALL_RIGHT, _IMAGE_ALL_RIGHT))
-            all_right = float(all_right.item() if hasattr(all_right, "item") else all_right)
-            if is_int or all_right == 1.0:
-                fail(f"{name} is 0 although {round(right * 24)} of 24 pixels are right "
-                     f"({right:.4f}); with every pixel right it gives {show(all_right)}",
-                     mistake="accuracy-integer-division",
-                     hint="integer division: `correct // total` (or an int tensor divided with "
-                          "rounding) is 0 for anything below 100 %: this is the 'accuracy "
-                          "always 0.00' of the sea/sky project. Divide with `/` and "
-                          "return `float(correct) / total`.")
-            fail(f"{name} is 0 although {round(right * 24)} of 24 pixels are right "
-                 f"({right:.4f}); even with every pixel right it gives {show(all_right)}",
-                 mistake="accuracy-compares-scores",
-                 hint="you compared the logits (or the probabilities) with the 0/1 labels: a "
-                      "logit like 2.5 is never equal to 1, so no pixel counts as right. Turn "
-                      "the logits into labels first, `(logits > 0)` (probability > 0.5), then "
-                      "compare labels with labels.")
-        if value > 1.0:
-            fail(f"{name} is {show(value)}, but an accuracy lies between 0 and 1 "
-                 f"(expected {right:.4f})", mistake="accuracy-wrong-count",
-                 hint="you divided by the wrong number: `len(target)` is the number of images "
-                      "N and H * W the pixels of one image. Divide the right pixels by all the "
-                      "pixels of the batch, `target.numel()` (N * H * W).")
-        if _same(value, 1.0):
-            fail(f"{name} is 1.0, expected {right:.4f}", mistake="target-as-prediction",
-                 hint="the ground truth was compared with itself. The loader gives the "
-                      "ground truth; the prediction comes from the model's logits (the sea/sky "
-                      "project mixed the two up). Compare `(logits > 0)` with `target`.")
-        half = float(((logits[:, 0].double() > 0.5).double() == target).double().mean())
-        if _same(value, half):
-            fail(f"{name} is {show(value)}, expected {right:.4f}", mistake="threshold-on-logits",
-                 hint="you cut the logits at 0.5. A probability of 0.5 is a logit of 0: use "
-                      "`logits > 0`, or `torch.sigmoid(logits) > 0.5`.")
-        broadcast = float(((logits.double() > 0).double() == target.double()).double().mean())
-        if _same(value, broadcast):
-            fail(f"{name} is {show(value)}, expected {right:.4f}", mistake="channel-broadcast",
-                 hint="the predictions are (N, 1, H, W) and the target (N, H, W): comparing them "
-                      "broadcasts to (N, N, H, W) and compares every prediction with every "
-                      "target. Drop the channel axis first: `logits[:, 0]` or `logits.squeeze(1)`.")
-        fail(f"{name} is {show(value)}, expected {right:.4f} ({round(right * 24)} of 24 pixels "
-             "right)", mistake=None,
-             hint="predicted labels are `logits[:, 0] > 0`; accuracy = (number of pixels where "
-                  "the label equals the target) / (number of pixels).")
 
-    return run_check("pixel_accuracy", "pixel_accuracy on a batch of 2 images", body)
+def _fail_accuracy_zero(pixel_accuracy: Callable, name: str, right: float,
+                        is_int: bool) -> None:
+    """An accuracy of 0: integer division, or scores compared with labels?"""
+    all_right = pixel_accuracy(*_batch(_IMAGE_ALL_RIGHT, _IMAGE_ALL_RIGHT))
+    all_right = float(all_right.item() if hasattr(all_right, "item") else all_right)
+    if is_int or all_right == 1.0:
+        fail(f"{name} is 0 although {round(right * 24)} of 24 pixels are right "
+             f"({right:.4f}); with every pixel right it gives {show(all_right)}",
+             mistake="accuracy-integer-division")
+    fail(f"{name} is 0 although {round(right * 24)} of 24 pixels are right "
+         f"({right:.4f}); even with every pixel right it gives {show(all_right)}",
+         mistake="accuracy-compares-scores")
 
 
 # --------------------------------------------------------------------------- Dice and IoU
@@ -274,193 +254,154 @@ _FORMULA = {"dice": "Dice = 2|P ∩ T| / (|P| + |T|)", "iou": "IoU = |P ∩ T| /
 
 
 def _overlap_mistakes(kind: str, logits: torch.Tensor, target: torch.Tensor,
-                      threshold: float) -> list[tuple[float, str, str]]:
-    """(value, mistake id, hint) of each catalogued mistake on this batch, first match wins."""
-    title = _TITLE[kind]
+                      threshold: float) -> list[tuple[float, str]]:
+    """(value, mistake id) of each catalogued mistake on this batch, first match wins."""
     probs = torch.sigmoid(logits[:, 0].double())
     labels = _labels(logits, threshold)
     raw = logits[:, 0].double()
-    at_logits = (raw > threshold).double()
-    mistakes = [
-        (1.0, "target-as-prediction",
-         "you scored the ground truth against itself, which is always perfect. The loader "
-         "gives the ground truth; the prediction comes from the model's logits (the sea/sky "
-         "project mixed the two up in its check code). Compare `sigmoid(logits) > threshold` with "
-         "`target`."),
-    ]
+    soft_target = torch.sigmoid(target.double())  # 0 -> 0.5, 1 -> 0.73: not labels any more
+    mistakes = [(1.0, "target-as-prediction")]
     for pooled in (False, True):
-        mistakes += [
-            (_overlap(raw, target, kind, pooled=pooled), f"{kind}-on-logits",
-             f"you fed the raw logits into the {title} formula. Logits are not 0/1 labels (they "
-             f"can be negative, and this '{title}' can even exceed 1): turn them into labels "
-             "first, `torch.sigmoid(logits) > threshold`."),
-            (_overlap(probs, target, kind, pooled=pooled), f"{kind}-without-threshold",
-             f"you used the probabilities without a threshold: that is the 'soft' {title} of "
-             "the loss, not the metric. Cut them first: `torch.sigmoid(logits) > threshold`."),
-        ]
+        mistakes += [(_overlap(raw, target, kind, pooled=pooled), f"{kind}-on-logits"),
+                     (_overlap(probs, target, kind, pooled=pooled), f"{kind}-without-threshold")]
     mistakes += [
-        (_overlap(at_logits, target, kind), "threshold-on-logits",
-         f"you cut the logits at {threshold:g}, but the threshold is a probability. Apply "
-         "`torch.sigmoid` first (`torch.sigmoid(logits) > threshold`); a probability of 0.5 "
-         "is a logit of 0."),
-        (_overlap(labels, target, kind, pooled=True), f"{kind}-pooled",
-         f"you computed one {title} over all the pixels of the batch (pooled), but the exercise "
-         f"asks for the {title} of each image, then their mean: sum over (H, W) only "
-         "(`.sum(dim=(1, 2))`), so a small object counts as much as a big one."),
-        (_overlap(labels, target, kind, smooth=1.0), f"{kind}-smoothing",
-         "you added a smoothing constant (+1) to numerator and denominator. On small masks it "
-         f"changes the {title} a lot; handle the both-empty case explicitly instead and keep "
-         "the exact formula."),
+        (_overlap(labels, soft_target, kind), "sigmoid-on-target"),
+        (_overlap(probs, soft_target, kind), "sigmoid-on-target"),
+        (_overlap((raw > threshold).double(), target, kind), "threshold-on-logits"),
+        (_overlap(labels, target, kind, pooled=True), f"{kind}-pooled"),
+        (_overlap(labels, target, kind, smooth=1.0), f"{kind}-smoothing"),
     ]
     if kind == "dice":
-        mistakes += [
-            (_overlap(labels, target, kind, variant="no-factor-2"), "dice-no-factor-2",
-             "Dice = 2|P ∩ T| / (|P| + |T|): the factor 2 is missing (without it a perfect "
-             "prediction scores 0.5)."),
-            (_overlap(labels, target, kind, variant="swapped"), "dice-is-iou",
-             "that is the IoU, |P ∩ T| / (|P| + |T| - |P ∩ T|). Dice = 2|P ∩ T| / (|P| + |T|)."),
-        ]
-    else:
-        mistakes += [
-            (_overlap(labels, target, kind, variant="swapped"), "iou-is-dice",
-             "that is the Dice score, 2|P ∩ T| / (|P| + |T|). IoU = |P ∩ T| / |P ∪ T| with "
-             "|P ∪ T| = |P| + |T| - |P ∩ T|."),
-            (_overlap(labels, target, kind, variant="double-union"), "iou-union-double-counts",
-             "|P| + |T| counts the overlap twice, so it is not the union: "
-             "|P ∪ T| = |P| + |T| - |P ∩ T| (or `(pred | target).sum()`)."),
-        ]
-    return mistakes
+        return mistakes + [
+            (_overlap(labels, target, kind, variant="no-factor-2"), "dice-no-factor-2"),
+            (_overlap(labels, target, kind, variant="swapped"), "dice-is-iou")]
+    return mistakes + [
+        (_overlap(labels, target, kind, variant="swapped"), "iou-is-dice"),
+        (_overlap(labels, target, kind, variant="double-union"), "iou-union-double-counts")]
 
 
-def _check_overlap(kind: str, fn: Callable, exercise: str) -> object:
-    title = _TITLE[kind]
+def _call(fn: Callable, images: tuple, threshold: float | None = None):
+    """The student's ``fn`` on a fresh batch of ``images`` (threshold left out when None)."""
+    logits, target = _batch(*images)
+    if threshold is None:
+        return fn(logits, target)
+    return fn(logits, target, threshold=threshold)
 
-    def call(images, threshold: float | None = None):
-        logits, target = _batch(*images)
-        if threshold is None:
-            return fn(logits, target)
-        return fn(logits, target, threshold=threshold)
 
-    def value_of(raw, name: str) -> float:
-        return _number(raw, name, many_mistake="per-image-tensor",
-                       many_hint=f"you returned the {title} of each image; return their mean "
-                                 "as a Python float: `scores.mean().item()`.")[0]
+def _score(kind: str, raw, name: str) -> float:
+    """The student's Dice/IoU as a float (one number for the batch, or a failure)."""
+    return _number(raw, name, many_mistake="per-image-tensor", title=_TITLE[kind])[0]
 
-    def body():
-        # 1. a big and a small object, threshold 0.5
-        logits, target = _batch(_IMAGE_BIG, _IMAGE_SMALL)
-        name = f"{exercise}(logits, target)"
-        raw = call([_IMAGE_BIG, _IMAGE_SMALL])
-        value = value_of(raw, name)
-        right = _overlap(_labels(logits), target, kind)
-        if not _same(value, right):
-            for wrong, mistake, hint in _overlap_mistakes(kind, logits, target, 0.5):
-                if _same(value, wrong):
-                    fail(f"{name} is {show(value)} on a batch of a big and a small object, "
-                         f"expected {right:.4f}", mistake=mistake, hint=hint)
-            try:  # the same function on each image alone: is it the batch that goes wrong?
-                alone = [value_of(call([image]), name)
-                         for image in (_IMAGE_BIG, _IMAGE_SMALL)]
-                per_image_right = all(_same(a, _overlap(_labels(lo), t, kind))
-                                      for a, (lo, t) in zip(alone, [_batch(_IMAGE_BIG),
-                                                                    _batch(_IMAGE_SMALL)]))
-            except Exception:
-                per_image_right = False
-            if per_image_right:
-                fail(f"{name} is {show(value)} on a batch of 2 images, expected {right:.4f}, "
-                     "although each image alone gets its right score",
-                     mistake="channel-broadcast",
-                     hint="the images of the batch get mixed: (N, 1, H, W) logits against an "
-                          "(N, H, W) target broadcast to (N, N, H, W). Drop the channel axis "
-                          "(`logits[:, 0]` or `logits.squeeze(1)`) and sum over (H, W) only.")
-            fail(f"{name} is {show(value)}, expected {right:.4f}", mistake=None,
-                 hint=f"{_FORMULA[kind]} of each image with P = sigmoid(logits) > threshold, "
-                      "then the mean over the images.")
+
+def _judge_overlap(kind: str, fn: Callable, exercise: str) -> str:
+    """Five small batches, each aimed at some of the catalogued mistakes."""
+    name = f"{exercise}(logits, target)"
+    value = _overlap_two_objects(kind, fn, name)
+    _overlap_batch_of_one(kind, fn, f"{exercise} on a batch of one image")
+    _overlap_threshold(kind, fn, f"{exercise}(logits, target, threshold=0.3)")
+    _overlap_empty(kind, fn, name)
+    return f"{_TITLE[kind]} {value:.4f} on a big and a small object"
+
+
+def _overlap_two_objects(kind: str, fn: Callable, name: str) -> float:
+    """A big and a small object, threshold 0.5: the value, or which formula went wrong."""
+    logits, target = _batch(_IMAGE_BIG, _IMAGE_SMALL)
+    raw = _call(fn, (_IMAGE_BIG, _IMAGE_SMALL))
+    value = _score(kind, raw, name)
+    right = _overlap(_labels(logits), target, kind)
+    if _same(value, right):
         _expect_float(raw, name)
-
-        # 2. a batch of one image: squeeze() would also drop the batch axis
-        one_name = f"{exercise} on a batch of one image"
-        single_right = _overlap(_labels(_batch(_IMAGE_BIG)[0]), _batch(_IMAGE_BIG)[1], kind)
-        squeeze_hint = ("with N = 1, `logits.squeeze()` drops the batch axis too (1, 1, H, W) -> "
-                        "(H, W), and the sums per image go wrong. Drop only the channel axis: "
-                        "`logits[:, 0]` or `logits.squeeze(1)`.")
-        try:
-            single = value_of(call([_IMAGE_BIG]), one_name)
-        except Exception as exc:  # noqa: BLE001 - say which case broke, and the likely cause
-            fail(f"{one_name} raised {type(exc).__name__}: {exc}", mistake="squeeze-batch",
-                 hint=squeeze_hint)
-        if not _same(single, single_right):
-            fail(f"{one_name} is {show(single)}, expected {single_right:.4f}",
-                 mistake="squeeze-batch", hint=squeeze_hint)
-
-        # 3. the threshold argument
-        lo, t = _batch(_IMAGE_BIG, _IMAGE_SMALL)
-        at_03 = value_of(call([_IMAGE_BIG, _IMAGE_SMALL], threshold=0.3), name)
-        right_03 = _overlap(_labels(lo, 0.3), t, kind)
-        if not _same(at_03, right_03):
-            name_03 = f"{exercise}(logits, target, threshold=0.3)"
-            if _same(at_03, right):
-                fail(f"{name_03} is {show(at_03)}, the same as with 0.5; expected "
-                     f"{right_03:.4f}", mistake="threshold-ignored",
-                     hint="use the `threshold` argument instead of a fixed 0.5 "
-                          "(`torch.sigmoid(logits) > threshold`).")
-            if _same(at_03, _overlap((lo[:, 0].double() > 0.3).double(), t, kind)):
-                fail(f"{name_03} is {show(at_03)}, expected {right_03:.4f}",
-                     mistake="threshold-on-logits",
-                     hint="the threshold is a probability: compare `torch.sigmoid(logits)` with "
-                          "it, not the logits.")
-            fail(f"{name_03} is {show(at_03)}, expected {right_03:.4f}", mistake=None,
-                 hint="P = torch.sigmoid(logits) > threshold.")
-
-        # 4. an image with nothing to find and nothing predicted
-        lo, t = _batch(_IMAGE_BIG, _IMAGE_BOTH_EMPTY)
-        first = _overlap(_labels(lo[:1]), t[:1], kind)
-        both = value_of(call([_IMAGE_BIG, _IMAGE_BOTH_EMPTY]), name)
-        both_right = (first + 1.0) / 2
-        if not _same(both, both_right):
-            where = (f"on a batch whose 2nd image has an empty target and an empty prediction, "
-                     f"{name} is {show(both)}, expected {both_right:.4f} "
-                     f"(({first:.4f} + 1) / 2)")
-            if math.isnan(both):
-                fail(where, mistake="empty-nan",
-                     hint=f"{title} of an image with empty P and T is 0/0 = NaN, and the NaN "
-                          "spoils the mean. Nothing to find and nothing found is a perfect "
-                          f"answer: give such an image {title} 1.0 "
-                          "(e.g. `torch.where(denominator == 0, 1.0, score)`).")
-            if _same(both, first / 2):
-                fail(where, mistake="empty-zero",
-                     hint="nothing to find and nothing found is a perfect answer: give an image "
-                          f"with empty P and T the {title} 1.0, not 0.")
-            if _same(both, first):
-                fail(where, mistake="empty-skipped",
-                     hint="you left the both-empty image out of the mean (torchmetrics does "
-                          "that, with NaN). This exercise counts it as a perfect 1.0.")
-            fail(where, mistake=None,
-                 hint=f"an image with empty P and T has {title} 1.0.")
-
-        # 5. an image with nothing to find, but something predicted
-        empty_target = value_of(call([_IMAGE_BIG, _IMAGE_EMPTY_TARGET]), name)
-        if not _same(empty_target, first / 2):
-            where = (f"on a batch whose 2nd image has an empty target but 2 predicted pixels, "
-                     f"{name} is {show(empty_target)}, expected {first / 2:.4f} "
-                     f"(({first:.4f} + 0) / 2)")
-            if _same(empty_target, (first + 1.0) / 2):
-                fail(where, mistake="empty-target-one",
-                     hint="only when the target AND the prediction are empty is the answer "
-                          "perfect. Here every predicted pixel is a false positive, so the "
-                          f"{title} is 0: test `|P| + |T| == 0`, not `|T| == 0`.")
-            fail(where, mistake=None,
-                 hint="an empty target with a non-empty prediction scores 0 (no overlap).")
-        return f"{title} {value:.4f} on a big and a small object"
-
-    return run_check(exercise, f"{exercise} on 5 small batches", body)
+        return value
+    for wrong, mistake in _overlap_mistakes(kind, logits, target, 0.5):
+        if _same(value, wrong):
+            fail(f"{name} is {show(value)} on a batch of a big and a small object, "
+                 f"expected {right:.4f}", mistake=mistake, title=_TITLE[kind],
+                 formula=_FORMULA[kind], threshold="0.5")
+    if _each_image_alone_right(kind, fn, name):
+        fail(f"{name} is {show(value)} on a batch of 2 images, expected {right:.4f}, "
+             "although each image alone gets its right score", mistake="channel-broadcast",
+             hint="the images of the batch get mixed: (N, 1, H, W) logits against an "
+                  "(N, H, W) target broadcast to (N, N, H, W). Drop the channel axis "
+                  "(`logits[:, 0]` or `logits.squeeze(1)`) and sum over (H, W) only.")
+    fail(f"{name} is {show(value)}, expected {right:.4f}", mistake=None,
+         hint=f"{_FORMULA[kind]} of each image with P = sigmoid(logits) > threshold, "
+              "then the mean over the images.")
 
 
-def check_dice_score(dice_score: Callable) -> object:
+def _each_image_alone_right(kind: str, fn: Callable, name: str) -> bool:
+    """Does ``fn`` score each image right on its own (so it is the batch that goes wrong)?"""
+    try:
+        return all(_same(_score(kind, _call(fn, (image,)), name),
+                         _overlap(_labels(_batch(image)[0]), _batch(image)[1], kind))
+                   for image in (_IMAGE_BIG, _IMAGE_SMALL))
+    except Exception:  # noqa: BLE001 - a crash on one image is no answer to this question
+        return False
+
+
+def _overlap_batch_of_one(kind: str, fn: Callable, name: str) -> None:
+    """A batch of one image: ``squeeze()`` would also drop the batch axis."""
+    logits, target = _batch(_IMAGE_BIG)
+    right = _overlap(_labels(logits), target, kind)
+    try:
+        single = _score(kind, _call(fn, (_IMAGE_BIG,)), name)
+    except Exception as exc:  # noqa: BLE001 - say which case broke, and the likely cause
+        fail(f"{name} raised {type(exc).__name__}: {exc}", mistake="squeeze-batch")
+    if not _same(single, right):
+        fail(f"{name} is {show(single)}, expected {right:.4f}", mistake="squeeze-batch")
+
+
+def _overlap_threshold(kind: str, fn: Callable, name: str) -> None:
+    """The ``threshold`` argument, at 0.3: used, and on probabilities?"""
+    logits, target = _batch(_IMAGE_BIG, _IMAGE_SMALL)
+    value = _score(kind, _call(fn, (_IMAGE_BIG, _IMAGE_SMALL), threshold=0.3), name)
+    right = _overlap(_labels(logits, 0.3), target, kind)
+    if _same(value, right):
+        return
+    if _same(value, _overlap(_labels(logits), target, kind)):
+        fail(f"{name} is {show(value)}, the same as with 0.5; expected {right:.4f}",
+             mistake="threshold-ignored")
+    if _same(value, _overlap((logits[:, 0].double() > 0.3).double(), target, kind)):
+        fail(f"{name} is {show(value)}, expected {right:.4f}", mistake="threshold-on-logits",
+             threshold="0.3")
+    fail(f"{name} is {show(value)}, expected {right:.4f}", mistake=None,
+         hint="P = torch.sigmoid(logits) > threshold.")
+
+
+def _overlap_empty(kind: str, fn: Callable, name: str) -> None:
+    """An image with nothing to find: 1.0 when nothing is predicted, else 0."""
+    title = _TITLE[kind]
+    logits, target = _batch(_IMAGE_BIG)
+    first = _overlap(_labels(logits), target, kind)
+    both = _score(kind, _call(fn, (_IMAGE_BIG, _IMAGE_BOTH_EMPTY)), name)
+    if not _same(both, (first + 1.0) / 2):
+        where = (f"on a batch whose 2nd image has an empty target and an empty prediction, "
+                 f"{name} is {show(both)}, expected {(first + 1.0) / 2:.4f} "
+                 f"(({first:.4f} + 1) / 2)")
+        if math.isnan(both):
+            fail(where, mistake="empty-nan", title=title)
+        if _same(both, first / 2):
+            fail(where, mistake="empty-zero", title=title)
+        if _same(both, first):
+            fail(where, mistake="empty-skipped")
+        fail(where, mistake=None, hint=f"an image with empty P and T has {title} 1.0.")
+    empty_target = _score(kind, _call(fn, (_IMAGE_BIG, _IMAGE_EMPTY_TARGET)), name)
+    if not _same(empty_target, first / 2):
+        where = (f"on a batch whose 2nd image has an empty target but 2 predicted pixels, "
+                 f"{name} is {show(empty_target)}, expected {first / 2:.4f} "
+                 f"(({first:.4f} + 0) / 2)")
+        if _same(empty_target, (first + 1.0) / 2):
+            fail(where, mistake="empty-target-one", title=title)
+        fail(where, mistake=None,
+             hint="an empty target with a non-empty prediction scores 0 (no overlap).")
+
+
+@check("dice_score", "dice_score on 5 small batches")
+def check_dice_score(dice_score: Callable) -> str:
     """``dice_score(logits, target, threshold=0.5)`` -> float: mean per-image Dice."""
-    return _check_overlap("dice", dice_score, "dice_score")
+    return _judge_overlap("dice", dice_score, "dice_score")
 
 
-def check_iou_score(iou_score: Callable) -> object:
+@check("iou_score", "iou_score on 5 small batches")
+def check_iou_score(iou_score: Callable) -> str:
     """``iou_score(logits, target, threshold=0.5)`` -> float: mean per-image IoU."""
-    return _check_overlap("iou", iou_score, "iou_score")
+    return _judge_overlap("iou", iou_score, "iou_score")

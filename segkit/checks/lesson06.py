@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from segkit import experiments
-from segkit.checks.core import fail, run_check, show
+from segkit.checks.core import check, close, fail, show
 
 __all__ = [
     "check_log_spaced",
@@ -79,21 +79,6 @@ def _wrong_log_spaced() -> dict[str, Callable[[float, float, int], list[float]]]
     }
 
 
-_LOG_HINTS = {
-    "linear-spacing": "these values are evenly spaced on a linear scale (np.linspace): most of "
-                      "them crowd near `high` and the small learning rates are skipped. Space "
-                      "the exponents evenly: 10 ** np.linspace(log10(low), log10(high), n).",
-    "logspace-takes-exponents": "np.logspace(low, high, n) takes the EXPONENTS, not the values: "
-                                "np.logspace(1e-4, 1e-1, 4) goes from 10**0.0001 to 10**0.1, all "
-                                "close to 1. Pass np.log10(low) and np.log10(high).",
-    "endpoint-excluded": "the last value should be `high` itself: both ends are included "
-                         "(np.linspace / np.logspace with endpoint=True, the default).",
-    "exponents-not-values": "these are the exponents (-4, -3 ...), not the learning rates: "
-                            "return 10 ** exponent.",
-    "wrong-count": "return exactly n values, from low to high, both included.",
-}
-
-
 def _as_floats(value: Any, name: str) -> list[float]:
     if value is None:
         fail(f"{name} returned None", mistake="returns-none",
@@ -107,33 +92,28 @@ def _as_floats(value: Any, name: str) -> list[float]:
     return [float(v) for v in value]
 
 
-def _same_values(got: list[float], want: list[float], rel: float = 2e-3) -> bool:
-    return len(got) == len(want) and all(
-        math.isclose(g, w, rel_tol=rel, abs_tol=1e-12) for g, w in zip(got, want))
+def _same_values(got: list[float], want: list[float]) -> bool:
+    return close(got, want, abs_tol=1e-12, rel_tol=2e-3)
 
 
+@check("log_spaced", "log_spaced on 3 grids")
 def check_log_spaced(log_spaced: Callable[[float, float, int], Any]):
     """``log_spaced(low, high, n)``: n values from low to high, evenly spaced on a log scale."""
-
-    def body():
-        for low, high, n in _LOG_CASES:
-            call = f"log_spaced({low:g}, {high:g}, {n})"
-            got = _as_floats(log_spaced(low, high, n), call)
-            want = experiments.log_spaced(low, high, n)
-            if _same_values(got, want):
-                continue
-            for mistake, wrong in _wrong_log_spaced().items():
-                if _same_values(got, wrong(low, high, n)):
-                    fail(f"{call} is {[f'{v:.3g}' for v in got]}, expected "
-                         f"{[f'{v:.3g}' for v in want]}", mistake=mistake,
-                         hint=_LOG_HINTS[mistake])
-            fail(f"{call} is {[f'{v:.3g}' for v in got]}, expected "
-                 f"{[f'{v:.3g}' for v in want]}",
-                 hint="each value should be the previous one times the same factor "
-                      "(high / low) ** (1 / (n - 1)), starting at low and ending at high.")
-        return "3 grids"
-
-    return run_check("log_spaced", "log_spaced on 3 grids", body)
+    for low, high, n in _LOG_CASES:
+        call = f"log_spaced({low:g}, {high:g}, {n})"
+        got = _as_floats(log_spaced(low, high, n), call)
+        want = experiments.log_spaced(low, high, n)
+        if _same_values(got, want):
+            continue
+        for mistake, wrong in _wrong_log_spaced().items():
+            if _same_values(got, wrong(low, high, n)):
+                fail(f"{call} is {[f'{v:.3g}' for v in got]}, expected "
+                     f"{[f'{v:.3g}' for v in want]}", mistake=mistake)
+        fail(f"{call} is {[f'{v:.3g}' for v in got]}, expected "
+             f"{[f'{v:.3g}' for v in want]}",
+             hint="each value should be the previous one times the same factor "
+                  "(high / low) ** (1 / (n - 1)), starting at low and ending at high.")
+    return "3 grids"
 
 
 # =========================================================================== EarlyStopping
@@ -197,26 +177,6 @@ _STOP_MISTAKES: dict[str, dict[str, bool]] = {
     "ties-count-as-improvement": {"ties": True},
 }
 
-_STOP_HINTS = {
-    "stops-at-first-bad-epoch": "your class stops at the first epoch that does not improve: "
-                                "`patience` is how many such epochs in a row to wait. Count "
-                                "them (bad_epochs += 1) and stop when bad_epochs >= patience.",
-    "compares-with-last": "each value is compared with the PREVIOUS epoch's, so a small "
-                          "recovery after a dip counts as an improvement. Compare with the "
-                          "best value so far (self.best), and update it only on an improvement.",
-    "counter-not-reset": "an improvement must reset the count of bad epochs to 0: patience "
-                         "counts epochs without improvement IN A ROW.",
-    "patience-off-by-one": "your class stops one epoch late: with patience=2 it should stop "
-                           "at the 2nd epoch in a row without improvement (bad_epochs >= "
-                           "patience).",
-    "wrong-direction": "with mode='min' (a loss) LOWER is better: improved means value < "
-                       "best - min_delta. Your class treats a loss like a Dice score.",
-    "min-delta-ignored": "a gain counts only when it beats the best by more than min_delta "
-                         "(mode 'max': value > best + min_delta); tiny gains are noise.",
-    "ties-count-as-improvement": "a value equal to the best is no improvement: use a strict "
-                                 "`>` (or `<` for a loss), or a flat curve never stops.",
-}
-
 
 def _run_stopper(make: Callable[..., Any], kwargs: dict[str, Any], values: list[float]):
     stopper = make(**kwargs)
@@ -237,49 +197,44 @@ def _say_stop(epoch: int | None, n: int) -> str:
     return f"stopped after epoch {epoch}" if epoch else f"ran all {n} epochs"
 
 
+@check("EarlyStopping", "EarlyStopping on 6 validation curves")
 def check_early_stopping(EarlyStopping: type):
     """``EarlyStopping(patience, min_delta=0.0, mode="max")`` with ``step(value) -> bool``,
     ``best`` and ``best_epoch``."""
-
-    def body():
-        for kwargs, values, what in _STOP_CASES:
-            stopper, decisions = _run_stopper(EarlyStopping, kwargs, values)
-            for d in decisions:
-                if not isinstance(d, (bool, np.bool_)):
-                    fail(f"step() returned {show(d)}; it should return True (stop) or False",
-                         mistake="returns-none" if d is None else None,
-                         hint="end step() with `return self.bad_epochs >= self.patience`.")
-            ref, ref_decisions = _run_stopper(experiments.EarlyStopping, kwargs, values)
-            got, want = _stop_epoch(decisions), _stop_epoch(ref_decisions)
-            args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-            if got != want:
-                message = (f"EarlyStopping({args}) fed {what} {values}: it "
-                           f"{_say_stop(got, len(values))}; it should have "
-                           f"{_say_stop(want, len(values))}")
-                for mistake, flags in _STOP_MISTAKES.items():
-                    _, wrong = _run_stopper(lambda **kw: _Stopper(**kw, **flags), kwargs, values)
-                    if _stop_epoch(wrong) == got:
-                        # the mistake must explain every case, not just this one
-                        if all(_stop_epoch(_run_stopper(lambda **kw: _Stopper(**kw, **flags),
-                                                        k, v)[1])
-                               == _stop_epoch(_run_stopper(EarlyStopping, k, v)[1])
-                               for k, v, _ in _STOP_CASES):
-                            fail(message, mistake=mistake, hint=_STOP_HINTS[mistake])
-                fail(message, hint="count the epochs in a row without improvement over the "
-                                   "BEST value so far, and stop when that count reaches "
-                                   "patience.")
-            best = getattr(stopper, "best", None)
-            best_epoch = getattr(stopper, "best_epoch", None)
-            if not (isinstance(best, (int, float)) and math.isclose(best, ref.best)
-                    and best_epoch == ref.best_epoch):
-                fail(f"after {what} {values[:len(decisions)]}, best is {show(best)} at "
-                     f"best_epoch {show(best_epoch)}; expected {ref.best:g} at epoch "
-                     f"{ref.best_epoch}", mistake="best-not-tracked",
-                     hint="on every improvement store the value in self.best and the epoch "
-                          "number (1 for the first step) in self.best_epoch.")
-        return f"{len(_STOP_CASES)} curves"
-
-    return run_check("EarlyStopping", "EarlyStopping on 6 validation curves", body)
+    for kwargs, values, what in _STOP_CASES:
+        stopper, decisions = _run_stopper(EarlyStopping, kwargs, values)
+        for d in decisions:
+            if not isinstance(d, (bool, np.bool_)):
+                fail(f"step() returned {show(d)}; it should return True (stop) or False",
+                     mistake="returns-none" if d is None else None,
+                     hint="end step() with `return self.bad_epochs >= self.patience`.")
+        ref, ref_decisions = _run_stopper(experiments.EarlyStopping, kwargs, values)
+        got, want = _stop_epoch(decisions), _stop_epoch(ref_decisions)
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        if got != want:
+            message = (f"EarlyStopping({args}) fed {what} {values}: it "
+                       f"{_say_stop(got, len(values))}; it should have "
+                       f"{_say_stop(want, len(values))}")
+            for mistake, flags in _STOP_MISTAKES.items():
+                _, wrong = _run_stopper(lambda **kw: _Stopper(**kw, **flags), kwargs, values)
+                if _stop_epoch(wrong) == got:
+                    # the mistake must explain every case, not just this one
+                    if all(_stop_epoch(_run_stopper(lambda **kw: _Stopper(**kw, **flags),
+                                                    k, v)[1])
+                           == _stop_epoch(_run_stopper(EarlyStopping, k, v)[1])
+                           for k, v, _ in _STOP_CASES):
+                        fail(message, mistake=mistake)
+            fail(message, hint="count the epochs in a row without improvement over the "
+                               "BEST value so far, and stop when that count reaches "
+                               "patience.")
+        best = getattr(stopper, "best", None)
+        best_epoch = getattr(stopper, "best_epoch", None)
+        if not (isinstance(best, (int, float)) and math.isclose(best, ref.best)
+                and best_epoch == ref.best_epoch):
+            fail(f"after {what} {values[:len(decisions)]}, best is {show(best)} at "
+                 f"best_epoch {show(best_epoch)}; expected {ref.best:g} at epoch "
+                 f"{ref.best_epoch}", mistake="best-not-tracked")
+    return f"{len(_STOP_CASES)} curves"
 
 
 # =========================================================================== summarize_runs
@@ -368,74 +323,72 @@ def _matches(result_table: dict[tuple, list[dict]], expected: list[dict], by) ->
     return True
 
 
+def _fail_split_settings(call: str, result: list[dict], rows: list[dict], by: tuple[str, ...],
+                         key: str, n_settings: int) -> None:
+    """One setting in several summary rows: groupby on unsorted rows, an extra grouping
+    column, or no grouping at all?"""
+    message = (f"{call} gave {len(result)} summary rows for {n_settings} settings: one "
+               "setting appears in several rows")
+    groups = sorted((tuple(r[b] for b in by), r["n"]) for r in
+                    _group_rows(rows, by, key, groupby=True))
+    if sorted((tuple(r[b] for b in by), r.get("n")) for r in result) == groups:
+        fail(message, mistake="groupby-needs-sorting")
+    extra = [c for c in rows[0] if c not in by and c != key and all(c in r for r in result)]
+    if extra:
+        fail(message, mistake="grouped-by-wrong-key",
+             hint=f"group by the `by` columns {list(by)} only, not also by {extra[0]!r}: the "
+                  "runs of one setting differ only in their seed, and those are the runs to "
+                  "average.")
+    if len(result) == len(rows):
+        fail(message, mistake="not-grouped")
+    fail(message, hint="collect the runs of each setting in one group (a dict keyed by "
+                       "tuple(row[b] for b in by)) and give one summary row per group.")
+
+
+@check("summarize_runs", "summarize_runs on 3 tables of runs")
 def check_summarize_runs(summarize_runs: Callable[..., Any]):
     """``summarize_runs(rows, by, key)``: mean, sample std and n of ``key`` per setting."""
-
-    def body():
-        for rows, by, key in _SUMMARY_CASES:
-            call = f"summarize_runs(rows, by={by!r}, key={key!r})"
-            result = summarize_runs([dict(r) for r in rows], by, key)
-            expected = _group_rows(rows, by, key)
-            if result is None:
-                fail(f"{call} returned None", mistake="returns-none",
-                     hint="build the list of summary rows and `return` it.")
-            if not isinstance(result, (list, tuple)) or not all(isinstance(r, dict)
-                                                                for r in result):
-                fail(f"{call} should return a list of dicts (one per setting), but it "
-                     f"returned {show(result)}",
-                     hint="return a list like [{'lr': 0.01, 'mean': 0.85, 'std': 0.05, "
-                          "'n': 3}, ...].")
-            if len(result) == 1 and len(expected) > 1:
-                fail(f"{call} gave one summary row for {len(rows)} runs of {len(expected)} "
-                     "settings", mistake="not-grouped",
-                     hint="put the runs of each setting in their own group (a dict keyed by "
-                          "tuple(row[b] for b in by)) and summarise each group.")
-            if result and not any(b in r for r in result for b in by):
-                others = [c for c in rows[0] if c not in by and c != key
-                          and all(c in r for r in result)]
-                if others:
-                    fail(f"{call} grouped the runs by {others[0]!r}, not by {list(by)}",
-                         mistake="grouped-by-wrong-key",
-                         hint=f"group by the `by` columns {list(by)}: the runs of one setting "
-                              "differ only in their seed, and those are the runs to average.")
-            table = _summary_of(result, by, call)
-            if any(len(v) > 1 for v in table.values()):
-                fail(f"{call} gave {len(result)} summary rows for {len(expected)} settings: "
-                     "one setting appears in several rows", mistake="groupby-needs-sorting",
-                     hint=_SUMMARY_HINTS["groupby-needs-sorting"])
-            if _matches(table, expected, by):
-                continue
-            wrong_versions = [
-                ("population-std", _group_rows(rows, by, key, pstd=True)),
-                ("single-run-std-zero", _group_rows(rows, by, key, zero=True)),
-                ("key-ignored", _group_rows(rows, by, "val_dice") if key != "val_dice" else []),
-            ]
-            for mistake, wrong in wrong_versions:
-                if wrong and _matches(table, wrong, by):
-                    fail(_summary_message(call, table, expected, by), mistake=mistake,
-                         hint=_SUMMARY_HINTS[mistake])
-            fail(_summary_message(call, table, expected, by),
-                 hint="per setting: mean = sum / n, std = sqrt(sum((x - mean)**2) / (n - 1)), "
-                      "NaN when n == 1 (statistics.mean and statistics.stdev do it).")
-        return "3 tables of runs"
-
-    return run_check("summarize_runs", "summarize_runs on 3 tables of runs", body)
-
-
-_SUMMARY_HINTS = {
-    "population-std": "this std divides by n (np.std's default, statistics.pstdev): the spread "
-                      "of these few runs, which underestimates the spread of the next run. Use "
-                      "the sample std, dividing by n - 1: statistics.stdev, np.std(ddof=1), "
-                      "torch.std.",
-    "single-run-std-zero": "a setting with ONE run got std 0, which reads as 'perfectly "
-                           "reproducible'. One run says nothing about the spread: give NaN "
-                           "(math.nan) when n == 1.",
-    "key-ignored": "the `key` argument picks the column to summarise; your function always "
-                   "uses 'val_dice'.",
-    "groupby-needs-sorting": "itertools.groupby only merges NEIGHBOURING rows, and the runs of "
-                             "a setting are not next to each other. Collect them in a dict "
-                             "keyed by the setting (or sort the rows by it first).",
-}
+    for rows, by, key in _SUMMARY_CASES:
+        call = f"summarize_runs(rows, by={by!r}, key={key!r})"
+        result = summarize_runs([dict(r) for r in rows], by, key)
+        expected = _group_rows(rows, by, key)
+        if result is None:
+            fail(f"{call} returned None", mistake="returns-none",
+                 hint="build the list of summary rows and `return` it.")
+        if not isinstance(result, (list, tuple)) or not all(isinstance(r, dict)
+                                                            for r in result):
+            fail(f"{call} should return a list of dicts (one per setting), but it "
+                 f"returned {show(result)}",
+                 hint="return a list like [{'lr': 0.01, 'mean': 0.85, 'std': 0.05, "
+                      "'n': 3}, ...].")
+        if len(result) == 1 and len(expected) > 1:
+            fail(f"{call} gave one summary row for {len(rows)} runs of {len(expected)} "
+                 "settings", mistake="not-grouped")
+        if result and not any(b in r for r in result for b in by):
+            others = [c for c in rows[0] if c not in by and c != key
+                      and all(c in r for r in result)]
+            if others:
+                fail(f"{call} grouped the runs by {others[0]!r}, not by {list(by)}",
+                     mistake="grouped-by-wrong-key",
+                     hint=f"group by the `by` columns {list(by)}: the runs of one setting "
+                          "differ only in their seed, and those are the runs to average.")
+        table = _summary_of(result, by, call)
+        if any(len(v) > 1 for v in table.values()):
+            _fail_split_settings(call, result, rows, by, key, len(expected))
+        if _matches(table, expected, by):
+            continue
+        wrong_versions = [
+            ("population-std", _group_rows(rows, by, key, pstd=True)),
+            ("single-run-std-zero", _group_rows(rows, by, key, zero=True)),
+            ("key-ignored", _group_rows(rows, by, "val_dice") if key != "val_dice" else []),
+        ]
+        for mistake, wrong in wrong_versions:
+            if wrong and _matches(table, wrong, by):
+                fail(_summary_message(call, table, expected, by), mistake=mistake)
+        fail(_summary_message(call, table, expected, by),
+             hint="per setting: mean = sum / n, std = sqrt(sum((x - mean)**2) / (n - 1)), "
+                  "NaN when n == 1 (statistics.mean and statistics.stdev do it).")
+    return "3 tables of runs"
 
 
 def _summary_message(call, table, expected, by) -> str:

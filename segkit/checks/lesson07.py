@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from segkit.checks.core import fail, run_check, show
+from segkit.checks.core import check, fail, show
 
 __all__ = [
     "check_predict_full_size",
@@ -148,18 +148,11 @@ def _as_tensor(value, name: str) -> torch.Tensor:
 def _check_calls(net: _RecordingNet, exercise_size: tuple[int, int] | None) -> None:
     """The model was called, in eval mode, without gradients (and at the training size)."""
     if not net.calls:
-        fail("the model was never called.", mistake="model-not-called",
-             hint="run the model on the resized image: `logits = model(x)`.")
+        fail("the model was never called.", mistake="model-not-called")
     if any(training for training, _, _, _ in net.calls):
-        fail("the model ran in train mode.", mistake="forgot-eval",
-             hint="call `model.eval()` before predicting. In train mode BatchNorm normalises "
-                  "with the statistics of the batch at hand (here: one image) instead of the "
-                  "running averages it learned, and the prediction changes.")
+        fail("the model ran in train mode.", mistake="forgot-eval")
     if any(grad for _, grad, _, _ in net.calls):
-        fail("the model ran with gradients on.", mistake="forgot-no-grad",
-             hint="wrap the prediction in `with torch.no_grad():` (or decorate the function "
-                  "with `@torch.no_grad()`): otherwise autograd keeps every activation for a "
-                  "backward pass that never comes, which costs memory and time.")
+        fail("the model ran with gradients on.", mistake="forgot-no-grad")
     if exercise_size is not None:
         for _, _, shape, _ in net.calls:
             if tuple(shape[-2:]) != tuple(exercise_size):
@@ -193,88 +186,75 @@ def _full_size_image() -> torch.Tensor:
     return torch.stack([xs + 0.3, 0.8 * ys - 0.5 * xs ** 2, 0.5 * xs * ys])[None].float()
 
 
+def _expect_full_size_shape(mask: torch.Tensor, name: str) -> None:
+    """The mask has the image's (H, W), not the training size nor (W, H)."""
+    height, width = _IMAGE_HW
+    shape = tuple(mask.shape)
+    if shape[-2:] == _TRAIN_HW:
+        fail(f"{name} returned shape {shape}: the training size, not the image's "
+             f"(H, W) = {_IMAGE_HW}.", mistake="returned-training-size")
+    if shape[-2:] == (width, height):
+        fail(f"{name} returned shape {shape}, expected {_IMAGE_HW}.",
+             mistake="size-w-h-swapped",
+             hint="height and width are swapped: torch sizes are (H, W), PIL sizes (W, H).")
+    if shape != _IMAGE_HW:
+        fail(f"{name} returned shape {shape}, expected (H, W) = {_IMAGE_HW}.",
+             mistake="wrong-shape")
+
+
+@check("predict_full_size", "predict_full_size on a 180x260 image")
 def check_predict_full_size(predict_full_size):
     """``predict_full_size(model, image, size)`` -> (H, W) int64 0/1 mask at the image's size."""
     name = "predict_full_size(model, image, size)"
+    net = _RecordingNet().train()  # a model straight out of training: train mode
+    image = _full_size_image()
+    out = predict_full_size(net, image.clone(), _TRAIN_HW)
+    mask = _as_tensor(out, name)
+    _check_calls(net, _TRAIN_HW)
+    _expect_full_size_shape(mask, name)
+    height, width = _IMAGE_HW
 
-    def body():
-        net = _RecordingNet().train()  # a model straight out of training: train mode
-        image = _full_size_image()
-        out = predict_full_size(net, image.clone(), _TRAIN_HW)
-        mask = _as_tensor(out, name)
-        _check_calls(net, _TRAIN_HW)
-        height, width = _IMAGE_HW
-        shape = tuple(mask.shape)
-        if shape[-2:] == _TRAIN_HW:
-            fail(f"{name} returned shape {shape}: the training size, not the image's "
-                 f"(H, W) = {_IMAGE_HW}.", mistake="returned-training-size",
-                 hint="resize the logits back to the image's own (H, W) "
-                      "(`F.interpolate(logits, size=(H, W), mode='bilinear')`), then threshold: "
-                      "a mask must line up pixel for pixel with the image it belongs to.")
-        if shape[-2:] == (width, height):
-            fail(f"{name} returned shape {shape}, expected {_IMAGE_HW}.",
-                 mistake="size-w-h-swapped",
-                 hint="height and width are swapped: torch sizes are (H, W), PIL sizes (W, H).")
-        if shape != _IMAGE_HW:
-            fail(f"{name} returned shape {shape}, expected (H, W) = {_IMAGE_HW}.",
-                 mistake="wrong-shape",
-                 hint="return one (H, W) mask: drop the batch and channel axes, e.g. "
-                      "`logits[0, 0]` before thresholding.")
+    # What the model gave for the student's own input, resized back the right way.
+    net.eval()
+    with torch.no_grad():
+        small_logits = net(net.calls[0][3])
+    logits = F.interpolate(small_logits, size=_IMAGE_HW, mode="bilinear",
+                           align_corners=False)[0, 0]
+    expected = (logits > 0).long()
 
-        # What the model gave for the student's own input, resized back the right way.
-        net.eval()
-        with torch.no_grad():
-            small_logits = net(net.calls[0][3])
-        logits = F.interpolate(small_logits, size=_IMAGE_HW, mode="bilinear",
-                               align_corners=False)[0, 0]
-        expected = (logits > 0).long()
-
-        values = torch.unique(mask.float())
-        if not bool(((values == 0) | (values == 1)).all()):
-            probabilities = torch.sigmoid(logits)
-            if (float(values.min()) < 0 or float(values.max()) > 1
-                    or float((mask.float() - probabilities).abs().max()) < 0.05):
-                fail(f"{name} returned values from {float(values.min()):.3g} to "
-                     f"{float(values.max()):.3g}, not a 0/1 mask.", mistake="no-threshold",
-                     hint="threshold the resized logits: `(logits > 0)` (the same as "
-                          "`torch.sigmoid(logits) > 0.5`), then `.long()`.")
-            fail(f"{name} returned {values.numel()} distinct values between 0 and 1, not a "
-                 "0/1 mask.", mistake="threshold-then-resize",
-                 hint="you thresholded at the training size and then resized the mask with "
-                      "bilinear interpolation, which blends 0 and 1 into values in between. "
-                      "Resize the LOGITS back to (H, W), then threshold.")
-        if mask.dtype != torch.int64:
-            fail(f"{name} returned dtype {str(mask.dtype).replace('torch.', '')}, expected "
-                 "int64.", mistake="mask-not-int64",
-                 hint="end with `.long()`: class-index masks are int64 everywhere in the course "
-                      "(metrics, losses, saving).")
-        if int(mask.sum()) == 0 and int(expected.sum()) > 0:
-            fail(f"{name} returned an empty mask (all 0); the model finds the object in "
-                 f"{float(expected.float().mean()):.0%} of the pixels.",
-                 mistake="argmax-one-channel",
-                 hint="with ONE output channel, `argmax(dim=1)` is always 0 (and an empty mask "
-                      "also comes from a threshold that is too high): threshold the logit at 0.")
-        wrong = _disagreement(mask, expected)
-        if wrong <= _TOLERANCE:
-            return f"{height}x{width} mask from a {_TRAIN_HW[0]}x{_TRAIN_HW[1]} prediction"
-        blocky = F.interpolate((small_logits > 0).float(), size=_IMAGE_HW, mode="nearest")[0, 0]
-        if _disagreement(mask, blocky) <= _TOLERANCE:
-            fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels, along "
-                 "the object's edge, which is blocky.", mistake="threshold-then-resize",
-                 hint="you thresholded at the training size and then resized the mask (nearest): "
-                      "every training pixel becomes a block of about 15x15. Resize the LOGITS "
-                      "back to (H, W) with bilinear interpolation, then threshold.")
-        if _disagreement(mask, logits > 0.5) <= _TOLERANCE:
-            fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels.",
-                 mistake="logit-threshold-0.5",
-                 hint="a logit is not a probability: threshold logits at 0, or "
-                      "`torch.sigmoid(logits) > 0.5`.")
+    values = torch.unique(mask.float())
+    if not bool(((values == 0) | (values == 1)).all()):
+        probabilities = torch.sigmoid(logits)
+        if (float(values.min()) < 0 or float(values.max()) > 1
+                or float((mask.float() - probabilities).abs().max()) < 0.05):
+            fail(f"{name} returned values from {float(values.min()):.3g} to "
+                 f"{float(values.max()):.3g}, not a 0/1 mask.", mistake="no-threshold")
+        fail(f"{name} returned {values.numel()} distinct values between 0 and 1, not a "
+             "0/1 mask.", mistake="threshold-then-resize")
+    if mask.dtype != torch.int64:
+        fail(f"{name} returned dtype {str(mask.dtype).replace('torch.', '')}, expected "
+             "int64.", mistake="mask-not-int64",
+             hint="end with `.long()`: class-index masks are int64 everywhere in the course "
+                  "(metrics, losses, saving).")
+    if int(mask.sum()) == 0 and int(expected.sum()) > 0:
+        fail(f"{name} returned an empty mask (all 0); the model finds the object in "
+             f"{float(expected.float().mean()):.0%} of the pixels.",
+             mistake="argmax-one-channel")
+    wrong = _disagreement(mask, expected)
+    if wrong <= _TOLERANCE:
+        return f"{height}x{width} mask from a {_TRAIN_HW[0]}x{_TRAIN_HW[1]} prediction"
+    blocky = F.interpolate((small_logits > 0).float(), size=_IMAGE_HW, mode="nearest")[0, 0]
+    if _disagreement(mask, blocky) <= _TOLERANCE:
+        fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels, along "
+             "the object's edge, which is blocky.", mistake="threshold-then-resize",
+             hint="you thresholded at the training size and then resized the mask (nearest): "
+                  "every training pixel becomes a block of about 15x15. Resize the LOGITS "
+                  "back to (H, W) with bilinear interpolation, then threshold.")
+    if _disagreement(mask, logits > 0.5) <= _TOLERANCE:
         fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels.",
-             mistake="wrong-mask",
-             hint="resize the image to `size`, run the model (eval mode, no_grad), resize the "
-                  "logits back to (H, W) with bilinear interpolation, threshold at 0.")
-
-    return run_check("predict_full_size", "predict_full_size on a 180x260 image", body)
+             mistake="logit-threshold-0.5")
+    fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels.",
+         mistake="wrong-mask")
 
 
 # --------------------------------------------------------------------------- mask_to_png_array
@@ -287,55 +267,46 @@ def _example_mask() -> np.ndarray:
     return mask
 
 
+@check("mask_to_png_array", "mask_to_png_array")
 def check_mask_to_png_array(mask_to_png_array):
     """``mask_to_png_array(mask)``: (H, W) int64 0/1 -> (H, W) uint8 0/255 that PIL saves."""
     name = "mask_to_png_array(mask)"
-
-    def body():
-        mask = _example_mask()
-        out = mask_to_png_array(mask.copy())
-        if out is None:
-            fail(f"{name} returned None.", mistake="returns-none",
-                 hint="the function builds the array but does not `return` it.")
-        if isinstance(out, torch.Tensor):
-            fail(f"{name} returned a torch tensor; PIL's Image.fromarray needs a NumPy array.",
-                 mistake="png-not-numpy", hint="return a NumPy array (`tensor.numpy()`).")
-        if not isinstance(out, np.ndarray):
-            fail(f"{name} should return a NumPy array, but it returned {show(out)}",
-                 mistake="not-an-array", hint="build the result with NumPy, e.g. `mask * 255`.")
-        if out.shape != mask.shape:
-            fail(f"{name} returned shape {out.shape}, expected {mask.shape}.",
-                 mistake="wrong-shape", hint="keep the mask's (H, W) shape: one grey channel.")
-        values = np.unique(out).tolist()
-        if values == [0, 1]:
-            fail(f"{name} returned the values {values}.", mistake="png-left-0-1",
-                 hint="a PNG of 0 and 1 is saved fine, but an image viewer shows 1 as almost "
-                      "black (1 of 255): the whole mask looks black. Multiply by 255.")
-        if out.dtype != np.uint8:
-            fail(f"{name} returned dtype {out.dtype}, expected uint8.", mistake="png-wrong-dtype",
-                 hint="PIL writes 8-bit grey PNGs from uint8 arrays: `.astype(np.uint8)` "
-                      "(int64 cannot be written at all, float32 becomes a mode 'F' image).")
-        if np.array_equal(out, (1 - mask) * 255):
-            fail(f"{name} returned 255 for the background and 0 for the object.",
-                 mistake="png-inverted", hint="the object is 1 in the mask: it must become 255 "
-                                              "(white), the background 0 (black).")
-        if not np.array_equal(out, mask * 255):
-            fail(f"{name} returned the values {values}; expected 0 where the mask is 0 and 255 "
-                 "where it is 1.", mistake="png-wrong-values",
-                 hint="`mask.astype(np.uint8) * 255` maps 0 -> 0 and 1 -> 255.")
-        with tempfile.TemporaryDirectory() as folder:  # it really is a viewable 8-bit PNG
-            path = Path(folder) / "mask.png"
-            Image.fromarray(out).save(path)
-            with Image.open(path) as png:
-                back = np.asarray(png)
-                mode = png.mode
-        if mode != "L" or not np.array_equal(back, mask * 255):
-            fail(f"the PNG written from {name} reads back as mode {mode!r} with values "
-                 f"{np.unique(back).tolist()}.", mistake="png-wrong-values",
-                 hint="return an (H, W) uint8 array of 0 and 255.")
-        return "saves as an 8-bit grey PNG of 0 and 255"
-
-    return run_check("mask_to_png_array", "mask_to_png_array", body)
+    mask = _example_mask()
+    out = mask_to_png_array(mask.copy())
+    if out is None:
+        fail(f"{name} returned None.", mistake="returns-none",
+             hint="the function builds the array but does not `return` it.")
+    if isinstance(out, torch.Tensor):
+        fail(f"{name} returned a torch tensor; PIL's Image.fromarray needs a NumPy array.",
+             mistake="png-not-numpy")
+    if not isinstance(out, np.ndarray):
+        fail(f"{name} should return a NumPy array, but it returned {show(out)}",
+             mistake="not-an-array", hint="build the result with NumPy, e.g. `mask * 255`.")
+    if out.shape != mask.shape:
+        fail(f"{name} returned shape {out.shape}, expected {mask.shape}.",
+             mistake="wrong-shape", hint="keep the mask's (H, W) shape: one grey channel.")
+    values = np.unique(out).tolist()
+    if values == [0, 1]:
+        fail(f"{name} returned the values {values}.", mistake="png-left-0-1")
+    if out.dtype != np.uint8:
+        fail(f"{name} returned dtype {out.dtype}, expected uint8.", mistake="png-wrong-dtype")
+    if np.array_equal(out, (1 - mask) * 255):
+        fail(f"{name} returned 255 for the background and 0 for the object.",
+             mistake="png-inverted")
+    if not np.array_equal(out, mask * 255):
+        fail(f"{name} returned the values {values}; expected 0 where the mask is 0 and 255 "
+             "where it is 1.", mistake="png-wrong-values")
+    with tempfile.TemporaryDirectory() as folder:  # it really is a viewable 8-bit PNG
+        path = Path(folder) / "mask.png"
+        Image.fromarray(out).save(path)
+        with Image.open(path) as png:
+            back = np.asarray(png)
+            mode = png.mode
+    if mode != "L" or not np.array_equal(back, mask * 255):
+        fail(f"the PNG written from {name} reads back as mode {mode!r} with values "
+             f"{np.unique(back).tolist()}.", mistake="png-wrong-values",
+             hint="return an (H, W) uint8 array of 0 and 255.")
+    return "saves as an 8-bit grey PNG of 0 and 255"
 
 
 # --------------------------------------------------------------------------- flip_tta
@@ -348,67 +319,64 @@ def _tta_inputs() -> tuple[_RecordingNet, torch.Tensor]:
     return _RecordingNet(ramp=0.8).eval(), x
 
 
+@check("flip_tta", "flip_tta on 2 images")
 def check_flip_tta(flip_tta):
     """``flip_tta(model, x)`` -> (N, H, W) int64 0/1 mask from mirror-averaged predictions."""
     name = "flip_tta(model, x)"
-
-    def body():
-        net, x = _tta_inputs()
-        out = flip_tta(net, x.clone())
-        mask = _as_tensor(out, name)
-        _check_calls(net, None)
-        n, _, height, width = x.shape
-        if tuple(mask.shape) != (n, height, width):
-            fail(f"{name} returned shape {tuple(mask.shape)}, expected (N, H, W) = "
-                 f"{(n, height, width)}.", mistake="wrong-shape",
-                 hint="the model returns (N, 1, H, W) logits: take channel 0 (`logits[:, 0]`) "
-                      "before thresholding.")
-        values = torch.unique(mask.float())
-        if not bool(((values == 0) | (values == 1)).all()):
-            fail(f"{name} returned values from {float(values.min()):.3g} to "
-                 f"{float(values.max()):.3g}, not a 0/1 mask.", mistake="no-threshold",
-                 hint="threshold the averaged logits at 0 (or averaged probabilities at 0.5), "
-                      "then `.long()`.")
-        if mask.dtype != torch.int64:
-            fail(f"{name} returned dtype {str(mask.dtype).replace('torch.', '')}, expected "
-                 "int64.", mistake="mask-not-int64", hint="end with `.long()`.")
-        with torch.no_grad():
-            plain = net(x)[:, 0]
-            mirrored = net(x.flip(-1))[:, 0]
-            upside = net(x.flip(-2)).flip(-2)[:, 0]
-        expected = ((plain + mirrored.flip(-1)) > 0).long()
-        wrong = _disagreement(mask, expected)
-        if wrong == 0:
-            return "mirror-averaged, flipped back"
-        candidates = [
-            ("tta-not-flipped-back", (plain + mirrored) > 0,
-             "the prediction for the mirrored image is mirrored too: flip it back "
-             "(`model(x.flip(-1)).flip(-1)`) before averaging, or you average the left of "
-             "the car with its right."),
-            ("tta-averaged-masks", (plain > 0) & (mirrored.flip(-1) > 0),
-             "you averaged thresholded masks: (m1 + m2) / 2 > 0.5 keeps only the pixels "
-             "both agree on (an AND; with >= it is an OR). Average the logits (or the "
-             "probabilities), then threshold once."),
-            ("tta-averaged-masks", (plain > 0) | (mirrored.flip(-1) > 0),
-             "you averaged thresholded masks: (m1 + m2) / 2 >= 0.5 keeps every pixel either "
-             "one finds (an OR). Average the logits (or the probabilities), then threshold once."),
-            ("tta-no-flip", plain > 0,
-             "only the original image was used: also predict the mirrored image "
-             "(`x.flip(-1)`), flip that prediction back and average."),
-            ("tta-no-flip", mirrored.flip(-1) > 0,
-             "only the mirrored image was used: average its (flipped-back) logits with "
-             "those of the original image."),
-            ("tta-wrong-axis", (plain + upside) > 0,
-             "flip the width axis, `x.flip(-1)` (a left-right mirror); `flip(-2)` turns the "
-             "image upside down, which the network never saw in training."),
-        ]
-        for mistake, variant, hint in candidates:
-            if _disagreement(mask, variant) == 0:
-                fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels.",
-                     mistake=mistake, hint=hint)
-        fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels.",
-             mistake="wrong-mask",
-             hint="average `model(x)` and `model(x.flip(-1)).flip(-1)` (logits), then "
-                  "threshold at 0 and take channel 0: `(avg[:, 0] > 0).long()`.")
-
-    return run_check("flip_tta", "flip_tta on 2 images", body)
+    net, x = _tta_inputs()
+    out = flip_tta(net, x.clone())
+    mask = _as_tensor(out, name)
+    _check_calls(net, None)
+    n, _, height, width = x.shape
+    if tuple(mask.shape) != (n, height, width):
+        fail(f"{name} returned shape {tuple(mask.shape)}, expected (N, H, W) = "
+             f"{(n, height, width)}.", mistake="wrong-shape",
+             hint="the model returns (N, 1, H, W) logits: take channel 0 (`logits[:, 0]`) "
+                  "before thresholding.")
+    values = torch.unique(mask.float())
+    if not bool(((values == 0) | (values == 1)).all()):
+        fail(f"{name} returned values from {float(values.min()):.3g} to "
+             f"{float(values.max()):.3g}, not a 0/1 mask.", mistake="no-threshold",
+             hint="threshold the averaged logits at 0 (or averaged probabilities at 0.5), "
+                  "then `.long()`.")
+    if mask.dtype != torch.int64:
+        fail(f"{name} returned dtype {str(mask.dtype).replace('torch.', '')}, expected "
+             "int64.", mistake="mask-not-int64", hint="end with `.long()`.")
+    with torch.no_grad():
+        plain = net(x)[:, 0]
+        mirrored = net(x.flip(-1))[:, 0]
+        upside = net(x.flip(-2)).flip(-2)[:, 0]
+    expected = ((plain + mirrored.flip(-1)) > 0).long()
+    wrong = _disagreement(mask, expected)
+    if wrong == 0:
+        return "mirror-averaged, flipped back"
+    candidates = [
+        ("tta-not-flipped-back", (plain + mirrored) > 0,
+         "the prediction for the mirrored image is mirrored too: flip it back "
+         "(`model(x.flip(-1)).flip(-1)`) before averaging, or you average the left of "
+         "the car with its right."),
+        ("tta-averaged-masks", (plain > 0) & (mirrored.flip(-1) > 0),
+         "you averaged thresholded masks: (m1 + m2) / 2 > 0.5 keeps only the pixels "
+         "both agree on (an AND; with >= it is an OR). Average the logits (or the "
+         "probabilities), then threshold once."),
+        ("tta-averaged-masks", (plain > 0) | (mirrored.flip(-1) > 0),
+         "you averaged thresholded masks: (m1 + m2) / 2 >= 0.5 keeps every pixel either "
+         "one finds (an OR). Average the logits (or the probabilities), then threshold once."),
+        ("tta-no-flip", plain > 0,
+         "only the original image was used: also predict the mirrored image "
+         "(`x.flip(-1)`), flip that prediction back and average."),
+        ("tta-no-flip", mirrored.flip(-1) > 0,
+         "only the mirrored image was used: average its (flipped-back) logits with "
+         "those of the original image."),
+        ("tta-wrong-axis", (plain + upside) > 0,
+         "flip the width axis, `x.flip(-1)` (a left-right mirror); `flip(-2)` turns the "
+         "image upside down, which the network never saw in training."),
+    ]
+    for mistake, variant, hint in candidates:
+        if _disagreement(mask, variant) == 0:
+            fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels.",
+                 mistake=mistake, hint=hint)
+    fail(f"{name} differs from the expected mask in {wrong:.1%} of the pixels.",
+         mistake="wrong-mask",
+         hint="average `model(x)` and `model(x.flip(-1)).flip(-1)` (logits), then "
+              "threshold at 0 and take channel 0: `(avg[:, 0] > 0).long()`.")

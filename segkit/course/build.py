@@ -37,6 +37,20 @@ import nbformat
 from nbformat import NotebookNode
 
 from segkit.course.figures import cell_tolerance
+from segkit.course.metadata import (  # noqa: F401 - the vocabulary, re-exported for callers
+    CHECK_TAG,
+    NBGRADER_SCHEMA,
+    RAISES_TAG,
+    SKIP_TAGS,
+    SOLUTION_ONLY_TAG,
+    check_name,
+    describe_cell,
+    exercise_name,
+    is_check_cell,
+    is_setup_cell,
+    segkit_meta,
+    tags,
+)
 from segkit.course.setup_cell import (
     COLAB_BADGE_IMAGE,
     SETUP_CELL_ID,
@@ -55,54 +69,11 @@ CODE_STUB = ('{indent}# YOUR CODE HERE\n'
              '{indent}raise NotImplementedError("Exercise {exercise}: write your code here")')
 ANSWER_STUB = "YOUR ANSWER HERE"
 
-CHECK_TAG = "check"
-RAISES_TAG = "raises-exception"
-SOLUTION_ONLY_TAG = "solution-only"
-SKIP_TAGS = ("skip-execution", "nbval-skip")
-NBGRADER_SCHEMA = 3
-
-
 class NotebookSourceError(SegkitError, ValueError):
     """A solution notebook breaks the course conventions; the message lists every problem."""
 
 
-# --------------------------------------------------------------------------- reading cells
-
-
-def segkit_meta(cell: NotebookNode) -> dict:
-    """The cell's ``metadata["segkit"]`` (an empty dict when it has none)."""
-    return cell.get("metadata", {}).get("segkit", {}) or {}
-
-
-def tags(cell: NotebookNode) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
-def is_setup_cell(cell: NotebookNode) -> bool:
-    return cell.cell_type == "code" and (segkit_meta(cell).get("setup") is True
-                                         or SETUP_TAG in tags(cell))
-
-
-def exercise_name(cell: NotebookNode) -> str | None:
-    return segkit_meta(cell).get("exercise") if cell.cell_type == "code" else None
-
-
-def check_name(cell: NotebookNode) -> str | None:
-    return segkit_meta(cell).get("check") if cell.cell_type == "code" else None
-
-
-def is_check_cell(cell: NotebookNode) -> bool:
-    return check_name(cell) is not None
-
-
-def describe_cell(index: int, cell: NotebookNode) -> str:
-    """'cell 7 (id 'a1b2', code: 'def dice_score(pred, target):')' -- index is 0-based."""
-    first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
-    if len(first) > 50:
-        first = first[:47] + "..."
-    cell_id = cell.get("id")
-    ident = f"id {cell_id!r}, " if cell_id else ""
-    return f"cell {index + 1} ({ident}{cell.cell_type}: {first!r})"
+# --------------------------------------------------------------------------- solution blocks
 
 
 @dataclass(frozen=True)
@@ -179,21 +150,49 @@ def validate(nb: NotebookNode, name: str, *, require_execution: bool = True) -> 
     """Every way the solution notebook ``name`` breaks the conventions (empty: none).
 
     ``require_execution``: every non-empty code cell must have an execution count (a cell
-    without one has no stored output, so nbval would never compare it).
+    without one has no stored output, so nbval would never compare it). The conventions
+    are the rules in ``RULES``, each a function of the notebook that lists what breaks it.
     """
-    problems: list[str] = []
-    try:
-        number = lesson_number(name)
-    except NotebookSourceError as exc:
-        problems.append(str(exc))
-        number = "00"
-    cells = nb.cells
+    source = _Source(nb, name, require_execution)
+    return [problem for rule in RULES for problem in rule(source)]
 
-    if (nb.nbformat, nb.nbformat_minor) < (4, 5) or any("id" not in cell for cell in cells):
+
+@dataclass
+class _Source:
+    """A solution notebook as the validation rules see it."""
+
+    nb: NotebookNode
+    name: str
+    require_execution: bool = True
+
+    @property
+    def cells(self) -> list[NotebookNode]:
+        return self.nb.cells
+
+    def code_cells(self):
+        """(index, cell, 'cell N (...)') of every code cell."""
+        return [(i, c, describe_cell(i, c)) for i, c in enumerate(self.cells)
+                if c.cell_type == "code"]
+
+
+def rule_lesson_name(src: _Source) -> list[str]:
+    """The notebook's name is NN_name."""
+    try:
+        lesson_number(src.name)
+    except NotebookSourceError as exc:
+        return [str(exc)]
+    return []
+
+
+def rule_cell_ids(src: _Source) -> list[str]:
+    """Every cell has an id (nbformat 4.5) and no two cells share one."""
+    problems = []
+    nb = src.nb
+    if (nb.nbformat, nb.nbformat_minor) < (4, 5) or any("id" not in c for c in src.cells):
         problems.append("cells have no ids (nbformat < 4.5): run `segkit build-lessons "
                         "--annotate` once to give them ids")
     seen: dict[str, int] = {}
-    for index, cell in enumerate(cells):
+    for index, cell in enumerate(src.cells):
         cell_id = cell.get("id")
         if cell_id is None:
             continue
@@ -201,8 +200,15 @@ def validate(nb: NotebookNode, name: str, *, require_execution: bool = True) -> 
             problems.append(f"{describe_cell(index, cell)} has the same id as cell "
                             f"{seen[cell_id] + 1}: ids must be unique (give one a new id)")
         seen.setdefault(cell_id, index)
+    return problems
 
+
+def rule_title_and_setup(src: _Source) -> list[str]:
+    """A markdown title first, then the one set-up cell."""
+    problems = []
+    cells = src.cells
     if not cells or cells[0].cell_type != "markdown" or not cells[0].source.startswith("# "):
+        number = src.name[:2] if NAME_PATTERN.fullmatch(src.name) else "00"
         problems.append("the first cell must be a markdown title cell starting with '# ' "
                         f"(e.g. '# {number} · Metrics')")
     setup_at = [i for i, cell in enumerate(cells) if is_setup_cell(cell)]
@@ -213,83 +219,143 @@ def validate(nb: NotebookNode, name: str, *, require_execution: bool = True) -> 
     elif setup_at and setup_at[0] != 1:
         problems.append(f"{describe_cell(setup_at[0], cells[setup_at[0]])} is the set-up "
                         "cell: it must come right after the title cell")
+    return problems
 
-    exercises: dict[str, int] = {}
-    waiting_for_check: tuple[str, int] | None = None
-    for index, cell in enumerate(cells):
+
+def rule_solution_markers(src: _Source) -> list[str]:
+    """Solution markers pair up, in code or markdown cells only."""
+    problems = []
+    for index, cell in enumerate(src.cells):
         where = describe_cell(index, cell)
-        meta = segkit_meta(cell)
         blocks, marker_problems = find_solution_blocks(cell.source)
         problems += [f"{where}: {p}" for p in marker_problems]
-        exercise, check = exercise_name(cell), check_name(cell)
-
-        if cell.cell_type == "code":
-            if waiting_for_check and (check is None or check != waiting_for_check[0]):
-                ex, at = waiting_for_check
-                problems.append(f"{describe_cell(at, cells[at])} is exercise `{ex}`, but the "
-                                f"next code cell ({where}) is not its check cell: put a cell "
-                                f"with metadata {{\"segkit\": {{\"check\": \"{ex}\"}}}} "
-                                "right after the exercise")
-            waiting_for_check = None
-            if blocks and exercise is None:
-                problems.append(f"{where} has a solution block but no exercise metadata: add "
-                                '{"segkit": {"exercise": "<name>", "points": 1}}')
-            if exercise is not None:
-                if not isinstance(exercise, str) or not re.fullmatch(r"[A-Za-z_]\w*", exercise):
-                    problems.append(f"{where}: exercise name {exercise!r} must be a Python "
-                                    "identifier, e.g. \"dice_score\"")
-                elif exercise in exercises:
-                    problems.append(f"{where}: exercise `{exercise}` is already defined in "
-                                    f"cell {exercises[exercise] + 1}; names must be unique")
-                exercises.setdefault(str(exercise), index)
-                waiting_for_check = (str(exercise), index)
-                if not blocks and not marker_problems:
-                    problems.append(f"{where} is exercise `{exercise}` but has no "
-                                    "`### BEGIN SOLUTION` ... `### END SOLUTION` block")
-                for block in blocks:
-                    if block.indent == "":
-                        problems.append(
-                            f"{where}: the solution block on line {block.begin + 1} is not "
-                            "indented. Put the exercise inside a function (def ...:) so that "
-                            "the lesson's stub raises only when the check calls it, not when "
-                            "the cell runs")
-            try:
-                cell_tolerance(cell)
-            except ValueError as exc:
-                problems.append(f"{where}: {exc}")
-            if check is not None:
-                if check not in exercises:
-                    problems.append(f"{where} checks exercise `{check}`, but no exercise "
-                                    "cell of that name comes before it")
-                if blocks:
-                    problems.append(f"{where} is a check cell: it must not hold a solution "
-                                    "block")
-                if RAISES_TAG in tags(cell):
-                    problems.append(f"{where} is a check cell tagged `{RAISES_TAG}` in the "
-                                    "solution: the solution must pass its checks (the build "
-                                    "adds this tag to the lesson)")
-            if exercise is not None and check is not None:
-                problems.append(f"{where} is both an exercise and a check cell: split it")
-            points = meta.get("points", 1)
-            if (exercise is not None or check is not None) and (
-                    not isinstance(points, int) or isinstance(points, bool) or points < 0):
-                problems.append(f"{where}: points must be a whole number >= 0, got {points!r}")
-            skipped = any(tag in tags(cell) for tag in SKIP_TAGS)
-            if (require_execution and cell.source.strip() and not skipped
-                    and cell.get("execution_count") is None):
-                problems.append(f"{where} has never been executed (no execution count), so "
-                                "nbval would not compare it: execute the notebook with "
-                                f"`python -m segkit.course.run --inplace solutions/{name}.ipynb`")
-        if SOLUTION_ONLY_TAG in tags(cell) and (exercise or check or is_setup_cell(cell)):
-            problems.append(f"{where} is tagged `{SOLUTION_ONLY_TAG}` but is an exercise, "
-                            "check or set-up cell, which the lesson needs")
         if cell.cell_type not in ("code", "markdown") and blocks:
             problems.append(f"{where}: solution blocks belong in code or markdown cells")
-    if waiting_for_check:
-        ex, at = waiting_for_check
-        problems.append(f"{describe_cell(at, cells[at])} is exercise `{ex}`, but no check "
+    return problems
+
+
+def rule_exercise_cells(src: _Source) -> list[str]:
+    """An exercise cell has a unique identifier name and an indented solution block; a
+    solution block belongs to an exercise."""
+    problems = []
+    exercises: dict[str, int] = {}
+    for index, cell, where in src.code_cells():
+        blocks, marker_problems = find_solution_blocks(cell.source)
+        exercise = exercise_name(cell)
+        if blocks and exercise is None:
+            problems.append(f"{where} has a solution block but no exercise metadata: add "
+                            '{"segkit": {"exercise": "<name>", "points": 1}}')
+        if exercise is None:
+            continue
+        if not isinstance(exercise, str) or not re.fullmatch(r"[A-Za-z_]\w*", exercise):
+            problems.append(f"{where}: exercise name {exercise!r} must be a Python "
+                            "identifier, e.g. \"dice_score\"")
+        elif exercise in exercises:
+            problems.append(f"{where}: exercise `{exercise}` is already defined in "
+                            f"cell {exercises[exercise] + 1}; names must be unique")
+        exercises.setdefault(str(exercise), index)
+        if not blocks and not marker_problems:
+            problems.append(f"{where} is exercise `{exercise}` but has no "
+                            "`### BEGIN SOLUTION` ... `### END SOLUTION` block")
+        problems += [f"{where}: the solution block on line {block.begin + 1} is not "
+                     "indented. Put the exercise inside a function (def ...:) so that "
+                     "the lesson's stub raises only when the check calls it, not when "
+                     "the cell runs" for block in blocks if block.indent == ""]
+    return problems
+
+
+def rule_check_follows_exercise(src: _Source) -> list[str]:
+    """The code cell right after an exercise is its check cell."""
+    problems = []
+    waiting: tuple[str, int] | None = None
+    for index, cell, where in src.code_cells():
+        if waiting and check_name(cell) != waiting[0]:
+            ex, at = waiting
+            problems.append(f"{describe_cell(at, src.cells[at])} is exercise `{ex}`, but the "
+                            f"next code cell ({where}) is not its check cell: put a cell "
+                            f"with metadata {{\"segkit\": {{\"check\": \"{ex}\"}}}} "
+                            "right after the exercise")
+        exercise = exercise_name(cell)
+        waiting = (str(exercise), index) if exercise is not None else None
+    if waiting:
+        ex, at = waiting
+        problems.append(f"{describe_cell(at, src.cells[at])} is exercise `{ex}`, but no check "
                         "cell follows it")
     return problems
+
+
+def rule_check_cells(src: _Source) -> list[str]:
+    """A check cell checks an earlier exercise, holds no solution and is not tagged
+    ``raises-exception`` in the solution."""
+    problems = []
+    exercises: set[str] = set()
+    for _, cell, where in src.code_cells():
+        exercise, check = exercise_name(cell), check_name(cell)
+        if exercise is not None:
+            exercises.add(str(exercise))
+        if check is None:
+            continue
+        if check not in exercises:
+            problems.append(f"{where} checks exercise `{check}`, but no exercise "
+                            "cell of that name comes before it")
+        if find_solution_blocks(cell.source)[0]:
+            problems.append(f"{where} is a check cell: it must not hold a solution block")
+        if RAISES_TAG in tags(cell):
+            problems.append(f"{where} is a check cell tagged `{RAISES_TAG}` in the "
+                            "solution: the solution must pass its checks (the build "
+                            "adds this tag to the lesson)")
+        if exercise is not None:
+            problems.append(f"{where} is both an exercise and a check cell: split it")
+    return problems
+
+
+def rule_points(src: _Source) -> list[str]:
+    """Exercise and check cells give whole, non-negative points."""
+    problems = []
+    for _, cell, where in src.code_cells():
+        points = segkit_meta(cell).get("points", 1)
+        if (exercise_name(cell) is not None or check_name(cell) is not None) and (
+                not isinstance(points, int) or isinstance(points, bool) or points < 0):
+            problems.append(f"{where}: points must be a whole number >= 0, got {points!r}")
+    return problems
+
+
+def rule_tolerances(src: _Source) -> list[str]:
+    """A cell's figure tolerances are well formed (``segkit.course.figures``)."""
+    problems = []
+    for _, cell, where in src.code_cells():
+        try:
+            cell_tolerance(cell)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    return problems
+
+
+def rule_executed(src: _Source) -> list[str]:
+    """Every code cell nbval compares has stored outputs (an execution count)."""
+    if not src.require_execution:
+        return []
+    return [f"{where} has never been executed (no execution count), so nbval would not "
+            "compare it: execute the notebook with "
+            f"`python -m segkit.course.run --inplace solutions/{src.name}.ipynb`"
+            for _, cell, where in src.code_cells()
+            if cell.source.strip() and not any(tag in tags(cell) for tag in SKIP_TAGS)
+            and cell.get("execution_count") is None]
+
+
+def rule_solution_only(src: _Source) -> list[str]:
+    """Cells the lesson needs are never tagged ``solution-only``."""
+    return [f"{describe_cell(i, cell)} is tagged `{SOLUTION_ONLY_TAG}` but is an exercise, "
+            "check or set-up cell, which the lesson needs"
+            for i, cell in enumerate(src.cells)
+            if SOLUTION_ONLY_TAG in tags(cell)
+            and (exercise_name(cell) or check_name(cell) or is_setup_cell(cell))]
+
+
+#: the conventions a solution notebook follows, checked in this order by ``validate``
+RULES = (rule_lesson_name, rule_cell_ids, rule_title_and_setup, rule_solution_markers,
+         rule_exercise_cells, rule_check_follows_exercise, rule_check_cells, rule_points,
+         rule_tolerances, rule_executed, rule_solution_only)
 
 
 def _raise_problems(name: str, problems: list[str]) -> None:
@@ -543,9 +609,9 @@ def annotate_all(solutions_dir: str | Path = "solutions") -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m segkit.course.build``: the same as ``segkit build-lessons``."""
-    from segkit.course.cli import main as cli_main
+    from segkit.cli import main as segkit_main
 
-    return cli_main(["build-lessons", *(sys.argv[1:] if argv is None else argv)])
+    return segkit_main(["build-lessons", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

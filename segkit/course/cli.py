@@ -1,17 +1,15 @@
-"""The course's subcommands: ``build-lessons``, ``build-site``, ``run-course``, ``grade``
-and ``verify``.
+"""The course's subcommands: ``build-lessons``, ``build-site``, ``run-course``, ``grade``,
+``grade-merge`` and ``verify``.
 
-``register(subparsers)`` adds them to the ``segkit`` command line; every subcommand sets
-``func`` (it takes the parsed arguments and returns the exit code). Standalone:
-``python -m segkit.course.cli build-lessons --check``.
+``register(subparsers)`` adds them to the ``segkit`` command line (``segkit.cli``, the one
+entry point); every subcommand sets ``func`` (it takes the parsed arguments and returns
+the exit code).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-
-from segkit.errors import SegkitError
 
 
 def cmd_build_lessons(args: argparse.Namespace) -> int:
@@ -78,10 +76,21 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from segkit.grading import grade
     from segkit.grading.execute import Limits
 
-    limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                    check_timeout=args.check_timeout, output_limit=args.output_limit)
+    given = {name: getattr(args, name) for name in
+             ("cell_timeout", "notebook_timeout", "check_timeout", "output_limit", "threads")}
+    if args.memory_gib is not None:
+        given["memory_bytes"] = int(args.memory_gib * 2**30)
+    limits = Limits(**{name: value for name, value in given.items() if value is not None})
     grade(args.notebooks, lesson=args.lesson, solutions=args.solutions, out=args.out,
-          limits=limits, jobs=args.jobs)
+          limits=limits, jobs=args.jobs, isolation=args.isolation, shard=args.shard,
+          fresh=args.fresh)
+    return 0
+
+
+def cmd_grade_merge(args: argparse.Namespace) -> int:
+    from segkit.grading import merge
+
+    merge(args.folders, args.out)
     return 0
 
 
@@ -106,7 +115,14 @@ def add_only_option(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``build-lessons``, ``run-course``, ``grade`` and ``verify`` to a command line."""
+    """Add ``build-lessons``, ``build-site``, ``run-course``, ``grade``, ``grade-merge`` and
+    ``verify`` to a command line."""
+    for add in (_add_build_lessons, _add_build_site, _add_run_course, _add_grade,
+                _add_grade_merge, _add_verify):
+        add(subparsers)
+
+
+def _add_build_lessons(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "build-lessons", help="write lessons/ from solutions/ (or --check that they are in sync)",
         description="Build the student notebooks lessons/NN_name.ipynb from the solution "
@@ -129,6 +145,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "solutions/ and rebuild lessons/")
     p.set_defaults(func=cmd_build_lessons)
 
+
+def _add_build_site(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "build-site", help="build the course website (build/site) from the stored outputs",
         description="Build the course website with Sphinx, MyST-NB and the book theme: one "
@@ -142,6 +160,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="where to write the HTML (default: build/site)")
     p.set_defaults(func=cmd_build_site)
 
+
+def _add_run_course(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run-course", help="execute every solution notebook headless and sum up",
         description="Execute the solution notebooks in fresh kernels (working folder: the "
@@ -160,21 +180,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="execute these notebooks and write their outputs back into them")
     p.set_defaults(func=cmd_run_course)
 
+
+def _add_grade(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "grade", help="grade students' notebooks: a table per student and exercise, CSV, JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run each student's notebook in a fresh kernel in a temporary folder\n"
-                    "(time limits per cell and per notebook; endless loops, crashes, huge\n"
-                    "output, writes outside the folder, programs and network are dealt\n"
-                    "with), then check every exercise of the lesson with the course's own\n"
+        description="Check every exercise of each student's notebook with the course's own\n"
                     "checks. Exercises, points and checks come from the solution notebook,\n"
-                    "so deleted, duplicated or edited cells do not matter. Prints a table\n"
-                    "(pass, fail, not done, missing, error, timeout; points; the checks'\n"
-                    "hints) and writes grades.csv and grades.json. See INSTRUCTORS.md.",
+                    "so deleted, duplicated or edited cells do not matter. Only the\n"
+                    "exercise cells run (screened first: code that reaches for the grader\n"
+                    "is graded 'review'), in a fresh process, in a bubblewrap sandbox per\n"
+                    "notebook on Linux (no network, no other files, memory and process\n"
+                    "caps). Prints a table (pass, fail, not done, missing, error, timeout,\n"
+                    "review; points; hints) and writes grades.csv, grades.json,\n"
+                    "gradebook.csv (Canvas, Moodle), gradescope/ and feedback/. Notebooks\n"
+                    "graded before with the same content are not graded again. See\n"
+                    "INSTRUCTORS.md.",
         epilog="examples:\n"
                "  segkit grade submissions/ --lesson 03\n"
                "  segkit grade 'submissions/*/04_metrics.ipynb' --out grades/04\n"
                "  segkit grade alice.ipynb bob.ipynb --lesson 02 --jobs 2\n"
+               "  segkit grade submissions/ --lesson 04 --shard 1/4   (then grade-merge)\n"
                "a student is named after their folder (submissions/alice/03_training.ipynb)\n"
                "or their file (submissions/03_training_alice.ipynb, alice.ipynb).")
     p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK",
@@ -187,17 +213,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="where to write grades.csv and grades.json (default: grades/NN_name)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="notebooks graded at once (default: half the CPU cores, at most 4)")
-    p.add_argument("--cell-timeout", type=float, default=120, metavar="SECONDS",
-                   help="time one cell may run before it is interrupted (default: 120)")
-    p.add_argument("--notebook-timeout", type=float, default=900, metavar="SECONDS",
-                   help="time all of a notebook's cells may take (default: 900)")
-    p.add_argument("--check-timeout", type=float, default=60, metavar="SECONDS",
+                   help="notebooks graded at once (default: the CPU cores divided by "
+                        "--threads, at most 8 and 2 GiB of memory each)")
+    # The defaults are segkit.grading.execute.Limits' (not imported here: it is slow to
+    # import); an option left out keeps Limits' value.
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch/BLAS threads of each notebook (default: 1)")
+    p.add_argument("--cell-timeout", type=float, metavar="SECONDS",
+                   help="time an exercise cell's definitions may take (default: 120)")
+    p.add_argument("--notebook-timeout", type=float, metavar="SECONDS",
+                   help="time all of a notebook's exercises may take (default: 900)")
+    p.add_argument("--check-timeout", type=float, metavar="SECONDS",
                    help="time one exercise's check may take (default: 60)")
-    p.add_argument("--output-limit", type=int, default=20_000, metavar="CHARS",
-                   help="output characters kept per cell (default: 20000)")
+    p.add_argument("--output-limit", type=int, metavar="CHARS",
+                   help="characters kept of each hint and message (default: 20000)")
+    p.add_argument("--memory-gib", type=float, metavar="GIB",
+                   help="memory (heap) one notebook's process may use (default: 4)")
+    p.add_argument("--isolation", choices=["auto", "bwrap", "off"], default="auto",
+                   help="auto: a bubblewrap sandbox per notebook when it works here, "
+                        "else the in-process guard (reports say 'isolation: off'); "
+                        "bwrap: stop if it does not work; off: never (with auto, "
+                        "SEGKIT_ISOLATION=off/bwrap decides)")
+    p.add_argument("--shard", metavar="K/N",
+                   help="grade only the K-th of N parts of the class (reports in "
+                        "OUT/shard-K-of-N); join them with `segkit grade-merge`")
+    p.add_argument("--fresh", action="store_true",
+                   help="grade every notebook again, even those already graded with the "
+                        "same content (default: reuse OUT/cache)")
     p.set_defaults(func=cmd_grade)
 
+
+def _add_grade_merge(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "grade-merge", help="join the reports of `segkit grade --shard` runs into one",
+        description="Read grades.json of each shard folder, check they are the same lesson "
+                    "graded with the same checks and do not overlap, and write one set of "
+                    "reports (grades.csv, grades.json, gradebook.csv, gradescope/, "
+                    "feedback/) to --out.")
+    p.add_argument("folders", nargs="+", metavar="FOLDER",
+                   help="the shards' output folders (e.g. grades/04_metrics/shard-*-of-8)")
+    p.add_argument("--out", required=True, metavar="DIR", help="where the joined reports go")
+    p.set_defaults(func=cmd_grade_merge)
+
+
+def _add_verify(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "verify", help="check the whole course before a term (sync, checks, stubs, time, network)",
         description="Verify the course: lessons/ is in sync with solutions/; every solution "
@@ -217,21 +276,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone command line with just the course's subcommands."""
-    parser = argparse.ArgumentParser(prog="python -m segkit.course.cli",
-                                     description="segkit course tooling")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    register(sub)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except (SegkitError, FileNotFoundError, ValueError) as exc:
-        print(f"{args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    """``segkit``'s command line (``segkit.cli.main``): the one entry point, kept here so
+    that ``cli.main(["build-lessons", ...])`` reads as the command it runs."""
+    from segkit.cli import main as segkit_main
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return segkit_main(argv)

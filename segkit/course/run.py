@@ -27,16 +27,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ipykernel.kernelspec
 import nbformat
 import zmq
-from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
 from segkit.course.build import notebook_text, read_notebook, solution_paths
+from segkit.sandbox.kernel import CURRENT_PYTHON_KERNEL, CurrentPythonKernelSpecs
 
 # The environment stored outputs are made in, and compared in. Thread counts change the
 # low bits of float results (see NOTEBOOK-CI.md); progress bars are widgets whose
@@ -44,24 +43,9 @@ from segkit.course.build import notebook_text, read_notebook, solution_paths
 REGRESSION_ENV = {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "SEGKIT_PROGRESS": "0"}
 
 KEY_FIGURE_PREFIX = "📌 "
-CURRENT_PYTHON_KERNEL = "segkit-current-python"
 
 
 # --------------------------------------------------------------------------- one notebook
-
-
-class _CurrentPythonKernelSpecs(KernelSpecManager):
-    """Kernel specs in which ``segkit-current-python`` is ipykernel on ``sys.executable``.
-
-    So notebooks run with the interpreter (and the packages) that runs this code, whatever
-    kernel the notebook's metadata names or the machine has installed.
-    """
-
-    def get_kernel_spec(self, kernel_name: str):
-        if kernel_name == CURRENT_PYTHON_KERNEL:
-            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES,
-                                          **ipykernel.kernelspec.get_kernel_dict())
-        return super().get_kernel_spec(kernel_name)
 
 
 @dataclass
@@ -102,7 +86,7 @@ def execute_notebook(nb: NotebookNode, *, cwd: str | Path, timeout: int = 600,
     """
     nb = copy.deepcopy(nb)
     km = AsyncKernelManager(kernel_name=CURRENT_PYTHON_KERNEL,
-                            kernel_spec_manager=_CurrentPythonKernelSpecs())
+                            kernel_spec_manager=CurrentPythonKernelSpecs())
     if km.has_trait("transport_encryption") and zmq.has("curve"):
         # Newer jupyter_client: encrypt the local connection, which also spares the
         # kernel's "running over TCP without encryption" warning in every run's log.
@@ -276,9 +260,9 @@ def store_outputs(path: str | Path, timeout: int = 600) -> Execution:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m segkit.course.run``: the same as ``segkit run-course``."""
-    from segkit.course.cli import main as cli_main
+    from segkit.cli import main as segkit_main
 
-    return cli_main(["run-course", *(sys.argv[1:] if argv is None else argv)])
+    return segkit_main(["run-course", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

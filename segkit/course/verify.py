@@ -15,7 +15,7 @@ What is verified, and reported as a problem when it does not hold:
 4. every notebook runs within the time budget (the cells' time, without the kernel's
    start); a notebook is stopped when it reaches it;
 5. no notebook tries to reach the network: its kernel refuses connections beyond this
-   machine and host-name look-ups (:mod:`segkit.grading.guard`), and every attempt is
+   machine and host-name look-ups (:mod:`segkit.sandbox.guard`), and every attempt is
    reported, even one the notebook caught.
 
 Notebooks run in fresh kernels in the course folder, as ``segkit run-course`` runs them,
@@ -45,8 +45,8 @@ from segkit.course.build import (
     tags,
 )
 from segkit.course.run import select_lessons
-from segkit.grading import guard
-from segkit.grading.execute import KernelSession, kernel_env
+from segkit.sandbox import guard
+from segkit.sandbox.kernel import KernelSession, kernel_env
 
 __all__ = ["NotebookVerdict", "VerifyReport", "run_guarded", "verify_course"]
 

@@ -3,38 +3,36 @@
     segkit grade submissions/ --lesson 03          # every 03_*.ipynb under submissions/
     segkit grade "submissions/*/04_metrics.ipynb"  # a glob (quote it)
     segkit grade alice.ipynb bob.ipynb --lesson 04 --out grades/04
+    segkit grade submissions/ --lesson 04 --shard 3/8   # one of 8 parts; then grade-merge
 
 prints a table, one row per student and one column per exercise (``pass``, ``fail``,
-``not done``, ``missing``, ``error``, ``timeout``) with the points, then the hints
-the checks gave, and writes ``grades.csv`` and ``grades.json`` to ``--out``.
+``not done``, ``missing``, ``error``, ``timeout``, ``review``) with the points, then the
+hints the checks gave, and writes ``grades.csv``, ``grades.json``, a gradebook for
+Canvas/Moodle, Gradescope results and one feedback file per student to ``--out``.
 
-How it avoids the ways other graders break (nbgrader issues #1682, #1083, #923):
+How it grades, and why a student cannot change their grade by tampering:
 
-- the exercises, their points and their checks come from the SOLUTION notebook
-  (``solutions/NN_name.ipynb``), and results are keyed by exercise name (the function
-  or class the exercise asks for), never by cell position or cell id: a student who
-  deleted, duplicated, reordered or edited cells, or their metadata, is graded the
-  same as one who did not;
-- after the student's cells, the grader runs its own checks on freshly imported
-  ``segkit.checks``, on the last version of each exercise the notebook itself
-  defined: redefining or silencing the checks, or printing fake results, gains
-  nothing (results are read from a line marked with a random nonce);
-- each notebook runs in a fresh kernel in its own temporary folder, with a time limit
-  per cell and per notebook; an endless loop is interrupted, a crashed kernel is
-  restarted, megabytes of output are cut, and writes outside the temporary folder,
-  programs and network are refused (:mod:`segkit.grading.guard`).
+- the exercises, their points, their checks and the code they run after (the
+  lesson's set-up and imports) come from the SOLUTION notebook (``solutions/NN_name.
+  ipynb``); results are keyed by exercise name, never by cell position or id: deleted,
+  duplicated, reordered or edited cells and metadata do not matter;
+- only the student's exercise cells run (the last cell defining each exercise, its
+  definitions only), in a fresh process, never the rest of their notebook; each is
+  first screened (:mod:`segkit.grading.screen`): code that reaches for the grader's
+  machinery is not run and is graded ``review`` (0 points until an instructor looks);
+- on Linux with bubblewrap each notebook is graded in its own sandbox
+  (:mod:`segkit.sandbox.bwrap`): no network, nothing of the machine visible but the
+  system, Python and segkit (not ``solutions/``, not other students), nothing writable
+  outside its work folder, memory, CPU and process caps. Elsewhere the in-process guard
+  (:mod:`segkit.sandbox.guard`) and the screen are all there is, and every report says
+  ``isolation: off``;
+- results come back on a channel the student's code does not hold, each line marked
+  with a random nonce (:mod:`segkit.grading.checker`).
 
-Modules:
-
-- :mod:`segkit.grading.discover`: the lesson's exercises (from the solution) and the
-  students' notebooks;
-- :mod:`segkit.grading.execute`: running one notebook robustly, and checking it;
-- :mod:`segkit.grading.report`: the terminal table, CSV and JSON;
-- :mod:`segkit.grading.guard`, :mod:`segkit.grading.kernel`,
-  :mod:`segkit.grading.inkernel`: what runs inside the student's kernel.
-
-This package is imported inside every grading kernel (by its launcher): keep this
-file free of heavy imports.
+Modules: :mod:`~segkit.grading.discover` (lessons, notebooks), :mod:`~segkit.grading.
+screen`, :mod:`~segkit.grading.execute` (one notebook), :mod:`~segkit.grading.checker`
+(the process in the sandbox), :mod:`~segkit.grading.report` (table, CSV, JSON, exports,
+feedback), :mod:`~segkit.grading.batch` (resume, shards, merge).
 """
 
 from __future__ import annotations
@@ -46,41 +44,75 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    from segkit.grading.batch import ResultCache
     from segkit.grading.discover import Lesson, Submission
     from segkit.grading.execute import Limits, StudentResult
+    from segkit.sandbox.bwrap import Isolation
 
-__all__ = ["default_jobs", "grade", "grade_all"]
+__all__ = ["default_jobs", "grade", "grade_all", "merge"]
+
+_MEMORY_PER_JOB = 2 * 2**30  # what one checker may need, torch and a lesson's checks
 
 
-def default_jobs() -> int:
-    """Notebooks graded at once by default: half the CPU cores, at least 1, at most 4."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+def default_jobs(threads: int = 1) -> int:
+    """Notebooks graded at once by default: as many as the cores hold at ``threads``
+    threads each (jobs x threads <= cores), at most 8, and no more than the memory
+    holds at 2 GiB each."""
+    jobs = max(1, (os.cpu_count() or 2) // max(1, threads))
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        jobs = min(jobs, max(1, memory // _MEMORY_PER_JOB))
+    except (ValueError, OSError, AttributeError):
+        pass
+    return min(jobs, 8)
 
 
 def grade_all(submissions: list[Submission], lesson: Lesson, limits: Limits | None = None,
-              jobs: int = 1, progress: Callable[[str], None] | None = None
+              jobs: int = 1, progress: Callable[[str], None] | None = None,
+              isolation: Isolation | None = None, cache: ResultCache | None = None
               ) -> list[StudentResult]:
-    """Grade every submission (``jobs`` at once); results in the submissions' order."""
-    from segkit.grading.execute import Limits, grade_notebook
+    """Grade every submission (``jobs`` at once); results in the submissions' order.
+
+    With a ``cache``, a notebook whose grade it holds is not graded again, and every
+    new grade is saved in it as soon as it is known.
+    """
+    from segkit.grading.execute import Limits, grade_notebook, notebook_digest
+    from segkit.sandbox.bwrap import detect
 
     limits = limits or Limits()
+    isolation = isolation or detect()
+
+    def one(sub: Submission) -> tuple[StudentResult, bool]:
+        if cache is not None:
+            try:
+                known = cache.get(sub, notebook_digest(sub.path))
+            except OSError:
+                known = None
+            if known is not None:
+                return known, True
+        result = grade_notebook(sub, lesson, limits, isolation)
+        if cache is not None:
+            cache.put(result)
+        return result, False
+
     results: dict[int, StudentResult] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_notebook, sub, lesson, limits): i
-                   for i, sub in enumerate(submissions)}
+        futures = {pool.submit(one, sub): i for i, sub in enumerate(submissions)}
         for done, future in enumerate(as_completed(futures), start=1):
-            result = future.result()
+            result, reused = future.result()
             results[futures[future]] = result
             if progress:
+                how = "already graded" if reused else f"{result.seconds:.0f} s"
                 progress(f"[{done}/{len(submissions)}] {result.student}: "
-                         f"{result.points}/{result.max_points} points ({result.seconds:.0f} s)")
+                         f"{result.points}/{result.max_points} points ({how})")
     return [results[i] for i in range(len(submissions))]
 
 
 def grade(inputs: list[str | Path], *, lesson: str | None = None,
           solutions: str | Path = "solutions", out: str | Path | bool | None = None,
           limits: Limits | None = None, jobs: int | None = None,
-          progress: Callable[[str], None] | None = print
+          progress: Callable[[str], None] | None = print, isolation: str = "auto",
+          shard: str | None = None, fresh: bool = False
           ) -> tuple[Lesson, list[StudentResult]]:
     """Grade the notebooks ``inputs`` (files, folders, globs) and write the reports.
 
@@ -93,22 +125,60 @@ def grade(inputs: list[str | Path], *, lesson: str | None = None,
         limits: time and size limits (:class:`segkit.grading.execute.Limits`).
         jobs: notebooks graded at once (default :func:`default_jobs`).
         progress: called with one line per graded notebook (None: silent).
+        isolation: "auto" (bubblewrap when it works), "bwrap" (stop when it does
+            not) or "off".
+        shard: "K/N": grade only the K-th of N parts of the class
+            (:mod:`segkit.grading.batch`); its reports go to ``out/shard-K-of-N``.
+        fresh: grade every notebook again, even those graded before with the same content.
     """
-    from segkit.grading.discover import submissions_for
+    from segkit.grading.batch import ResultCache, parse_shard
+    from segkit.grading.batch import shard as shard_of
+    from segkit.grading.discover import GradingInputError, submissions_for
+    from segkit.grading.execute import Limits
     from segkit.grading.report import format_table, write_reports
+    from segkit.sandbox.bwrap import detect
 
+    limits = limits or Limits()
     spec, submissions, skipped = submissions_for(inputs, lesson, solutions)
+    sandbox = detect(isolation)
+    if isolation == "bwrap" and not sandbox.on:
+        raise GradingInputError(f"--isolation bwrap: {sandbox.describe()}")
+    out_dir = Path(out) if out not in (None, True, False) else Path("grades") / spec.name
+    if shard:
+        k, n = parse_shard(shard)
+        submissions = shard_of(submissions, k, n)
+        if out in (None, True):
+            out_dir = out_dir / f"shard-{k}-of-{n}"
     if progress:
         extra = f" ({len(skipped)} notebooks of other lessons left out)" if skipped else ""
-        progress(f"grading {len(submissions)} notebook(s) of lesson {spec.name}{extra}")
+        part = f", shard {shard}" if shard else ""
+        progress(f"grading {len(submissions)} notebook(s) of lesson {spec.name}{part}{extra}")
+        progress(sandbox.describe())
+    cache = None
+    if out is not False and not fresh:
+        cache = ResultCache(out_dir / "cache", spec, sandbox.describe())
     start = time.monotonic()
-    results = grade_all(submissions, spec, limits, jobs or default_jobs(), progress)
+    results = grade_all(submissions, spec, limits, jobs or default_jobs(limits.threads),
+                        progress, sandbox, cache)
     if progress:
         progress(f"graded in {time.monotonic() - start:.0f} s\n")
         progress(format_table(spec, results))
     if out is not False:
-        out_dir = Path(out) if out not in (None, True) else Path("grades") / spec.name
         csv_path, json_path = write_reports(out_dir, spec, results)
         if progress:
-            progress(f"\nwrote {csv_path} and {json_path}")
+            progress(f"\nwrote {csv_path}, {json_path}, gradebook.csv, gradescope/ and "
+                     f"feedback/ in {out_dir}")
     return spec, results
+
+
+def merge(folders: list[str | Path], out: str | Path,
+          progress: Callable[[str], None] | None = print):
+    """``segkit grade-merge``: join shards' reports (:func:`segkit.grading.batch.merge`)."""
+    from segkit.grading.batch import merge as merge_folders
+    from segkit.grading.report import format_table
+
+    lesson, results = merge_folders(folders, out)
+    if progress:
+        progress(format_table(lesson, results, details=False))
+        progress(f"\nmerged {len(folders)} shard(s), {len(results)} notebooks, into {out}")
+    return lesson, results

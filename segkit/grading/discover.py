@@ -14,7 +14,9 @@ Students are named after their notebook's place: ``submissions/alice/04_metrics.
 
 from __future__ import annotations
 
+import ast
 import glob
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +24,13 @@ from pathlib import Path
 from segkit.course.build import (
     check_name,
     exercise_name,
+    is_setup_cell,
     read_notebook,
     segkit_meta,
     solution_paths,
 )
 from segkit.errors import SegkitError
+from segkit.grading.checker import python_source
 
 __all__ = ["Exercise", "GradingInputError", "Lesson", "Submission", "collect_notebooks",
            "find_lesson", "lesson_number_of", "read_lesson", "submissions_for"]
@@ -47,16 +51,26 @@ class Exercise:
     name: str
     points: int
     check_source: str
+    use_source: str = ""        # the lesson's ``name = checks.use(...)`` line after it
+    reference: str | None = None  # segkit's version in that line: "segkit.metrics.dice_score"
 
 
 @dataclass(frozen=True)
 class Lesson:
-    """A lesson as the grader sees it: ``number`` "04", ``name`` "04_metrics"."""
+    """A lesson as the grader sees it: ``number`` "04", ``name`` "04_metrics".
+
+    ``scaffold`` is the instructor's code the exercises run after: the solution's
+    set-up cell and every import statement of its other cells (not the exercises,
+    not the checks, nothing that computes). ``fingerprint`` changes when the solution
+    or segkit's checks change (a cached grade is then not reused).
+    """
 
     number: str
     name: str
     solution: Path
     exercises: tuple[Exercise, ...]
+    scaffold: str = ""
+    fingerprint: str = ""
 
     @property
     def max_points(self) -> int:
@@ -71,6 +85,56 @@ class Submission:
     path: Path
 
 
+def _statements(source: str) -> list[ast.stmt]:
+    try:
+        return ast.parse(python_source(source)).body
+    except SyntaxError:
+        return []
+
+
+def uses_line(cell) -> bool:
+    return "checks.use(" in cell.source
+
+
+def _scaffold_and_uses(nb) -> tuple[str, dict[str, tuple[str, str]]]:
+    """The solution's set-up cell and the import statements of its cells up to the last
+    check (the exercises cannot need later ones); exercise -> (its ``checks.use``
+    statement, the reference expression in it)."""
+    parts: list[str] = []
+    uses: dict[str, tuple[str, str]] = {}
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    last = max([i for i, cell in enumerate(code) if check_name(cell)], default=len(code))
+    for i, cell in enumerate(code):
+        if exercise_name(cell) or check_name(cell):
+            continue
+        if i > last and not uses_line(cell):
+            continue  # after the last check: no exercise needs its imports
+        if is_setup_cell(cell):
+            parts.append(python_source(cell.source))
+            continue
+        for node in _statements(cell.source):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and ast.unparse(node) not in parts:
+                parts.append(ast.unparse(node))
+            elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                  and ast.unparse(node.value.func) == "checks.use"
+                  and len(node.value.args) == 3
+                  and isinstance(node.value.args[0], ast.Constant)):
+                uses.setdefault(str(node.value.args[0].value),
+                                (ast.unparse(node), ast.unparse(node.value.args[2])))
+    return "\n".join(parts), uses
+
+
+def _fingerprint(solution: Path) -> str:
+    """A hash of the solution notebook and of segkit's checks and grader."""
+    import segkit
+
+    digest = hashlib.sha256(solution.read_bytes())
+    package = Path(segkit.__file__).resolve().parent
+    for path in sorted([*package.glob("checks/*.py"), *package.glob("grading/*.py")]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def read_lesson(solution: str | Path) -> Lesson:
     """The exercises of the solution notebook ``solution``, in notebook order."""
     solution = Path(solution)
@@ -78,6 +142,7 @@ def read_lesson(solution: str | Path) -> Lesson:
     points: dict[str, int] = {}
     checks: dict[str, str] = {}
     order: list[str] = []
+    scaffold, uses = _scaffold_and_uses(nb)
     for cell in nb.cells:
         name = exercise_name(cell)
         if name and name not in points:
@@ -93,8 +158,9 @@ def read_lesson(solution: str | Path) -> Lesson:
                                 "segkit.course)")
     match = _LESSON_PREFIX.match(solution.stem)
     number = match.group(1) if match else solution.stem
-    exercises = tuple(Exercise(name, points[name], checks[name]) for name in order)
-    return Lesson(number, solution.stem, solution, exercises)
+    exercises = tuple(Exercise(name, points[name], checks[name], *uses.get(name, ("", None)))
+                      for name in order)
+    return Lesson(number, solution.stem, solution, exercises, scaffold, _fingerprint(solution))
 
 
 def lesson_number_of(path: str | Path) -> str | None:

@@ -1,299 +1,76 @@
-"""Run one student's notebook robustly, then check each exercise with the grader's checks.
+"""Grade one student's notebook: find the exercises, screen them, check them in a sandbox.
 
 What :func:`grade_notebook` does with ``submissions/alice/03_training.ipynb``:
 
-1. makes a temporary folder (``sandbox``) holding ``work/`` with a copy of the
-   notebook, and its own ``home/``, ``tmp/`` and caches; the kernel starts in
-   ``work/`` with ``HOME`` and ``TMPDIR`` inside the sandbox, and the guard
-   (:mod:`segkit.grading.guard`) refuses writes outside it, programs and network.
-   The set-up cell moves to the course folder only when ``segkit/`` or
-   ``../segkit/`` is there, which is never the case in the sandbox; data is read
-   through absolute paths (``segkit.toydata.embedded_root``);
-2. runs every code cell as the student left it, one at a time, errors allowed:
-   - a cell that runs longer than ``cell_timeout`` is interrupted and the next cell
-     runs; a kernel that ignores the interrupt is restarted;
-   - a cell that kills the kernel (a crash, ``os._exit``, running out of memory) is
-     skipped: the kernel is restarted and the cells that had run are run again;
-   - after ``notebook_timeout`` seconds the remaining cells are skipped;
-   - at most ``output_limit`` characters of each cell's output are kept;
-   - after each cell the kernel remembers the notebook's own version of each
-     exercise (:func:`segkit.grading.kernel.snapshot`);
-3. for each exercise of the lesson (from the solution notebook), runs the check the
-   solution's check cell runs, on freshly imported ``segkit.checks``, within
-   ``check_timeout`` (:mod:`segkit.grading.inkernel`), and reads the result line
-   marked with a nonce;
-4. deletes the sandbox.
+1. reads the notebook's code cells (leniently: ids, metadata, order do not matter) and,
+   for each exercise of the lesson, takes the LAST cell that defines it (``def``,
+   ``class`` or an assignment; the lesson's ``checks.use`` lines do not count);
+2. screens each of those cells (:mod:`segkit.grading.screen`): an exercise whose code
+   reaches for the grader's machinery is not run, and is graded ``review``;
+3. starts a fresh checker process (:mod:`segkit.grading.checker`) inside a bubblewrap
+   sandbox (:mod:`segkit.sandbox.bwrap`; where there is none, with the in-process guard
+   of :mod:`segkit.sandbox.guard`), which runs the lesson's scaffold, then each
+   exercise's definitions and the solution's check, and reports one result per
+   exercise, marked with a random nonce. Nothing else of the notebook runs: not its
+   training loops, plots or checks, nor a cell that tampers with the grader;
+4. deals with trouble: a cell or check that runs past its time is interrupted
+   (``timeout``); a process that dies or ignores the interrupt is killed, the exercise
+   is graded ``error`` / ``timeout``, and a new process checks the ones left.
 
 The outcome of an exercise is one of ``pass``, ``fail`` (a catalogued mistake, with the
 check's hint), ``not done`` (the stub is still there), ``missing`` (the notebook does not
-define it), ``error`` (the student's code crashed, or the kernel died) and
-``timeout``. Only ``pass`` earns the exercise's points.
+define it), ``error`` (the student's code crashed, or Python died), ``timeout`` and
+``review`` (flagged by the screen, 0 points until an instructor has looked). Only
+``pass`` earns the exercise's points.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty
+from queue import Empty, Queue
 
 import nbformat
-import zmq
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-from jupyter_client.manager import KernelManager
 
-import segkit
-from segkit.grading import guard, inkernel
+from segkit.grading.checker import runnable_statements
 from segkit.grading.discover import Exercise, Lesson, Submission
+from segkit.grading.screen import screen
+from segkit.sandbox import bwrap
+from segkit.sandbox.kernel import SEGKIT_PARENT, kernel_env, thread_env
 
-__all__ = ["CellRun", "ExerciseResult", "KernelSession", "Limits", "StudentResult",
-           "STATUSES", "code_cells", "grade_notebook", "kernel_env"]
+__all__ = ["ExerciseResult", "Limits", "StudentResult", "STATUSES", "code_cells",
+           "exercise_cells", "grade_notebook"]
 
-STATUSES = ("pass", "fail", "not done", "missing", "error", "timeout")
-GRADING_KERNEL = "segkit-grading"
-SEGKIT_PARENT = str(Path(segkit.__file__).resolve().parents[1])
+STATUSES = ("pass", "fail", "not done", "missing", "error", "timeout", "review")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Time and size limits of one notebook's grading (seconds, characters)."""
+    """Time, size and resource limits of one notebook's grading (seconds, characters,
+    bytes). The times are generous on purpose: only exercises run, and a solved
+    lesson's exercises take seconds, even with every core busy."""
 
-    cell_timeout: float = 120.0       # one student cell
-    notebook_timeout: float = 900.0   # all the student's cells together
+    cell_timeout: float = 120.0       # running one exercise cell's definitions
     check_timeout: float = 60.0       # one exercise's check
-    output_limit: int = 20_000        # output characters kept per cell
-    startup_timeout: float = 120.0    # starting the kernel
-    interrupt_grace: float = 5.0      # after an interrupt, before the kernel is restarted
-    max_restarts: int = 3             # kernel restarts before giving up
-
-
-# --------------------------------------------------------------------------- the kernel
-
-
-class _GradingKernelSpecs(KernelSpecManager):
-    """``segkit-grading``: ipykernel on this Python, started by segkit.grading.kernel."""
-
-    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        if kernel_name == GRADING_KERNEL:
-            return KernelSpec(
-                argv=[sys.executable, "-m", "segkit.grading.kernel", "-f", "{connection_file}",
-                      "--HistoryManager.hist_file=:memory:"],
-                display_name="segkit grading (Python 3)", language="python",
-                interrupt_mode="signal", metadata={"debugger": False})
-        return super().get_kernel_spec(kernel_name)
-
-
-def _matplotlib_cache() -> Path:
-    if os.environ.get("MPLCONFIGDIR"):
-        return Path(os.environ["MPLCONFIGDIR"])
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "matplotlib"
-
-
-def kernel_env(*, sandbox: str | Path | None = None, block_network: bool = True,
-               block_processes: bool = False, log_path: str | Path | None = None,
-               base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a guarded kernel.
-
-    Args:
-        sandbox: a folder the kernel may write in, and nowhere else; it gets the
-            kernel's ``HOME``, ``TMPDIR`` and caches (matplotlib's font list is copied
-            in, so that it is not rebuilt). None: writes are not restricted.
-        block_network: refuse connections beyond this machine.
-        block_processes: refuse starting programs.
-        log_path: where the guard logs what it refused.
-        base: the environment to start from (default: this process's).
-    """
-    env = dict(os.environ if base is None else base)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [SEGKIT_PARENT, env.get("PYTHONPATH")] if p)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.setdefault("SEGKIT_PROGRESS", "0")
-    env.setdefault("OMP_NUM_THREADS", "1")  # several notebooks run at once: one thread each
-    env.setdefault("MKL_NUM_THREADS", env["OMP_NUM_THREADS"])
-    env.pop(guard.ENV_WRITE_ROOT, None)
-    if sandbox is not None:
-        sandbox = Path(sandbox)
-        folders = {"HOME": "home", "TMPDIR": "tmp", "MPLCONFIGDIR": "matplotlib",
-                   "IPYTHONDIR": "ipython", "XDG_CACHE_HOME": "cache",
-                   "XDG_CONFIG_HOME": "config", "TORCH_HOME": "cache/torch"}
-        for variable, folder in folders.items():
-            (sandbox / folder).mkdir(parents=True, exist_ok=True)
-            env[variable] = str(sandbox / folder)
-        for font_list in _matplotlib_cache().glob("fontlist-*.json"):
-            shutil.copy(font_list, sandbox / "matplotlib")
-        env[guard.ENV_WRITE_ROOT] = str(sandbox)
-    env[guard.ENV_NETWORK] = "block" if block_network else "allow"
-    env[guard.ENV_PROCESSES] = "block" if block_processes else "allow"
-    if log_path is not None:
-        env[guard.ENV_LOG] = str(log_path)
-    return env
-
-
-@dataclass
-class CellRun:
-    """What running one piece of code in the kernel gave.
-
-    ``status``: "ok", "error" (it raised: ``ename``/``evalue``), "timeout" (interrupted;
-    ``stuck`` when the kernel did not answer the interrupt) or "died" (the kernel
-    process ended). ``output`` holds the first characters of stdout, stderr and results;
-    ``dropped`` counts the characters left out; ``marked`` holds the output lines that
-    contain ``marker``, whatever their place.
-    """
-
-    status: str
-    seconds: float
-    output: str = ""
-    dropped: int = 0
-    ename: str | None = None
-    evalue: str | None = None
-    marked: list[str] = field(default_factory=list)
-    stuck: bool = False
-
-
-class KernelSession:
-    """One guarded kernel: start it, run code in it with a time limit, restart it.
-
-    Use it as a context manager so the kernel is always shut down::
-
-        with KernelSession(cwd, kernel_env(sandbox=tmp)) as kernel:
-            run = kernel.run("print(1 + 1)", timeout=10)   # run.output == "2\\n"
-    """
-
-    def __init__(self, cwd: str | Path, env: dict[str, str], *, output_limit: int = 20_000,
-                 startup_timeout: float = 120.0, interrupt_grace: float = 5.0) -> None:
-        self.cwd = str(cwd)
-        self.env = env
-        self.output_limit = output_limit
-        self.startup_timeout = startup_timeout
-        self.interrupt_grace = interrupt_grace
-        self.km: KernelManager | None = None
-        self.kc = None
-
-    def __enter__(self) -> KernelSession:
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
-
-    def start(self) -> None:
-        km = KernelManager(kernel_name=GRADING_KERNEL, kernel_spec_manager=_GradingKernelSpecs())
-        if km.has_trait("transport_encryption") and zmq.has("curve"):
-            km.transport_encryption = "auto"
-        # The kernel's own stdout/stderr (not the notebook's output, which comes through
-        # Jupyter's messages) would only add noise to the tool's report.
-        km.start_kernel(cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL)
-        kc = km.client()
-        kc.start_channels()
-        try:
-            kc.wait_for_ready(timeout=self.startup_timeout)
-        except RuntimeError:
-            kc.stop_channels()
-            km.shutdown_kernel(now=True)
-            raise
-        self.km, self.kc = km, kc
-
-    def shutdown(self) -> None:
-        if self.kc is not None:
-            self.kc.stop_channels()
-        if self.km is not None:
-            try:
-                self.km.shutdown_kernel(now=True)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-            self.km.cleanup_resources()
-        self.km = self.kc = None
-
-    def restart(self) -> None:
-        """A fresh kernel in place of this one (whatever state that one was in)."""
-        self.shutdown()
-        self.start()
-
-    @property
-    def alive(self) -> bool:
-        return self.km is not None and self.km.is_alive()
-
-    def run(self, code: str, timeout: float, *, silent: bool = False,
-            marker: str | None = None) -> CellRun:
-        """Run ``code``; wait at most ``timeout`` seconds, then interrupt it."""
-        assert self.kc is not None and self.km is not None, "start the kernel first"
-        start = time.monotonic()
-        result = CellRun("ok", 0.0)
-        pending = ""  # the unfinished last line, to find marked lines split across messages
-        msg_id = self.kc.execute(code, silent=silent, store_history=not silent,
-                                 allow_stdin=False, stop_on_error=False)
-        deadline = start + max(0.0, timeout)
-        interrupted_at: float | None = None
-        last_alive_check = start
-        while True:
-            now = time.monotonic()
-            if interrupted_at is None and now >= deadline:
-                try:
-                    self.km.interrupt_kernel()
-                except Exception:  # noqa: BLE001 - the kernel is already gone
-                    pass
-                interrupted_at = now
-            if interrupted_at is not None and now >= interrupted_at + self.interrupt_grace:
-                result.status, result.stuck = "timeout", True
-                break
-            if now - last_alive_check >= 1.0:
-                last_alive_check = now
-                if not self.km.is_alive():
-                    result.status = "died"
-                    break
-            try:
-                msg = self.kc.get_iopub_msg(timeout=0.2)
-            except Empty:
-                continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            text = ""
-            if kind == "stream":
-                text = content.get("text", "")
-            elif kind in ("execute_result", "display_data"):
-                text = str(content.get("data", {}).get("text/plain", "")) + "\n"
-            elif kind == "error":
-                result.ename, result.evalue = content.get("ename"), content.get("evalue")
-                text = f"{result.ename}: {result.evalue}\n"
-                if interrupted_at is None:
-                    result.status = "error"
-            elif kind == "status" and content.get("execution_state") == "idle":
-                if interrupted_at is not None:
-                    result.status = "timeout"
-                break
-            if text:
-                room = self.output_limit - len(result.output)
-                result.output += text[:max(room, 0)]
-                result.dropped += max(len(text) - max(room, 0), 0)
-                if marker is not None:
-                    lines = (pending + text).split("\n")
-                    pending = lines.pop()[-4096:]
-                    result.marked += [line[line.index(marker):] for line in lines
-                                      if marker in line]
-        if marker is not None and pending and marker in pending:
-            result.marked.append(pending[pending.index(marker):])
-        self._drain_shell()
-        result.seconds = time.monotonic() - start
-        return result
-
-    def _drain_shell(self) -> None:
-        while True:
-            try:
-                self.kc.get_shell_msg(timeout=0)
-            except Empty:
-                return
-            except Exception:  # noqa: BLE001 - channel closed with a dead kernel
-                return
+    notebook_timeout: float = 900.0   # all of a notebook's exercises together
+    output_limit: int = 20_000        # characters kept of each hint and message
+    startup_timeout: float = 120.0    # starting the checker (importing torch)
+    max_restarts: int = 3             # new checker processes after one died
+    memory_bytes: int = 4 * 2**30     # heap of the checker (RLIMIT_DATA)
+    processes: int = 256              # processes and threads (sandbox user only)
+    threads: int = 1                  # torch / BLAS threads of each checker
 
 
 # --------------------------------------------------------------------------- results
@@ -309,6 +86,7 @@ class ExerciseResult:
     mistake: str | None = None
     hint: str | None = None
     message: str | None = None
+    cell: int | None = None   # the notebook's cell that defined it (1-based), if any
 
 
 @dataclass
@@ -320,6 +98,9 @@ class StudentResult:
     exercises: dict[str, ExerciseResult]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    isolation: str = ""     # "isolation: bubblewrap (...)" or "isolation: off (...)"
+    digest: str = ""        # the notebook's content hash (resumed runs reuse the grade)
+    cpu_seconds: float = 0.0  # CPU time of the checker processes that ran to their end
 
     @property
     def points(self) -> int:
@@ -328,9 +109,6 @@ class StudentResult:
     @property
     def max_points(self) -> int:
         return sum(r.max_points for r in self.exercises.values())
-
-
-# --------------------------------------------------------------------------- one notebook
 
 
 def code_cells(path: str | Path) -> list[tuple[int, str]]:
@@ -356,217 +134,364 @@ def code_cells(path: str | Path) -> list[tuple[int, str]]:
     return cells
 
 
+
+
+def _defined_names(node: ast.stmt) -> set[str]:
+    """Names a top-level statement defines (``checks.use`` lines define nothing new)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        value = node.value
+        if (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+                and value.func.attr == "use"):
+            return set()
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return {t.id for t in targets if isinstance(t, ast.Name)}
+    return set()
+
+
+def exercise_cells(cells: list[tuple[int, str]], names: list[str]) -> dict[str, tuple[int, str]]:
+    """exercise name -> (position, source) of the last code cell that defines it."""
+    found: dict[str, tuple[int, str]] = {}
+    for position, source in cells:
+        defined = set()
+        for node in runnable_statements(source):
+            defined |= _defined_names(node)
+        for name in names:
+            if name in defined:
+                found[name] = (position, source)
+    return found
+
+
+def _screened(exercise: Exercise, source: str) -> list[str]:
+    kept = "\n".join(ast.unparse(node) for node in runnable_statements(source))
+    return screen(kept, exercise)
+
+
+# --------------------------------------------------------------------------- the checker
+
+
+def _environment(isolation: bwrap.Isolation, root: Path, limits: Limits) -> dict[str, str]:
+    """The checker's environment: in the sandbox, a clean one; else a guarded one."""
+    common = {"PYTHONDONTWRITEBYTECODE": "1", "SEGKIT_PROGRESS": "0", "SEGKIT_DEVICE": "cpu",
+              "MPLBACKEND": "Agg", **thread_env(limits.threads)}
+    if isolation.on:
+        home, work = bwrap.SANDBOX_HOME, bwrap.SANDBOX_WORK
+        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home,
+                "TMPDIR": f"{work}/tmp", "PYTHONPATH": SEGKIT_PARENT,
+                "MPLCONFIGDIR": f"{work}/matplotlib", "SEGKIT_GUARD_WRITE_ROOT": "/tmp",
+                "SEGKIT_GUARD_NETWORK": "block", "SEGKIT_GUARD_PROCESSES": "block",
+                "SEGKIT_GUARD_LOG": f"{work}/.guard.log", **common}
+    env = kernel_env(sandbox=root, block_network=True, block_processes=True,
+                     log_path=root / "guard.log")
+    for name in [n for n in env if n.startswith(("JPY_", "JUPYTER_"))]:
+        env.pop(name)
+    return {**env, **common}
+
+
+class _Checker:
+    """One checker process: start it with its job, read its events, stop it."""
+
+    def __init__(self, argv: list[str], env: dict, cwd: Path, job: dict, err: Path,
+                 group: bool) -> None:
+        self.group = group
+        with open(err, "ab") as stderr:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=stderr, env=env, cwd=cwd,
+                                         start_new_session=os.name == "posix")
+        self.lines: Queue = Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        try:
+            self.proc.stdin.write(json.dumps(job).encode())
+            self.proc.stdin.close()
+        except OSError:
+            pass  # it died at once: the caller sees the end of its output
+
+    def _read(self) -> None:
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def next_event(self, nonces: dict[str, str], deadline: float):
+        """(nonce's name, event) of the next line carrying a known nonce; ("end", None)
+        when the process ended; ("late", None) at the deadline."""
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Empty:
+                return "late", None
+            if line is None:
+                return "end", None
+            nonce, _, text = line.partition(" ")
+            if nonce in nonces:
+                try:
+                    event = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(event, dict):
+                    return nonces[nonce], event
+
+    def stop(self, wait: float = 0.0) -> None:
+        """End the process: let it end on its own for ``wait`` seconds, then kill it."""
+        try:
+            self.proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            if self.group and os.name == "posix":
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            else:
+                self.proc.kill()
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()  # the reader thread ends at the end of the output
+
+
+# --------------------------------------------------------------------------- one notebook
+
+
 def _first_line(source: str) -> str:
     line = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
     return line if len(line) <= 70 else line[:67] + "..."
 
 
-def _defines(source: str, name: str) -> bool:
-    return re.search(rf"^\s*(def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*=",
-                     source, re.MULTILINE) is not None
+class _NotebookGrading:
+    """The exercises of one notebook, checked by one checker process (or a few, when
+    one dies), in the sandbox folder ``root``."""
 
-
-class _GiveUp(Exception):
-    """The kernel kept dying: stop running this notebook."""
-
-
-class _NotebookRun:
-    """Runs one student's cells and checks in a KernelSession, recovering from trouble."""
-
-    def __init__(self, session: KernelSession, lesson: Lesson, limits: Limits) -> None:
-        self.session = session
-        self.lesson = lesson
-        self.limits = limits
+    def __init__(self, lesson: Lesson, limits: Limits, isolation: bwrap.Isolation,
+                 root: Path, slot: int, hidden: list[Path]) -> None:
+        self.lesson, self.limits, self.isolation = lesson, limits, isolation
+        self.root, self.slot, self.hidden = root, slot, hidden
+        self.work = root / "work"
         self.notes: list[str] = []
-        self.completed: list[str] = []   # sources of the cells that ran to their end
-        self.stopped: dict[int, tuple[str, str]] = {}  # cell -> ("timeout"/"died", source)
-        self.restarts = 0
-        self.gave_up = False
-        names = [exercise.name for exercise in lesson.exercises]
-        self.snapshot_code = (f"__import__('sys').modules['_segkit_grader']"
-                              f".snapshot(globals(), {names!r})")
+        self.results: dict[str, ExerciseResult] = {}
+        self.cells: dict[str, tuple[int, str]] = {}
+        self.skipped: set[str] = set()   # flagged: not run, not checked
+        self.passed: set[str] = set()
+        self.deadline = time.monotonic() + limits.notebook_timeout
+        self.cpu_seconds = 0.0
 
-    # ------------------------------------------------------------------ helpers
+    def result(self, exercise: Exercise, status: str, **kw) -> None:
+        points = exercise.points if status == "pass" else 0
+        cell = self.cells.get(exercise.name, (None, ""))[0]
+        self.results[exercise.name] = ExerciseResult(status, points, exercise.points,
+                                                     cell=cell, **kw)
 
-    def _snapshot(self) -> None:
-        self.session.run(self.snapshot_code, timeout=30, silent=True)
+    # ------------------------------------------------------------------ the job
 
-    def _recover(self, why: str) -> None:
-        """Restart the kernel and run the completed cells again."""
-        self.restarts += 1
-        if self.restarts > self.limits.max_restarts:
-            self.notes.append(f"gave up after {self.limits.max_restarts} kernel restarts")
-            raise _GiveUp()
+    def _job(self, start: int) -> tuple[dict, dict[str, str]]:
+        nonces = {secrets.token_hex(16): "session"}
+        exercises = []
+        for i, exercise in enumerate(self.lesson.exercises):
+            nonce = secrets.token_hex(16)
+            nonces[nonce] = exercise.name
+            position, source = self.cells.get(exercise.name, (None, None))
+            skip = exercise.name in self.skipped
+            exercises.append({
+                "name": exercise.name, "nonce": nonce, "check": exercise.check_source,
+                "use": exercise.use_source, "cell": None if skip else source,
+                "cell_name": f"<cell {position}>", "replay": i < start or skip})
+        session = next(n for n, who in nonces.items() if who == "session")
+        limits = bwrap.SandboxLimits(memory_bytes=self.limits.memory_bytes,
+                                     processes=self.limits.processes,
+                                     cpu_seconds=int(self.limits.notebook_timeout * 2))
+        job = {"session": session, "scaffold": self.lesson.scaffold,
+               "lesson_number": self.lesson.number, "exercises": exercises,
+               "passed": sorted(self.passed), "threads": self.limits.threads,
+               "cell_timeout": self.limits.cell_timeout,
+               "check_timeout": self.limits.check_timeout,
+               "message_limit": self.limits.output_limit,
+               "limits": limits.__dict__, "process_cap": self.isolation.separate_users}
+        return job, nonces
+
+    def _start(self, job: dict) -> _Checker:
+        env = _environment(self.isolation, self.root, self.limits)
+        argv = [sys.executable, "-m", "segkit.grading.checker"]
+        self.isolation.prepare(self.work, self.slot)
+        argv = self.isolation.command(argv, self.work, self.slot, env, self.hidden)
+        return _Checker(argv, env, self.work, job, self.root / "checker.err",
+                        group=not self.isolation.on)
+
+    # ------------------------------------------------------------------ following it
+
+    def _startup_failure(self) -> str:
         try:
-            self.session.restart()
-        except RuntimeError as exc:
-            self.notes.append(f"the kernel did not start again after {why}: {exc}")
-            raise _GiveUp() from None
-        for source in self.completed:
-            run = self.session.run(source, timeout=self.limits.cell_timeout)
-            if run.status in ("died", "timeout"):
-                self.notes.append(f"a cell that had run before {run.status} when run again "
-                                  f"after {why}")
-                raise _GiveUp()
-            self._snapshot()
+            text = (self.root / "checker.err").read_text(errors="replace").strip()
+        except OSError:
+            text = ""
+        return text.splitlines()[-1] if text else "no message"
 
-    # ------------------------------------------------------------------ the student's cells
-
-    def run_cells(self, cells: list[tuple[int, str]]) -> None:
-        deadline = time.monotonic() + self.limits.notebook_timeout
-        try:
-            for position, source in cells:
-                if not source.strip():
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self.notes.append(f"the notebook ran out of time "
-                                      f"({self.limits.notebook_timeout:g} s) before cell "
-                                      f"{position}: cells {position}-{cells[-1][0]} did not run")
-                    return
-                run = self.session.run(source, timeout=min(self.limits.cell_timeout, left))
-                what = f"cell {position} (`{_first_line(source)}`)"
-                if run.dropped:
-                    self.notes.append(f"{what} printed {len(run.output) + run.dropped:,} "
-                                      f"characters; kept {len(run.output):,}")
-                if run.status in ("ok", "error"):
-                    self.completed.append(source)
-                    self._snapshot()
-                elif run.status == "timeout":
-                    self.stopped[position] = ("timeout", source)
-                    limit = min(self.limits.cell_timeout, left)
-                    note = f"{what} ran longer than {limit:g} s and was stopped"
-                    if run.stuck:
-                        note += (" (it ignored the interrupt: the kernel was restarted and "
-                                 "the cells before were run again)")
-                    self.notes.append(note)
-                    if run.stuck:
-                        self._recover(f"{what} ignored the interrupt")
-                    else:
-                        self._snapshot()
-                else:  # died
-                    self.stopped[position] = ("died", source)
-                    self.notes.append(f"{what} crashed the kernel; it was restarted and "
-                                      "the cells before were run again")
-                    self._recover(f"{what} crashed the kernel")
-        except _GiveUp:
-            self.gave_up = True
-
-    # ------------------------------------------------------------------ the grader's checks
-
-    def check(self, exercise: Exercise, more: bool = True) -> ExerciseResult:
-        """Check ``exercise``; ``more``: other checks follow (a broken kernel is restarted)."""
-        points = exercise.points
-
-        def result(status: str, **kw) -> ExerciseResult:
-            return ExerciseResult(status, points if status == "pass" else 0, points, **kw)
-
-        if self.gave_up:
-            return result("error", message="not checked: the kernel kept crashing")
-        nonce = secrets.token_hex(12)
-        marker = inkernel.marker(nonce)
-        run = self.session.run(inkernel.snippet(exercise.name, exercise.check_source, nonce),
-                               timeout=self.limits.check_timeout, marker=marker)
-        try:
-            if run.status == "died":
-                if more:
-                    self._recover(f"checking `{exercise.name}` crashed the kernel")
-                return result("error", message=f"the kernel died while `{exercise.name}` was "
-                                               "checked: the code crashed Python")
-            if run.status == "timeout":
-                if run.stuck and more:
-                    self._recover(f"checking `{exercise.name}` ignored the interrupt")
-                return result("timeout", hint=f"the check did not finish within "
-                                              f"{self.limits.check_timeout:g} s: an endless "
-                                              f"loop in `{exercise.name}`?")
-        except _GiveUp:
-            self.gave_up = True
-            return result("error" if run.status == "died" else "timeout",
-                          message="the kernel could not be brought back")
-        for line in run.marked:
-            try:
-                found = json.loads(line[len(marker):])
-            except ValueError:
+    def _follow(self, checker: _Checker, nonces: dict[str, str], start: int) -> int | None:
+        """Read the checker's events; the index to go on from after trouble, or None."""
+        who, event = checker.next_event(nonces, time.monotonic() + self.limits.startup_timeout)
+        if who != "session" or event.get("event") != "ready":
+            why = ("did not start within "f"{self.limits.startup_timeout:g} s" if who == "late"
+                   else f"ended at start: {self._startup_failure()}")
+            for exercise in self.lesson.exercises[start:]:
+                if exercise.name not in self.results:
+                    self.result(exercise, "error", message=f"not checked: the grader's "
+                                                           f"process {why}")
+            return None
+        if event.get("failed_limits"):
+            self.notes.append(f"limits not set here: {', '.join(event['failed_limits'])}")
+        if event.get("scaffold_error") and start == 0:
+            self.notes.append(f"the lesson's imports failed: {event['scaffold_error']}")
+        for i in range(start, len(self.lesson.exercises)):
+            exercise = self.lesson.exercises[i]
+            if exercise.name in self.skipped:
                 continue
-            if found.get("exercise") == exercise.name and found.get("status") in STATUSES:
-                outcome = result(found["status"], mistake=found.get("mistake"),
-                                 hint=found.get("hint"), message=found.get("message"))
-                return self._explain_missing(exercise, outcome)
-        return result("error", message="the check gave no result")
+            if not self._wait_result(checker, nonces, exercise):
+                return i + 1
+        who, event = checker.next_event(nonces, time.monotonic() + 5)
+        if who == "session" and event.get("event") == "done":
+            self.cpu_seconds += float(event.get("cpu") or 0.0)
+        return None
 
-    def _explain_missing(self, exercise: Exercise, outcome: ExerciseResult) -> ExerciseResult:
-        """A missing exercise whose defining cell was stopped: say so (timeout / error)."""
-        if outcome.status != "missing":
-            return outcome
-        for position, (how, source) in sorted(self.stopped.items()):
-            if _defines(source, exercise.name):
-                if how == "timeout":
-                    outcome.status = "timeout"
-                    outcome.hint = (f"cell {position}, which defines `{exercise.name}`, ran "
-                                    "out of time before it was defined")
+    def _wait_result(self, checker: _Checker, nonces: dict[str, str],
+                     exercise: Exercise) -> bool:
+        """Record ``exercise``'s result; False when the checker had to be given up."""
+        allowed = self.limits.cell_timeout + self.limits.check_timeout + 15
+        deadline = min(time.monotonic() + allowed, self.deadline)
+        while True:
+            who, event = checker.next_event(nonces, deadline)
+            if who == "late":
+                if time.monotonic() >= self.deadline:
+                    self.result(exercise, "timeout", hint=f"not checked: the notebook's "
+                                f"{self.limits.notebook_timeout:g} s ran out")
                 else:
-                    outcome.status = "error"
-                    outcome.hint = (f"cell {position}, which defines `{exercise.name}`, "
-                                    "crashed the kernel")
-                break
-        return outcome
+                    self.result(exercise, "timeout", hint=f"`{exercise.name}` did not finish "
+                                f"within {allowed - 15:g} s and ignored the interrupt: an "
+                                "endless loop?")
+                return False
+            if who == "end":
+                self.result(exercise, "error", message=(
+                    f"Python ended while `{exercise.name}` was run or checked: the code "
+                    f"crashed it (a fault, `os._exit`, or memory beyond the "
+                    f"{self.limits.memory_bytes / 2**30:g} GiB cap)"))
+                return False
+            if who in self.results and who != exercise.name:
+                self.result(next(e for e in self.lesson.exercises if e.name == who), "review",
+                            hint="review: two results came back for it: its code wrote to "
+                                 "the grader's result channel")
+                continue
+            if who != exercise.name:
+                continue
+            if event.get("event") == "begin":
+                deadline = min(time.monotonic() + allowed, self.deadline)
+                continue
+            if event.get("status") in STATUSES and event.get("exercise") == exercise.name:
+                self._record(exercise, event)
+                return True
+
+    def _record(self, exercise: Exercise, event: dict) -> None:
+        status = event["status"]
+        position, source = self.cells.get(exercise.name, (None, ""))
+        what = f"cell {position} (`{_first_line(source)}`)"
+        if event.get("cell_timeout"):
+            self.notes.append(f"{what} ran longer than {self.limits.cell_timeout:g} s and "
+                              "was stopped")
+            if status == "missing":
+                status, event["hint"] = "timeout", (f"cell {position}, which defines "
+                                                    f"`{exercise.name}`, ran out of time "
+                                                    "before it was defined")
+        if event.get("cell_error"):
+            self.notes.append(f"{what}: {event['cell_error']} (the grader runs only the "
+                              "definitions of exercise cells, after the lesson's imports: "
+                              "a helper defined elsewhere is not there)")
+        if status == "pass":
+            self.passed.add(exercise.name)
+        self.result(exercise, status, mistake=event.get("mistake"), hint=event.get("hint"),
+                    message=event.get("message"))
+
+    # ------------------------------------------------------------------ all of it
+
+    def run(self, cells: list[tuple[int, str]]) -> None:
+        self.cells = exercise_cells(cells, [ex.name for ex in self.lesson.exercises])
+        for exercise in self.lesson.exercises:
+            if exercise.name in self.cells:
+                reasons = _screened(exercise, self.cells[exercise.name][1])
+                if reasons:
+                    self.skipped.add(exercise.name)
+                    self.result(exercise, "review", hint="review: " + "; ".join(reasons))
+        start, restarts = 0, 0
+        if len(self.skipped) == len(self.lesson.exercises):
+            start = None  # everything flagged: nothing to run
+        while start is not None and start < len(self.lesson.exercises):
+            job, nonces = self._job(start)
+            checker = self._start(job)
+            again = start  # where to go on if it fails to report at all
+            try:
+                again = self._follow(checker, nonces, start)
+            finally:  # after its last result it ends by itself
+                checker.stop(wait=5.0 if again is None else 0.0)
+            start = again
+            if start is not None:
+                restarts += 1
+                if restarts > self.limits.max_restarts or time.monotonic() >= self.deadline:
+                    for exercise in self.lesson.exercises[start:]:
+                        if exercise.name not in self.results:
+                            self.result(exercise, "error", message="not checked: the "
+                                        "grader's process kept dying or ran out of time")
+                    break
+        self.notes += _refusal_notes([self.root / "guard.log", self.work / ".guard.log"])
 
 
-def _refusal_notes(log_path: Path) -> list[str]:
-    notes, seen = [], set()
-    for entry in guard.read_log(log_path):
-        text = f"refused: {entry['what']}"
-        if text not in seen:
-            seen.add(text)
-            notes.append(text)
+def _refusal_notes(logs: list[Path]) -> list[str]:
+    from segkit.sandbox import guard
+
+    notes: list[str] = []
+    for log in logs:
+        for entry in guard.read_log(log):
+            text = f"refused: {entry['what']}"
+            if text not in notes:
+                notes.append(text)
     if len(notes) > 10:
         notes = notes[:10] + [f"... and {len(notes) - 10} more refusals"]
     return notes
 
 
-def grade_notebook(submission: Submission, lesson: Lesson,
-                   limits: Limits = Limits()) -> StudentResult:
+def notebook_digest(path: str | Path) -> str:
+    """The SHA-256 of the notebook's bytes (what resumed grading compares)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def grade_notebook(submission: Submission, lesson: Lesson, limits: Limits = Limits(),
+                   isolation: bwrap.Isolation | None = None) -> StudentResult:
     """Grade one student's notebook (see the module's docstring for how)."""
+    isolation = isolation or bwrap.detect()
     start = time.monotonic()
 
-    def everything(status: str, message: str) -> dict[str, ExerciseResult]:
-        return {ex.name: ExerciseResult(status, 0, ex.points, message=message)
-                for ex in lesson.exercises}
+    def everything(status: str, message: str) -> StudentResult:
+        results = {ex.name: ExerciseResult(status, 0, ex.points, message=message)
+                   for ex in lesson.exercises}
+        return StudentResult(submission.student, submission.path, results, [message],
+                             time.monotonic() - start, isolation.describe(), digest)
 
+    digest = ""
     try:
+        digest = notebook_digest(submission.path)
         cells = code_cells(submission.path)
     except (OSError, ValueError, nbformat.ValidationError) as exc:
-        message = f"the notebook could not be read: {exc}"
-        return StudentResult(submission.student, submission.path,
-                             everything("error", message), [message],
-                             time.monotonic() - start)
-    with tempfile.TemporaryDirectory(prefix="segkit-grade-") as tmp:
-        sandbox = Path(tmp)
-        work = sandbox / "work"
-        work.mkdir()
-        shutil.copy(submission.path, work / submission.path.name)
-        log_path = sandbox / "guard.log"
-        env = kernel_env(sandbox=sandbox, block_network=True, block_processes=True,
-                         log_path=log_path)
-        session = KernelSession(work, env, output_limit=limits.output_limit,
-                                startup_timeout=limits.startup_timeout,
-                                interrupt_grace=limits.interrupt_grace)
-        try:
-            session.start()
-        except RuntimeError as exc:
-            message = f"the kernel did not start: {exc}"
-            return StudentResult(submission.student, submission.path,
-                                 everything("error", message), [message],
-                                 time.monotonic() - start)
-        try:
-            run = _NotebookRun(session, lesson, limits)
-            run.run_cells(cells)
-            last = len(lesson.exercises) - 1
-            results = {exercise.name: run.check(exercise, more=i < last)
-                       for i, exercise in enumerate(lesson.exercises)}
-            notes = run.notes
-        finally:
-            session.shutdown()
-        notes += _refusal_notes(log_path)
-    return StudentResult(submission.student, submission.path, results, notes,
-                         time.monotonic() - start)
+        return everything("error", f"the notebook could not be read: {exc}")
+    hidden = [lesson.solution.resolve().parent, submission.path.resolve().parent]
+    with isolation.slot() as slot, tempfile.TemporaryDirectory(prefix="segkit-grade-") as tmp:
+        root = Path(tmp)
+        for folder in ("matplotlib", "tmp"):
+            (root / "work" / folder).mkdir(parents=True)
+        for font_list in _matplotlib_fonts():
+            shutil.copy(font_list, root / "work" / "matplotlib")
+        grading = _NotebookGrading(lesson, limits, isolation, root, slot, hidden)
+        grading.run(cells)
+    results = {ex.name: grading.results[ex.name] for ex in lesson.exercises}
+    return StudentResult(submission.student, submission.path, results, grading.notes,
+                         time.monotonic() - start, isolation.describe(), digest,
+                         grading.cpu_seconds)
+
+
+def _matplotlib_fonts() -> list[Path]:
+    """matplotlib's font list, copied into each sandbox so that it is not rebuilt."""
+    cache = os.environ.get("MPLCONFIGDIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib")
+    return sorted(Path(cache).glob("fontlist-*.json"))

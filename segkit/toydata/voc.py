@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from segkit.masks import voc_colormap  # the one VOC colour map (re-exported here)
 from segkit.toydata import draw
 
 VOC_TOY_CLASSES = ("background", "disc", "box", "triangle", "ring")
@@ -43,28 +44,6 @@ BORDER_RADIUS = 1            # void band: 1 pixel on each side of every object e
 # how often each class is drawn, and its size (radius as a fraction of the shorter side)
 _CLASS_P = {1: 0.33, 2: 0.31, 3: 0.12, 4: 0.24}
 _CLASS_SIZE = {1: (0.12, 0.3), 2: (0.12, 0.3), 3: (0.12, 0.2), 4: (0.14, 0.3)}
-
-
-def voc_colormap(n: int = 256) -> np.ndarray:
-    """The Pascal VOC colour map: row i is the RGB colour of class index i.
-
-    Built from the bits of i (the devkit's "bitget" map): class 1 is (128, 0, 0),
-    2 is (0, 128, 0), 3 is (128, 128, 0), ..., and 255 is (224, 224, 192).
-
-    Returns:
-        (n, 3) uint8.
-    """
-    cmap = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        cmap[i] = (r, g, b)
-    return cmap
 
 
 # ----------------------------------------------------------------------------- colours and textures

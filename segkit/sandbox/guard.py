@@ -1,8 +1,8 @@
 """Guard rails for notebook code that the course tooling runs: files, processes, network.
 
-``segkit grade`` runs students' notebooks and ``segkit verify`` runs the course's own
-notebooks. Both start their kernels with :mod:`segkit.grading.kernel`, which calls
-:func:`install` before any notebook code runs. It adds a Python *audit hook* (PEP 578:
+``segkit grade`` runs students' exercise code and ``segkit verify`` runs the course's own
+notebooks. Both call :func:`install` before any notebook code runs (the grader's
+checker, :mod:`segkit.grading.checker`; the kernels of :mod:`segkit.sandbox.kernel`). It adds a Python *audit hook* (PEP 578:
 the interpreter reports every file opened for writing, every file removed, every
 process started and every network connection to the hook, which may refuse it by
 raising). An audit hook cannot be removed once added, so a notebook cannot switch it
@@ -24,8 +24,11 @@ guard is installed, so the tool can report a notebook that tried, even if the
 notebook caught the error.
 
 This is a guard against accidents and casual tampering, not a security sandbox: code
-that calls the C library directly (``ctypes``) is not seen by the hook. Grade
-untrusted work inside a container or a throw-away account when that matters.
+that calls the C library directly is not seen by the hook (``ctypes``,
+``_posixsubprocess.fork_exec``, ``torch.save``'s C++ file writer). ``segkit grade``
+therefore also screens the code before it runs it (:mod:`segkit.grading.screen`) and,
+on Linux with bubblewrap, runs it in an operating-system sandbox
+(:mod:`segkit.sandbox.bwrap`), which sees everything.
 """
 
 from __future__ import annotations
@@ -56,14 +59,17 @@ _PATH_EVENTS = {
 _TWO_PATH_EVENTS = {
     "os.rename": (0, 1), "os.link": (1,), "os.symlink": (1,), "shutil.copyfile": (1,),
     "shutil.copytree": (1,), "shutil.move": (0, 1), "shutil.copymode": (1,),
-    "shutil.copystat": (1,),
+    "shutil.copystat": (1,), "sqlite3.connect": (0,),
 }
 _PROCESS_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
                    "os.startfile", "pty.spawn"}
 # Programs that libraries run on their own to learn about the machine (platform,
-# ctypes.util.find_library, matplotlib's font search, torch's GPU probe): harmless, allowed.
+# ctypes.util.find_library, matplotlib's font search, torch's GPU probe): harmless,
+# allowed, but only the system's own copies: a program of the same name that a notebook
+# wrote itself (``./uname``) is refused.
 _HARMLESS_PROGRAMS = {"uname", "ldconfig", "gcc", "cc", "ld", "fc-list", "fc-match",
                       "nvidia-smi", "lscpu", "sysctl"}
+_SYSTEM_BIN_DIRS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin")
 _NETWORK_EVENTS = {"socket.connect", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
                    "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr",
                    "socket.getnameinfo"}
@@ -99,16 +105,37 @@ def _is_local_address(address) -> bool:
     return True  # netlink, packet sockets...: not internet traffic
 
 
-def _program_name(args: tuple) -> str:
-    """'uname' for subprocess.Popen's (executable, args, cwd, env) audit arguments."""
+def _program(args: tuple) -> str:
+    """'uname' or './uname' for subprocess.Popen's (executable, args, cwd, env) arguments."""
     executable = args[0] if args else None
     if executable is None and len(args) > 1:
         argv = args[1]
         executable = argv if isinstance(argv, (str, bytes)) else (argv[0] if argv else "")
     try:
-        return os.path.basename(os.fsdecode(executable)) if executable is not None else ""
+        return os.fsdecode(executable) if executable is not None else ""
     except TypeError:
         return ""
+
+
+def _is_harmless_program(program: str, cwd=None) -> bool:
+    """True for the system's own copy of a harmless program ('uname', '/usr/bin/uname').
+
+    A bare name is looked up the way the C library will (PATH); a path is resolved
+    against ``cwd``. Only programs in the system's folders count: ``./uname`` does not.
+    """
+    import shutil
+
+    if os.path.basename(program) not in _HARMLESS_PROGRAMS:
+        return False
+    if os.sep not in program:
+        found = shutil.which(program)
+        if found is None:
+            return False
+        program = found
+    elif not os.path.isabs(program):
+        program = os.path.join(os.fsdecode(cwd) if cwd else os.getcwd(), program)
+    real = os.path.realpath(program)
+    return os.path.dirname(real) in _SYSTEM_BIN_DIRS
 
 
 class _Guard:
@@ -205,7 +232,8 @@ class _Guard:
                 if len(args) > position and args[position] is not None:
                     self._check_write(event, args[position])
         elif event in _PROCESS_EVENTS:
-            if event == "subprocess.Popen" and _program_name(args) in _HARMLESS_PROGRAMS:
+            if event == "subprocess.Popen" and _is_harmless_program(
+                    _program(args), args[2] if len(args) > 2 else None):
                 return
             what = " ".join(str(a) for a in args[:2])[:200]
             self._log("process", f"{event} {what}")

@@ -1,0 +1,177 @@
+"""Read a student's exercise code before it runs, and flag what an exercise never needs.
+
+    reasons = screen(source, exercise)      # [] or ["imports importlib", ...]
+
+An exercise of this course is a function or a class that computes with numpy and
+torch. Code that reaches for the machinery a grader is made of (imports, modules,
+builtins, frames, hooks, the course's checks and solutions, other programs) has no
+business there, and it is how every known forgery of a grade works. Such an exercise
+is not run: it is graded ``review`` with the reasons, 0 points until the instructor
+has looked at it (and can change the grade).
+
+What is flagged, from the syntax tree (nothing runs):
+
+- modules: ``importlib``, ``builtins``, ``json``, ``pickle``, ``marshal``, ``inspect``,
+  ``gc``, ``types``, ``ctypes``, ``cffi``, ``subprocess``, ``_posixsubprocess``,
+  ``multiprocessing``, ``threading``, ``signal``, ``socket``, ``sqlite3``, ``IPython``,
+  ``ipykernel``, ``segkit.checks``/``grading``/``sandbox``/``course``, ...;
+- attributes: ``sys.modules``, ``sys._getframe`` and the other ``sys`` hooks,
+  ``os.system``/``exec*``/``spawn*``/``fork``/``kill``, ``torch.save``, frame
+  attributes (``f_back``, ``f_globals``, ``tb_frame``, ...), any ``__dunder__`` beyond
+  the ordinary object protocol (``__init__``, ``__call__``, ...);
+- names: ``eval``, ``exec``, ``compile``, ``__import__``, ``globals``, ``vars``,
+  ``get_ipython``, ``getattr``/``setattr`` with a computed name, the course's
+  ``checks``, anything called ``reference_*``, segkit's own version of the exercise
+  (the one the lesson's ``checks.use`` line names, e.g. ``metrics.dice_score``);
+- strings that name the course's files or the machine's insides: ``solutions``,
+  ``.ipynb``, ``/proc``, ``segkit``.
+
+A false alarm costs the instructor a look; a missed forgery costs a dishonest grade.
+Obfuscated code that hides all of these still meets the sandbox
+(:mod:`segkit.sandbox.bwrap`) and the grader's own defences
+(:mod:`segkit.grading.checker`).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from segkit.grading.discover import Exercise
+
+__all__ = ["screen"]
+
+_MODULES = {
+    "importlib", "builtins", "__builtin__", "json", "pickle", "marshal", "shelve", "inspect",
+    "gc", "types", "ctypes", "cffi", "_ctypes", "subprocess", "_posixsubprocess", "posix", "nt",
+    "multiprocessing", "threading", "_thread", "concurrent", "signal", "socket", "ssl",
+    "sqlite3", "IPython", "ipykernel", "jupyter_client", "zmq", "pty", "pdb", "code", "codeop",
+    "runpy", "resource", "atexit", "sys", "urllib", "http", "requests", "faulthandler",
+    "tracemalloc", "dis", "linecache", "traceback", "weakref", "ast", "copyreg", "site",
+}
+_SEGKIT_INSIDES = ("segkit.checks", "segkit.grading", "segkit.sandbox", "segkit.course")
+# attributes flagged whatever they are looked up on (no exercise needs them) ...
+_ATTRIBUTES = {
+    "_getframe", "settrace", "setprofile", "addaudithook", "meta_path", "path_hooks",
+    "system", "popen", "fork", "forkpty", "kill", "killpg", "setsid", "dup2", "fork_exec",
+    "f_back", "f_locals", "f_globals", "f_builtins", "f_code", "tb_frame", "tb_next",
+    "gi_frame", "cr_frame", "ag_frame", "co_code", "events", "input_transformers_post",
+}
+_ATTRIBUTE_PREFIXES = ("exec", "spawn", "posix_spawn")
+# ... and these only as written here (``model.modules()`` is fine, ``sys.modules`` not)
+_CHAINS = {"sys.modules", "sys.stdout", "sys.stderr", "sys.path", "os.write", "os.open",
+           "os.environ", "torch.save", "torch.jit.save", "torch.load", "np.save", "numpy.save"}
+_PLAIN_DUNDERS = {
+    "__init__", "__call__", "__len__", "__getitem__", "__setitem__", "__iter__", "__next__",
+    "__repr__", "__str__", "__eq__", "__hash__", "__name__", "__enter__", "__exit__",
+    "__contains__", "__add__", "__mul__", "__sub__", "__truediv__", "__lt__", "__le__",
+    "__gt__", "__ge__", "__ne__", "__bool__", "__post_init__", "__class__", "__doc__",
+}
+_NAMES = {"eval", "exec", "compile", "__import__", "globals", "locals", "vars", "breakpoint",
+          "get_ipython", "__builtins__", "__loader__", "__spec__", "__file__", "checks",
+          "delattr", "memoryview"}
+_STRINGS = ("solutions", ".ipynb", "/proc", "/tmp/", "segkit", "reference_", "SEGKIT")
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """'segkit.metrics.dice_score' for an attribute chain on a name; None otherwise."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return ".".join([node.id, *reversed(parts)])
+    return None
+
+
+def _module_reason(module: str) -> str | None:
+    top = module.split(".")[0]
+    if module.startswith(_SEGKIT_INSIDES):
+        return f"imports `{module}` (the course's checks and tools)"
+    if top in _MODULES:
+        return f"imports `{module}`"
+    return None
+
+
+def _reference_reasons(node: ast.AST, exercise: Exercise) -> list[str]:
+    """Uses of segkit's own version of the exercise: ``metrics.dice_score``,
+    ``from segkit.metrics import dice_score``, ``checks.lesson04.reference_dice_score``."""
+    reference = exercise.reference or ""
+    tail = ".".join(reference.split(".")[-2:]) if reference.count(".") >= 1 else None
+    reasons = []
+    if isinstance(node, ast.Attribute):
+        chain = _dotted(node) or ""
+        if node.attr.startswith("reference_"):
+            reasons.append(f"uses the course's reference solution `{chain or node.attr}`")
+        elif tail and not reference.startswith("checks.") and (
+                chain == tail or chain.endswith("." + tail)):
+            reasons.append(f"uses segkit's own `{reference}` for `{exercise.name}`")
+        elif (chain.endswith("." + exercise.name) and chain.split(".")[0] != "self"
+              and not reasons):
+            reasons.append(f"uses `{chain}`, a library's own `{exercise.name}`")
+    elif isinstance(node, ast.Name) and node.id.startswith("reference_"):
+        reasons.append(f"uses the course's reference solution `{node.id}`")
+    elif isinstance(node, ast.ImportFrom) and node.module:
+        module, name = reference.rsplit(".", 1) if "." in reference else ("", "")
+        names = {a.name for a in node.names}
+        if (node.module == module and name in names) or (
+                node.module.split(".")[0] == "segkit" and exercise.name in names):
+            reasons.append(f"imports segkit's own `{exercise.name}` from `{node.module}`")
+    return reasons
+
+
+def _call_reasons(node: ast.Call) -> list[str]:
+    func = node.func
+    if isinstance(func, ast.Name) and func.id in ("getattr", "setattr", "hasattr"):
+        if len(node.args) < 2 or not isinstance(node.args[1], ast.Constant):
+            return [f"calls `{func.id}` with a computed attribute name"]
+        name = str(node.args[1].value)
+        if name.startswith("__") and name not in _PLAIN_DUNDERS:
+            return [f"calls `{func.id}(..., {name!r})`"]
+    return []
+
+
+def _node_reasons(node: ast.AST, exercise: Exercise) -> list[str]:
+    reasons = _reference_reasons(node, exercise)
+    if isinstance(node, ast.Import):
+        reasons += [r for a in node.names if (r := _module_reason(a.name))]
+    elif isinstance(node, ast.ImportFrom):
+        module = ("." * node.level) + (node.module or "")
+        reasons += [r for r in [_module_reason(module)] if r]
+        if node.level:
+            reasons.append("uses a relative import")
+        if module == "segkit" and any(a.name in ("checks", "grading", "sandbox", "course")
+                                      for a in node.names):
+            reasons.append("imports the course's checks and tools from segkit")
+        if module == "torch" and any(a.name in ("save", "load") for a in node.names):
+            reasons.append("imports `torch.save`/`torch.load` (files outside the exercise)")
+    elif isinstance(node, ast.Attribute):
+        attr, chain = node.attr, _dotted(node)
+        if attr in _ATTRIBUTES or attr.startswith(_ATTRIBUTE_PREFIXES) or chain in _CHAINS:
+            reasons.append(f"uses `{chain or '.' + attr}`")
+        elif attr.startswith("__") and attr.endswith("__") and attr not in _PLAIN_DUNDERS:
+            reasons.append(f"uses `{attr}`")
+    elif isinstance(node, ast.Name) and node.id in _NAMES:
+        reasons.append(f"uses `{node.id}`")
+    elif isinstance(node, ast.Call):
+        reasons += _call_reasons(node)
+    elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+        text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
+        reasons += [f"mentions {word!r} in a string" for word in _STRINGS if word in text]
+    elif isinstance(node, ast.Global):
+        reasons.append("declares a `global`")
+    return reasons
+
+
+def screen(source: str, exercise: Exercise) -> list[str]:
+    """Why the code ``source`` of ``exercise`` should be reviewed before it counts
+    (each reason once, in the order found); [] when there is nothing to say."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []  # it will not run either: the check says so
+    reasons: list[str] = []
+    for node in ast.walk(tree):
+        for reason in _node_reasons(node, exercise):
+            if reason not in reasons:
+                reasons.append(reason)
+    return reasons
