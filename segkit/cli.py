@@ -4,6 +4,9 @@
     segkit train                              # train on the embedded toy Carvana
     segkit evaluate runs/carvana/best.pt      # val loss / Dice / accuracy of a checkpoint
     segkit predict runs/carvana/best.pt my_photos/ predictions/
+    segkit train --images my_data/images --masks my_data/masks    # your own folders
+    segkit evaluate runs/folder/best.pt --images test/images --masks test/masks
+    segkit fetch voc2012 data/                # download and check a real dataset
     segkit build-lessons [--check]            # lessons/ from solutions/
     segkit run-course                         # execute every solution notebook headless
     segkit grade submissions/ --lesson 03     # grade a class of student notebooks
@@ -85,7 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if fresh != Path(cfg.out_dir):
             print(f"{cfg.out_dir} holds an earlier run, which is kept; this run goes to {fresh}")
             cfg.out_dir = str(fresh)
-    run_training(cfg)
+    run_training(cfg, show_lr=True)
     return 0
 
 
@@ -102,13 +105,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     saved = dict(ckpt.get("train_config") or {})
     cfg = TrainConfig(**{k: (tuple(v) if k == "size" else v) for k, v in saved.items()
                          if k in TrainConfig.__dataclass_fields__ and k != "preset"})
+    if getattr(args, "images", None) or getattr(args, "masks", None):
+        return evaluate_own_folder(args, ckpt)
     if args.data_root:
-        cfg.data_root = args.data_root
+        cfg.data_root = str(Path(args.data_root).resolve())
     elif cfg.data_root and not Path(cfg.data_root).is_dir():
         raise CheckpointError(
             f"{args.checkpoint} was trained on {cfg.data_root}, which is not there (moved, "
             "deleted, or a relative path from another folder): give the data's folder with "
             "--data-root DIR")
+    check_data_root(args.checkpoint, cfg)  # your own folders (--images/--masks) too
     device = pick_device(args.device)
     model = model_from_checkpoint(ckpt, device, name=args.checkpoint)
     train_ds, val_ds, _ = build_datasets(cfg)
@@ -122,6 +128,90 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for k, v in result.items():
         print(f"  {k:<9} {v:.4f}")
     return 0
+
+
+def check_data_root(checkpoint, cfg) -> None:
+    """Raise naming the checkpoint and --data-root when its data folders are gone."""
+    from segkit.errors import DataError
+
+    for name in ("data_root", "images", "masks"):
+        folder = getattr(cfg, name, None)
+        if folder and not Path(folder).exists():
+            option = "--data-root" if name == "data_root" else f"--{name}"
+            raise DataError(f"checkpoint {checkpoint} was trained on {folder}, which is not "
+                            f"there any more (moved, or another machine): give the data's new "
+                            f"place with {option} DIR, or score a labelled folder with "
+                            "--images DIR --masks DIR")
+
+
+def evaluate_own_folder(args: argparse.Namespace, ckpt: dict) -> int:
+    """``segkit evaluate CKPT --images DIR --masks DIR``: summary, CSV, worst-images figure."""
+    from segkit.device import pick_device
+    from segkit.evaluation import evaluate_folder, spec_from_checkpoint
+    from segkit.owndata import mask_spec
+
+    if not (args.images and args.masks):
+        raise ValueError("give both --images DIR and --masks DIR (a labelled folder to score)")
+    spec = spec_from_checkpoint(ckpt)
+    if any(v is not None for v in (args.foreground, args.ignore_index, args.mask_values,
+                                   args.class_names, args.num_classes)):
+        spec = mask_spec(num_classes=args.num_classes, class_names=args.class_names,
+                         foreground=args.foreground, ignore_index=args.ignore_index,
+                         mask_values=args.mask_values)
+    out = Path(args.out_dir) if args.out_dir else Path(args.checkpoint).parent / "evaluation"
+    pairing = {"mask_suffix": args.mask_suffix, "image_pattern": args.image_pattern,
+               "mask_pattern": args.mask_pattern}
+    result = evaluate_folder(args.checkpoint, args.images, args.masks, out, spec=spec,
+                             pairing=pairing, device=pick_device(args.device))
+    print(f"checkpoint {args.checkpoint} (epoch {ckpt['epoch']}) on {args.images}: {result}")
+    print(f"wrote {result.csv_path} and {result.figure_path} (the worst images)")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from segkit import fetch
+
+    where = fetch.fetch(args.name, args.root, archives=args.archive)
+    print(f"{args.name} is ready in {where}")
+    return 0
+
+
+def add_own_data_options(p: argparse.ArgumentParser, *, training: bool) -> None:
+    """The options that say where your images and masks are and what the masks mean."""
+    g = p.add_argument_group("your own data (folders of images and masks)")
+    g.add_argument("--images", help="folder of images (PNG, JPEG, GIF, TIFF, BMP)")
+    g.add_argument("--masks", help="folder of masks")
+    g.add_argument("--mask-suffix", dest="mask_suffix",
+                   help="pair <stem>.<ext> with <stem><SUFFIX>.<ext>, e.g. _mask (default: "
+                        "identical names, or the one rule that pairs every file)")
+    g.add_argument("--image-pattern", dest="image_pattern",
+                   help='image names with {id}, e.g. "{id}_training.tif"')
+    g.add_argument("--mask-pattern", dest="mask_pattern",
+                   help='mask names with {id}, e.g. "{id}_manual1.gif"')
+    g.add_argument("--num-classes", dest="num_classes", type=int,
+                   help="classes in the masks (default: binary, or from --class-names)")
+    g.add_argument("--class-names", dest="class_names",
+                   help="labelme class_names.txt or VOC-style labelmap.txt (default: one "
+                        "found next to the masks)")
+    g.add_argument("--foreground", type=int,
+                   help="binary: the mask value of the object (default: 1, or 255 in 0/255 masks)")
+    g.add_argument("--ignore-index", dest="ignore_index", type=int,
+                   help="a mask value meaning 'not labelled' (e.g. 255), left out of loss "
+                        "and scores (binary too)")
+    g.add_argument("--mask-values", dest="mask_values",
+                   help="mask value -> class, e.g. 0:0,128:1,255:2")
+    if not training:
+        return
+    g.add_argument("--val-images", dest="val_images", help="validation images (else a split)")
+    g.add_argument("--val-masks", dest="val_masks", help="validation masks")
+    g.add_argument("--val-fraction", dest="val_fraction", type=float,
+                   help="share of the pairs kept for validation, split with --seed (default 0.2)")
+    g.add_argument("--image-mode", dest="image_mode", choices=["RGB", "L"],
+                   help="read images as colour or grey (default: as the first image is)")
+    g.add_argument("--skip-data-check", dest="skip_data_check", action="store_true",
+                   default=None, help="do not open every pair before training")
+    g.add_argument("--drop-bad-files", dest="drop_bad_files", action="store_true",
+                   default=None, help="train without the pairs the data check finds bad")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -157,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="write a toy dataset in the real dataset's layout",
                        description="Write a generated toy dataset (carvana, seasky or voc) "
                                    "in the real dataset's folder layout.")
-    p.add_argument("name", choices=["carvana", "seasky", "voc"])
+    p.add_argument("name", choices=["carvana", "seasky", "voc", "cells"])
     p.add_argument("root", help="folder to write to (created)")
     p.add_argument("--n", type=int, default=None, help="number of images (default: the embedded size)")
     p.add_argument("--size", default=None, help="image size WxH, e.g. 240x160")
@@ -202,15 +292,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["rmsprop-1e-5"],
                    help="rmsprop-1e-5: a student project's Carvana settings (RMSprop lr 1e-5, "
                         "momentum 0.999, batch 1), which learn slowly (lesson 03)")
+    add_own_data_options(p, training=True)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="validation figures of a checkpoint",
                        description="Rebuild the checkpoint's validation split and print its "
                                    "loss, Dice/mIoU and pixel accuracy.")
     p.add_argument("checkpoint")
-    p.add_argument("--data-root", dest="data_root")
+    p.add_argument("--data-root", dest="data_root",
+                   help="where the checkpoint's dataset is now (default: the folder it "
+                        "recorded when training)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    p.add_argument("--out-dir", dest="out_dir",
+                   help="with --images/--masks: where to write per_image.csv and worst.png "
+                        "(default: <checkpoint folder>/evaluation)")
+    add_own_data_options(p, training=False)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("fetch", help="download (or unpack) a real dataset and check it",
+                       description="Get a real dataset in the layout segkit reads: voc2012 "
+                                   "and pet are downloaded (or taken from --archive files you "
+                                   "downloaded) and checked against their MD5 sums; carvana "
+                                   "needs a Kaggle sign-in, so give its zips with --archive.")
+    p.add_argument("name", choices=["voc2012", "pet", "carvana"])
+    p.add_argument("root", help="folder to put the dataset in")
+    p.add_argument("--archive", action="append", default=None,
+                   help="an archive you downloaded yourself (repeat for several)")
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("predict", help="masks and overlays for a folder of images",
                        description="Predict a mask for every image in INPUT_DIR (any size); "

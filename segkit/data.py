@@ -39,7 +39,8 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
 from segkit.errors import DataError
-from segkit.masks import read_image, read_mask
+from segkit.imageio import load_image
+from segkit.masks import read_mask
 from segkit.transforms import compute_mean_std, eval_transforms, train_transforms
 
 __all__ = [
@@ -104,9 +105,9 @@ class SegmentationPairs(Dataset):
         return len(self.image_paths)
 
     def load_image(self, index: int) -> tv_tensors.Image:
-        """Image ``index`` without transform: (C, H, W) float32 in [0, 1]."""
-        pil = read_image(self.image_paths[index], mode=self.image_mode)
-        return tv_tensors.Image(TF.to_dtype(TF.pil_to_tensor(pil), torch.float32, scale=True))
+        """Image ``index`` without transform: (C, H, W) float32 in [0, 1]
+        (read faithfully by ``segkit.imageio.load_image``: 16-bit, float, palette, alpha)."""
+        return tv_tensors.Image(load_image(self.image_paths[index], mode=self.image_mode))
 
     def load_mask(self, index: int) -> tv_tensors.Mask:
         """Mask ``index`` without transform: (H, W) int64 class indices."""

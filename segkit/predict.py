@@ -31,16 +31,30 @@ from torchvision.transforms.v2 import functional as TF
 
 from segkit.checkpoint import load_checkpoint, model_from_checkpoint
 from segkit.errors import DataError
-from segkit.masks import read_image, voc_colormap
+from segkit.imageio import load_image, to_uint8
+from segkit.masks import voc_colormap
 from segkit.viz import overlay
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff")
 
 
-def prepare_image(img: Image.Image, data_info: dict[str, Any]) -> torch.Tensor:
-    """PIL image -> (1, C, h, w) float32 tensor, resized to the training size and normalised."""
-    x = TF.to_dtype(TF.pil_to_tensor(img), torch.float32, scale=True)
-    x = TF.resize(x, list(data_info["size"]), antialias=True)
+def _as_tensor(img: Image.Image | torch.Tensor) -> torch.Tensor:
+    """PIL image (8-bit) or (C, H, W) float tensor in [0, 1] -> (C, H, W) float32."""
+    if isinstance(img, torch.Tensor):
+        return img.float()
+    return TF.to_dtype(TF.pil_to_tensor(img), torch.float32, scale=True)
+
+
+def _image_size(img: Image.Image | torch.Tensor) -> tuple[int, int]:
+    return tuple(img.shape[-2:]) if isinstance(img, torch.Tensor) else (img.height, img.width)
+
+
+def prepare_image(img: Image.Image | torch.Tensor, data_info: dict[str, Any],
+                  size: tuple[int, int] | None = None) -> torch.Tensor:
+    """PIL image (or (C, H, W) float tensor in [0, 1], e.g. from ``segkit.imageio.load_image``)
+    -> (1, C, h, w) float32 tensor, resized to the training size (or ``size``) and normalised."""
+    x = _as_tensor(img)
+    x = TF.resize(x, list(size or data_info["size"]), antialias=True)
     x = TF.normalize(x, data_info["mean"], data_info["std"])
     return x.unsqueeze(0)
 
@@ -55,15 +69,56 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, *, tta: bool = False
     return logits
 
 
+def needs_tiles(img_size: tuple[int, int], data_info: dict[str, Any]) -> bool:
+    """True when an image of ``img_size`` (H, W) is larger than the images the model was
+    trained on (``data_info["source_size"]``), so it is predicted in tiles at their scale."""
+    source = data_info.get("source_size")
+    return bool(source) and (img_size[0] > source[0] or img_size[1] > source[1])
+
+
 @torch.no_grad()
-def predict_mask(model: torch.nn.Module, img: Image.Image, data_info: dict[str, Any],
-                 device: str | torch.device = "cpu", *, threshold: float = 0.5,
-                 tta: bool = False) -> np.ndarray:
-    """Class-index mask (H, W) int64 at the image's own size (H, W)."""
+def predict_tiled(model: torch.nn.Module, img: Image.Image | torch.Tensor,
+                  data_info: dict[str, Any], device: str | torch.device = "cpu", *,
+                  threshold: float = 0.5, tta: bool = False, overlap: float = 0.25,
+                  batch_size: int = 4) -> np.ndarray:
+    """Class-index mask (H, W) of a large image, predicted in overlapping windows.
+
+    The image is scaled as the training images were (training size / ``source_size``),
+    cut into windows of the training size, and the blended logits are resized back in
+    bands of rows (``segkit.tiling``): memory grows with the scaled image, not the photo.
+    """
+    from segkit.tiling import scaled_size, sliding_window_logits, upsample_in_bands
+
     model.eval()
+    height, width = _image_size(img)
+    size, source = list(data_info["size"]), data_info.get("source_size") or [height, width]
+    target = scaled_size((height, width), (size[0] / source[0], size[1] / source[1]))
+    x = prepare_image(img, data_info, size=target).to(device)
+    logits = sliding_window_logits(model, x, tuple(size), overlap=overlap, batch_size=batch_size)
+    if tta:
+        mirrored = sliding_window_logits(model, x.flip(-1), tuple(size), overlap=overlap,
+                                         batch_size=batch_size)
+        logits = (logits + mirrored.flip(-1)) / 2
+    return upsample_in_bands(logits, (height, width), threshold=threshold).numpy()
+
+
+@torch.no_grad()
+def predict_mask(model: torch.nn.Module, img: Image.Image | torch.Tensor,
+                 data_info: dict[str, Any], device: str | torch.device = "cpu", *,
+                 threshold: float = 0.5, tta: bool = False,
+                 tile: bool | None = None) -> np.ndarray:
+    """Class-index mask (H, W) int64 at the image's own size (H, W).
+
+    ``img``: a PIL image or a (C, H, W) float tensor in [0, 1]. ``tile``: None = tiles for
+    images larger than the training images (``needs_tiles``), True/False to force.
+    """
+    if tile if tile is not None else needs_tiles(_image_size(img), data_info):
+        return predict_tiled(model, img, data_info, device, threshold=threshold, tta=tta)
+    model.eval()
+    height, width = _image_size(img)
     x = prepare_image(img, data_info).to(device)
     logits = predict_logits(model, x, tta=tta)
-    logits = F.interpolate(logits, size=(img.height, img.width), mode="bilinear",
+    logits = F.interpolate(logits, size=(height, width), mode="bilinear",
                            align_corners=False)
     if logits.shape[1] == 1:
         pred = torch.sigmoid(logits[0, 0]) > threshold
@@ -181,7 +236,7 @@ def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: st
     result = Prediction()
     for path in images:
         try:
-            img = read_image(path, mode=info.get("image_mode", "RGB"))
+            img = load_image(path, mode=info.get("image_mode", "RGB"))
         except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for bad files
             if strict:
                 raise DataError(f"cannot read image {path}: {exc}") from exc
@@ -195,9 +250,10 @@ def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: st
     return result
 
 
-def save_overlay(img: Image.Image, mask: np.ndarray, path: Path, num_classes: int) -> Path:
+def save_overlay(img: Image.Image | torch.Tensor, mask: np.ndarray, path: Path,
+                 num_classes: int) -> Path:
     """Write the image with its mask blended in: red for binary, VOC colours otherwise."""
-    base = np.asarray(img.convert("RGB"))
+    base = to_uint8(img) if isinstance(img, torch.Tensor) else np.asarray(img.convert("RGB"))
     if num_classes <= 2:
         blended = overlay(base, mask)
     else:

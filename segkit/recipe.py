@@ -46,7 +46,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "weight_decay": 1e-8, "batch_size": 1},
 }
 
-TASKS = {"carvana": "binary", "seasky": "binary", "voc": "multiclass"}
+TASKS = {"carvana": "binary", "seasky": "binary", "voc": "multiclass",
+         "folder": "binary"}  # folder: your own --images/--masks; multiclass with > 2 classes
 
 # Settings that depend on the dataset, used where a TrainConfig leaves them at None.
 # Toy VOC (5 classes, cluttered 64x64 scenes, 120 training images) learns best in a
@@ -56,6 +57,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "carvana": {"size": (64, 96), "depth": 4, "augment": True},
     "seasky": {"size": (64, 96), "depth": 4, "augment": True},
     "voc": {"size": (64, 64), "depth": 2, "augment": False},
+    "folder": {"size": (64, 64), "depth": 4, "augment": True},
 }
 
 
@@ -94,6 +96,22 @@ class TrainConfig:
     resume: str | None = None
     preset: str | None = None
     num_workers: int = 0
+    # your own data (dataset "folder", chosen by giving images): see segkit.owndata
+    images: str | None = None             # folder of images
+    masks: str | None = None              # folder of masks
+    val_images: str | None = None         # explicit validation folders (else val_fraction)
+    val_masks: str | None = None
+    mask_suffix: str | None = None        # pairing: <stem><suffix>.<ext>
+    image_pattern: str | None = None      # pairing: e.g. "{id}_training.tif"
+    mask_pattern: str | None = None       #          and "{id}_manual1.gif"
+    num_classes: int | None = None        # None: binary, or from class_names
+    class_names: str | None = None        # labelme class_names.txt / VOC-style labelmap.txt
+    foreground: int | None = None         # binary: the mask value of the object
+    ignore_index: int | None = None       # a mask value meaning "not labelled" (e.g. 255)
+    mask_values: str | None = None        # "0:0,128:1,255:2": mask value -> class
+    image_mode: str | None = None         # "RGB" / "L"; None: from the first image
+    skip_data_check: bool = False         # do not open every pair before training
+    drop_bad_files: bool = False          # train without the pairs the check finds bad
 
     def __post_init__(self) -> None:
         if self.preset:
@@ -101,6 +119,11 @@ class TrainConfig:
                 raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(PRESETS)}")
             for k, v in PRESETS[self.preset].items():
                 setattr(self, k, v)
+        if self.images and self.dataset == "carvana":
+            self.dataset = "folder"  # --images without --dataset: your own folders
+        for name in ("data_root", "images", "masks", "val_images", "val_masks", "class_names"):
+            if getattr(self, name):  # absolute, so that a checkpoint finds its data anywhere
+                setattr(self, name, str(Path(getattr(self, name)).expanduser().resolve()))
         if self.dataset not in TASKS:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(TASKS)}")
         for name, value in DATASET_DEFAULTS[self.dataset].items():
@@ -138,6 +161,8 @@ class RunResult:
 
 def build_datasets(cfg: TrainConfig):
     """(train_ds, val_ds, stats) for ``cfg.dataset``; stats = {"mean", "std", ...}."""
+    if cfg.dataset == "folder" or (cfg.dataset == "voc" and cfg.data_root):
+        return build_own_datasets(cfg)
     root = Path(cfg.data_root) if cfg.data_root else toydata.embedded_root(cfg.dataset)
     if not root.is_dir():
         raise DataError(f"data folder {root} " + ("is a file, not a folder" if root.exists()
@@ -149,6 +174,31 @@ def build_datasets(cfg: TrainConfig):
         return maker(root, size=cfg.size, augment=cfg.augment)
     return maker(root, size=cfg.size, val_fraction=cfg.val_fraction, seed=cfg.seed,
                  augment=cfg.augment)
+
+
+def build_own_datasets(cfg: TrainConfig, log: Callable[[str], None] = print,
+                       show_progress: bool | None = None):
+    """(train_ds, val_ds, stats) of your own folders (or a VOC layout without split files)."""
+    from segkit import owndata
+
+    if cfg.dataset == "voc":
+        return owndata.voc_datasets_any(cfg.data_root, size=cfg.size, augment=cfg.augment,
+                                        num_classes=cfg.num_classes, seed=cfg.seed,
+                                        val_fraction=cfg.val_fraction, log=log)
+    if not (cfg.images and cfg.masks):
+        raise ValueError("your own data needs both --images DIR and --masks DIR")
+    spec = owndata.mask_spec(num_classes=cfg.num_classes, class_names=cfg.class_names,
+                             foreground=cfg.foreground, ignore_index=cfg.ignore_index,
+                             mask_values=cfg.mask_values, masks_dir=cfg.masks, log=log)
+    pairing = {"mask_suffix": cfg.mask_suffix, "image_pattern": cfg.image_pattern,
+               "mask_pattern": cfg.mask_pattern}
+    return owndata.own_datasets(cfg.images, cfg.masks, spec=spec, size=cfg.size,
+                                augment=cfg.augment, val_fraction=cfg.val_fraction,
+                                seed=cfg.seed, val_images=cfg.val_images,
+                                val_masks=cfg.val_masks, pairing_options=pairing,
+                                image_mode=cfg.image_mode, skip_check=cfg.skip_data_check,
+                                drop_bad=cfg.drop_bad_files, log=log,
+                                show_progress=show_progress)
 
 
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -172,6 +222,8 @@ def build_loss(cfg: TrainConfig, train_ds, num_classes: int) -> nn.Module:
         name = "bce_dice" if num_classes == 1 else "weighted_ce"
     if name == "bce":
         return losses.BCELoss() if hasattr(losses, "BCELoss") else nn.BCEWithLogitsLoss()
+    if name == "bce_dice" and _binary_ignores(cfg):
+        return IgnoringBCEDice()  # binary masks with "not labelled" pixels (255)
     if name == "bce_dice":
         return losses.BCEDiceLoss()
     if name == "dice":
@@ -183,6 +235,22 @@ def build_loss(cfg: TrainConfig, train_ds, num_classes: int) -> nn.Module:
         weights = losses.class_weights_from_frequencies(counts, num_classes)
         return losses.weighted_cross_entropy(weights)
     raise ValueError(f"unknown loss {cfg.loss!r}: use auto, bce, dice, bce_dice, ce or weighted_ce")
+
+
+def _binary_ignores(cfg: TrainConfig) -> bool:
+    """True when your own binary masks can hold 255 (--ignore-index, or --mask-values to 255)."""
+    from segkit.labels import IGNORE, parse_value_map
+
+    mapped = parse_value_map(cfg.mask_values).values() if cfg.mask_values else ()
+    return cfg.ignore_index is not None or IGNORE in mapped
+
+
+class IgnoringBCEDice(nn.Module):
+    """BCE + soft Dice (half each) for binary targets 0/1 that leave out pixels labelled 255."""
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        bce = losses.bce_loss(logits, target, ignore_index=255)
+        return 0.5 * bce + 0.5 * losses.SoftDiceLoss(ignore_index=255)(logits, target)
 
 
 def _raw_masks(ds):
@@ -201,6 +269,65 @@ def build_scheduler(cfg: TrainConfig, optimizer):
     if cfg.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
     raise ValueError(f"unknown scheduler {cfg.scheduler!r}: use cosine, plateau or none")
+
+
+def continue_schedule(scheduler, optimizer, cfg: TrainConfig, history: History,
+                      start_epoch: int) -> float | None:
+    """After loading a checkpoint's schedule: stretch it over this run's budget.
+
+    A resumed run with more epochs or seconds than the first one would otherwise keep the
+    saved schedule, which already reached its end (learning rate 0 for every new epoch).
+    The cosine continues instead from where the run is on the *new* budget: 60 s done of a
+    new 120 s budget is half-way down, at half the base rate. Returns the learning rate
+    the next epoch uses (None without a cosine schedule).
+    """
+    if isinstance(scheduler, BudgetCosineLR):
+        scheduler.max_seconds = float(cfg.max_seconds)
+        scheduler.epochs = max(int(cfg.epochs), 1)
+        elapsed = history.last.get("elapsed", 0.0) if len(history) else 0.0
+        scheduler.progress = min(1.0, max(elapsed / scheduler.max_seconds,
+                                          start_epoch / scheduler.epochs))
+    elif isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+        scheduler.T_max = max(int(cfg.epochs), 1)
+        scheduler.last_epoch = start_epoch
+    else:
+        return None
+    if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+        lrs = [scheduler.eta_min + (base - scheduler.eta_min) *
+               (1 + math.cos(math.pi * start_epoch / scheduler.T_max)) / 2
+               for base in scheduler.base_lrs]
+    else:
+        lrs = scheduler.get_lr()
+    for group, lr in zip(optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = list(lrs)
+    return float(lrs[0])
+
+
+def with_lr(log: Callable[[str], None], history: History) -> Callable[[str], None]:
+    """``log`` that ends each epoch line with the learning rate that epoch used."""
+    def log_line(line: str) -> None:
+        if line.startswith("epoch") and len(history) and "lr" in history.last:
+            line = f"{line}  lr {history.last['lr']:.3g}"
+        log(line)
+    return log_line
+
+
+def data_provenance(cfg: TrainConfig, train_ds) -> dict[str, Any]:
+    """Where the data came from (absolute paths) and the usual size of its images (H, W),
+    for the checkpoint: evaluate finds the data from anywhere, predict knows the scale."""
+    info: dict[str, Any] = {}
+    for name in ("data_root", "images", "masks", "mask_suffix", "image_pattern",
+                 "mask_pattern", "class_names", "foreground", "ignore_index", "mask_values"):
+        if getattr(cfg, name, None) is not None:
+            info[name] = getattr(cfg, name)
+    paths = getattr(train_ds, "image_paths", None)
+    if paths and cfg.dataset == "folder":
+        from PIL import Image
+
+        with Image.open(paths[0]) as im:
+            info["source_size"] = [im.height, im.width]
+    return info
 
 
 #: The files that say a folder holds a training run.
@@ -224,8 +351,11 @@ def new_run_dir(folder: str | Path) -> Path:
 
 
 def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
-                 show_progress: bool | None = None) -> RunResult:
-    """Train a U-Net as ``cfg`` says; save checkpoints, history and a prediction figure."""
+                 show_progress: bool | None = None, show_lr: bool = False) -> RunResult:
+    """Train a U-Net as ``cfg`` says; save checkpoints, history and a prediction figure.
+
+    ``show_lr``: end every epoch line with the learning rate that epoch used.
+    """
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(None if cfg.device == "auto" else cfg.device)
@@ -233,6 +363,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
 
     train_ds, val_ds, stats = build_datasets(cfg)
     task = TASKS[cfg.dataset]
+    if cfg.dataset == "folder":  # your own data: binary with 2 classes, else multiclass
+        task = "binary" if int(stats["num_classes"]) == 2 else "multiclass"
     num_classes = 1 if task == "binary" else int(stats.get("num_classes", 5))
     in_channels = len(stats["mean"])
     train_loader, val_loader = data.make_loaders(train_ds, val_ds, cfg.batch_size,
@@ -262,11 +394,15 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
         if "loader" in rng and train_loader.generator is not None:
             train_loader.generator.set_state(rng["loader"].cpu())
         log(f"resuming from {cfg.resume} after epoch {start_epoch}")
+        lr_now = continue_schedule(scheduler, optimizer, cfg, history, start_epoch)
+        if lr_now is not None:
+            log(f"the schedule continues over the new budget: learning rate {lr_now:.3g}")
 
     data_info = {"size": list(cfg.size), "mean": [float(m) for m in stats["mean"]],
                  "std": [float(s) for s in stats["std"]],
                  "image_mode": "RGB" if in_channels == 3 else "L", "task": task,
                  "num_classes": num_classes, "dataset": cfg.dataset}
+    data_info.update(data_provenance(cfg, train_ds))
     log(f"device: {describe_device(device)}")
     log(f"data: {cfg.dataset}, {len(train_ds)} train / {len(val_ds)} val images at "
         f"{cfg.size[1]}x{cfg.size[0]} (W x H)")
@@ -304,7 +440,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
         history = fit(model, train_loader, val_loader, loss_fn=loss_fn, optimizer=optimizer,
                       epochs=cfg.epochs, device=device, scheduler=scheduler, amp=cfg.amp,
                       clip_grad=cfg.clip_grad, max_seconds=cfg.max_seconds, history=history,
-                      start_epoch=start_epoch, on_epoch_end=on_epoch_end, log=log,
+                      start_epoch=start_epoch, on_epoch_end=on_epoch_end,
+                      log=with_lr(log, history) if show_lr else log,
                       show_progress=show_progress,
                       num_classes=None if task == "binary" else num_classes)
     except NonFiniteLossError as exc:

@@ -204,11 +204,13 @@ def evaluate(
         n_samples += images.shape[0]
         if logits.shape[1] == 1:
             preds = (logits[:, 0] > 0).long()
+            valid = masks != ignore_index  # binary masks may mark pixels "not labelled" too
+            preds, masks = preds * valid, masks * valid
             dice = metrics.dice_per_image(preds, masks)
             dices.append(dice)
             ious.append(dice / (2 - dice))  # per image, IoU = Dice / (2 - Dice)
-            correct += (preds == masks).sum().item()
-            counted += masks.numel()
+            correct += ((preds == masks) & valid).sum().item()
+            counted += valid.sum().item()
         else:
             c = num_classes or logits.shape[1]
             batch_cm = metrics.confusion_matrix(logits.argmax(1), masks, c, ignore_index=ignore_index)

@@ -177,8 +177,15 @@ def _iter_images(source, mode: str) -> Iterable:
             item = dataset[i]
             yield item[0] if isinstance(item, (tuple, list)) else item
     else:
+        from segkit.imageio import load_image
+
         for path in dataset:
-            yield v2.functional.pil_to_tensor(read_image(path, mode=mode))
+            image = read_image(path, mode=None)
+            if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+                yield load_image(path, mode=mode)  # 16-bit / float: scaled, not clipped
+            else:  # 8-bit: uint8, so that the sums above stay exact in float64
+                yield v2.functional.pil_to_tensor(image.convert(mode) if image.mode != mode
+                                                  else image)
 
 
 def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

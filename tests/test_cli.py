@@ -11,7 +11,7 @@ from PIL import Image
 from segkit.checkpoint import load_checkpoint
 from segkit.cli import build_parser, main, train_config
 
-SUBCOMMANDS = ["generate", "train", "evaluate", "predict", "build-lessons", "run-course", "grade", "verify"]
+SUBCOMMANDS = ["generate", "train", "evaluate", "predict", "fetch", "build-lessons", "run-course", "grade", "verify"]
 
 
 def run_cli(*args):

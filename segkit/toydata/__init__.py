@@ -29,6 +29,7 @@ from typing import Callable
 
 from segkit.errors import DataError
 from segkit.toydata.carvana import generate_carvana
+from segkit.toydata.cells import generate_cells
 from segkit.toydata.seasky import generate_seasky
 from segkit.toydata.voc import VOC_TOY_CLASSES, generate_voc, voc_colormap
 
@@ -60,14 +61,22 @@ DATASETS: dict[str, ToyDataset] = {
                       "255 borders"),
 }
 
+#: Toy folders that are generated when needed and have no committed copy (lesson 09).
+GENERATE_ONLY: dict[str, ToyDataset] = {
+    "cells": ToyDataset("cells", generate_cells, 64, (96, 96), ("scans", "labels"),
+                        "your own data, awkward: scans/<id>_scan.tif (16-bit) + "
+                        "labels/<id>_cells.gif and <id>_scan_roi.gif, one broken TIFF"),
+}
+
 _REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 
 
 def _lookup(name: str) -> ToyDataset:
-    if name not in DATASETS:
+    known = {**DATASETS, **GENERATE_ONLY}
+    if name not in known:
         raise DataError(f"unknown toy dataset {name!r}: the known ones are "
-                        f"{', '.join(repr(k) for k in DATASETS)}")
-    return DATASETS[name]
+                        f"{', '.join(repr(k) for k in known)}")
+    return known[name]
 
 
 def generate(name: str, root: str | Path, *, n: int | None = None, size: tuple[int, int] | None = None,

@@ -1,0 +1,165 @@
+"""Check a whole dataset before the first epoch: every problem at once, not one a crash.
+
+``check_dataset(ds)`` opens every image and mask of a segkit dataset once (in a few
+threads: PIL decodes without holding Python's lock), with a progress bar, and collects:
+
+- files that cannot be read (cut short, not an image, a mode that cannot be read
+  faithfully, several frames);
+- an image and its mask of different sizes;
+- mask values that do not fit what you said they mean (a JPEG-compressed mask, 0/255
+  read as class indices, a class index beyond the number of classes);
+
+and a few notes (the foreground covers most pixels: Dice then rewards "everything is
+foreground"; image sizes differ; classes that never appear). Each problem names the
+file, the value, the likely cause and the option that fixes it. ``segkit train`` runs
+it before training (``--skip-data-check`` to skip, ``--drop-bad-files`` to train
+without the files it lists).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from segkit.errors import DataError
+from segkit.imageio import frame_count
+from segkit.labels import IGNORE
+from segkit.masks import read_image
+from segkit.progress import progress
+
+__all__ = ["DataCheck", "check_dataset"]
+
+_READABLE = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "YCbCr", "I", "F",
+             "I;16", "I;16L", "I;16B", "I;16N")
+
+#: The option that usually fixes each kind of problem.
+FIXES = {
+    "unreadable": "replace or delete the file, or pass --drop-bad-files to train without it",
+    "size": "resize the mask with the image (nearest interpolation for the mask), or pass "
+            "--drop-bad-files",
+    "values": "say what the values mean: --num-classes / --class-names FILE for several "
+              "classes, --foreground VALUE for binary, --mask-values 0:0,128:1, "
+              "--ignore-index VALUE; or --drop-bad-files",
+}
+
+
+@dataclass
+class DataCheck:
+    """What ``check_dataset`` found.
+
+    Attributes:
+        n_pairs: pairs opened.
+        problems: (pair index, kind, text); kind is "unreadable", "size" or "values".
+        sizes: Counter of image sizes (W, H).
+        modes: Counter of image modes ("RGB", "L", "I;16", ...).
+        pixels: Counter {class index: pixels} over the good masks (255 = ignore).
+        notes: things worth knowing that are not errors.
+    """
+
+    n_pairs: int = 0
+    problems: list[tuple[int, str, str]] = field(default_factory=list)
+    sizes: Counter = field(default_factory=Counter)
+    modes: Counter = field(default_factory=Counter)
+    pixels: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def bad_indices(self) -> list[int]:
+        return sorted({i for i, _, _ in self.problems})
+
+    def summary(self) -> str:
+        sizes = ", ".join(f"{w}x{h}: {n}" for (w, h), n in self.sizes.most_common(3))
+        modes = ", ".join(f"{m}: {n}" for m, n in self.modes.most_common())
+        total = sum(n for c, n in self.pixels.items() if c != IGNORE) or 1
+        share = ", ".join(f"{c}: {n / total:.1%}" for c, n in sorted(self.pixels.items())
+                          if c != IGNORE)
+        lines = [f"checked {self.n_pairs} pairs: {len(self.bad_indices)} with problems",
+                 f"  image sizes (W x H): {sizes}" + (" ..." if len(self.sizes) > 3 else ""),
+                 f"  image modes: {modes}", f"  classes (share of labelled pixels): {share}"]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        for kind in FIXES:
+            found = [text for _, k, text in self.problems if k == kind]
+            if found:
+                lines.append(f"{len(found)} problem(s) of kind '{kind}' (fix: {FIXES[kind]}):")
+                lines += [f"  - {text}" for text in found]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def raise_if_problems(self) -> None:
+        if self.problems:
+            raise DataError(str(self))
+
+
+def _check_pair(dataset, i: int):
+    """(image size, image mode, {class: pixels}) of pair i, or (kind, text) of a problem."""
+    image_path, mask_path = dataset.image_paths[i], dataset.mask_paths[i]
+    try:
+        image = read_image(image_path, mode=None)
+        frames = frame_count(image_path)
+        if image.mode not in _READABLE or frames > 1:
+            what = f"{frames} frames" if frames > 1 else f"PIL mode {image.mode!r}"
+            return "unreadable", (f"{image_path}: {what}, which segkit cannot read "
+                                  "faithfully (see segkit.imageio)")
+        mask = np.asarray(dataset.load_mask(i))
+    except DataError as err:
+        return "unreadable" if "cut short" in str(err) or "not an image" in str(err) or \
+            "not found" in str(err) else "values", str(err)
+    if mask.shape != (image.height, image.width):
+        (mh, mw) = mask.shape
+        return "size", (f"{image_path} is {image.width}x{image.height} but its mask "
+                        f"{mask_path.name} is {mw}x{mh} (W x H)")
+    counts = np.bincount(mask.ravel())  # class indices are >= 0 (255 = ignore)
+    values = np.flatnonzero(counts)
+    return image.size, image.mode, dict(zip(values.tolist(), counts[values].tolist()))
+
+
+def check_dataset(dataset, *, workers: int | None = None,
+                  show_progress: bool | None = None) -> DataCheck:
+    """Open every pair of ``dataset`` (a segkit dataset with image_paths, mask_paths and
+    load_mask) once; return a DataCheck listing every problem. Raises nothing itself."""
+    workers = workers or min(4, os.cpu_count() or 1)
+    report = DataCheck()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(lambda i: _check_pair(dataset, i), range(len(dataset)))
+        for i, result in enumerate(progress(results, desc="checking data", total=len(dataset),
+                                            enabled=show_progress)):
+            report.n_pairs += 1
+            if isinstance(result[0], str):
+                report.problems.append((i, result[0], result[1]))
+                continue
+            size, mode, pixels = result
+            report.sizes[size] += 1
+            report.modes[mode] += 1
+            report.pixels.update(pixels)
+    _add_notes(report, getattr(dataset, "num_classes", None))
+    return report
+
+
+def _add_notes(report: DataCheck, num_classes: int | None) -> None:
+    labelled = {c: n for c, n in report.pixels.items() if c != IGNORE}
+    total = sum(labelled.values())
+    if total and num_classes in (None, 2) and labelled.get(1, 0) / total > 0.5:
+        share = labelled.get(1, 0) / total
+        report.notes.append(
+            f"the foreground (class 1) covers {share:.0%} of the pixels: a model that marks "
+            f"everything as foreground already scores Dice {2 * share / (1 + share):.3f}. If "
+            "the object you want is the other value, say so with --foreground VALUE.")
+    if len(report.sizes) > 1:
+        report.notes.append(f"images come in {len(report.sizes)} sizes; all are resized to "
+                            "the training size")
+    if num_classes and num_classes > 2 and total:
+        absent = [c for c in range(num_classes) if c not in labelled]
+        if absent:
+            report.notes.append(f"classes {absent} never appear in these masks")
