@@ -11,6 +11,7 @@ BIN    := $(VENV)/bin
 TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: help setup run train test test-fast lab lessons lessons-check regen benchmark clean
+.PHONY: site
 
 help:
 	@echo "make run        set up, then run the course's main job on the embedded data"
@@ -21,6 +22,7 @@ help:
 	@echo "make lessons    regenerate lessons/ from solutions/"
 	@echo "make regen      re-execute solutions/ in place (store outputs) and regenerate lessons/"
 	@echo "make benchmark  measure the training figures reported in the README"
+	@echo "make site       build the course website into build/site (stored outputs, nothing re-run)"
 
 $(BIN)/.segkit-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,3 +62,7 @@ benchmark: setup
 
 clean:
 	rm -rf build runs .pytest_cache
+
+# The course website from the stored outputs (nothing is executed): build/site/index.html.
+site: setup
+	$(BIN)/python -m segkit.course.site

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
+import importlib.metadata
+import io
 import os
 import shutil
 import sys
@@ -13,6 +16,7 @@ import pytest
 
 from notebook_helpers import FIXTURE_SOLUTIONS, lesson_file_problems
 from segkit.course import cli
+from segkit.course.address import course_url
 from segkit.course.build import (
     NotebookSourceError,
     annotate_all,
@@ -22,7 +26,6 @@ from segkit.course.build import (
     read_notebook,
 )
 from segkit.course.setup_cell import (
-    COURSE_REPO_URL,
     badge_markdown,
     setup_cell_source,
 )
@@ -348,10 +351,24 @@ def test_setup_cell_in_colab_clones_and_installs_without_touching_torch(tmp_path
     monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append(cmd))
     monkeypatch.setattr(os, "chdir", lambda path: calls.append(["chdir", path]))
     monkeypatch.setattr(sys, "path", list(sys.path))
+    written = {}
+
+    class Kept(io.StringIO):  # the constraints file, kept in memory
+        def close(self):
+            written["text"] = self.getvalue()
+            super().close()
+
+    def fake_open(path, mode="r"):
+        written["path"] = path
+        return Kept()
+
+    monkeypatch.setattr(builtins, "open", fake_open)
     exec(setup_cell_source(), {})
-    clone, install, extras, chdir = calls
-    assert clone[:2] == ["git", "clone"] and COURSE_REPO_URL in clone
-    assert install[-3:] == ["--no-deps", "-e", "/content/segkit"]
-    assert not any("torch" in arg for call in calls for arg in call)
-    assert extras[-4:] == ["tqdm", "ipywidgets", "nbformat", "nbclient"]
+    clone, install, chdir = calls
+    assert clone[:2] == ["git", "clone"] and course_url() in clone
+    assert install[-4:] == ["-c", "/content/keep-torch.txt", "-e", "/content/segkit"]
+    # torch and torchvision pinned at the installed versions: pip cannot replace them
+    assert written["path"] == "/content/keep-torch.txt"
+    assert written["text"] == (f"torch=={importlib.metadata.version('torch')}\n"
+                               f"torchvision=={importlib.metadata.version('torchvision')}\n")
     assert chdir == ["chdir", "/content/segkit"]

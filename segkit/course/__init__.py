@@ -26,8 +26,9 @@ Layout of a notebook
 2. The set-up cell, right after the title: the source of
    :func:`segkit.course.setup_cell.setup_cell_source`, metadata
    ``{"segkit": {"setup": true}}`` and tag ``setup``. Do not write it yourself:
-   ``--annotate`` inserts or refreshes it (in Colab it clones the course and installs
-   segkit without touching torch; everywhere it moves to the course folder and runs
+   ``--annotate`` inserts or refreshes it (in Colab it clones the course from its
+   address in pyproject.toml and installs segkit with torch and torchvision pinned at
+   Colab's versions; everywhere it moves to the course folder and runs
    ``import segkit`` and ``from segkit import checks``). After it, the working folder is
    the course folder, in Jupyter, Colab, nbval and ``segkit run-course`` alike: write
    paths relative to it (``data/...``), never absolute ones.
@@ -157,12 +158,16 @@ the tolerance of the stored one. So:
 Modules
 =======
 
-- :mod:`segkit.course.setup_cell`: ``COURSE_REPO_URL``, ``setup_cell_source()``,
-  ``badge_markdown(name)``.
+- :mod:`segkit.course.address`: the course's address (``[project.urls] Repository``
+  in pyproject.toml), ``course_url()``, ``set_course_url(url)``
+  (``segkit build-lessons --course-url URL``).
+- :mod:`segkit.course.setup_cell`: ``setup_cell_source()``, ``badge_markdown(name)``.
 - :mod:`segkit.course.build`: ``build_lesson``, ``build_all``, ``validate``,
   ``annotate``, ``annotate_all``.
 - :mod:`segkit.course.run`: ``run_course`` (the headless main job),
   ``execute_notebook``, ``store_outputs`` (``--inplace``).
+- :mod:`segkit.course.site`: ``build_site`` (the course website, ``make site``,
+  ``segkit build-site``), ``site_page``.
 - :mod:`segkit.course.cli`: ``register(subparsers)`` adds ``build-lessons`` and
   ``run-course`` to the ``segkit`` command.
 """

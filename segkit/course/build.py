@@ -397,26 +397,27 @@ def _new_ids(nb: NotebookNode) -> None:
     nb.nbformat, nb.nbformat_minor = 4, max(5, nb.nbformat_minor)
 
 
-def _title_with_badge(source: str, name: str) -> str:
+def _title_with_badge(source: str, name: str, url: str | None = None) -> str:
     """The title cell's source with exactly one, current, Colab badge under the title."""
     lines = [line for line in source.split("\n") if COLAB_BADGE_IMAGE not in line]
     title, rest = lines[0], lines[1:]
     while rest and not rest[0].strip():
         rest.pop(0)
-    text = f"{title}\n\n{badge_markdown(name)}"
+    text = f"{title}\n\n{badge_markdown(name, url)}"
     return text + ("\n\n" + "\n".join(rest) if rest else "")
 
 
-def _setup_cell(existing: NotebookNode | None, number: str) -> NotebookNode:
+def _setup_cell(existing: NotebookNode | None, number: str,
+                url: str | None = None) -> NotebookNode:
     cell = existing if existing is not None else nbformat.v4.new_code_cell(id=SETUP_CELL_ID)
-    cell.source = setup_cell_source()
+    cell.source = setup_cell_source(url)
     cell.metadata.setdefault("segkit", {})["setup"] = True
     _add_tag(cell, SETUP_TAG)
     _set_nbgrader(cell, grade=False, solution=False, locked=True, grade_id=f"setup-{number}")
     return cell
 
 
-def annotate(nb: NotebookNode, name: str) -> NotebookNode:
+def annotate(nb: NotebookNode, name: str, url: str | None = None) -> NotebookNode:
     """A copy of the solution ``nb`` with its metadata completed from the segkit metadata.
 
     - exercise cells: nbgrader ``{"grade": false, "solution": true, "locked": false,
@@ -429,22 +430,24 @@ def annotate(nb: NotebookNode, name: str) -> NotebookNode:
       the title cell the current Colab badge;
     - cells without ids get deterministic ids (nbformat 4.5).
 
-    Other metadata is kept. Annotating twice changes nothing more.
+    Other metadata is kept. Annotating twice changes nothing more. ``url``: the course's
+    address for the badge and set-up cell (default: pyproject.toml's, see
+    :mod:`segkit.course.address`).
     """
     nb = copy.deepcopy(nb)
     number = lesson_number(name)
     _new_ids(nb)
     cells = nb.cells
     if cells and cells[0].cell_type == "markdown" and cells[0].source.startswith("# "):
-        cells[0].source = _title_with_badge(cells[0].source, name)
+        cells[0].source = _title_with_badge(cells[0].source, name, url)
         setup_at = [i for i, cell in enumerate(cells) if is_setup_cell(cell)]
         if not setup_at:
             if any(cell.get("id") == SETUP_CELL_ID for cell in cells):
                 raise NotebookSourceError(f"{name}.ipynb: a cell has the id {SETUP_CELL_ID!r}, "
                                           "which is kept for the set-up cell: rename it")
-            cells.insert(1, _setup_cell(None, number))
+            cells.insert(1, _setup_cell(None, number, url))
         elif setup_at == [1]:
-            _setup_cell(cells[1], number)
+            _setup_cell(cells[1], number, url)
 
     points = {exercise_name(c): segkit_meta(c).get("points", 1) for c in cells if exercise_name(c)}
     for cell in cells:
@@ -485,13 +488,15 @@ def _drop_tolerance(cell: NotebookNode) -> None:
             del cell.metadata["segkit"]
 
 
-def build_lesson(solution_nb: NotebookNode | str | Path, name: str | None = None) -> NotebookNode:
+def build_lesson(solution_nb: NotebookNode | str | Path, name: str | None = None,
+                 url: str | None = None) -> NotebookNode:
     """The student notebook built from a solution notebook.
 
     Args:
         solution_nb: the solution notebook, or the path of its file.
         name: the notebook's name without ``.ipynb`` (e.g. ``"04_metrics"``); taken from
             the path when a path is given. It numbers the grade ids and names the badge.
+        url: the course's address (default: pyproject.toml's).
 
     Raises:
         NotebookSourceError: the solution breaks the conventions (every problem listed).
@@ -502,7 +507,7 @@ def build_lesson(solution_nb: NotebookNode | str | Path, name: str | None = None
     if name is None:
         raise ValueError("build_lesson needs the notebook's name, e.g. name='04_metrics'")
     _raise_problems(name, validate(solution_nb, name))
-    nb = annotate(solution_nb, name)
+    nb = annotate(solution_nb, name, url)
 
     lesson_cells = []
     for cell in nb.cells:

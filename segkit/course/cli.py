@@ -1,5 +1,5 @@
-"""The course's subcommands: ``build-lessons``, ``run-course``, ``grade``, ``grade-merge``
-and ``verify``.
+"""The course's subcommands: ``build-lessons``, ``build-site``, ``run-course``, ``grade``,
+``grade-merge`` and ``verify``.
 
 ``register(subparsers)`` adds them to the ``segkit`` command line (``segkit.cli``, the one
 entry point); every subcommand sets ``func`` (it takes the parsed arguments and returns
@@ -15,6 +15,8 @@ import sys
 def cmd_build_lessons(args: argparse.Namespace) -> int:
     from segkit.course.build import annotate_all, build_all
 
+    if getattr(args, "course_url", None):
+        return publish_as(args)
     if args.annotate:
         changed = annotate_all(args.solutions)
         print(f"{len(changed)} solution(s) annotated. Next: store their outputs with "
@@ -29,6 +31,35 @@ def cmd_build_lessons(args: argparse.Namespace) -> int:
             return 1
         print(f"{args.lessons}/ is in sync with {args.solutions}/")
     return 0
+
+
+def publish_as(args: argparse.Namespace) -> int:
+    """``segkit build-lessons --course-url URL``: make URL the course's address (in
+    pyproject.toml), stamp it into the solutions' set-up cells and badges, rebuild lessons/."""
+    from segkit.course.address import check_url, set_course_url
+    from segkit.course.build import (NotebookSourceError, annotate_all, build_all, build_lesson,
+                                     solution_paths)
+
+    url = check_url(args.course_url, "--course-url")
+    paths = solution_paths(args.solutions)
+    if not paths:
+        raise NotebookSourceError(f"no NN_name.ipynb notebook in {args.solutions} (--solutions): "
+                                  "run from the course's root folder; nothing was changed")
+    for path in paths:  # every convention problem comes out before anything is written
+        build_lesson(path, url=url)
+    old, new = set_course_url(url)
+    print(f"course address: {new} (was {old}), written to pyproject.toml [project.urls]")
+    annotate_all(args.solutions)
+    build_all(args.solutions, args.lessons)
+    print("Badges and set-up cells now point at the new address. Push the course there; "
+          "`segkit build-site` rebuilds the website with it.")
+    return 0
+
+
+def cmd_build_site(args: argparse.Namespace) -> int:
+    from segkit.course.site import main as site_main
+
+    return site_main(["--course", args.course, "--out", args.out])
 
 
 def cmd_run_course(args: argparse.Namespace) -> int:
@@ -84,9 +115,10 @@ def add_only_option(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``build-lessons``, ``run-course``, ``grade``, ``grade-merge`` and ``verify`` to a
-    command line."""
-    for add in (_add_build_lessons, _add_run_course, _add_grade, _add_grade_merge, _add_verify):
+    """Add ``build-lessons``, ``build-site``, ``run-course``, ``grade``, ``grade-merge`` and
+    ``verify`` to a command line."""
+    for add in (_add_build_lessons, _add_build_site, _add_run_course, _add_grade,
+                _add_grade_merge, _add_verify):
         add(subparsers)
 
 
@@ -106,7 +138,27 @@ def _add_build_lessons(subparsers: argparse._SubParsersAction) -> None:
     add_solutions_option(p)
     p.add_argument("--lessons", default="lessons", metavar="DIR",
                    help="folder of lesson notebooks (default: lessons)")
+    p.add_argument("--course-url", metavar="URL",
+                   help="publish the course from your own GitHub repository: write URL "
+                        "(https://github.com/<owner>/<name>) into pyproject.toml as the "
+                        "course's address, stamp it into every badge and set-up cell of "
+                        "solutions/ and rebuild lessons/")
     p.set_defaults(func=cmd_build_lessons)
+
+
+def _add_build_site(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "build-site", help="build the course website (build/site) from the stored outputs",
+        description="Build the course website with Sphinx, MyST-NB and the book theme: one "
+                    "page per solution notebook with its stored outputs (nothing is executed), "
+                    "exercise solutions folded, launch buttons to Colab at the course's "
+                    "address (pyproject.toml), downloads, navigation and search. Open "
+                    "OUT/index.html.")
+    p.add_argument("--course", default=".", metavar="DIR",
+                   help="the course folder holding site/ and solutions/ (default: .)")
+    p.add_argument("--out", default="build/site", metavar="DIR",
+                   help="where to write the HTML (default: build/site)")
+    p.set_defaults(func=cmd_build_site)
 
 
 def _add_run_course(subparsers: argparse._SubParsersAction) -> None:
