@@ -63,11 +63,12 @@ def train_config(args: argparse.Namespace):
 
     for name, value in CLI_DEFAULTS.items():  # what measures faster on the command line
         fields.setdefault(name, value)
-    if not fields.get("preset"):
-        for name, value in CLI_RECIPE_DEFAULTS.get(fields.get("dataset", "carvana"), {}).items():
+    dataset = fields.get("dataset") or ("folder" if fields.get("images") else "carvana")
+    if not fields.get("preset"):  # the recipe tuned for that dataset (none for your own)
+        for name, value in CLI_RECIPE_DEFAULTS.get(dataset, {}).items():
             fields.setdefault(name, value)
     if "out_dir" not in fields:
-        fields["out_dir"] = f"runs/{fields.get('dataset', 'carvana')}"
+        fields["out_dir"] = f"runs/{dataset}"
     return TrainConfig(**fields)
 
 

@@ -208,6 +208,16 @@ def test_exercise_without_check_cell(demo):
     assert "cell 6 (id 'ex1-use'" in message
 
 
+def test_an_exercise_is_named_after_what_it_defines(demo):
+    """The grader looks a student's answer up by the exercise's name."""
+    def renamed(nb):
+        cell(nb, "ex1").metadata["segkit"]["exercise"] = "sum_of_squares"
+        cell(nb, "ex1-check").metadata["segkit"]["check"] = "sum_of_squares"
+
+    message = broken(demo, renamed)
+    assert "is exercise `sum_of_squares` but defines `add_squares`" in message
+
+
 def test_unexecuted_solution_cell_would_escape_nbval(demo):
     def inserted(nb):
         nb.cells.insert(3, nbformat.v4.new_code_cell("x = 1", id="new"))

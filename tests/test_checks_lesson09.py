@@ -45,14 +45,14 @@ def unit_always_65535(array):
     return array.astype(np.float32) / 65535
 
 
-def test_unit_range_passes_the_solution_and_the_reference():
-    assert lesson09.check_unit_range(to_unit_range).passed
-    assert lesson09.check_unit_range(lesson09.reference_unit_range).passed
+def test_to_unit_range_passes_the_solution_and_the_reference():
+    assert lesson09.check_to_unit_range(to_unit_range).passed
+    assert lesson09.check_to_unit_range(lesson09.reference_to_unit_range).passed
 
 
-def test_unit_range_stub_is_not_done():
+def test_to_unit_range_stub_is_not_done():
     with pytest.raises(ExerciseNotDone):
-        lesson09.check_unit_range(unit_stub)
+        lesson09.check_to_unit_range(unit_stub)
 
 
 @pytest.mark.parametrize("student,mistake,words", [
@@ -62,8 +62,8 @@ def test_unit_range_stub_is_not_done():
     (unit_float64, "not-float32", ["float32"]),
     (unit_always_65535, "wrong-range", ["255 for uint8"]),
 ])
-def test_unit_range_names_each_mistake(student, mistake, words):
-    expect_mistake(lesson09.check_unit_range, student, mistake, *words)
+def test_to_unit_range_names_each_mistake(student, mistake, words):
+    expect_mistake(lesson09.check_to_unit_range, student, mistake, *words)
 
 
 # --------------------------------------------------------------------------- match_names

@@ -1201,6 +1201,54 @@ _CATALOGUE = [
                  "mode AND set model.encoder_frozen = True, so that ResNetUNet keeps it there "
                  "when model.train() is called.",
             source=TRIALS),
+    Mistake("not-float32", ("09",), ("to_unit_range",),
+            what="16-bit pixels scaled but returned as float64 or an integer type",
+            hint="return float32: .astype(np.float32) before dividing (the network's input type).",
+            source=TRIALS),
+    Mistake("divided-by-255", ("09",), ("to_unit_range",),
+            what="a uint16 image divided by 255, giving values far above 1",
+            hint="a uint16 image holds 0..65535: divide by np.iinfo(array.dtype).max (65535), "
+                 "not by 255.",
+            source=TRIALS),
+    Mistake("per-image-range", ("09",), ("to_unit_range",),
+            what="each image divided by its own maximum, so a dim scan looks as bright as a "
+                 "bright one",
+            hint="divide by the largest value of the TYPE (65535 for uint16, "
+                 "np.iinfo(array.dtype).max), not by this image's own max.",
+            source=REVIEW),
+    Mistake("clipped-to-8-bit", ("09",), ("to_unit_range",),
+            what="16-bit values clipped at 255 (or sent through 8 bits, as PIL's convert('L') "
+                 "does): the scan turns white",
+            hint="divide the 16-bit values by 65535 directly, without going through 8 bits.",
+            source=REVIEW),
+    Mistake("wrong-range", ("09",), ("to_unit_range",),
+            what="one divisor for every type, or another wrong scale",
+            hint="use the range of the array's own type: 255 for uint8, 65535 for uint16 "
+                 "(np.iinfo(array.dtype).max).",
+            source=TRIALS),
+    Mistake("partial-match", ("09",), ("match_names",),
+            what="a name paired because the pattern matched inside it (000_scan.tif.bak)",
+            hint="the WHOLE name must match the pattern: use re.fullmatch (or anchor the regex "
+                 "with ^...$), not re.search or `in`.",
+            source=TRIALS),
+    Mistake("id-split", ("09",), ("match_names",),
+            what="the id cut at the first separator, so ids such as a_7 never pair",
+            hint="the id is everything the pattern's {id} stands for, separators included.",
+            source=TRIALS),
+    Mistake("unmatched-kept", ("09",), ("match_names",),
+            what="an image without a mask kept in the pairs",
+            hint="keep only the ids found on both sides.",
+            source=TRIALS),
+    Mistake("pairs-mismatch", ("09",), ("match_names",),
+            what="the pairs are not the images and masks with the same id, sorted",
+            hint="pair image and mask with the same id; leave out names that do not match their "
+                 "pattern; return the pairs sorted by image name.",
+            source=TRIALS),
+    Mistake("silent-duplicate", ("09",), ("match_names",),
+            what="two masks fit one image and one of them is chosen without a word",
+            hint="when a second name of one side has an id already seen, raise an error naming "
+                 "both files: a silent choice can train on the wrong masks.",
+            source=REVIEW),
 ]
 
 MISTAKES: dict[str, Mistake] = {m.id: m for m in _CATALOGUE}

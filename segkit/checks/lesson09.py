@@ -3,7 +3,7 @@
 =====================  ====================================================================
 check                  mistakes it names (``CheckFailed.mistake``)
 =====================  ====================================================================
-``check_unit_range``   ``not-float32``, ``clipped-to-8-bit`` (16-bit values clipped or cast
+``check_to_unit_range``   ``not-float32``, ``clipped-to-8-bit`` (16-bit values clipped or cast
                        to 8 bits: a 12-bit scan turns white), ``divided-by-255`` (values
                        above 1), ``per-image-range`` (each image stretched by its own min
                        and max: a dim scan looks as bright as a bright one),
@@ -26,10 +26,10 @@ import numpy as np
 from segkit import folders, imageio
 from segkit.checks.core import expect, fail, run_check
 
-__all__ = ["check_unit_range", "check_match_names", "reference_unit_range",
+__all__ = ["check_to_unit_range", "check_match_names", "reference_to_unit_range",
            "reference_match_names"]
 
-reference_unit_range = imageio.to_unit_range
+reference_to_unit_range = imageio.to_unit_range
 reference_match_names = folders.match_names
 
 
@@ -40,7 +40,7 @@ def _show(array: np.ndarray) -> list[float]:
     return [round(float(v), 4) for v in np.ravel(array)]
 
 
-def check_unit_range(to_unit_range: Callable) -> Any:
+def check_to_unit_range(to_unit_range: Callable) -> Any:
     """uint8 and uint16 pixels scaled by their type's range, as float32."""
     def body() -> str:
         dim = np.array([[0, 1000, 4095]], np.uint16)   # a 12-bit camera, in 16 bits
@@ -80,7 +80,7 @@ def check_unit_range(to_unit_range: Callable) -> Any:
                hint="use the range of the array's own type: 255 for uint8, 65535 for uint16 "
                     "(np.iinfo(array.dtype).max), not one number for both.")
         return "uint8 and uint16, dim and bright"
-    return run_check("unit_range", "to_unit_range", body)
+    return run_check("to_unit_range", "to_unit_range", body)
 
 
 # --------------------------------------------------------------------------- exercise 2

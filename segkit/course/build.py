@@ -26,6 +26,7 @@ output is written with nbformat and is byte-stable: building twice gives the sam
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import re
@@ -264,6 +265,27 @@ def rule_exercise_cells(src: _Source) -> list[str]:
     return problems
 
 
+def rule_exercise_defines_its_name(src: _Source) -> list[str]:
+    """An exercise cell defines a function or class named after the exercise: the grader
+    looks the student's answer up by that name."""
+    problems = []
+    for _, cell, where in src.code_cells():
+        exercise = exercise_name(cell)
+        if not isinstance(exercise, str):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue  # rule_solution_markers and the execution report it
+        defined = [node.name for node in tree.body
+                   if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+        if exercise not in defined:
+            problems.append(f"{where} is exercise `{exercise}` but defines "
+                            f"{', '.join(f'`{d}`' for d in defined) or 'no function or class'}: "
+                            "name the exercise after what the student writes")
+    return problems
+
+
 def rule_check_follows_exercise(src: _Source) -> list[str]:
     """The code cell right after an exercise is its check cell."""
     problems = []
@@ -354,7 +376,7 @@ def rule_solution_only(src: _Source) -> list[str]:
 
 #: the conventions a solution notebook follows, checked in this order by ``validate``
 RULES = (rule_lesson_name, rule_cell_ids, rule_title_and_setup, rule_solution_markers,
-         rule_exercise_cells, rule_check_follows_exercise, rule_check_cells, rule_points,
+         rule_exercise_cells, rule_exercise_defines_its_name, rule_check_follows_exercise, rule_check_cells, rule_points,
          rule_tolerances, rule_executed, rule_solution_only)
 
 

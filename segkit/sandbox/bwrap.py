@@ -193,13 +193,16 @@ def _bwrap_argv(work: Path, env: dict[str, str], hidden: list[Path], separate: b
             "--unshare-net", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
     if not separate:
         args.append("--unshare-user")
-    made: set[Path] = set()
+    # The private /tmp first: a Python or course that lives under /tmp (a CI clone, say) is
+    # bound on top of it below, instead of being hidden by it.
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    made: set[Path] = {Path("/tmp")}
     for path in readable_paths(hidden):
         args += _with_parents(path, made) + ["--ro-bind", str(path), str(path)]
     for link in _SYSTEM_DIRS:  # /bin -> usr/bin on merged-/usr systems
         if os.path.islink(link):
             args += ["--symlink", os.readlink(link), link]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--perms", "0777", "--dir", SANDBOX_HOME,
+    args += ["--perms", "0777", "--dir", SANDBOX_HOME,
              "--bind", str(work), SANDBOX_WORK, "--chdir", SANDBOX_WORK, "--clearenv"]
     for name, value in env.items():
         args += ["--setenv", name, value]
