@@ -249,11 +249,8 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the options)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="segkit", description="segkit: the U-Net segmentation course's command line.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_generate(sub) -> None:
+    """The ``segkit generate`` subcommand and its options."""
     p = sub.add_parser("generate", help="write a toy dataset in the real dataset's layout",
                        description="Write a generated toy dataset (carvana, seasky or voc) "
                                    "in the real dataset's folder layout.")
@@ -265,6 +262,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     p.set_defaults(func=cmd_generate)
 
+
+def add_speed_options(p: argparse.ArgumentParser) -> None:
+    """--precision, --channels-last, --compile, --cache, --num-workers (segkit.speed)."""
+    speed = p.add_argument_group("speed (see segkit.speed)")
+    speed.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                       help="auto (default): bf16 autocast on CPUs with avx512_bf16/AMX and "
+                            "on GPUs that have it, fp16 with a GradScaler on older GPUs, "
+                            "else fp32")
+    speed.add_argument("--no-bf16", action="store_true", help="the same as --precision fp32")
+    speed.add_argument("--channels-last", dest="channels_last",
+                       action=argparse.BooleanOptionalAction, default=None,
+                       help="channels_last memory layout (default: on)")
+    speed.add_argument("--compile", action="store_true", default=None,
+                       help="torch.compile the model (slow first steps; for long GPU runs)")
+    speed.add_argument("--cache", choices=["auto", "memory", "disk", "none"],
+                       help="keep decoded, resized images for the next epochs: in memory, "
+                            "or on disk as uint8 .npy for large sets (default auto: memory "
+                            "up to 1 GiB, else disk); see segkit.cache")
+    speed.add_argument("--cache-dir", dest="cache_dir",
+                       help="disk cache folder (default ~/.cache/segkit/resized)")
+    speed.add_argument("--num-workers", dest="num_workers", type=int,
+                       help="DataLoader worker processes (default: chosen per device)")
+
+
+def _add_train(sub) -> None:
+    """The ``segkit train`` subcommand and its options."""
     p = sub.add_parser("train", help="train a U-Net (default: toy Carvana, about a minute on CPU)",
                        description="Train a U-Net; prints one line per epoch and saves "
                                    "last.pt/best.pt, history.csv and predictions.png in --out-dir.")
@@ -303,27 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rmsprop-1e-5: a student project's Carvana settings (RMSprop lr 1e-5, "
                         "momentum 0.999, batch 1), which learn slowly (lesson 03)")
     add_own_data_options(p, training=True)
-    speed = p.add_argument_group("speed (see segkit.speed)")
-    speed.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
-                       help="auto (default): bf16 autocast on CPUs with avx512_bf16/AMX and "
-                            "on GPUs that have it, fp16 with a GradScaler on older GPUs, "
-                            "else fp32")
-    speed.add_argument("--no-bf16", action="store_true", help="the same as --precision fp32")
-    speed.add_argument("--channels-last", dest="channels_last",
-                       action=argparse.BooleanOptionalAction, default=None,
-                       help="channels_last memory layout (default: on)")
-    speed.add_argument("--compile", action="store_true", default=None,
-                       help="torch.compile the model (slow first steps; for long GPU runs)")
-    speed.add_argument("--cache", choices=["auto", "memory", "disk", "none"],
-                       help="keep decoded, resized images for the next epochs: in memory, "
-                            "or on disk as uint8 .npy for large sets (default auto: memory "
-                            "up to 1 GiB, else disk); see segkit.cache")
-    speed.add_argument("--cache-dir", dest="cache_dir",
-                       help="disk cache folder (default ~/.cache/segkit/resized)")
-    speed.add_argument("--num-workers", dest="num_workers", type=int,
-                       help="DataLoader worker processes (default: chosen per device)")
+    add_speed_options(p)
     p.set_defaults(func=cmd_train)
 
+
+def _add_evaluate(sub) -> None:
+    """The ``segkit evaluate`` subcommand and its options."""
     p = sub.add_parser("evaluate", help="validation figures of a checkpoint",
                        description="Rebuild the checkpoint's validation split and print its "
                                    "loss, Dice/mIoU and pixel accuracy.")
@@ -338,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_own_data_options(p, training=False)
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_fetch(sub) -> None:
+    """The ``segkit fetch`` subcommand and its options."""
     p = sub.add_parser("fetch", help="download (or unpack) a real dataset and check it",
                        description="Get a real dataset in the layout segkit reads: voc2012 "
                                    "and pet are downloaded (or taken from --archive files you "
@@ -349,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an archive you downloaded yourself (repeat for several)")
     p.set_defaults(func=cmd_fetch)
 
+
+def _add_predict(sub) -> None:
+    """The ``segkit predict`` subcommand and its options."""
     p = sub.add_parser("predict", help="masks and overlays for a folder of images",
                        description="Predict a mask for every image in INPUT_DIR (any size); "
                                    "write <name>_mask.png (0/255 or palette) and <name>_overlay.png.")
@@ -366,6 +380,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "list it at the end, exit status 1)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     p.set_defaults(func=cmd_predict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="segkit", description="segkit: the U-Net segmentation course's command line.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    _add_generate(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_fetch(sub)
+    _add_predict(sub)
 
     from segkit.course import cli as course_cli  # build-lessons, run-course, grade, verify
 

@@ -402,14 +402,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
         task = "binary" if int(stats["num_classes"]) == 2 else "multiclass"
     num_classes = 1 if task == "binary" else int(stats.get("num_classes", 5))
     in_channels = len(stats["mean"])
-    loading = speed.loader_settings(device, cfg.num_workers)
-    batch_size, samplers = cfg.batch_size, {}
-    if ctx is not None:  # --batch-size is the global batch, shared by the processes
-        batch_size = distributed.per_process_batch(cfg.batch_size, ctx)
-        samplers = dict(zip(("train_sampler", "val_sampler"),
-                            distributed.samplers(train_ds, val_ds, ctx, cfg.seed)))
-    train_loader, val_loader = data.make_loaders(train_ds, val_ds, batch_size, seed=cfg.seed,
-                                                 **loading.as_kwargs(), **samplers)
+    train_loader, val_loader, batch_size = build_loaders(cfg, device, ctx, train_ds, val_ds)
     del generator  # make_loaders seeds its own generator from cfg.seed
 
     model = UNet(in_channels=in_channels, num_classes=num_classes, base=cfg.base,
@@ -422,94 +415,156 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     optimizer = build_optimizer(cfg, model.parameters())
     scheduler = build_scheduler(cfg, optimizer)
     loss_fn = build_loss(cfg, train_ds, num_classes)
-
     history, start_epoch = History(), 0
     if cfg.resume:
-        ckpt = load_checkpoint(cfg.resume, map_location=device)
-        check_resume(model.config, ckpt, cfg.resume)
-        load_weights(model, ckpt["model_state"], cfg.resume)
-        if "optimizer_state" in ckpt:
-            optimizer.load_state_dict(ckpt["optimizer_state"])
-        if scheduler is not None and "scheduler_state" in ckpt:
-            scheduler.load_state_dict(ckpt["scheduler_state"])
-        history = History.from_list(ckpt.get("history", []))
-        start_epoch = int(ckpt["epoch"])
-        rng = ckpt.get("rng_state", {})
-        if "torch" in rng:  # same shuffles and augmentations as an uninterrupted run (CPU)
-            torch.set_rng_state(rng["torch"].cpu())
-        if "loader" in rng and train_loader.generator is not None:
-            train_loader.generator.set_state(rng["loader"].cpu())
-        log(f"resuming from {cfg.resume} after epoch {start_epoch}")
-        lr_now = continue_schedule(scheduler, optimizer, cfg, history, start_epoch)
-        if lr_now is not None:
-            log(f"the schedule continues over the new budget: learning rate {lr_now:.3g}")
+        history, start_epoch = resume_state(cfg, model, optimizer, scheduler, train_loader,
+                                            device, log)
 
     data_info = {"size": list(cfg.size), "mean": [float(m) for m in stats["mean"]],
                  "std": [float(s) for s in stats["std"]],
                  "image_mode": "RGB" if in_channels == 3 else "L", "task": task,
                  "num_classes": num_classes, "dataset": cfg.dataset}
     data_info.update(data_provenance(cfg, train_ds))
+    log_run_header(cfg, log, device, ctx, fast, batch_size, len(train_ds), len(val_ds), model)
+    saver = EpochSaver(cfg, out, "val_dice" if task == "binary" else "val_miou", model,
+                       optimizer, scheduler, train_loader, data_info, ctx, history, start_epoch)
+    try:
+        history = fit(train_model, train_loader, val_loader, loss_fn=loss_fn, optimizer=optimizer,
+                      epochs=cfg.epochs, device=device, scheduler=scheduler, amp=cfg.amp,
+                      clip_grad=cfg.clip_grad, max_seconds=cfg.max_seconds, history=history,
+                      start_epoch=start_epoch, on_epoch_end=saver,
+                      log=with_lr(log, history) if show_lr else log,
+                      show_progress=show_progress,
+                      num_classes=None if task == "binary" else num_classes,
+                      precision=cfg.precision, channels_last=cfg.channels_last, dist=ctx)
+    except NonFiniteLossError as exc:
+        raise NonFiniteLossError(f"training diverged: {exc} Nothing non-finite was saved; "
+                                 f"{saver.what_is_left()}.") from None
+    if ctx is not None:
+        distributed.cleanup()
+        if not ctx.is_main:
+            return RunResult(model, history, out, saver.last_path, saver.best_path, None, data_info)
+    figure = finish_run(cfg, out, history, model, val_ds, device, stats, num_classes,
+                        saver, log)
+    return RunResult(model, history, out, saver.last_path, saver.best_path, figure, data_info)
+
+
+def build_loaders(cfg: TrainConfig, device: torch.device, ctx, train_ds, val_ds):
+    """(train_loader, val_loader, per-process batch size) with the device's loader settings.
+
+    Under torchrun ``cfg.batch_size`` is the global batch, shared by the processes, and
+    each loader draws its share through a distributed sampler.
+    """
+    loading = speed.loader_settings(device, cfg.num_workers)
+    batch_size, samplers = cfg.batch_size, {}
+    if ctx is not None:
+        batch_size = distributed.per_process_batch(cfg.batch_size, ctx)
+        samplers = dict(zip(("train_sampler", "val_sampler"),
+                            distributed.samplers(train_ds, val_ds, ctx, cfg.seed)))
+    train_loader, val_loader = data.make_loaders(train_ds, val_ds, batch_size, seed=cfg.seed,
+                                                 **loading.as_kwargs(), **samplers)
+    return train_loader, val_loader, batch_size
+
+
+def resume_state(cfg: TrainConfig, model: nn.Module, optimizer, scheduler, train_loader,
+                 device: torch.device, log: Callable[[str], None]) -> tuple[History, int]:
+    """Load ``cfg.resume`` into the model, optimizer, schedule and random states.
+
+    Returns the run's history so far and the last finished epoch. The schedule continues
+    over this run's budget (``continue_schedule``).
+    """
+    ckpt = load_checkpoint(cfg.resume, map_location=device)
+    check_resume(model.config, ckpt, cfg.resume)
+    load_weights(model, ckpt["model_state"], cfg.resume)
+    if "optimizer_state" in ckpt:
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+    if scheduler is not None and "scheduler_state" in ckpt:
+        scheduler.load_state_dict(ckpt["scheduler_state"])
+    history = History.from_list(ckpt.get("history", []))
+    start_epoch = int(ckpt["epoch"])
+    rng = ckpt.get("rng_state", {})
+    if "torch" in rng:  # same shuffles and augmentations as an uninterrupted run (CPU)
+        torch.set_rng_state(rng["torch"].cpu())
+    if "loader" in rng and train_loader.generator is not None:
+        train_loader.generator.set_state(rng["loader"].cpu())
+    log(f"resuming from {cfg.resume} after epoch {start_epoch}")
+    lr_now = continue_schedule(scheduler, optimizer, cfg, history, start_epoch)
+    if lr_now is not None:
+        log(f"the schedule continues over the new budget: learning rate {lr_now:.3g}")
+    return history, start_epoch
+
+
+def log_run_header(cfg: TrainConfig, log: Callable[[str], None], device, ctx, fast,
+                   batch_size: int, n_train: int, n_val: int, model: nn.Module) -> None:
+    """The lines a run starts with: device, processes, precision, data, model, optimizer."""
     log(f"device: {describe_device(device)}")
     if ctx is not None:
         log(f"distributed: {ctx.world_size} processes ({'NCCL' if device.type == 'cuda' else 'gloo'}), "
             f"batch {batch_size} per process, {cfg.batch_size} in all")
     if cfg.precision is not None or cfg.channels_last or cfg.compile:
         log(fast.describe())
-    log(f"data: {cfg.dataset}, {len(train_ds)} train / {len(val_ds)} val images at "
+    log(f"data: {cfg.dataset}, {n_train} train / {n_val} val images at "
         f"{cfg.size[1]}x{cfg.size[0]} (W x H)")
     log(f"model: U-Net base {cfg.base}, depth {cfg.depth}, {count_parameters(model):,} parameters")
     log(f"optimizer: {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, "
         f"up to {cfg.epochs} epochs" + (f" or {cfg.max_seconds:g} s of training" if cfg.max_seconds else ""))
 
-    last_path, best_path = out / "last.pt", out / "best.pt"
-    key = "val_dice" if task == "binary" else "val_miou"
 
-    # What is on disk: the epoch of last.pt and the score of best.pt. Only finite weights
-    # are ever written, and best.pt only on a finite improvement.
-    saved = {"last_epoch": start_epoch if cfg.resume else None,
-             "best": max((r[key] for r in history.records
-                          if math.isfinite(r.get(key, math.nan))), default=-math.inf)}
+class EpochSaver:
+    """``fit``'s ``on_epoch_end``: save ``last.pt`` every epoch, ``best.pt`` on a new best.
 
-    def on_epoch_end(epoch: int, hist: History) -> None:
-        if not weights_are_finite(model):
+    Only finite weights are ever written, and ``best.pt`` only on a finite improvement of
+    ``key``; non-finite weights stop the run with ``NonFiniteLossError``. Under torchrun
+    only rank 0 writes. ``last_epoch`` and ``best`` say what is on disk.
+    """
+
+    def __init__(self, cfg: TrainConfig, out: Path, key: str, model: nn.Module, optimizer,
+                 scheduler, train_loader, data_info: dict, ctx, history: History,
+                 start_epoch: int) -> None:
+        self.cfg, self.key, self.model, self.ctx = cfg, key, model, ctx
+        self.optimizer, self.scheduler, self.train_loader = optimizer, scheduler, train_loader
+        self.data_info = data_info
+        self.last_path, self.best_path = out / "last.pt", out / "best.pt"
+        self.last_epoch = start_epoch if cfg.resume else None
+        self.best = max((r[key] for r in history.records
+                         if math.isfinite(r.get(key, math.nan))), default=-math.inf)
+
+    def __call__(self, epoch: int, hist: History) -> None:
+        if not weights_are_finite(self.model):
             raise NonFiniteLossError(f"the weights became NaN or infinite during epoch {epoch} "
-                                     f"(learning rate {cfg.lr:g}): try a learning rate 10x "
+                                     f"(learning rate {self.cfg.lr:g}): try a learning rate 10x "
                                      "lower and keep gradient clipping on.")
-        if ctx is not None and not ctx.is_main:
+        if self.ctx is not None and not self.ctx.is_main:
             return  # rank 0 writes the checkpoints
-        common = dict(model=model, epoch=epoch, optimizer=optimizer, scheduler=scheduler,
-                      history=hist.to_list(), metrics=hist.last, data=data_info,
-                      train_config=cfg.to_dict(),
+        common = dict(model=self.model, epoch=epoch, optimizer=self.optimizer,
+                      scheduler=self.scheduler, history=hist.to_list(), metrics=hist.last,
+                      data=self.data_info, train_config=self.cfg.to_dict(),
                       rng_state={"torch": torch.get_rng_state(),
-                                 "loader": train_loader.generator.get_state()})
-        save_checkpoint(last_path, **common)
-        saved["last_epoch"] = epoch
-        score = hist.last.get(key, math.nan)
-        if math.isfinite(score) and score > saved["best"]:
-            save_checkpoint(best_path, **common)
-            saved["best"] = score
+                                 "loader": self.train_loader.generator.get_state()})
+        save_checkpoint(self.last_path, **common)
+        self.last_epoch = epoch
+        score = hist.last.get(self.key, math.nan)
+        if math.isfinite(score) and score > self.best:
+            save_checkpoint(self.best_path, **common)
+            self.best = score
 
-    try:
-        history = fit(train_model, train_loader, val_loader, loss_fn=loss_fn, optimizer=optimizer,
-                      epochs=cfg.epochs, device=device, scheduler=scheduler, amp=cfg.amp,
-                      clip_grad=cfg.clip_grad, max_seconds=cfg.max_seconds, history=history,
-                      start_epoch=start_epoch, on_epoch_end=on_epoch_end,
-                      log=with_lr(log, history) if show_lr else log,
-                      show_progress=show_progress,
-                      num_classes=None if task == "binary" else num_classes,
-                      precision=cfg.precision, channels_last=cfg.channels_last, dist=ctx)
-    except NonFiniteLossError as exc:
-        kept = (f"the last finite checkpoint is {last_path} (epoch {saved['last_epoch']})"
-                if saved["last_epoch"] else "no checkpoint was written")
-        raise NonFiniteLossError(f"training diverged: {exc} Nothing non-finite was saved; "
-                                 f"{kept}.") from None
-    if ctx is not None:
-        distributed.cleanup()
-        if not ctx.is_main:
-            return RunResult(model, history, out, last_path, best_path, None, data_info)
+    def what_is_left(self) -> str:
+        """Which checkpoint a stopped run leaves, in words."""
+        if self.last_epoch:
+            return f"the last finite checkpoint is {self.last_path} (epoch {self.last_epoch})"
+        return "no checkpoint was written"
+
+
+def finish_run(cfg: TrainConfig, out: Path, history: History, model: nn.Module, val_ds,
+               device, stats: dict, num_classes: int, saver: EpochSaver,
+               log: Callable[[str], None]) -> Path | None:
+    """Write history.csv, config.json and the prediction figure; log the summary.
+
+    Returns the figure's path (None when it could not be drawn: a figure must never lose
+    a finished training run).
+    """
     save_history_csv(history, out / "history.csv")
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-
     figure = None
     try:
         from segkit import viz
@@ -517,11 +572,13 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
         figure = viz.save_prediction_grid(out / "predictions.png", model, val_ds, device,
                                           mean=stats["mean"], std=stats["std"], n=4,
                                           num_classes=num_classes)
-    except Exception as exc:  # a figure must never lose a finished training run
+    except Exception as exc:
         log(f"could not save the prediction figure: {exc}")
+    key = saver.key
     if len(history):
         best = history.best(key)
         log(f"best {key.replace('val_', 'val ')} {best[key]:.4f} at epoch {int(best['epoch'])}; "
             f"{history.last['elapsed']:.1f} s of training")
-    log(f"saved: {last_path}, {best_path}, {out / 'history.csv'}" + (f", {figure}" if figure else ""))
-    return RunResult(model, history, out, last_path, best_path, figure, data_info)
+    log(f"saved: {saver.last_path}, {saver.best_path}, {out / 'history.csv'}"
+        + (f", {figure}" if figure else ""))
+    return figure
