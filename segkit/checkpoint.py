@@ -41,6 +41,7 @@ from torch import nn
 
 import segkit
 from segkit.errors import SegkitError
+from segkit.failures import describe_os_error
 
 
 class CheckpointError(SegkitError):
@@ -170,18 +171,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def _check_readable(path: Path) -> None:
-    """Raise a CheckpointError when ``path`` is missing, a folder or a symlink loop."""
+    """Raise a CheckpointError when ``path`` is missing, a folder or a broken link."""
     try:
         path.stat()
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise CheckpointError(f"{path} is a symbolic link that points, through other links, "
-                                  "back to itself (a symlink loop): point it at a real file") from None
-        if path.is_symlink():
-            raise CheckpointError(f"{path} is a symbolic link to {os.readlink(path)}, which does "
-                                  "not exist: the file it pointed to was moved or deleted") from None
-        raise CheckpointError(f"checkpoint not found: {path} (train a model first, e.g. "
-                              "`segkit train`, or check the path)") from None
+        if isinstance(exc, FileNotFoundError) and not path.is_symlink():
+            raise CheckpointError(f"checkpoint not found: {path} (train a model first, e.g. "
+                                  "`segkit train`, or check the path)") from None
+        raise CheckpointError(describe_os_error(exc)) from None  # a broken link, a loop...
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder; give the checkpoint file inside it, e.g. "
                               f"{path / 'best.pt'}")

@@ -9,8 +9,8 @@ raising). An audit hook cannot be removed once added, so a notebook cannot switc
 off. What it refuses:
 
 - writes outside ``write_root`` (opening a file for writing, removing, renaming,
-  ``shutil.rmtree``, ``mkdir``, ``chmod``, links...), e.g. ``os.remove("/home/me/
-  grades.csv")``, and changes to ``write_root`` itself and its direct entries (the
+  ``shutil.rmtree``, ``mkdir``, ``chmod``, links...), e.g. ``os.remove(os.path.expanduser(
+  "~/grades.csv"))``, and changes to ``write_root`` itself and its direct entries (the
   tool's layout: ``work/``, ``home/``, ``tmp/``, the log), e.g. ``shutil.rmtree("..")``
   from ``work/``: :class:`PermissionError`;
 - starting programs (``subprocess``, ``os.system``, ``!pip install`` in a cell):
