@@ -288,14 +288,15 @@ def add_speed_options(p: argparse.ArgumentParser) -> None:
 
 def _add_train(sub) -> None:
     """The ``segkit train`` subcommand and its options."""
-    p = sub.add_parser("train", help="train a U-Net (default: toy Carvana, about a minute on CPU)",
+    p = sub.add_parser("train", help="train a U-Net (default: toy Carvana, under a minute on CPU)",
                        description="Train a U-Net; prints one line per epoch and saves "
                                    "last.pt/best.pt, history.csv and predictions.png in --out-dir.")
     p.add_argument("--dataset", choices=["carvana", "seasky", "voc"])
     p.add_argument("--data-root", dest="data_root", help="dataset folder (default: embedded toy copy)")
     p.add_argument("--size", type=_size, help="training size WxH (default 96x64; voc 64x64)")
     p.add_argument("--base", type=int, help="channels of the first block (default 16)")
-    p.add_argument("--depth", type=int, help="number of down/up steps (default 4; voc 2)")
+    p.add_argument("--depth", type=int, help="number of down/up steps (default: carvana 3, seasky 4, voc 2; "
+                        "4 with a --preset)")
     p.add_argument("--kernel-size", dest="kernel_size", type=int)
     p.add_argument("--bilinear", action="store_true", default=None,
                    help="bilinear upsampling instead of transposed convolutions")
@@ -313,8 +314,8 @@ def _add_train(sub) -> None:
                    help="cosine (default): down to 0 over the time budget, or over the epochs "
                         "with --no-time-limit; plateau: halve on a stalled val loss")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="flips and small changes of the training images "
-                        "(default: on; voc: off)")
+                   help="flips and small changes of the training images (default: on for "
+                        "seasky and with a --preset; off for carvana and voc)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"])
     p.add_argument("--out-dir", dest="out_dir",

@@ -51,8 +51,10 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.parametrize("argv,expected", [
-    (["train"], {"dataset": "carvana", "size": (64, 96), "depth": 4, "augment": True,
+    (["train"], {"dataset": "carvana", "size": (64, 96), "depth": 3, "augment": False,
                  "out_dir": "runs/carvana", "max_seconds": 60.0}),
+    (["train", "--preset", "rmsprop-1e-5"], {"depth": 4, "augment": True}),
+    (["train", "--dataset", "seasky"], {"depth": 4, "augment": True}),
     (["train", "--dataset", "voc"], {"size": (64, 64), "depth": 2, "augment": False,
                                      "out_dir": "runs/voc"}),
     (["train", "--dataset", "voc", "--augment", "--depth", "3", "--size", "96x64"],
@@ -84,6 +86,20 @@ def test_resume_continues_the_run(trained, capsys):
     assert "resuming from" in text and "epoch  3/3" in text
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt["epoch"] == 3 and len(ckpt["history"]) == 3
+
+
+def test_resume_keeps_the_checkpoints_model_over_the_command_lines_defaults(trained, tmp_path):
+    """A depth-4 run resumed without --depth stays depth 4 (the command line's carvana
+    recipe says depth 3 only for new runs)."""
+    data_root, _ = trained
+    deep = [("4" if a == "3" and TINY[i - 1] == "--depth" else a) for i, a in enumerate(TINY)]
+    out = tmp_path / "deep"
+    assert main(["train", "--data-root", str(data_root), "--out-dir", str(out), "--epochs", "1",
+                 "--no-time-limit", *deep]) == 0
+    assert main(["train", "--epochs", "2", "--no-time-limit", "--resume",
+                 str(out / "last.pt"), "--device", "cpu"]) == 0
+    ckpt = load_checkpoint(out / "last.pt")
+    assert (ckpt["epoch"], ckpt["model_config"]["depth"], ckpt["model_config"]["base"]) == (2, 4, 4)
 
 
 def test_a_second_run_never_overwrites_the_first(trained, tmp_path, capsys):

@@ -149,10 +149,14 @@ def test_unwrap_finds_the_plain_module():
 def test_cli_schedule_defaults_only_for_carvana_without_a_preset():
     parse = lambda *a: train_config(build_parser().parse_args(["train", *a]))
     cfg = parse()
-    assert (cfg.batch_size, cfg.lr, cfg.epochs, cfg.max_seconds) == (4, 2e-3, 10, 60.0)
+    assert (cfg.batch_size, cfg.lr, cfg.epochs, cfg.max_seconds) == (4, 1.5e-3, 10, 60.0)
+    assert (cfg.depth, cfg.augment) == (3, False)
     assert (parse("--batch-size", "8").batch_size, parse("--epochs", "3").epochs) == (8, 3)
+    assert (parse("--depth", "4").depth, parse("--augment").augment) == (4, True)
     voc, plain = parse("--dataset", "voc"), TrainConfig()
     assert (voc.batch_size, voc.lr, voc.epochs) == (plain.batch_size, plain.lr, plain.epochs)
+    assert (voc.depth, voc.augment) == (2, False)  # the dataset's own defaults
     rms = parse("--preset", "rmsprop-1e-5")
     assert (rms.batch_size, rms.lr, rms.epochs, rms.optimizer) == (1, 1e-5, plain.epochs, "rmsprop")
+    assert (rms.depth, rms.augment) == (4, True)  # the library's settings
     assert rms.precision == "auto"  # the speed switches hold for every run

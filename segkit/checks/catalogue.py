@@ -75,12 +75,12 @@ class Mistake:
 
 _CATALOGUE = [
     # -------------------- lesson 00: setup
-    Mistake("returns-none", ("00", "01", "03", "04", "05", "06", "07"),
+    Mistake("returns-none", ("00", "01", "03", "04", "05", "06", "07", "10"),
             ("class_weights", "dice_score", "flip_tta", "float32_mib", "foreground_fraction",
              "iou_score", "list_pairs", "log_spaced", "make_train_transform", "mask_to_png_array",
              "mean_std", "miou_from_confusion", "multiclass_loss", "pixel_accuracy",
-             "predict_full_size", "predict_labels", "summarize_runs", "to_class_indices",
-             "train_one_epoch", "validate"),
+             "predict_full_size", "predict_labels", "shard", "summarize_runs",
+             "to_channels_last", "to_class_indices", "train_one_epoch", "validate"),
             what="the function computes its answer but has no `return`, so it gives None",
             hint="your function computes the value but does not give it back: end it with `return "
                  "...`.",
@@ -90,7 +90,8 @@ _CATALOGUE = [
             hint="integer division: `//` (or int(...)) throws the fraction away, so a small "
                  "answer becomes 0. Divide with `/`, which gives a float.",
             source=TRIALS),
-    Mistake("not-a-float", ("00",), ("float32_mib", "foreground_fraction"),
+    Mistake("not-a-float", ("00", "10"), ("float32_mib", "foreground_fraction",
+                                          "mixed_precision_step"),
             what="a NumPy number or 1-element tensor returned where a plain Python number is "
                  "asked for",
             hint="return a plain number: `float(x)` turns a NumPy number or a 1-element tensor "
@@ -551,7 +552,7 @@ _CATALOGUE = [
             hint="after computing the loss, call `loss.backward()`: it fills every parameter's "
                  "`.grad`, which `optimizer.step()` then uses.",
             source=TRIALS),
-    Mistake("no-optimizer-step", ("03",), ("train_one_epoch",),
+    Mistake("no-optimizer-step", ("03", "10"), ("train_one_epoch", "mixed_precision_step"),
             what="`optimizer.step()` never called: the weights do not change",
             hint="after `loss.backward()`, call `optimizer.step()` to update the weights with the "
                  "gradients.",
@@ -569,7 +570,7 @@ _CATALOGUE = [
                  "`optimizer.zero_grad()` between `loss.backward()` and `optimizer.step()` erases "
                  "the gradients just computed.",
             source=TRIALS),
-    Mistake("no-zero-grad", ("03",), ("train_one_epoch",),
+    Mistake("no-zero-grad", ("03", "10"), ("train_one_epoch", "mixed_precision_step"),
             what="`optimizer.zero_grad()` forgotten: gradients add up from batch to batch",
             hint="call `optimizer.zero_grad()` at the start of every batch. `backward()` *adds* "
                  "to `.grad`, so without it each step applies the sum of all gradients so far.",
@@ -1249,6 +1250,94 @@ _CATALOGUE = [
             hint="when a second name of one side has an id already seen, raise an error naming "
                  "both files: a silent choice can train on the wrong masks.",
             source=REVIEW),
+    # -------------------- lesson 10: scaling up
+    Mistake("wrong-length", ("10",), ("CachedDataset",),
+            what="`__len__` does not give the number of pairs the dataset was made with",
+            hint="`__len__` returns n, the number of pairs: the DataLoader asks it how many "
+                 "indices to draw.",
+            source=TRIALS),
+    Mistake("cache-ignores-index", ("10",), ("CachedDataset",),
+            what="one cache entry for every index: each item is the first pair loaded",
+            hint="keep one entry per index (a dict keyed by index): `if index not in "
+                 "self.pairs: self.pairs[index] = self.load_pair(index)`.",
+            source=TRIALS),
+    Mistake("no-cache", ("10",), ("CachedDataset",),
+            what="every access calls load_pair again, so each epoch decodes and resizes every "
+                 "full-size image anew",
+            hint="call load_pair(index) only when the index is not in the cache yet, and keep "
+                 "the result in a dict made once in `__init__` (not in `__getitem__`).",
+            source=CARVANA_LAPTOP),
+    Mistake("cached-after-augment", ("10",), ("CachedDataset",),
+            what="the augmented pair is cached, so every epoch sees the same flip and crop",
+            hint="cache what load_pair returns, before any randomness, and call augment on the "
+                 "cached pair at every `__getitem__`: the random part must run every epoch.",
+            source=REVIEW),
+    Mistake("permuted-not-layout", ("10",), ("to_channels_last",),
+            what="`permute(0, 2, 3, 1)` used for channels_last: the shape becomes (N, H, W, C) "
+                 "and the convolution reads the rows as channels",
+            hint="channels_last changes how the values lie in memory, not the shape: use "
+                 "`images.contiguous(memory_format=torch.channels_last)`; the shape stays "
+                 "(N, C, H, W).",
+            source=REVIEW),
+    Mistake("values-changed", ("10",), ("to_channels_last",),
+            what="the conversion changed the images' values or the model's output",
+            hint="a memory format changes only where the values lie: return the same model "
+                 "(`model.to(memory_format=torch.channels_last)`) and the same images "
+                 "(`images.contiguous(memory_format=torch.channels_last)`).",
+            source=TRIALS),
+    Mistake("input-not-channels-last", ("10",), ("to_channels_last",),
+            what="only the model converted: the images stay (N, C, H, W) in memory, and every "
+                 "convolution converts them again",
+            hint="convert the images as well: `images.contiguous(memory_format="
+                 "torch.channels_last)` (a tensor's `.to(memory_format=...)` works too).",
+            source=TRIALS),
+    Mistake("model-not-channels-last", ("10",), ("to_channels_last",),
+            what="only the images converted: the weights stay in the default layout",
+            hint="convert the model too: `model.to(memory_format=torch.channels_last)` moves "
+                 "every 4-d weight to the channels_last layout.",
+            source=TRIALS),
+    Mistake("no-autocast", ("10",), ("mixed_precision_step",),
+            what="the forward pass ran in float32: no autocast, or autocast for another device "
+                 "(`autocast('cuda')` on CPU tensors changes nothing)",
+            hint="run the forward pass inside `with torch.autocast(device_type="
+                 "images.device.type, dtype=torch.bfloat16):` (the device type of the data, "
+                 "'cpu' here; 'cuda' on a GPU).",
+            source=REVIEW),
+    Mistake("weights-cast-to-16-bit", ("10",), ("mixed_precision_step",),
+            what="the model converted to 16 bits (`model.bfloat16()`, `.half()`): an update "
+                 "smaller than about 1/256 of a weight rounds away",
+            hint="keep the weights in float32 and let autocast run the convolutions in "
+                 "bfloat16: in bfloat16, 1 + 0.001 is 1, so small optimizer steps are lost.",
+            source=REVIEW),
+    Mistake("every-rank-all-data", ("10",), ("shard",),
+            what="every process gets all the indices, so each image is seen N times an epoch "
+                 "and nothing is faster",
+            hint="each process takes its own share: e.g. every world_size-th index starting at "
+                 "rank (`indices[rank::world_size]`, after padding).",
+            source=TRIALS),
+    Mistake("positions-not-indices", ("10",), ("shard",),
+            what="positions 0..n-1 returned instead of the (shuffled) indices given",
+            hint="return items of `indices` (the sampler has shuffled them), not positions "
+                 "from range(n).",
+            source=TRIALS),
+    Mistake("uneven-shards", ("10",), ("shard",),
+            what="shares of different lengths: the process with fewer batches stops early and "
+                 "the others wait for ever at the gradient sum",
+            hint="every process must take the same number of steps: pad the list with its own "
+                 "first items to a multiple of world_size (ceil(n / world_size) each), then "
+                 "split it.",
+            source=REVIEW),
+    Mistake("samples-dropped", ("10",), ("shard",),
+            what="shares of n // world_size: the remainder is never trained on",
+            hint="round the share up, ceil(n / world_size), and pad with the first indices "
+                 "instead of dropping the last ones.",
+            source=TRIALS),
+    Mistake("shard-too-long", ("10",), ("shard",),
+            what="more indices per process than ceil(n / world_size): images repeated beyond "
+                 "the padding the shares need",
+            hint="pad only up to the next multiple of world_size: ceil(n / world_size) "
+                 "indices per process.",
+            source=TRIALS),
 ]
 
 MISTAKES: dict[str, Mistake] = {m.id: m for m in _CATALOGUE}
