@@ -18,7 +18,8 @@ Sections (``--only``):
   the loader's img/s without the cache, with the memory cache (first and later epochs)
   and with the disk cache (a second run), against the model step at that size;
 - ``dice``: val Dice of the default ``segkit train`` with bf16 against ``--precision fp32``,
-  same seeds, several runs: does bf16 lose any Dice?
+  same seeds, several runs: does bf16 lose any Dice? (and the first epoch at 0.98, and the
+  lowest val Dice from then on: does it stay there?)
 - ``ttd``: training seconds to val Dice 0.98, default recipe against the
   ``--preset rmsprop-1e-5`` settings (RMSprop lr 1e-5, momentum 0.999, batch 1).
 
@@ -203,6 +204,13 @@ def first_reaching(history, target=0.98):
     return next((r["elapsed"] for r in history.records if r.get("val_dice", 0) >= target), None)
 
 
+def lowest_after(history, target=0.98) -> float | None:
+    """The lowest val Dice from the first epoch at ``target`` on: does it stay there?"""
+    dice = [r["val_dice"] for r in history.records]
+    first = next((i for i, d in enumerate(dice) if d >= target), None)
+    return None if first is None else round(min(dice[first:]), 4)
+
+
 def section_dice(args) -> list[dict] | str:
     """bf16 vs fp32 with the default recipe, same seeds (epoch-driven: no time limit)."""
     if not speed.cpu_has_bf16():
@@ -218,6 +226,7 @@ def section_dice(args) -> list[dict] | str:
                          "best_val_dice": round(h.best("val_dice")["val_dice"], 4),
                          "epoch_first_0.98": next((int(r["epoch"]) for r in h.records
                                                    if r["val_dice"] >= 0.98), None),
+                         "lowest_after_it": lowest_after(h),
                          "train_s": round(h.last["elapsed"], 1)})
             print(f"  {rows[-1]}", flush=True)
     for prec in ("bf16", "fp32"):

@@ -295,7 +295,8 @@ def _add_train(sub) -> None:
     p.add_argument("--data-root", dest="data_root", help="dataset folder (default: embedded toy copy)")
     p.add_argument("--size", type=_size, help="training size WxH (default 96x64; voc 64x64)")
     p.add_argument("--base", type=int, help="channels of the first block (default 16)")
-    p.add_argument("--depth", type=int, help="number of down/up steps (default: carvana 3, seasky 4, voc 2; "
+    p.add_argument("--depth", type=int,
+                   help="number of down/up steps (default: carvana 3, seasky 4, voc 2; "
                         "4 with a --preset)")
     p.add_argument("--kernel-size", dest="kernel_size", type=int)
     p.add_argument("--bilinear", action="store_true", default=None,

@@ -53,7 +53,7 @@ CLI_DEFAULTS: dict[str, Any] = {"precision": "auto", "channels_last": True, "cac
                                 "num_workers": "auto"}
 #: ... and, per dataset, without a --preset, a recipe that reaches val Dice 0.98 on toy
 #: Carvana sooner: batch 4, AdamW 1.5e-3, cosine over 10 epochs, a U-Net of depth 3 (the
-#: 4th level costs a third of the step at 96x64 and adds no Dice there) and no
+#: 4th level costs about 30 % of the step at 96x64 and adds no Dice there) and no
 #: augmentation (the photos are all of one studio: augmenting slowed learning and cost
 #: Dice). Seeds 0-2 first reach 0.98 after epoch 4-5 and stay above it (0.989-0.991 at
 #: the end, against 0.986-0.988 with depth 4 and augmentation); 60 s remains the cap on
