@@ -26,7 +26,6 @@ import copy
 import math
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import nn
