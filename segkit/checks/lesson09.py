@@ -1,19 +1,19 @@
 """Checks of lesson 09 (your own data).
 
-=====================  ====================================================================
-check                  mistakes it names (``CheckFailed.mistake``)
-=====================  ====================================================================
-``check_to_unit_range``   ``not-float32``, ``clipped-to-8-bit`` (16-bit values clipped or cast
-                       to 8 bits: a 12-bit scan turns white), ``divided-by-255`` (values
-                       above 1), ``per-image-range`` (each image stretched by its own min
-                       and max: a dim scan looks as bright as a bright one),
-                       ``wrong-range``
-``check_match_names``  ``not-a-list``, ``partial-match`` (a pattern found inside a longer
-                       name, e.g. ``000_scan.tif.bak``), ``id-split`` (the id cut at the
-                       first ``_``: ``a_1_scan.tif`` gets id ``a``), ``unmatched-kept``
-                       (an image without a mask paired with something), ``silent-duplicate``
-                       (two masks for one id: one kept without a word), ``pairs-mismatch``
-=====================  ====================================================================
+=========================  ==================================================================
+check                      mistakes it names (``CheckFailed.mistake``)
+=========================  ==================================================================
+``check_to_unit_range``    ``not-float32``, ``clipped-to-8-bit`` (16-bit values clipped or cast
+                           to 8 bits: a 12-bit scan turns white), ``divided-by-255`` (values
+                           above 1), ``per-image-range`` (each image stretched by its own min
+                           and max: a dim scan looks as bright as a bright one),
+                           ``wrong-range``
+``check_match_names``      ``not-a-list``, ``partial-match`` (a pattern found inside a longer
+                           name, e.g. ``000_scan.tif.bak``), ``id-split`` (the id cut at the
+                           first ``_``: ``a_1_scan.tif`` gets id ``a``), ``unmatched-kept``
+                           (an image without a mask paired with something), ``silent-duplicate``
+                           (two masks for one id: one kept without a word), ``pairs-mismatch``
+=========================  ==================================================================
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from segkit import speed
 from segkit.checks.core import check, expect, fail
 
 __all__ = ["check_CachedDataset", "check_to_channels_last", "check_mixed_precision_step",
@@ -59,8 +60,7 @@ class reference_CachedDataset(torch.utils.data.Dataset):
 
 def reference_to_channels_last(model: nn.Module, images: torch.Tensor):
     """``(model, images)`` with weights and images in channels_last memory layout."""
-    return (model.to(memory_format=torch.channels_last),
-            images.contiguous(memory_format=torch.channels_last))
+    return model.to(memory_format=torch.channels_last), speed.to_channels_last(images)
 
 
 def reference_mixed_precision_step(model, images, masks, loss_fn, optimizer) -> float:

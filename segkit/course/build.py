@@ -376,8 +376,8 @@ def rule_solution_only(src: _Source) -> list[str]:
 
 #: the conventions a solution notebook follows, checked in this order by ``validate``
 RULES = (rule_lesson_name, rule_cell_ids, rule_title_and_setup, rule_solution_markers,
-         rule_exercise_cells, rule_exercise_defines_its_name, rule_check_follows_exercise, rule_check_cells, rule_points,
-         rule_tolerances, rule_executed, rule_solution_only)
+         rule_exercise_cells, rule_exercise_defines_its_name, rule_check_follows_exercise,
+         rule_check_cells, rule_points, rule_tolerances, rule_executed, rule_solution_only)
 
 
 def _raise_problems(name: str, problems: list[str]) -> None:
