@@ -54,7 +54,7 @@ lessons-check: setup
 	$(BIN)/segkit build-lessons --check
 
 regen: setup
-	$(BIN)/python -m segkit.course.run --inplace solutions/*.ipynb
+	$(BIN)/python -m segkit_course.run --inplace solutions/*.ipynb
 	$(BIN)/segkit build-lessons
 
 benchmark: setup
@@ -65,4 +65,4 @@ clean:
 
 # The course website from the stored outputs (nothing is executed): build/site/index.html.
 site: setup
-	$(BIN)/python -m segkit.course.site
+	$(BIN)/python -m segkit_course.site

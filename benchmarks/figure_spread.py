@@ -1,7 +1,7 @@
 """How far do the solutions' printed figures move between machines, builds and threads?
 
 The tolerances declared in solution cells (``{"segkit": {"tolerance": ...}}``, see
-``segkit/course/figures.py``) come from this measurement. Execute the solutions under the
+``segkit_course/figures.py``) come from this measurement. Execute the solutions under the
 conditions to compare, each into its own folder, then compare every folder with the
 stored outputs in ``solutions/``::
 
@@ -26,8 +26,8 @@ import re
 import sys
 from pathlib import Path
 
-from segkit.course.build import notebook_text, read_notebook, solution_paths
-from segkit.course.figures import (
+from segkit_course.build import notebook_text, read_notebook, solution_paths
+from segkit_course.figures import (
     CellTolerance,
     Tolerance,
     merged_outputs,
@@ -36,7 +36,7 @@ from segkit.course.figures import (
     compare_outputs,
     split_numbers,
 )
-from segkit.course.run import execute_notebook, select_lessons
+from segkit_course.run import execute_notebook, select_lessons
 
 ROOT = Path(__file__).resolve().parents[1]
 

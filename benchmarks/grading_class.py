@@ -8,7 +8,7 @@ third as handed out, a third with one of the lesson's catalogued mistakes in eac
 exercise), grades them with ``segkit grade`` (``--jobs``: default, the cores at one
 thread each) and prints the wall time, the time per notebook, and, for comparison,
 the time plain nbclient takes to execute one solved notebook whole
-(``segkit.course.run.execute_notebook``, one kernel, the same threads). A second run
+(``segkit_course.run.execute_notebook``, one kernel, the same threads). A second run
 with the same ``--out`` shows resumed grading (nothing graded again).
 
 Timings move with the machine's load: report ``uptime`` with every figure.
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import nbformat
 
-from segkit.course.build import build_lesson, exercise_name, read_notebook
-from segkit.course.run import execute_notebook
-from segkit.grading import grade
-from segkit.grading.execute import Limits
+from segkit_course.build import build_lesson, exercise_name, read_notebook
+from segkit_course.run import execute_notebook
+from segkit_course.grading import grade
+from segkit_course.grading.execute import Limits
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "04_metrics.ipynb"
 MISTAKES = {  # exercise -> (text of the solution, replaced by)

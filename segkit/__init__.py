@@ -42,9 +42,9 @@ own machinery, which no lesson imports.
 - ``segkit.checks``      the exercises' checks and their mistake catalogue [00-10]
 - ``segkit.errors``      ``SegkitError`` and ``DataError``, what segkit raises [all]
 - ``segkit.failures``    one clear message for every failure of a ``segkit`` command [tools]
-- ``segkit.course``      building lessons from solutions, running and verifying them [tools]
-- ``segkit.grading``     grading a class's notebooks, ``segkit grade`` [tools]
-- ``segkit.sandbox``     sandboxes and guarded kernels for code the tools did not write [tools]
+- ``segkit_course``      building lessons from solutions, running and verifying them [tools]
+- ``segkit_course.grading``     grading a class's notebooks, ``segkit grade`` [tools]
+- ``segkit_course.sandbox``     sandboxes and guarded kernels for code the tools did not write [tools]
 - ``segkit.cli``         the ``segkit`` command line, the one entry point [tools]
 """
 

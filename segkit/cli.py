@@ -384,6 +384,21 @@ def _add_predict(sub) -> None:
     p.set_defaults(func=cmd_predict)
 
 
+#: Commands other packages add to ``segkit``: each entry point of this group names a
+#: function that takes the subparsers (the course machinery's build-lessons, run-course,
+#: grade, grade-merge, build-site and verify come in this way, from ``segkit_course``;
+#: the runtime itself never imports the machinery).
+PLUGIN_GROUP = "segkit.commands"
+
+
+def add_plugin_commands(sub) -> None:
+    """Add the subcommands that installed packages register under :data:`PLUGIN_GROUP`."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        entry.load()(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="segkit", description="segkit: the U-Net segmentation course's command line.")
@@ -395,9 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fetch(sub)
     _add_predict(sub)
 
-    from segkit.course import cli as course_cli  # build-lessons, run-course, grade, verify
-
-    course_cli.register(sub)
+    add_plugin_commands(sub)
     for command in sub.choices.values():
         command.add_argument("--traceback", action="store_true",
                              help="on failure, print the traceback too (or set SEGKIT_TRACEBACK=1)")

@@ -1,5 +1,5 @@
 """Sphinx configuration of the course website (built by `make site`, i.e.
-`python -m segkit.course.site`, which stages the notebooks next to this file first).
+`python -m segkit_course.site`, which stages the notebooks next to this file first).
 
 Pages are the solution notebooks with their stored outputs: nothing is executed. The
 course's address (launch buttons, links) comes from pyproject.toml's [project.urls].
@@ -7,7 +7,7 @@ course's address (launch buttons, links) comes from pyproject.toml's [project.ur
 
 import os
 
-from segkit.course.address import BRANCH, course_url
+from segkit_course.address import BRANCH, course_url
 
 # `segkit build-site` passes the address it stamped into the pages; pyproject.toml's otherwise
 URL = os.environ.get("SEGKIT_COURSE_URL") or course_url()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from nbformat import NotebookNode
 
-from segkit.course.build import (
+from segkit_course.build import (
     CHECK_TAG,
     RAISES_TAG,
     SKIP_TAGS,
@@ -21,8 +21,8 @@ from segkit.course.build import (
     tags,
     validate,
 )
-from segkit.course.run import Execution
-from segkit.course.setup_cell import badge_markdown, setup_cell_source
+from segkit_course.run import Execution
+from segkit_course.setup_cell import badge_markdown, setup_cell_source
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO_ROOT / "solutions"
@@ -65,7 +65,7 @@ def solution_problems(nb: NotebookNode, name: str) -> list[str]:
             problems.append(
                 f"cell {index + 1} has execution count {count}, expected {expected}: the "
                 "notebook was not executed top to bottom in one fresh kernel. Store its "
-                f"outputs with `python -m segkit.course.run --inplace solutions/{name}.ipynb`")
+                f"outputs with `python -m segkit_course.run --inplace solutions/{name}.ipynb`")
             break
         expected += 1
     first_code = next((cell for _, cell in code_cells(nb)), None)
@@ -135,11 +135,11 @@ def run_nbval(paths: list[Path], cwd: Path, threads: int | None = None
     """``pytest --nbval`` on notebooks, in a subprocess, the way CI compares outputs.
 
     Cells without a tolerance are compared exactly by nbval (after the sanitizer);
-    cells with one by the ``segkit.course.figures`` plugin. ``threads`` sets
+    cells with one by the ``segkit_course.figures`` plugin. ``threads`` sets
     OMP_NUM_THREADS / MKL_NUM_THREADS for the kernels (default: as in this process).
     """
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
-               "-p", "segkit.course.figures", "-q", "-rf",
+               "-p", "segkit_course.figures", "-q", "-rf",
                "--nbval", "--nbval-current-env", f"--nbval-sanitize-with={SANITIZE_CFG}",
                f"--nbval-cell-timeout={CELL_TIMEOUT}",
                f"--rootdir={cwd}", *map(str, paths)]

@@ -15,9 +15,9 @@ import nbformat
 import pytest
 
 from notebook_helpers import FIXTURE_SOLUTIONS, lesson_file_problems
-from segkit.course import cli
-from segkit.course.address import course_url
-from segkit.course.build import (
+from segkit_course import cli
+from segkit_course.address import course_url
+from segkit_course.build import (
     NotebookSourceError,
     annotate_all,
     build_all,
@@ -25,7 +25,7 @@ from segkit.course.build import (
     notebook_text,
     read_notebook,
 )
-from segkit.course.setup_cell import (
+from segkit_course.setup_cell import (
     badge_markdown,
     setup_cell_source,
 )

@@ -11,6 +11,7 @@ import pytest
 
 from segkit.checks import catalogue
 from segkit.checks.catalogue import MISTAKES, SOURCES, hint_for
+from segkit_course import mistakes
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = sorted((ROOT / "segkit" / "checks").glob("lesson[0-9][0-9].py")) + [
@@ -71,9 +72,9 @@ def test_a_hint_with_fields_needs_them():
 
 def test_instructors_md_shows_the_catalogue_as_generated():
     text = (ROOT / "INSTRUCTORS.md").read_text(encoding="utf-8")
-    assert catalogue.with_table(text) == text, (
+    assert mistakes.with_table(text) == text, (
         "INSTRUCTORS.md's mistake table is out of date: run "
-        "`python -m segkit.checks.catalogue --write INSTRUCTORS.md`")
+        "`python -m segkit_course.mistakes --write INSTRUCTORS.md`")
     assert f"| `{next(iter(MISTAKES))}` |" in text
 
 

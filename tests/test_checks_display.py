@@ -14,8 +14,8 @@ import pytest
 from check_helpers import failure
 from segkit.checks import lesson04
 from segkit.checks.core import CheckFailed, ExerciseNotDone
-from segkit.course.build import RAISES_TAG
-from segkit.course.run import execute_notebook
+from segkit_course.build import RAISES_TAG
+from segkit_course.run import execute_notebook
 
 WRONG = """\
 import torch

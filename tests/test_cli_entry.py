@@ -9,9 +9,9 @@ import re
 import pytest
 
 from segkit import cli
-from segkit.course import build, run
-from segkit.course import cli as course_cli
-from segkit.grading.execute import Limits
+from segkit_course import build, run
+from segkit_course import cli as course_cli
+from segkit_course.grading.execute import Limits
 
 
 def _help(command: str, capsys) -> str:

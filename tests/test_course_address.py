@@ -8,11 +8,11 @@ import shutil
 import pytest
 
 from notebook_helpers import FIXTURE_SOLUTIONS, LESSONS, REPO_ROOT, SOLUTIONS
-from segkit.course import address
-from segkit.course import cli
-from segkit.course.address import CourseAddressError, course_url, set_course_url
-from segkit.course.build import read_notebook, solution_paths
-from segkit.course.setup_cell import COLAB_BADGE_IMAGE
+from segkit_course import address
+from segkit_course import cli
+from segkit_course.address import CourseAddressError, course_url, set_course_url
+from segkit_course.build import read_notebook, solution_paths
+from segkit_course.setup_cell import COLAB_BADGE_IMAGE
 
 OTHER = "https://github.com/my-school/segmentation-course"
 

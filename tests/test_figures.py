@@ -1,11 +1,11 @@
-"""Comparing trained figures within a declared tolerance (segkit.course.figures)."""
+"""Comparing trained figures within a declared tolerance (segkit_course.figures)."""
 
 from __future__ import annotations
 
 import nbformat
 import pytest
 
-from segkit.course.figures import (
+from segkit_course.figures import (
     CellTolerance,
     Tolerance,
     cell_tolerance,

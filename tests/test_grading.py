@@ -52,16 +52,16 @@ from nbformat import NotebookNode
 import hostile_corpus
 from notebook_helpers import SOLUTIONS
 from session_cache import once_per_session
-from segkit.course.build import build_lesson, check_name, exercise_name, is_setup_cell
-from segkit.grading.discover import (
+from segkit_course.build import build_lesson, check_name, exercise_name, is_setup_cell
+from segkit_course.grading.discover import (
     GradingInputError,
     Submission,
     read_lesson,
     submissions_for,
 )
-from segkit.grading.execute import Limits, grade_notebook
-from segkit.grading.report import format_table
-from segkit.sandbox import bwrap
+from segkit_course.grading.execute import Limits, grade_notebook
+from segkit_course.grading.report import format_table
+from segkit_course.sandbox import bwrap
 
 # Generous limits for ordinary notebooks (a kernel importing torch on a busy 2-core CI
 # machine), short ones where the time limit is what is tested.
@@ -820,7 +820,7 @@ def test_shards_merge_into_the_same_report(hostile_00):
     assert names == [["crash", "loop", "vandal"], ["garbled", "tamper"]]
     assert _table(json.loads((merged / "grades.json").read_text())) == _table(report)
     assert (merged / "gradebook.csv").read_text() == (out / "gradebook.csv").read_text()
-    from segkit.grading.batch import merge
+    from segkit_course.grading.batch import merge
 
     with pytest.raises(GradingInputError, match="overlap"):
         merge([root / "shards" / "shard-1-of-2", root / "shards" / "shard-1-of-2"],

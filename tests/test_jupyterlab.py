@@ -27,7 +27,7 @@ import pytest
 
 from browser_helpers import chromium_browser, chromium_path, free_port
 from notebook_helpers import LESSONS, REPO_ROOT, SOLUTIONS
-from segkit.course.build import is_check_cell
+from segkit_course.build import is_check_cell
 
 pytestmark = pytest.mark.notebooks
 

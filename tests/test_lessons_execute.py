@@ -7,7 +7,7 @@ an empty exercise); ``lesson_run_problems`` catches lessons that break this.
 
 The real lessons in lessons/ are not executed here: tests/test_stubs.py proves statically
 that they run to the end with their stubs (only check cells reach a stub), and
-``segkit verify`` (segkit/course/verify.py) executes them for real, stubs in place.
+``segkit verify`` (segkit_course/verify.py) executes them for real, stubs in place.
 Every test here starts Jupyter kernels (marker ``notebooks``; ``make test-fast`` skips them).
 """
 
@@ -21,9 +21,9 @@ import nbformat
 import pytest
 
 from notebook_helpers import FIXTURE_SOLUTIONS, lesson_run_problems
-from segkit.course import cli
-from segkit.course.build import build_all, notebook_text, read_notebook
-from segkit.course.run import execute_notebook, key_figures, run_course, store_outputs
+from segkit_course import cli
+from segkit_course.build import build_all, notebook_text, read_notebook
+from segkit_course.run import execute_notebook, key_figures, run_course, store_outputs
 
 
 pytestmark = pytest.mark.notebooks

@@ -19,7 +19,7 @@ from notebook_helpers import (
     run_nbval,
     solution_problems,
 )
-from segkit.course.build import build_all, notebook_text, read_notebook, solution_paths
+from segkit_course.build import build_all, notebook_text, read_notebook, solution_paths
 
 FIXTURES = [pytest.param(p, id=f"fixture-{p.stem}") for p in solution_paths(FIXTURE_SOLUTIONS)]
 

@@ -1,7 +1,7 @@
 """The notebook regression: each solution's stored outputs against a fresh run.
 
 nbval executes every solution and compares its outputs: exactly, except in cells that
-declare a tolerance for their trained figures, which segkit.course.figures compares
+declare a tolerance for their trained figures, which segkit_course.figures compares
 (the text around the numbers exactly, each number within the tolerance). Each notebook
 runs once, in a course folder of its own, so that two pytest workers never share
 ``runs/`` or ``build/``; under ``make test`` with one thread per worker, and one
@@ -27,7 +27,7 @@ from notebook_helpers import (
     notebook_params,
     run_nbval,
 )
-from segkit.course.build import notebook_text, read_notebook
+from segkit_course.build import notebook_text, read_notebook
 
 pytestmark = pytest.mark.notebooks
 

@@ -18,11 +18,11 @@ import nbformat
 import pytest
 
 from notebook_helpers import SOLUTIONS
-from segkit.course.build import exercise_name
-from segkit.grading.discover import read_lesson
-from segkit.grading.execute import Limits, exercise_cells
-from segkit.grading.screen import screen
-from segkit.sandbox import bwrap, guard
+from segkit_course.build import exercise_name
+from segkit_course.grading.discover import read_lesson
+from segkit_course.grading.execute import Limits, exercise_cells
+from segkit_course.grading.screen import screen
+from segkit_course.sandbox import bwrap, guard
 
 ISOLATION = bwrap.detect()
 needs_bwrap = pytest.mark.skipif(not ISOLATION.on, reason=ISOLATION.describe())
@@ -35,7 +35,7 @@ def sandboxed(tmp_path: Path, code: str, limits: dict | None = None) -> dict:
     work.mkdir()
     program = textwrap.dedent("""\
         import json, sys
-        from segkit.sandbox import bwrap
+        from segkit_course.sandbox import bwrap
         bwrap.apply_limits({limits!r}, processes={processes!r})
         found = {{}}
         {code}
@@ -135,7 +135,7 @@ def test_the_guard_refuses_a_program_of_the_same_name_as_a_harmless_one(tmp_path
 def test_the_guard_refuses_sqlite_files_outside(tmp_path):
     code = textwrap.dedent(f"""\
         import sqlite3, sys
-        from segkit.sandbox import guard
+        from segkit_course.sandbox import guard
         guard.install(write_root={str(tmp_path)!r})
         sqlite3.connect({str(tmp_path / "work" / "fine.db")!r})
         try:
@@ -173,8 +173,8 @@ def test_the_screen_names_what_it_found():
     assert screen("from segkit.metrics import dice_score", dice) == [
         "imports segkit's own `dice_score` from `segkit.metrics`"]
     assert screen("def dice_score(a, b):\n    return (a * b).sum() / a.__len__()", dice) == []
-    assert screen("import segkit.grading.checker", dice) == [
-        "imports `segkit.grading.checker` (the course's checks and tools)"]
+    assert screen("import segkit_course.grading.checker", dice) == [
+        "imports `segkit_course.grading.checker` (the course's checks and tools)"]
 
 
 def test_the_last_cell_that_defines_an_exercise_is_graded():

@@ -19,9 +19,9 @@ import pytest
 from browser_helpers import chromium_browser, serve_folder
 from notebook_helpers import REPO_ROOT, SOLUTIONS
 from session_cache import once_per_session
-from segkit.course.address import colab_url, course_url
-from segkit.course.build import read_notebook, solution_paths
-from segkit.course.site import build_site
+from segkit_course.address import colab_url, course_url
+from segkit_course.build import read_notebook, solution_paths
+from segkit_course.site import build_site
 
 LESSONS = [path.stem for path in solution_paths(SOLUTIONS)]
 
@@ -116,7 +116,7 @@ def test_nothing_is_loaded_from_another_site(site):
 def test_pages_and_launch_buttons_follow_another_course_address(tmp_path, monkeypatch):
     import runpy
 
-    import segkit.course.site as site_module
+    import segkit_course.site as site_module
 
     other = "https://github.com/my-school/seg-course"
     monkeypatch.setattr(site_module, "solution_paths",  # one lesson is enough here

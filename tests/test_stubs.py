@@ -1,6 +1,6 @@
 """Every lesson runs to the end with its stubs in place, proven without running it.
 
-``segkit.course.stubs.stub_call_problems`` reads a lesson's cells: no cell but a check
+``segkit_course.stubs.stub_call_problems`` reads a lesson's cells: no cell but a check
 cell may reach a stub before ``checks.use`` rebinds it, nothing rebinds a stub another
 way, and every check cell passes its stub to its check. This replaces executing every
 lesson (the fixture course is still executed in tests/test_lessons_execute.py, and
@@ -18,8 +18,8 @@ import nbformat
 import pytest
 
 from notebook_helpers import FIXTURE_SOLUTIONS, LESSONS, notebook_params
-from segkit.course.build import build_lesson, read_notebook, solution_paths
-from segkit.course.stubs import python_source, stub_call_problems
+from segkit_course.build import build_lesson, read_notebook, solution_paths
+from segkit_course.stubs import python_source, stub_call_problems
 
 FIXTURES = [pytest.param(p, id=f"fixture-{p.stem}") for p in solution_paths(FIXTURE_SOLUTIONS)]
 

@@ -19,8 +19,8 @@ import pytest
 
 from notebook_helpers import FIXTURE_SOLUTIONS
 from segkit.cli import main
-from segkit.course.build import annotate, build_all, notebook_text, read_notebook
-from segkit.course.verify import verify_course
+from segkit_course.build import annotate, build_all, notebook_text, read_notebook
+from segkit_course.verify import verify_course
 
 BUDGET = 8.0  # seconds per notebook: the fixture notebooks take about one
 

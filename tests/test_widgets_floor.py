@@ -23,7 +23,7 @@ from packaging.version import Version
 
 from browser_helpers import skip_unless_present
 from notebook_helpers import REPO_ROOT, SOLUTIONS
-from segkit.course.run import execute_notebook
+from segkit_course.run import execute_notebook
 
 FLOOR = "7.7.1"
 COMPAT = REPO_ROOT / "build" / "compat" / f"ipywidgets-{FLOOR}"

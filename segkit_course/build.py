@@ -4,8 +4,8 @@
     segkit build-lessons --check       # write nothing; fail if a lesson is out of date
     segkit build-lessons --annotate    # complete the solutions' metadata in place (no build)
 
-(also ``python -m segkit.course.build [--check] [--annotate]``). The conventions a
-solution notebook follows are in :mod:`segkit.course`'s docstring.
+(also ``python -m segkit_course.build [--check] [--annotate]``). The conventions a
+solution notebook follows are in :mod:`segkit_course`'s docstring.
 
 What the build does to a copy of each solution (``build_lesson``):
 
@@ -37,8 +37,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from segkit.course.figures import cell_tolerance
-from segkit.course.metadata import (  # noqa: F401 - the vocabulary, re-exported for callers
+from segkit_course.figures import cell_tolerance
+from segkit_course.metadata import (  # noqa: F401 - the vocabulary, re-exported for callers
     CHECK_TAG,
     NBGRADER_SCHEMA,
     RAISES_TAG,
@@ -52,7 +52,7 @@ from segkit.course.metadata import (  # noqa: F401 - the vocabulary, re-exported
     segkit_meta,
     tags,
 )
-from segkit.course.setup_cell import (
+from segkit_course.setup_cell import (
     COLAB_BADGE_IMAGE,
     SETUP_CELL_ID,
     SETUP_TAG,
@@ -343,7 +343,7 @@ def rule_points(src: _Source) -> list[str]:
 
 
 def rule_tolerances(src: _Source) -> list[str]:
-    """A cell's figure tolerances are well formed (``segkit.course.figures``)."""
+    """A cell's figure tolerances are well formed (``segkit_course.figures``)."""
     problems = []
     for _, cell, where in src.code_cells():
         try:
@@ -359,7 +359,7 @@ def rule_executed(src: _Source) -> list[str]:
         return []
     return [f"{where} has never been executed (no execution count), so nbval would not "
             "compare it: execute the notebook with "
-            f"`python -m segkit.course.run --inplace solutions/{src.name}.ipynb`"
+            f"`python -m segkit_course.run --inplace solutions/{src.name}.ipynb`"
             for _, cell, where in src.code_cells()
             if cell.source.strip() and not any(tag in tags(cell) for tag in SKIP_TAGS)
             and cell.get("execution_count") is None]
@@ -454,7 +454,7 @@ def annotate(nb: NotebookNode, name: str, url: str | None = None) -> NotebookNod
 
     Other metadata is kept. Annotating twice changes nothing more. ``url``: the course's
     address for the badge and set-up cell (default: pyproject.toml's, see
-    :mod:`segkit.course.address`).
+    :mod:`segkit_course.address`).
     """
     nb = copy.deepcopy(nb)
     number = lesson_number(name)
@@ -630,7 +630,7 @@ def annotate_all(solutions_dir: str | Path = "solutions") -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m segkit.course.build``: the same as ``segkit build-lessons``."""
+    """``python -m segkit_course.build``: the same as ``segkit build-lessons``."""
     from segkit.cli import main as segkit_main
 
     return segkit_main(["build-lessons", *(sys.argv[1:] if argv is None else argv)])

@@ -1,14 +1,14 @@
 """The set-up cell every course notebook opens with, and its "Open in Colab" badge.
 
 The course's address (the set-up cell's ``git clone`` and the badges) is read from
-``pyproject.toml`` (:mod:`segkit.course.address`); pass ``url=`` to use another. The build
+``pyproject.toml`` (:mod:`segkit_course.address`); pass ``url=`` to use another. The build
 (``segkit build-lessons``) writes the current set-up cell and badge into every lesson,
 replacing older versions, so changing them here changes every notebook.
 """
 
 from __future__ import annotations
 
-from segkit.course.address import colab_url, course_url
+from segkit_course.address import colab_url, course_url
 
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from segkit.course.build import (
+from segkit_course.build import (
     check_name,
     exercise_name,
     is_setup_cell,
@@ -30,7 +30,7 @@ from segkit.course.build import (
     solution_paths,
 )
 from segkit.errors import SegkitError
-from segkit.grading.checker import python_source
+from segkit_course.grading.checker import python_source
 
 __all__ = ["Exercise", "GradingInputError", "Lesson", "Submission", "collect_notebooks",
            "find_lesson", "lesson_number_of", "read_lesson", "submissions_for"]
@@ -155,7 +155,7 @@ def read_lesson(solution: str | Path) -> Lesson:
     if missing:
         raise GradingInputError(f"{solution}: exercise(s) {', '.join(missing)} have no check "
                                 "cell, so they cannot be graded (see the authoring guide in "
-                                "segkit.course)")
+                                "segkit_course)")
     match = _LESSON_PREFIX.match(solution.stem)
     number = match.group(1) if match else solution.stem
     exercises = tuple(Exercise(name, points[name], checks[name], *uses.get(name, ("", None)))

@@ -24,8 +24,8 @@ import json
 import re
 from pathlib import Path
 
-from segkit.grading.discover import GradingInputError, Lesson, Submission
-from segkit.grading.execute import ExerciseResult, StudentResult
+from segkit_course.grading.discover import GradingInputError, Lesson, Submission
+from segkit_course.grading.execute import ExerciseResult, StudentResult
 
 __all__ = ["ResultCache", "merge", "parse_shard", "shard"]
 
@@ -92,7 +92,7 @@ def merge(folders: list[str | Path], out: str | Path) -> tuple[Lesson, list[Stud
     The shards must be of the same lesson, graded with the same solution and checks;
     a student found in two shards is an error (the shards overlapped).
     """
-    from segkit.grading.report import from_json, write_reports
+    from segkit_course.grading.report import from_json, write_reports
 
     lesson, results, seen = None, [], {}
     for folder in folders:

@@ -10,13 +10,13 @@ Every lesson is written once, as a solution notebook ``solutions/NN_name.ipynb``
 ``lessons/NN_name.ipynb`` is generated from it and never edited by hand::
 
     segkit build-lessons --annotate        # complete metadata in solutions/ (see below)
-    python -m segkit.course.run --inplace solutions/04_metrics.ipynb
+    python -m segkit_course.run --inplace solutions/04_metrics.ipynb
                                            # execute it in place: store the outputs
     segkit build-lessons                   # regenerate lessons/
     .venv/bin/python -m pytest tests/test_notebooks_meta.py tests/test_stubs.py \\
         tests/test_regression.py -k 04 -q  # conventions, sync, stubs, regression
 
-(``python -m segkit.course.build [--check] [--annotate]`` is ``segkit build-lessons``.)
+(``python -m segkit_course.build [--check] [--annotate]`` is ``segkit build-lessons``.)
 
 Layout of a notebook
 ====================
@@ -24,7 +24,7 @@ Layout of a notebook
 1. A markdown title cell: ``# 04 · Metrics`` and an introduction. The build puts the
    "Open in Colab" badge (pointing at ``lessons/04_metrics.ipynb``) under the title.
 2. The set-up cell, right after the title: the source of
-   :func:`segkit.course.setup_cell.setup_cell_source`, metadata
+   :func:`segkit_course.setup_cell.setup_cell_source`, metadata
    ``{"segkit": {"setup": true}}`` and tag ``setup``. Do not write it yourself:
    ``--annotate`` inserts or refreshes it (in Colab it clones the course from its
    address in pyproject.toml and installs segkit with torch and torchvision pinned at
@@ -123,14 +123,14 @@ Stored outputs and nbval
 CI executes every solution and compares its outputs with the stored ones (nbval:
 text, stdout, stderr and errors, after the sanitizer ``tests/nbval_sanitize.cfg``;
 images and widgets are not compared). Exactly, except in cells that declare a
-tolerance for figures that come out of training (:mod:`segkit.course.figures`)::
+tolerance for figures that come out of training (:mod:`segkit_course.figures`)::
 
     {"segkit": {"tolerance": {"abs": 0.02, "lines": {"chosen threshold": {"abs": 0.05}}}}}
 
 There the words around the numbers must match exactly and each number must lie within
 the tolerance of the stored one. So:
 
-- Store outputs only with ``python -m segkit.course.run --inplace solutions/NN_x.ipynb``:
+- Store outputs only with ``python -m segkit_course.run --inplace solutions/NN_x.ipynb``:
   it executes top to bottom in a fresh kernel with ``OMP_NUM_THREADS=2
   MKL_NUM_THREADS=2 SEGKIT_PROGRESS=0``, in the notebook's folder as nbval does,
   without widget state or timing metadata, and writes the file only if every cell ran.
@@ -158,16 +158,16 @@ the tolerance of the stored one. So:
 Modules
 =======
 
-- :mod:`segkit.course.address`: the course's address (``[project.urls] Repository``
+- :mod:`segkit_course.address`: the course's address (``[project.urls] Repository``
   in pyproject.toml), ``course_url()``, ``set_course_url(url)``
   (``segkit build-lessons --course-url URL``).
-- :mod:`segkit.course.setup_cell`: ``setup_cell_source()``, ``badge_markdown(name)``.
-- :mod:`segkit.course.build`: ``build_lesson``, ``build_all``, ``validate``,
+- :mod:`segkit_course.setup_cell`: ``setup_cell_source()``, ``badge_markdown(name)``.
+- :mod:`segkit_course.build`: ``build_lesson``, ``build_all``, ``validate``,
   ``annotate``, ``annotate_all``.
-- :mod:`segkit.course.run`: ``run_course`` (the headless main job),
+- :mod:`segkit_course.run`: ``run_course`` (the headless main job),
   ``execute_notebook``, ``store_outputs`` (``--inplace``).
-- :mod:`segkit.course.site`: ``build_site`` (the course website, ``make site``,
+- :mod:`segkit_course.site`: ``build_site`` (the course website, ``make site``,
   ``segkit build-site``), ``site_page``.
-- :mod:`segkit.course.cli`: ``register(subparsers)`` adds ``build-lessons`` and
+- :mod:`segkit_course.cli`: ``register(subparsers)`` adds ``build-lessons`` and
   ``run-course`` to the ``segkit`` command.
 """

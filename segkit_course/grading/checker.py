@@ -1,9 +1,9 @@
 """The grader's checker: the process that runs one student's exercises and checks them.
 
-    python -m segkit.grading.checker      # reads its job (JSON) on stdin
+    python -m segkit_course.grading.checker      # reads its job (JSON) on stdin
 
-It is started by :mod:`segkit.grading.execute`, inside the sandbox of
-:mod:`segkit.sandbox.bwrap` where there is one, and runs, in a plain Python (no
+It is started by :mod:`segkit_course.grading.execute`, inside the sandbox of
+:mod:`segkit_course.sandbox.bwrap` where there is one, and runs, in a plain Python (no
 Jupyter kernel, no IPython hooks, no connection files):
 
 1. the lesson's scaffold: the solution's set-up cell and import statements;
@@ -21,7 +21,7 @@ student's code runs; before each check, every module's attributes and
 ``sys.modules`` are put back as they were after the scaffold (a patched
 ``segkit.checks``, ``torch.allclose`` or ``builtins`` is undone); memory, CPU and file
 limits are set as hard limits first. What it cannot stop on its own (reading its own
-memory through frames) is what :mod:`segkit.grading.screen` flags before the code runs.
+memory through frames) is what :mod:`segkit_course.grading.screen` flags before the code runs.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def _use(exercise: dict, namespace: dict, passed: set[str]) -> None:
 
 def main() -> None:
     """Run the job on stdin; write one line per event to the original stdout."""
-    from segkit.sandbox import bwrap, guard
+    from segkit_course.sandbox import bwrap, guard
 
     guard.install_from_env()
     write, dumps, fd = os.write, json.dumps, os.dup(1)

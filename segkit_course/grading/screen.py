@@ -28,15 +28,15 @@ What is flagged, from the syntax tree (nothing runs):
 
 A false alarm costs the instructor a look; a missed forgery costs a dishonest grade.
 Obfuscated code that hides all of these still meets the sandbox
-(:mod:`segkit.sandbox.bwrap`) and the grader's own defences
-(:mod:`segkit.grading.checker`).
+(:mod:`segkit_course.sandbox.bwrap`) and the grader's own defences
+(:mod:`segkit_course.grading.checker`).
 """
 
 from __future__ import annotations
 
 import ast
 
-from segkit.grading.discover import Exercise
+from segkit_course.grading.discover import Exercise
 
 __all__ = ["screen"]
 
@@ -48,7 +48,7 @@ _MODULES = {
     "runpy", "resource", "atexit", "sys", "urllib", "http", "requests", "faulthandler",
     "tracemalloc", "dis", "linecache", "traceback", "weakref", "ast", "copyreg", "site",
 }
-_SEGKIT_INSIDES = ("segkit.checks", "segkit.grading", "segkit.sandbox", "segkit.course")
+_SEGKIT_INSIDES = ("segkit.checks", "segkit_course.grading", "segkit_course.sandbox", "segkit_course")
 # attributes flagged whatever they are looked up on (no exercise needs them) ...
 _ATTRIBUTES = {
     "_getframe", "settrace", "setprofile", "addaudithook", "meta_path", "path_hooks",

@@ -4,14 +4,14 @@
         run = kernel.run("print(1 + 1)", timeout=10)    # run.output == "2\\n"
 
 ``segkit verify`` runs the course's notebooks cell by cell in a :class:`KernelSession`:
-a kernel of this Python started as ``python -m segkit.sandbox.kernel``, which installs
-the guard of :mod:`segkit.sandbox.guard` from the ``SEGKIT_GUARD_*`` variables that
+a kernel of this Python started as ``python -m segkit_course.sandbox.kernel``, which installs
+the guard of :mod:`segkit_course.sandbox.guard` from the ``SEGKIT_GUARD_*`` variables that
 :func:`kernel_env` sets (no network, optionally no writes outside a folder and no
 programs) before any notebook code runs. ``segkit run-course`` executes notebooks with
 nbclient in a kernel of the current Python (:class:`CurrentPythonKernelSpecs`).
 
 ``segkit grade`` does not use Jupyter kernels: it runs only the exercises, in a plain
-Python process (:mod:`segkit.grading.checker`), sandboxed by :mod:`segkit.sandbox.bwrap`.
+Python process (:mod:`segkit_course.grading.checker`), sandboxed by :mod:`segkit_course.sandbox.bwrap`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 import segkit
-from segkit.sandbox import guard
+from segkit_course.sandbox import guard
 
 __all__ = ["CURRENT_PYTHON_KERNEL", "CellRun", "CurrentPythonKernelSpecs", "KernelSession",
            "kernel_env", "thread_env"]
@@ -68,7 +68,7 @@ class _GuardedKernelSpecs(KernelSpecManager):
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
         if kernel_name == GUARDED_KERNEL:
             return KernelSpec(
-                argv=[sys.executable, "-m", "segkit.sandbox.kernel", "-f", "{connection_file}",
+                argv=[sys.executable, "-m", "segkit_course.sandbox.kernel", "-f", "{connection_file}",
                       "--HistoryManager.hist_file=:memory:"],
                 display_name="segkit guarded (Python 3)", language="python",
                 interrupt_mode="signal", metadata={"debugger": False})
@@ -281,7 +281,7 @@ class KernelSession:
 
 
 def main() -> None:
-    """``python -m segkit.sandbox.kernel -f CONNECTION_FILE``: ipykernel, guard first."""
+    """``python -m segkit_course.sandbox.kernel -f CONNECTION_FILE``: ipykernel, guard first."""
     guard.install_from_env()
 
     from ipykernel.kernelapp import IPKernelApp

@@ -38,8 +38,8 @@ import re
 import textwrap
 from pathlib import Path
 
-from segkit.grading.discover import Exercise, Lesson
-from segkit.grading.execute import ExerciseResult, StudentResult
+from segkit_course.grading.discover import Exercise, Lesson
+from segkit_course.grading.execute import ExerciseResult, StudentResult
 
 __all__ = ["explain", "format_table", "from_json", "isolation_of", "to_json", "write_csv",
            "write_feedback", "write_gradebook", "write_gradescope", "write_json",

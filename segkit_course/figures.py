@@ -26,7 +26,7 @@ The measured spread behind every tolerance, and how to measure it again, is in
 
 Used as a pytest plugin next to nbval::
 
-    pytest --nbval -p segkit.course.figures solutions/03_training.ipynb
+    pytest --nbval -p segkit_course.figures solutions/03_training.ipynb
 """
 
 from __future__ import annotations

@@ -8,20 +8,20 @@ A cell's ``metadata["segkit"]`` may hold:
 - ``{"check": "dice_score"}``: the cell checks that exercise (it also carries the
   ``check`` tag);
 - ``{"setup": true}``: the course's set-up cell (also tagged ``setup``);
-- ``{"tolerance": {...}}``: how far a trained figure may move (``segkit.course.figures``).
+- ``{"tolerance": {...}}``: how far a trained figure may move (``segkit_course.figures``).
 
 Tags: ``check``, ``raises-exception`` (the lesson's check cells: the stub raises there),
 ``solution-only`` (dropped from the lesson), ``skip-execution`` / ``nbval-skip`` (never
 compared by nbval). nbgrader's metadata (schema 3) is written from these by
-``segkit build-lessons --annotate``. Used by :mod:`segkit.course.build` (which re-exports
-these names), ``verify``, ``stubs`` and ``segkit.grading``.
+``segkit build-lessons --annotate``. Used by :mod:`segkit_course.build` (which re-exports
+these names), ``verify``, ``stubs`` and ``segkit_course.grading``.
 """
 
 from __future__ import annotations
 
 from nbformat import NotebookNode
 
-from segkit.course.setup_cell import SETUP_TAG
+from segkit_course.setup_cell import SETUP_TAG
 
 __all__ = ["CHECK_TAG", "NBGRADER_SCHEMA", "RAISES_TAG", "SKIP_TAGS", "SOLUTION_ONLY_TAG",
            "check_name", "describe_cell", "exercise_name", "is_check_cell", "is_setup_cell",

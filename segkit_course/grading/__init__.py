@@ -18,21 +18,21 @@ How it grades, and why a student cannot change their grade by tampering:
   duplicated, reordered or edited cells and metadata do not matter;
 - only the student's exercise cells run (the last cell defining each exercise, its
   definitions only), in a fresh process, never the rest of their notebook; each is
-  first screened (:mod:`segkit.grading.screen`): code that reaches for the grader's
+  first screened (:mod:`segkit_course.grading.screen`): code that reaches for the grader's
   machinery is not run and is graded ``review`` (0 points until an instructor looks);
 - on Linux with bubblewrap each notebook is graded in its own sandbox
-  (:mod:`segkit.sandbox.bwrap`): no network, nothing of the machine visible but the
+  (:mod:`segkit_course.sandbox.bwrap`): no network, nothing of the machine visible but the
   system, Python and segkit (not ``solutions/``, not other students), nothing writable
   outside its work folder, memory, CPU and process caps. Elsewhere the in-process guard
-  (:mod:`segkit.sandbox.guard`) and the screen are all there is, and every report says
+  (:mod:`segkit_course.sandbox.guard`) and the screen are all there is, and every report says
   ``isolation: off``;
 - results come back on a channel the student's code does not hold, each line marked
-  with a random nonce (:mod:`segkit.grading.checker`).
+  with a random nonce (:mod:`segkit_course.grading.checker`).
 
-Modules: :mod:`~segkit.grading.discover` (lessons, notebooks), :mod:`~segkit.grading.
-screen`, :mod:`~segkit.grading.execute` (one notebook), :mod:`~segkit.grading.checker`
-(the process in the sandbox), :mod:`~segkit.grading.report` (table, CSV, JSON, exports,
-feedback), :mod:`~segkit.grading.batch` (resume, shards, merge).
+Modules: :mod:`~segkit_course.grading.discover` (lessons, notebooks), :mod:`~segkit_course.grading.
+screen`, :mod:`~segkit_course.grading.execute` (one notebook), :mod:`~segkit_course.grading.checker`
+(the process in the sandbox), :mod:`~segkit_course.grading.report` (table, CSV, JSON, exports,
+feedback), :mod:`~segkit_course.grading.batch` (resume, shards, merge).
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from segkit.grading.batch import ResultCache
-    from segkit.grading.discover import Lesson, Submission
-    from segkit.grading.execute import Limits, StudentResult
-    from segkit.sandbox.bwrap import Isolation
+    from segkit_course.grading.batch import ResultCache
+    from segkit_course.grading.discover import Lesson, Submission
+    from segkit_course.grading.execute import Limits, StudentResult
+    from segkit_course.sandbox.bwrap import Isolation
 
 __all__ = ["default_jobs", "grade", "grade_all", "merge"]
 
@@ -76,8 +76,8 @@ def grade_all(submissions: list[Submission], lesson: Lesson, limits: Limits | No
     With a ``cache``, a notebook whose grade it holds is not graded again, and every
     new grade is saved in it as soon as it is known.
     """
-    from segkit.grading.execute import Limits, grade_notebook, notebook_digest
-    from segkit.sandbox.bwrap import detect
+    from segkit_course.grading.execute import Limits, grade_notebook, notebook_digest
+    from segkit_course.sandbox.bwrap import detect
 
     limits = limits or Limits()
     isolation = isolation or detect()
@@ -122,21 +122,21 @@ def grade(inputs: list[str | Path], *, lesson: str | None = None,
         solutions: the folder of solution notebooks.
         out: where ``grades.csv`` and ``grades.json`` go (None: ``grades/NN_name``;
             False: nothing is written).
-        limits: time and size limits (:class:`segkit.grading.execute.Limits`).
+        limits: time and size limits (:class:`segkit_course.grading.execute.Limits`).
         jobs: notebooks graded at once (default :func:`default_jobs`).
         progress: called with one line per graded notebook (None: silent).
         isolation: "auto" (bubblewrap when it works), "bwrap" (stop when it does
             not) or "off".
         shard: "K/N": grade only the K-th of N parts of the class
-            (:mod:`segkit.grading.batch`); its reports go to ``out/shard-K-of-N``.
+            (:mod:`segkit_course.grading.batch`); its reports go to ``out/shard-K-of-N``.
         fresh: grade every notebook again, even those graded before with the same content.
     """
-    from segkit.grading.batch import ResultCache, parse_shard
-    from segkit.grading.batch import shard as shard_of
-    from segkit.grading.discover import GradingInputError, submissions_for
-    from segkit.grading.execute import Limits
-    from segkit.grading.report import format_table, write_reports
-    from segkit.sandbox.bwrap import detect
+    from segkit_course.grading.batch import ResultCache, parse_shard
+    from segkit_course.grading.batch import shard as shard_of
+    from segkit_course.grading.discover import GradingInputError, submissions_for
+    from segkit_course.grading.execute import Limits
+    from segkit_course.grading.report import format_table, write_reports
+    from segkit_course.sandbox.bwrap import detect
 
     limits = limits or Limits()
     spec, submissions, skipped = submissions_for(inputs, lesson, solutions)
@@ -173,9 +173,9 @@ def grade(inputs: list[str | Path], *, lesson: str | None = None,
 
 def merge(folders: list[str | Path], out: str | Path,
           progress: Callable[[str], None] | None = print):
-    """``segkit grade-merge``: join shards' reports (:func:`segkit.grading.batch.merge`)."""
-    from segkit.grading.batch import merge as merge_folders
-    from segkit.grading.report import format_table
+    """``segkit grade-merge``: join shards' reports (:func:`segkit_course.grading.batch.merge`)."""
+    from segkit_course.grading.batch import merge as merge_folders
+    from segkit_course.grading.report import format_table
 
     lesson, results = merge_folders(folders, out)
     if progress:

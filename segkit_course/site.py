@@ -1,10 +1,10 @@
 """The course website: every lesson as a page, built from the stored outputs.
 
     make site                                   # or: segkit build-site, or:
-    python -m segkit.course.site [--out build/site]
+    python -m segkit_course.site [--out build/site]
 
 Nothing is executed: each page is a solution notebook with the outputs stored in it
-(``python -m segkit.course.run --inplace`` stores them). The pages are built by Sphinx
+(``python -m segkit_course.run --inplace`` stores them). The pages are built by Sphinx
 with MyST-NB and the book theme (the engine of Jupyter Book 1: launch buttons, search,
 navigation), configured in ``site/conf.py``; ``site/index.md`` is the home page.
 
@@ -36,8 +36,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from segkit.course.address import colab_url, course_url
-from segkit.course.build import (
+from segkit_course.address import colab_url, course_url
+from segkit_course.build import (
     BEGIN,
     END,
     SOLUTION_ONLY_TAG,
@@ -51,7 +51,7 @@ from segkit.course.build import (
     solution_paths,
     tags,
 )
-from segkit.course.setup_cell import COLAB_BADGE_IMAGE
+from segkit_course.setup_cell import COLAB_BADGE_IMAGE
 from segkit.errors import SegkitError
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -214,7 +214,7 @@ def build_site(course: str | Path = ".", out: str | Path = "build/site",
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m segkit.course.site",
+        prog="python -m segkit_course.site",
         description="Build the course website (build/site) from the solutions' stored "
                     "outputs, without executing anything.")
     parser.add_argument("--course", default=".", metavar="DIR",

@@ -9,18 +9,21 @@ the exit code).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+
+from segkit.errors import SegkitError
 
 
 def cmd_build_lessons(args: argparse.Namespace) -> int:
-    from segkit.course.build import annotate_all, build_all
+    from segkit_course.build import annotate_all, build_all
 
     if getattr(args, "course_url", None):
         return publish_as(args)
     if args.annotate:
         changed = annotate_all(args.solutions)
         print(f"{len(changed)} solution(s) annotated. Next: store their outputs with "
-              "`python -m segkit.course.run --inplace solutions/NN_name.ipynb`, "
+              "`python -m segkit_course.run --inplace solutions/NN_name.ipynb`, "
               "then run `segkit build-lessons`.")
         return 0
     reported = build_all(args.solutions, args.lessons, check=args.check)
@@ -36,8 +39,8 @@ def cmd_build_lessons(args: argparse.Namespace) -> int:
 def publish_as(args: argparse.Namespace) -> int:
     """``segkit build-lessons --course-url URL``: make URL the course's address (in
     pyproject.toml), stamp it into the solutions' set-up cells and badges, rebuild lessons/."""
-    from segkit.course.address import check_url, set_course_url
-    from segkit.course.build import (NotebookSourceError, annotate_all, build_all, build_lesson,
+    from segkit_course.address import check_url, set_course_url
+    from segkit_course.build import (NotebookSourceError, annotate_all, build_all, build_lesson,
                                      solution_paths)
 
     url = check_url(args.course_url, "--course-url")
@@ -57,13 +60,13 @@ def publish_as(args: argparse.Namespace) -> int:
 
 
 def cmd_build_site(args: argparse.Namespace) -> int:
-    from segkit.course.site import main as site_main
+    from segkit_course.site import main as site_main
 
     return site_main(["--course", args.course, "--out", args.out])
 
 
 def cmd_run_course(args: argparse.Namespace) -> int:
-    from segkit.course.run import run_course, store_outputs
+    from segkit_course.run import run_course, store_outputs
 
     if args.inplace:
         runs = [store_outputs(path, timeout=args.timeout) for path in args.inplace]
@@ -73,8 +76,8 @@ def cmd_run_course(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from segkit.grading import grade
-    from segkit.grading.execute import Limits
+    from segkit_course.grading import grade
+    from segkit_course.grading.execute import Limits
 
     given = {name: getattr(args, name) for name in
              ("cell_timeout", "notebook_timeout", "check_timeout", "output_limit", "threads")}
@@ -88,14 +91,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_grade_merge(args: argparse.Namespace) -> int:
-    from segkit.grading import merge
+    from segkit_course.grading import merge
 
     merge(args.folders, args.out)
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from segkit.course.verify import verify_course
+    from segkit_course.verify import verify_course
 
     report = verify_course(args.course, budget_seconds=args.budget_seconds, jobs=args.jobs,
                            only=args.only)
@@ -114,21 +117,48 @@ def add_only_option(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"{what} (numbers like 04, or names like 04_metrics)")
 
 
+#: What the course tools import that a student's install (``pip install segkit``) lacks.
+COURSE_EXTRA = ("nbformat", "nbclient", "nbconvert", "ipykernel", "jupyter_client", "sphinx",
+                "myst_nb", "sphinx_book_theme")
+
+
+class CourseToolsMissing(SegkitError):
+    """A course command needs a package of the ``course`` extra that is not installed."""
+
+
+def needs_course_extra(func):
+    """``func`` (a command), with a missing package of :data:`COURSE_EXTRA` said as one
+    clear message: which package, and the one install command that brings them all."""
+    @functools.wraps(func)
+    def command(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").partition(".")[0] not in COURSE_EXTRA:
+                raise
+            raise CourseToolsMissing(
+                f"segkit {args.command} is one of the course tools and needs {exc.name}, "
+                "which is not installed here (a student's install leaves the tools out). "
+                "In the course folder: pip install -e \".[course]\"") from exc
+    return command
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``build-lessons``, ``build-site``, ``run-course``, ``grade``, ``grade-merge`` and
-    ``verify`` to a command line."""
+    ``verify`` to a command line (the ``segkit.commands`` entry point of pyproject.toml)."""
     for add in (_add_build_lessons, _add_build_site, _add_run_course, _add_grade,
                 _add_grade_merge, _add_verify):
-        add(subparsers)
+        parser = add(subparsers)
+        parser.set_defaults(func=needs_course_extra(parser.get_default("func")))
 
 
-def _add_build_lessons(subparsers: argparse._SubParsersAction) -> None:
+def _add_build_lessons(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "build-lessons", help="write lessons/ from solutions/ (or --check that they are in sync)",
         description="Build the student notebooks lessons/NN_name.ipynb from the solution "
                     "notebooks solutions/NN_name.ipynb: solution blocks become stubs, outputs "
                     "are cleared, the set-up cell and Colab badge are refreshed. The "
-                    "conventions are in the docstring of segkit.course.")
+                    "conventions are in the docstring of segkit_course.")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if a lesson is out of date, missing or extra")
     p.add_argument("--annotate", action="store_true",
@@ -144,9 +174,10 @@ def _add_build_lessons(subparsers: argparse._SubParsersAction) -> None:
                         "course's address, stamp it into every badge and set-up cell of "
                         "solutions/ and rebuild lessons/")
     p.set_defaults(func=cmd_build_lessons)
+    return p
 
 
-def _add_build_site(subparsers: argparse._SubParsersAction) -> None:
+def _add_build_site(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "build-site", help="build the course website (build/site) from the stored outputs",
         description="Build the course website with Sphinx, MyST-NB and the book theme: one "
@@ -159,9 +190,10 @@ def _add_build_site(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="build/site", metavar="DIR",
                    help="where to write the HTML (default: build/site)")
     p.set_defaults(func=cmd_build_site)
+    return p
 
 
-def _add_run_course(subparsers: argparse._SubParsersAction) -> None:
+def _add_run_course(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "run-course", help="execute every solution notebook headless and sum up",
         description="Execute the solution notebooks in fresh kernels (working folder: the "
@@ -179,9 +211,10 @@ def _add_run_course(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--inplace", nargs="+", metavar="NOTEBOOK",
                    help="execute these notebooks and write their outputs back into them")
     p.set_defaults(func=cmd_run_course)
+    return p
 
 
-def _add_grade(subparsers: argparse._SubParsersAction) -> None:
+def _add_grade(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "grade", help="grade students' notebooks: a table per student and exercise, CSV, JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -215,7 +248,7 @@ def _add_grade(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="notebooks graded at once (default: the CPU cores divided by "
                         "--threads, at most 8 and 2 GiB of memory each)")
-    # The defaults are segkit.grading.execute.Limits' (not imported here: it is slow to
+    # The defaults are segkit_course.grading.execute.Limits' (not imported here: it is slow to
     # import); an option left out keeps Limits' value.
     p.add_argument("--threads", type=int, metavar="N",
                    help="torch/BLAS threads of each notebook (default: 1)")
@@ -241,9 +274,10 @@ def _add_grade(subparsers: argparse._SubParsersAction) -> None:
                    help="grade every notebook again, even those already graded with the "
                         "same content (default: reuse OUT/cache)")
     p.set_defaults(func=cmd_grade)
+    return p
 
 
-def _add_grade_merge(subparsers: argparse._SubParsersAction) -> None:
+def _add_grade_merge(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "grade-merge", help="join the reports of `segkit grade --shard` runs into one",
         description="Read grades.json of each shard folder, check they are the same lesson "
@@ -254,9 +288,10 @@ def _add_grade_merge(subparsers: argparse._SubParsersAction) -> None:
                    help="the shards' output folders (e.g. grades/04_metrics/shard-*-of-8)")
     p.add_argument("--out", required=True, metavar="DIR", help="where the joined reports go")
     p.set_defaults(func=cmd_grade_merge)
+    return p
 
 
-def _add_verify(subparsers: argparse._SubParsersAction) -> None:
+def _add_verify(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "verify", help="check the whole course before a term (sync, checks, stubs, time, network)",
         description="Verify the course: lessons/ is in sync with solutions/; every solution "
@@ -273,6 +308,7 @@ def _add_verify(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="notebooks run at once (default: 1; more makes timings less reliable)")
     p.set_defaults(func=cmd_verify)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,11 +5,11 @@ What :func:`grade_notebook` does with ``submissions/alice/03_training.ipynb``:
 1. reads the notebook's code cells (leniently: ids, metadata, order do not matter) and,
    for each exercise of the lesson, takes the LAST cell that defines it (``def``,
    ``class`` or an assignment; the lesson's ``checks.use`` lines do not count);
-2. screens each of those cells (:mod:`segkit.grading.screen`): an exercise whose code
+2. screens each of those cells (:mod:`segkit_course.grading.screen`): an exercise whose code
    reaches for the grader's machinery is not run, and is graded ``review``;
-3. starts a fresh checker process (:mod:`segkit.grading.checker`) inside a bubblewrap
-   sandbox (:mod:`segkit.sandbox.bwrap`; where there is none, with the in-process guard
-   of :mod:`segkit.sandbox.guard`), which runs the lesson's scaffold, then each
+3. starts a fresh checker process (:mod:`segkit_course.grading.checker`) inside a bubblewrap
+   sandbox (:mod:`segkit_course.sandbox.bwrap`; where there is none, with the in-process guard
+   of :mod:`segkit_course.sandbox.guard`), which runs the lesson's scaffold, then each
    exercise's definitions and the solution's check, and reports one result per
    exercise, marked with a random nonce. Nothing else of the notebook runs: not its
    training loops, plots or checks, nor a cell that tampers with the grader;
@@ -44,11 +44,11 @@ from queue import Empty, Queue
 
 import nbformat
 
-from segkit.grading.checker import runnable_statements
-from segkit.grading.discover import Exercise, Lesson, Submission
-from segkit.grading.screen import screen
-from segkit.sandbox import bwrap
-from segkit.sandbox.kernel import SEGKIT_PARENT, kernel_env, thread_env
+from segkit_course.grading.checker import runnable_statements
+from segkit_course.grading.discover import Exercise, Lesson, Submission
+from segkit_course.grading.screen import screen
+from segkit_course.sandbox import bwrap
+from segkit_course.sandbox.kernel import SEGKIT_PARENT, kernel_env, thread_env
 
 __all__ = ["ExerciseResult", "Limits", "StudentResult", "STATUSES", "code_cells",
            "exercise_cells", "grade_notebook"]
@@ -308,7 +308,7 @@ class _NotebookGrading:
 
     def _start(self, job: dict) -> _Checker:
         env = _environment(self.isolation, self.root, self.limits)
-        argv = [sys.executable, "-m", "segkit.grading.checker"]
+        argv = [sys.executable, "-m", "segkit_course.grading.checker"]
         self.isolation.prepare(self.work, self.slot)
         argv = self.isolation.command(argv, self.work, self.slot, env, self.hidden)
         return _Checker(argv, env, self.work, job, self.root / "checker.err",
@@ -439,7 +439,7 @@ class _NotebookGrading:
 
 
 def _refusal_notes(logs: list[Path]) -> list[str]:
-    from segkit.sandbox import guard
+    from segkit_course.sandbox import guard
 
     notes: list[str] = []
     for log in logs:

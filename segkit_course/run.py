@@ -2,7 +2,7 @@
 
     segkit run-course                     # all of solutions/ -> build/course/
     segkit run-course --only 03 04        # some lessons
-    python -m segkit.course.run --inplace solutions/04_metrics.ipynb
+    python -m segkit_course.run --inplace solutions/04_metrics.ipynb
                                           # execute and STORE the outputs (for nbval)
 
 ``run_course`` executes each ``solutions/NN_name.ipynb`` in a fresh kernel of the
@@ -34,8 +34,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from segkit.course.build import notebook_text, read_notebook, solution_paths
-from segkit.sandbox.kernel import CURRENT_PYTHON_KERNEL, CurrentPythonKernelSpecs
+from segkit_course.build import notebook_text, read_notebook, solution_paths
+from segkit_course.sandbox.kernel import CURRENT_PYTHON_KERNEL, CurrentPythonKernelSpecs
 
 # The environment stored outputs are made in, and compared in. Thread counts change the
 # low bits of float results (see NOTEBOOK-CI.md); progress bars are widgets whose
@@ -259,7 +259,7 @@ def store_outputs(path: str | Path, timeout: int = 600) -> Execution:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m segkit.course.run``: the same as ``segkit run-course``."""
+    """``python -m segkit_course.run``: the same as ``segkit run-course``."""
     from segkit.cli import main as segkit_main
 
     return segkit_main(["run-course", *(sys.argv[1:] if argv is None else argv)])

@@ -2,7 +2,7 @@
 
     isolation = detect()                 # Isolation(on=True, ...) or off, saying why
     with isolation.slot() as slot:       # a sandbox user of its own (when run as root)
-        argv = isolation.command([python, "-m", "segkit.grading.checker"], work, slot)
+        argv = isolation.command([python, "-m", "segkit_course.grading.checker"], work, slot)
         subprocess.Popen(argv, ...)
 
 bubblewrap (``bwrap``, Debian/Ubuntu package ``bubblewrap``, used by Flatpak) builds a
@@ -26,7 +26,7 @@ code runs (:func:`apply_limits`), as hard limits it cannot raise again.
 
 Where bubblewrap is missing or cannot work (macOS, Windows, a container without
 namespaces), :func:`detect` says so and why, and the tools fall back to the in-process
-guard (:mod:`segkit.sandbox.guard`): every report then says ``isolation: off``.
+guard (:mod:`segkit_course.sandbox.guard`): every report then says ``isolation: off``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ SANDBOX_HOME = "/tmp/home"
 UID_BASE = 61000              # sandbox users: 61000 + slot (only when run as root)
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 SEGKIT_PACKAGE = Path(segkit.__file__).resolve().parent
+COURSE_PACKAGE = Path(__file__).resolve().parents[1]  # segkit_course: the grading worker
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def readable_paths(hidden: list[Path] = ()) -> list[Path]:
     candidates += [Path(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}]
     candidates.append(Path(os.path.realpath(sys.executable)).parent.parent)
     candidates += [Path(p) for p in sys.path if p and os.path.isabs(p)]
-    candidates += [SEGKIT_PACKAGE, toydata._REPO_DATASETS]
+    candidates += [SEGKIT_PACKAGE, COURSE_PACKAGE, toydata._REPO_DATASETS]
     paths: list[Path] = []
     for path in candidates:
         if not path.exists():

@@ -41,7 +41,7 @@ def course_root() -> Path:
     here = Path.cwd()
     if (here / "pyproject.toml").is_file() and (here / "solutions").is_dir():
         return here
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[1]
 
 
 def check_url(url: str, where: str = "the course address") -> str:

@@ -15,7 +15,7 @@ What is verified, and reported as a problem when it does not hold:
 4. every notebook runs within the time budget (the cells' time, without the kernel's
    start); a notebook is stopped when it reaches it;
 5. no notebook tries to reach the network: its kernel refuses connections beyond this
-   machine and host-name look-ups (:mod:`segkit.sandbox.guard`), and every attempt is
+   machine and host-name look-ups (:mod:`segkit_course.sandbox.guard`), and every attempt is
    reported, even one the notebook caught.
 
 Notebooks run in fresh kernels in the course folder, as ``segkit run-course`` runs them,
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from segkit.course.build import (
+from segkit_course.build import (
     NotebookSourceError,
     SKIP_TAGS,
     build_all,
@@ -44,9 +44,9 @@ from segkit.course.build import (
     solution_paths,
     tags,
 )
-from segkit.course.run import select_lessons
-from segkit.sandbox import guard
-from segkit.sandbox.kernel import KernelSession, kernel_env
+from segkit_course.run import select_lessons
+from segkit_course.sandbox import guard
+from segkit_course.sandbox.kernel import KernelSession, kernel_env
 
 __all__ = ["NotebookVerdict", "VerifyReport", "run_guarded", "verify_course"]
 

@@ -2,7 +2,7 @@
 
 In a lesson every exercise cell holds stubs: a function or class whose body raises
 ``NotImplementedError("Exercise dice_score: write your code here")`` (see
-:mod:`segkit.course.build`). The lesson runs to the end, with only its check cells
+:mod:`segkit_course.build`). The lesson runs to the end, with only its check cells
 raising, when no other cell touches a stub until the lesson has rebound it::
 
     dice_score = checks.use("dice_score", dice_score, segkit.metrics.dice_score)
@@ -56,7 +56,7 @@ from dataclasses import dataclass
 
 from nbformat import NotebookNode
 
-from segkit.course.build import check_name, describe_cell, exercise_name, is_check_cell
+from segkit_course.build import check_name, describe_cell, exercise_name, is_check_cell
 
 __all__ = ["stub_call_problems"]
 
