@@ -51,7 +51,7 @@ lessons: setup
 	$(BIN)/segkit build-lessons
 
 lessons-check: setup
-	$(BIN)/segkit build-lessons --check
+	$(BIN)/segkit build-lessons --dry-run
 
 regen: setup
 	$(BIN)/python -m segkit_course.run --inplace solutions/*.ipynb

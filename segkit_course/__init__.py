@@ -16,7 +16,7 @@ Every lesson is written once, as a solution notebook ``solutions/NN_name.ipynb``
     .venv/bin/python -m pytest tests/test_notebooks_meta.py tests/test_stubs.py \\
         tests/test_regression.py -k 04 -q  # conventions, sync, stubs, regression
 
-(``python -m segkit_course.build [--check] [--annotate]`` is ``segkit build-lessons``.)
+(``python -m segkit_course.build [--dry-run] [--annotate]`` is ``segkit build-lessons``.)
 
 Layout of a notebook
 ====================
@@ -162,7 +162,7 @@ Modules
   in pyproject.toml), ``course_url()``, ``set_course_url(url)``
   (``segkit build-lessons --course-url URL``).
 - :mod:`segkit_course.setup_cell`: ``setup_cell_source()``, ``badge_markdown(name)``.
-- :mod:`segkit_course.build`: ``build_lesson``, ``build_all``, ``validate``,
+- :mod:`segkit_course.build`: ``build_lesson``, ``build_all``, ``lint``,
   ``annotate``, ``annotate_all``.
 - :mod:`segkit_course.run`: ``run_course`` (the headless main job),
   ``execute_notebook``, ``store_outputs`` (``--inplace``).

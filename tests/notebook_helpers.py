@@ -19,7 +19,7 @@ from segkit_course.build import (
     is_setup_cell,
     solution_paths,
     tags,
-    validate,
+    lint,
 )
 from segkit_course.run import Execution
 from segkit_course.setup_cell import badge_markdown, setup_cell_source
@@ -55,7 +55,7 @@ def code_cells(nb: NotebookNode) -> list[tuple[int, NotebookNode]]:
 
 def solution_problems(nb: NotebookNode, name: str) -> list[str]:
     """Why a solution notebook would not regress properly or breaks the conventions."""
-    problems = list(validate(nb, name))
+    problems = list(lint(nb, name))
     expected = 1
     for index, cell in code_cells(nb):
         if not cell.source.strip() or any(tag in tags(cell) for tag in SKIP_TAGS):

@@ -270,8 +270,8 @@ def test_build_all_writes_every_lesson_byte_stable(course, capsys):
 def test_check_mode_reports_stale_missing_and_extra_lessons(course, capsys):
     solutions, lessons = course
     build_all(solutions, lessons)
-    assert build_all(solutions, lessons, check=True) == []
-    assert cli.main(["build-lessons", "--check", "--solutions", str(solutions),
+    assert build_all(solutions, lessons, dry_run=True) == []
+    assert cli.main(["build-lessons", "--dry-run", "--solutions", str(solutions),
                      "--lessons", str(lessons)]) == 0
 
     stale = lessons / "00_demo.ipynb"
@@ -283,7 +283,7 @@ def test_check_mode_reports_stale_missing_and_extra_lessons(course, capsys):
     before = {p.name: p.read_bytes() for p in lessons.iterdir()}
     capsys.readouterr()
 
-    reported = build_all(solutions, lessons, check=True)
+    reported = build_all(solutions, lessons, dry_run=True)
     out = capsys.readouterr().out
     assert sorted(os.path.basename(p) for p in reported) == [
         "00_demo.ipynb", "01_quick.ipynb", "02_gone.ipynb"]
@@ -335,7 +335,7 @@ def test_cli_help_for_both_subcommands(capsys):
             cli.main([command, "--help"])
         assert info.value.code == 0
     out = capsys.readouterr().out
-    assert "--check" in out and "--only" in out and "--inplace" in out
+    assert "--dry-run" in out and "--only" in out and "--inplace" in out
 
 
 # --------------------------------------------------------------------------- set-up cell

@@ -50,7 +50,7 @@ def test_solution_problems_are_found():
 def test_lessons_are_in_sync_with_solutions():
     if not solution_paths(SOLUTIONS) and not solution_paths(LESSONS):
         pytest.skip("no solution or lesson notebooks yet")
-    assert build_all(SOLUTIONS, LESSONS, check=True) == [], \
+    assert build_all(SOLUTIONS, LESSONS, dry_run=True) == [], \
         "lessons/ is not in sync with solutions/: run `segkit build-lessons`"
 
 
