@@ -22,6 +22,7 @@ from pathlib import Path
 from segkit import toydata
 from segkit.audit import audit_dataset
 from segkit.data import PairedFolderDataset
+from segkit.labels import MaskSpec
 
 
 def build(root: Path, n: int, distinct: int) -> None:
@@ -56,7 +57,9 @@ def main() -> None:
     build(root, args.n, args.distinct)
     print(f"dataset: {args.n} pairs at 1918x1280 in {root} ({time.perf_counter() - t0:.1f} s)")
     t0 = time.perf_counter()
-    ds = PairedFolderDataset(root / "train", root / "train_masks", mask_suffix="_mask")
+    # masks read as `segkit train --images` reads them: a MaskSpec (binary 0/1 or 0/255)
+    ds = PairedFolderDataset(root / "train", root / "train_masks", mask_suffix="_mask",
+                             spec=MaskSpec())
     pairing = time.perf_counter() - t0
     t0 = time.perf_counter()
     report = audit_dataset(ds, workers=args.workers, show_progress=False)
