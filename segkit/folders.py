@@ -12,11 +12,13 @@ Three ways to say which mask belongs to which image (``pair_folders``):
 
 Files that do not pair are an error that shows a few names from each side and the exact
 option that would pair them. Two masks that fit one image (``21_manual1.gif`` and
-``21_training_mask.gif``) are an error too: segkit never guesses which one you meant.
+``21_training_mask.gif``) are an error too, and so are two files of one folder that differ
+only by their extension (``a.jpg`` and ``a.png``): segkit never guesses which one you meant.
 
 Every folder dataset of segkit pairs its files here: ``segkit.data.PairedFolderDataset``
 (your own folders, sea/sky, Oxford-IIIT Pet), ``CarvanaDataset``, ``segkit train --images``
-and ``segkit evaluate --images``. Image files are those ending in
+and ``segkit evaluate --images``; ``segkit predict`` lists its input folder with
+``image_files``. Image files are those ending in
 ``segkit.imageio.IMAGE_EXTENSIONS``; hidden files (``.DS_Store``, ``._x.png``) are skipped.
 """
 
