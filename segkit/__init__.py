@@ -6,8 +6,11 @@ own machinery, which no lesson imports.
 
 - ``segkit.toydata``     generated toy datasets in the real datasets' layouts [00-05, 07-10]
 - ``segkit.realdata``    fetching and preparing the real datasets [00; via fetch]
-- ``segkit.masks``       reading masks and converting them to class indices [00, 01, 07]
-- ``segkit.data``        Dataset classes, train/val split, DataLoaders [01-05, 08, 10]
+- ``segkit.imageio``     opening image files (every reader does it here) and reading them
+  faithfully: 16-bit, float, palette, alpha [00, 07, 09; via data, masks, predict, audit]
+- ``segkit.masks``       reading masks and converting them to class indices [01, 07; via data]
+- ``segkit.data``        Dataset classes (Carvana, VOC, a pair of folders), train/val split,
+  DataLoaders [01-05, 08-10]
 - ``segkit.transforms``  paired augmentation (torchvision.transforms.v2) [01, 02]
 - ``segkit.unet``        the U-Net and its blocks [00, 02-06, 08, 10]
 - ``segkit.shapes``      tracing tensor shapes through a model [02]
@@ -25,11 +28,9 @@ own machinery, which no lesson imports.
 - ``segkit.export``      exporting a trained U-Net and checking the export [07]
 - ``segkit.pretrained``  U-Nets on torchvision encoders, pretrained weights offline [08]
 - ``segkit.viz``         pictures of images, masks and predictions [00-05, 07]
-- ``segkit.imageio``     reading any image faithfully (16-bit, float, palette, alpha) [09; via
-  data, predict, evaluation]
-- ``segkit.folders``     pairing a folder of images with a folder of masks [09]
+- ``segkit.folders``     pairing a folder of images with a folder of masks by name [09; via data]
 - ``segkit.labels``      what the mask values mean: foreground, ignore, classes [09]
-- ``segkit.datacheck``   checking a whole dataset before the first epoch [09]
+- ``segkit.audit``       auditing a whole dataset before the first epoch [09]
 - ``segkit.owndata``     train/val sets from your own folders, ``segkit train --images`` [09]
 - ``segkit.evaluation``  scoring a checkpoint on a labelled folder, ``segkit evaluate`` [09]
 - ``segkit.tiling``      sliding-window prediction of large images [via predict]

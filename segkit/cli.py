@@ -218,10 +218,10 @@ def add_own_data_options(p: argparse.ArgumentParser, *, training: bool) -> None:
                    help="share of the pairs kept for validation, split with --seed (default 0.2)")
     g.add_argument("--image-mode", dest="image_mode", choices=["RGB", "L"],
                    help="read images as colour or grey (default: as the first image is)")
-    g.add_argument("--skip-data-check", dest="skip_data_check", action="store_true",
-                   default=None, help="do not open every pair before training")
+    g.add_argument("--skip-audit", "--skip-data-check", dest="skip_audit", action="store_true",
+                   default=None, help="do not audit the data (open every pair) before training")
     g.add_argument("--drop-bad-files", dest="drop_bad_files", action="store_true",
-                   default=None, help="train without the pairs the data check finds bad")
+                   default=None, help="train without the pairs the audit finds bad")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -133,8 +133,8 @@ class TrainConfig:
     ignore_index: int | None = None       # a mask value meaning "not labelled" (e.g. 255)
     mask_values: str | None = None        # "0:0,128:1,255:2": mask value -> class
     image_mode: str | None = None         # "RGB" / "L"; None: from the first image
-    skip_data_check: bool = False         # do not open every pair before training
-    drop_bad_files: bool = False          # train without the pairs the check finds bad
+    skip_audit: bool = False              # do not open every pair before training
+    drop_bad_files: bool = False          # train without the pairs the audit finds bad
 
     def __post_init__(self) -> None:
         if self.preset:
@@ -230,7 +230,7 @@ def build_own_datasets(cfg: TrainConfig, log: Callable[[str], None] = print,
                                 augment=cfg.augment, val_fraction=cfg.val_fraction,
                                 seed=cfg.seed, val_images=cfg.val_images,
                                 val_masks=cfg.val_masks, pairing_options=pairing,
-                                image_mode=cfg.image_mode, skip_check=cfg.skip_data_check,
+                                image_mode=cfg.image_mode, skip_audit=cfg.skip_audit,
                                 drop_bad=cfg.drop_bad_files, log=log,
                                 show_progress=show_progress)
 
