@@ -13,14 +13,16 @@ Every test here starts Jupyter kernels (marker ``notebooks``; ``make test-fast``
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
+import os
 import shutil
 
 import nbformat
 import pytest
 
-from notebook_helpers import FIXTURE_SOLUTIONS, lesson_run_problems
+from notebook_helpers import FIXTURE_SOLUTIONS, REPO_ROOT, lesson_run_problems
 from segkit_course import cli
 from segkit_course.build import build_all, notebook_text, read_notebook
 from segkit_course.run import execute_notebook, key_figures, run_course, store_outputs
@@ -149,3 +151,44 @@ def test_output_widgets_run_to_the_end_and_leave_no_widget_state(tmp_path):
     path.write_text(notebook_text(nb))
     assert store_outputs(path, timeout=60).ok
     assert "widgets" not in read_notebook(path).metadata
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def test_a_stored_notebook_holds_what_widgets_showed_and_progress_as_text():
+    """No output refers to widget state that is not saved: a box of sliders, a caption and
+    a picture is stored as the caption and the picture (not ``VBox(children=...``, not
+    "model not found" when reopened), and segkit's progress bars leave text."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import io\n"
+        "import ipywidgets as w\n"
+        "from matplotlib.figure import Figure\n"
+        "fig = Figure(figsize=(2, 1))\n"
+        "fig.subplots().plot([0, 1])\n"
+        "png = io.BytesIO()\n"
+        "fig.savefig(png, format='png')\n"
+        "box = w.VBox([w.HBox([w.FloatSlider(value=0.5, description='threshold')]),\n"
+        "              w.HTML('<b>threshold 0.50</b>'), w.Image(value=png.getvalue())])\n"
+        "display(box)"),
+        nbformat.v4.new_code_cell(
+        "from segkit.progress import progress\n"
+        "for epoch in range(2):\n"
+        "    for batch in progress(range(4), desc='train'):\n"
+        "        pass\n"
+        "    print(f'epoch {epoch}')\n"
+        "for batch in progress(range(4), desc='kept', leave=True):\n"
+        "    pass")]
+    env = {key: value for key, value in os.environ.items() if key not in ("CI", "SEGKIT_PROGRESS")}
+    run = execute_notebook(nb, cwd=REPO_ROOT, timeout=60, env=env)  # this copy of segkit
+    assert run.ok, run.error
+    outputs = [o for cell in run.nb.cells for o in cell.outputs]
+    assert not [o for o in outputs if WIDGET_VIEW in o.get("data", {})]
+    box = run.nb.cells[0].outputs
+    assert [list(o.data) for o in box] == [["text/html"], ["image/png"]]
+    assert box[0].data["text/html"] == "<b>threshold 0.50</b>"
+    assert base64.b64decode(box[1].data["image/png"]).startswith(b"\x89PNG")
+    texts = [o.data["text/plain"] for o in run.nb.cells[1].outputs if o.output_type == "display_data"]
+    assert texts[:2] == ["", ""]  # the epochs' bars, gone when done
+    assert texts[2].startswith("kept: 100%") and "4/4" in texts[2]
