@@ -18,7 +18,7 @@ help:
 	@echo "make test       set up, then run every test (unit, lessons in sync, nbval), 2 workers"
 	@echo "make test-fast  set up, then run the unit tests only (no test that starts a kernel)"
 	@echo "make lab        open JupyterLab on lessons/"
-	@echo "make train      train the default U-Net on toy Carvana (about a minute on CPU)"
+	@echo "make train      train the default U-Net on toy Carvana (under a minute on a laptop CPU)"
 	@echo "make lessons    regenerate lessons/ from solutions/"
 	@echo "make regen      re-execute solutions/ in place (store outputs) and regenerate lessons/"
 	@echo "make benchmark  measure the training figures reported in the README"

@@ -1,8 +1,8 @@
 """The lesson-running mechanism on the fixture course; the course runs headless.
 
 Lessons built from the fixture course (tests/fixtures/course) are executed in a fresh
-kernel: the only cells that raise are check cells tagged raises-exception, with
-ExerciseNotDone, and every check cell does raise (a check that passes a stub would pass
+kernel to the end (``execute_lesson``, as ``segkit verify`` runs them): the only cells that
+raise are check cells, with ExerciseNotDone, and every check cell does raise (a check that passes a stub would pass
 an empty exercise); ``lesson_run_problems`` catches lessons that break this.
 
 The real lessons in lessons/ are not executed here: tests/test_stubs.py proves statically
@@ -22,7 +22,7 @@ import shutil
 import nbformat
 import pytest
 
-from notebook_helpers import FIXTURE_SOLUTIONS, REPO_ROOT, lesson_run_problems
+from notebook_helpers import FIXTURE_SOLUTIONS, REPO_ROOT, execute_lesson, lesson_run_problems
 from segkit_course import cli
 from segkit_course.build import build_all, notebook_text, read_notebook
 from segkit_course.run import execute_notebook, key_figures, run_course, store_outputs
@@ -44,7 +44,7 @@ def fixture_lessons(tmp_path_factory):
 @pytest.mark.parametrize("name", ["00_demo", "01_quick"])
 def test_fixture_lesson_runs_with_only_check_cells_raising(fixture_lessons, name):
     nb = read_notebook(fixture_lessons / "lessons" / f"{name}.ipynb")
-    run = execute_notebook(nb, cwd=fixture_lessons, timeout=60)
+    run = execute_lesson(nb, cwd=fixture_lessons, timeout=60)
     assert lesson_run_problems(run) == []
     raised = [c for c in run.nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert {o.ename for c in raised for o in c.outputs if o.output_type == "error"} == {
@@ -62,12 +62,12 @@ def test_lesson_checks_catch_bad_lessons(fixture_lessons):
     lenient.cells[3].source = 'print("no real check")'
     calls_stub = copy.deepcopy(nb)
     calls_stub.cells[4].source = "mean([1, 2])"
-    lenient_problems = lesson_run_problems(execute_notebook(lenient, cwd=fixture_lessons,
-                                                            timeout=60))
+    lenient_problems = lesson_run_problems(execute_lesson(lenient, cwd=fixture_lessons,
+                                                          timeout=60))
     assert lenient_problems == ["check cell 4 passed the stub: a check must raise "
                                 "ExerciseNotDone until the exercise is written"]
-    stub_problems = lesson_run_problems(execute_notebook(calls_stub, cwd=fixture_lessons,
-                                                         timeout=60))
+    stub_problems = lesson_run_problems(execute_lesson(calls_stub, cwd=fixture_lessons,
+                                                       timeout=60))
     assert stub_problems[0].startswith("stopped at cell 5: NotImplementedError")
     assert any("is not a check cell but raised NotImplementedError" in p for p in stub_problems)
 
@@ -147,6 +147,9 @@ def test_output_widgets_run_to_the_end_and_leave_no_widget_state(tmp_path):
     assert run.ok, run.error
     assert "widgets" not in run.nb.metadata
     assert run.nb.cells[1].outputs[0].text == "after the widgets\n"
+    # the Output widgets' views became what they captured
+    shown = "".join(o.get("text", "") for o in run.nb.cells[0].outputs)
+    assert "threshold 0.50" in shown and "inside the output widget" in shown
     path = tmp_path / "widgets.ipynb"
     path.write_text(notebook_text(nb))
     assert store_outputs(path, timeout=60).ok
