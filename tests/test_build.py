@@ -358,7 +358,11 @@ def test_setup_cell_in_colab_clones_and_installs_without_touching_torch(tmp_path
 
     calls = []
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append(cmd))
+    def fake_run(cmd, **options):  # every command succeeds
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setattr(os, "chdir", lambda path: calls.append(["chdir", path]))
     monkeypatch.setattr(sys, "path", list(sys.path))
     written = {}
