@@ -93,7 +93,7 @@ def test_readme_and_lesson_00_list_every_lesson():
     for name in names:
         assert f"(lessons/{name}.ipynb)" in readme, f"README's course map lacks {name}"
     assert f"the {NUMBER_WORDS[len(names)]} lessons" in " ".join(readme.split())
-    table = "\n".join(cell.source for cell in read_notebook(SOLUTIONS / names[0]).cells
+    table = "\n".join(cell.source for cell in read_notebook(SOLUTIONS / f"{names[0]}.ipynb").cells
                       if cell.cell_type == "markdown")
     for name in names:
         number = name.split("_", 1)[0]
