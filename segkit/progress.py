@@ -45,3 +45,16 @@ def progress(iterable: Iterable[T], *, desc: str = "", total: int | None = None,
     disable = progress_disabled() if enabled is None else not enabled
     return tqdm(iterable, desc=desc, total=total, leave=leave, disable=disable,
                 dynamic_ncols=True)
+
+
+class ProgressLoader:
+    """``loader`` with a new progress bar each time it is iterated (once per epoch)."""
+
+    def __init__(self, loader: Iterable[T], desc: str = "", enabled: bool | None = None) -> None:
+        self.loader, self.desc, self.enabled = loader, desc, enabled
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        return iter(progress(self.loader, desc=self.desc, enabled=self.enabled))
