@@ -232,7 +232,7 @@ def run_one(cfg: recipe.TrainConfig, data: ExperimentData, *,
 
     history = fit(model, train_loader, val_loader, loss_fn=losses.BCEDiceLoss(),
                   optimizer=optimizer, epochs=cfg.epochs, device=device, scheduler=scheduler,
-                  on_epoch_end=after_epoch, log=None)
+                  on_epoch_end=after_epoch, log=None, show_progress=False)
     return run_row(cfg, model, history, custom_scheduler=make_scheduler is not None)
 
 

@@ -4,6 +4,13 @@
 which the course installs) and the plain text bar elsewhere. When the environment
 variable ``CI`` is set (or ``SEGKIT_PROGRESS=0``) bars are off in terminals, so CI logs
 stay short. In notebooks the widget is kept: nbval does not compare widget views.
+
+A bar takes part in the run's random numbers: ``tqdm.auto`` starts an iterator of the
+loader when the bar is made (even a disabled one), and a DataLoader draws a seed from its
+generator for every iterator. So a shuffled loader iterated through ``progress`` gives
+other batches than the same loader iterated bare; every figure the lessons store was made
+through ``progress`` (``segkit.training.fit`` puts it around both loaders). Keep it so,
+or store the trained figures again.
 """
 
 from __future__ import annotations
@@ -46,15 +53,3 @@ def progress(iterable: Iterable[T], *, desc: str = "", total: int | None = None,
     return tqdm(iterable, desc=desc, total=total, leave=leave, disable=disable,
                 dynamic_ncols=True)
 
-
-class ProgressLoader:
-    """``loader`` with a new progress bar each time it is iterated (once per epoch)."""
-
-    def __init__(self, loader: Iterable[T], desc: str = "", enabled: bool | None = None) -> None:
-        self.loader, self.desc, self.enabled = loader, desc, enabled
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        return iter(progress(self.loader, desc=self.desc, enabled=self.enabled))

@@ -24,7 +24,7 @@ channels_last=False, cache="none", num_workers=0``, which give the same figures 
 lesson 03's; the run gives them wrapped arguments: the model in a
 :class:`segkit.speed.FastModel` (precision, layout) and, under torchrun, in
 DistributedDataParallel; the training loader in :class:`EpochBatches` (a new shuffle per
-process and epoch, a progress bar, the time budget's deadline, :mod:`segkit.budget`);
+process and epoch, the time budget's deadline, :mod:`segkit.budget`);
 the loss in :class:`FiniteLoss` (a NaN stops the run); gradient clipping as an optimizer
 hook (:func:`segkit.training.clip_gradients`); under torchrun, the epoch's two halves
 from :mod:`segkit.distributed` (the loss averaged over processes, validation on rank 0).
@@ -47,7 +47,6 @@ from segkit.budget import BudgetCosineLR, TimeBudget
 from segkit.checkpoint import check_resume, load_checkpoint, load_weights, save_checkpoint
 from segkit.device import describe_device, pick_device, seed_everything
 from segkit.errors import DataError, SegkitError
-from segkit.progress import ProgressLoader, progress
 from segkit.training import History, clip_gradients, fit, save_history_csv, train_one_epoch, validate
 from segkit.unet import UNet, count_parameters
 
@@ -434,6 +433,10 @@ def new_run_dir(folder: str | Path) -> Path:
     return candidate
 
 
+class NonFiniteLossError(SegkitError, RuntimeError):
+    """The loss (or the weights) became NaN or infinite: training cannot go on from here."""
+
+
 class FiniteLoss:
     """``loss_fn`` that stops the run with :class:`NonFiniteLossError` when a batch loss is
     NaN or infinite: the weights have blown up, and every step after would spread it."""
@@ -452,10 +455,6 @@ class FiniteLoss:
         return loss
 
 
-class NonFiniteLossError(SegkitError, RuntimeError):
-    """The loss (or the weights) became NaN or infinite: training cannot go on from here."""
-
-
 def weights_are_finite(model: nn.Module) -> bool:
     """True when every float weight and buffer of ``model`` (BatchNorm statistics too)
     is a finite number: no NaN, no infinity."""
@@ -464,26 +463,23 @@ def weights_are_finite(model: nn.Module) -> bool:
 
 
 class EpochBatches:
-    """The training loader as a run feeds it to ``train_one_epoch``, one epoch per pass:
-    under torchrun a new shuffle for each epoch (the sampler's ``set_epoch``), a progress
-    bar, and, with a :class:`segkit.budget.TimeBudget`, an end at its deadline."""
+    """The training loader as a run hands it to ``fit``: each pass is the epoch after the
+    last one in ``history``. Under torchrun its sampler is told that epoch (a new shuffle
+    for each epoch); with a :class:`segkit.budget.TimeBudget` the pass ends at the
+    budget's deadline."""
 
-    def __init__(self, loader, epochs: int, start_epoch: int = 0,
-                 budget: TimeBudget | None = None, show_progress: bool | None = None) -> None:
-        self.loader, self.epochs, self.epoch = loader, epochs, start_epoch
-        self.budget, self.show_progress = budget, show_progress
+    def __init__(self, loader, history: History, budget: TimeBudget | None = None) -> None:
+        self.loader, self.history, self.budget = loader, history, budget
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __iter__(self):
-        self.epoch += 1
         sampler = getattr(self.loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle each epoch
-            sampler.set_epoch(self.epoch)
-        batches = progress(self.loader, desc=f"epoch {self.epoch}/{self.epochs}",
-                           enabled=self.show_progress)
-        return iter(batches) if self.budget is None else self.budget.until_deadline(batches)
+            sampler.set_epoch(len(self.history) + 1)
+        batches = iter(self.loader)
+        return batches if self.budget is None else self.budget.until_deadline(batches)
 
 
 @dataclass
@@ -597,15 +593,13 @@ def train_run(run: RunParts, saver: "EpochSaver", log: Callable[[str], None],
         saver(epoch, history)
         return run.budget is not None and run.budget.spent()
 
-    batches = EpochBatches(run.train_loader, run.cfg.epochs, run.start_epoch, run.budget,
-                           show_progress)
-    val_batches = ProgressLoader(run.val_loader, "val", show_progress)
-    return fit(run.train_model, batches, val_batches, loss_fn=run.loss_fn,
+    batches = EpochBatches(run.train_loader, run.history, run.budget)
+    return fit(run.train_model, batches, run.val_loader, loss_fn=run.loss_fn,
                optimizer=run.step_optimizer, epochs=run.cfg.epochs, device=run.device,
                scheduler=run.scheduler, history=run.history, start_epoch=run.start_epoch,
                num_classes=None if run.task == "binary" else run.num_classes,
-               on_epoch_end=on_epoch_end, log=log, train_epoch=train_epoch,
-               validate_epoch=validate_epoch)
+               on_epoch_end=on_epoch_end, log=log, show_progress=show_progress,
+               train_epoch=train_epoch, validate_epoch=validate_epoch)
 
 
 def build_loaders(cfg: TrainConfig, device: torch.device, ctx, train_ds, val_ds):

@@ -22,10 +22,11 @@ Validation runs with ``model.eval()`` (BatchNorm uses its running statistics) un
 (logits > 0 means "object"); multiclass models have one channel per class (argmax).
 
 What ``segkit train`` adds (mixed precision, channels_last, torchrun, a time budget,
-progress bars, gradient clipping, a stop on a non-finite loss) does not live in these
-functions: it wraps their arguments from outside (the model in :mod:`segkit.speed`, the
-loaders in :mod:`segkit.budget` and :mod:`segkit.progress`, the epoch's two halves in
-:mod:`segkit.distributed`), and :mod:`segkit.recipe` puts the pieces together.
+gradient clipping, a stop on a non-finite loss) does not live in these functions: it wraps
+their arguments from outside (the model in :mod:`segkit.speed`, the training loader in
+:mod:`segkit.budget`, the epoch's two halves in :mod:`segkit.distributed`), and
+:mod:`segkit.recipe` puts the pieces together. ``fit`` puts a progress bar around each
+loader it hands to ``train_one_epoch`` and ``validate``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import torch
 from torch import nn
 
 from segkit.metrics import RunningScores
+from segkit.progress import progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -147,8 +149,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, *, loss_
         optimizer: torch.optim.Optimizer, epochs: int, device: torch.device | str,
         scheduler=None, num_classes: int | None = None, history: History | None = None,
         start_epoch: int = 0, on_epoch_end: Callable[[int, History], bool | None] | None = None,
-        log: Callable[[str], None] | None = print, train_epoch=train_one_epoch,
-        validate_epoch=validate) -> History:
+        log: Callable[[str], None] | None = print, show_progress: bool | None = None,
+        train_epoch=train_one_epoch, validate_epoch=validate) -> History:
     """Train for ``epochs`` epochs (counting from ``start_epoch``), validating after each.
 
     Defined in lesson 03 (its training cell, as a function). Each epoch trains
@@ -158,15 +160,19 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, *, loss_
     epoch (``ReduceLROnPlateau`` with the val loss). ``on_epoch_end(epoch, history)`` runs
     after each epoch (save a checkpoint, watch for early stopping or a time budget); when
     it returns True, training stops there. Resuming: pass the ``history`` and
-    ``start_epoch`` stored in a checkpoint. Returns the history.
+    ``start_epoch`` stored in a checkpoint. ``show_progress``: a progress bar over each
+    loader, around the two functions (None: on, except in CI; see :mod:`segkit.progress`).
+    Returns the history.
     """
     history = History() if history is None else history
     for epoch in range(start_epoch + 1, epochs + 1):
         lr = float(optimizer.param_groups[0]["lr"])  # the learning rate of this epoch
         start = time.monotonic()
-        train_loss = train_epoch(model, train_loader, loss_fn, optimizer, device)
+        batches = progress(train_loader, desc=f"epoch {epoch}/{epochs}", enabled=show_progress)
+        train_loss = train_epoch(model, batches, loss_fn, optimizer, device)
         seconds = time.monotonic() - start
-        val = validate_epoch(model, val_loader, loss_fn, device, num_classes=num_classes)
+        val = validate_epoch(model, progress(val_loader, desc="val", enabled=show_progress),
+                             loss_fn, device, num_classes=num_classes)
         record = {"epoch": float(epoch), "train_loss": train_loss, "lr": lr, "seconds": seconds,
                   "elapsed": history.last.get("elapsed", 0.0) + seconds,
                   **{f"val_{k}": v for k, v in val.items()}}

@@ -154,9 +154,10 @@ def test_a_time_budget_stops_fit_mid_epoch_and_between_epochs():
     slow = lambda l, m: (time.sleep(0.05), bce(l, m))[1]
     hist = History()
     budget = TimeBudget(0.3, hist)
-    batches = EpochBatches(toy_loader(n=40, batch_size=2), 100, budget=budget, show_progress=False)
+    batches = EpochBatches(toy_loader(n=40, batch_size=2), hist, budget)
     hist = fit(model, batches, toy_loader(n=4), loss_fn=slow, optimizer=opt, epochs=100,
-               device="cpu", history=hist, on_epoch_end=lambda e, h: budget.spent(), log=None)
+               device="cpu", history=hist, on_epoch_end=lambda e, h: budget.spent(), log=None,
+               show_progress=False)
     elapsed = hist["elapsed"]
     assert len(hist) == 1  # 20 batches of 50 ms are more than 0.3 s: the first epoch is cut
     # it used its budget and stopped after the first epoch that reached it (however slow
@@ -284,7 +285,7 @@ def test_fit_steps_the_budget_schedule_with_the_training_seconds():
     sched = BudgetCosineLR(opt, max_seconds=0.4, epochs=1000, clock=budget.used)
     assert "clock" not in sched.state_dict()  # a checkpoint holds plain data only
     slow = lambda l, m: (time.sleep(0.05), bce(l, m))[1]
-    batches = EpochBatches(toy_loader(n=8, batch_size=2), 1000, budget=budget, show_progress=False)
+    batches = EpochBatches(toy_loader(n=8, batch_size=2), hist, budget)
     hist = fit(model, batches, toy_loader(n=4), loss_fn=slow, optimizer=opt, epochs=1000,
                device="cpu", scheduler=sched, history=hist,
                on_epoch_end=lambda e, h: budget.spent(), log=None)
@@ -292,3 +293,30 @@ def test_fit_steps_the_budget_schedule_with_the_training_seconds():
     assert hist["lr"][0] == pytest.approx(1e-2)
     assert all(a > b for a, b in zip(hist["lr"], hist["lr"][1:]))
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fit_iterates_its_loaders_as_every_stored_figure_was_made():
+    """fit puts a progress bar (tqdm.auto) around each loader, and such a bar starts one
+    iterator of a DataLoader when it is made, which draws a seed from the loader's
+    generator: the batches of a shuffled loader depend on it. The lessons' stored figures
+    were made this way, bar on or off (segkit.progress)."""
+    seen = {}
+    for bars in (True, False):
+        order = []
+
+        def remember(model, loader, loss_fn, optimizer, device, order=order):
+            order.extend(int(x[0, 0, 0, 0] * 1e4) for x, _ in loader)
+            return 0.0
+
+        g = torch.Generator().manual_seed(0)
+        images = torch.rand(12, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+        loader = DataLoader(TensorDataset(images, torch.zeros(12, 4, 4, dtype=torch.long)),
+                            batch_size=1, shuffle=True, generator=g)
+        fit(nn.Conv2d(3, 1, 1), loader, toy_loader(n=2), loss_fn=bce,
+            optimizer=torch.optim.SGD(nn.Conv2d(3, 1, 1).parameters(), lr=0.1), epochs=1,
+            device="cpu", log=None, show_progress=bars, train_epoch=remember)
+        seen[bars] = order
+    assert seen[True] == seen[False]
+    bare = torch.Generator().manual_seed(0)
+    loader = DataLoader(TensorDataset(images), batch_size=1, shuffle=True, generator=bare)
+    assert [int(x[0, 0, 0, 0] * 1e4) for (x,) in loader] != seen[True]
