@@ -7,6 +7,13 @@ notebook then holds no widget whose state is gone: reopened, or viewed on GitHub
 course website, it shows text instead of "Error displaying widget: model not found".
 Elsewhere ``tqdm.auto`` gives the plain text bar. When the environment variable ``CI``
 is set (or ``SEGKIT_PROGRESS=0``) bars are off in terminals, so CI logs stay short.
+
+A bar takes part in the run's random numbers: ``tqdm.auto`` starts an iterator of the
+loader when the bar is made (even a disabled one), and a DataLoader draws a seed from its
+generator for every iterator. So a shuffled loader iterated through ``progress`` gives
+other batches than the same loader iterated bare; every figure the lessons store was made
+through ``progress`` (``segkit.training.fit`` puts it around both loaders). Keep it so,
+or store the trained figures again.
 """
 
 from __future__ import annotations
@@ -75,3 +82,4 @@ def progress(iterable: Iterable[T], *, desc: str = "", total: int | None = None,
     bar = NotebookBar if _in_notebook() and not disable else tqdm
     return bar(iterable, desc=desc, total=total, leave=leave, disable=disable,
                dynamic_ncols=True)
+
