@@ -51,7 +51,7 @@ class Audit:
     Attributes:
         n_pairs: pairs opened.
         problems: (pair index, kind, text); kind is "unreadable", "size" or "values".
-        sizes: Counter of image sizes (W, H).
+        sizes: Counter of image sizes (H, W).
         modes: Counter of image modes ("RGB", "L", "I;16", ...).
         pixels: Counter {class index: pixels} over the good masks (255 = ignore).
         notes: things worth knowing that are not errors.
@@ -73,7 +73,7 @@ class Audit:
         return sorted({i for i, _, _ in self.problems})
 
     def summary(self) -> str:
-        sizes = ", ".join(f"{w}x{h}: {n}" for (w, h), n in self.sizes.most_common(3))
+        sizes = ", ".join(f"{w}x{h}: {n}" for (h, w), n in self.sizes.most_common(3))
         modes = ", ".join(f"{m}: {n}" for m, n in self.modes.most_common())
         total = sum(n for c, n in self.pixels.items() if c != IGNORE) or 1
         share = ", ".join(f"{c}: {n / total:.1%}" for c, n in sorted(self.pixels.items())
@@ -118,7 +118,7 @@ def _audit_pair(dataset, i: int):
                         f"{mask_path.name} is {mw}x{mh} (W x H)")
     counts = np.bincount(mask.ravel())  # class indices are >= 0 (255 = ignore)
     values = np.flatnonzero(counts)
-    return image.size, image.mode, dict(zip(values.tolist(), counts[values].tolist()))
+    return (image.height, image.width), image.mode, dict(zip(values.tolist(), counts[values].tolist()))
 
 
 def audit_dataset(dataset, *, workers: int | None = None,
