@@ -23,6 +23,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from check_helpers import register as corpus_register
 from segkit import metrics
 from segkit.checks import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05
 from segkit.checks import lesson06, lesson07, lesson08
@@ -31,10 +32,11 @@ VARIANTS: list[tuple] = []  # (check, student, id)
 
 
 def variant(check):
-    """Register the decorated function or class as a right solution for ``check``."""
+    """Register the decorated function or class as a right solution for ``check`` (here,
+    and in the corpus that tests/test_checks_draws.py runs on fresh draws)."""
     def register(student):
         VARIANTS.append(pytest.param(check, student, id=f"{check.__name__}-{student.__name__}"))
-        return student
+        return corpus_register(check, student, None)
     return register
 
 

@@ -349,128 +349,133 @@ _CATALOGUE = [
     # -------------------- lesson 02: the U-Net
     Mistake("not-a-module", ("02",), ("DoubleConv", "Down", "UNet", "Up"),
             what="the block is not an `nn.Module` (or `super().__init__()` is missing)",
-            hint="define it as `class ...(nn.Module):` and call `super().__init__()` first in "
-                 "`__init__`.",
+            hint="a block is a class that inherits from nn.Module, and its `__init__` calls "
+                 "`super().__init__()` before it creates any layer.",
+            source=TRIALS),
+    Mistake("layers-not-registered", ("02",), ("DoubleConv", "Down", "UNet", "Up"),
+            what="layers kept in a plain Python list, tuple or dict, which PyTorch does not "
+                 "register",
+            hint="PyTorch only sees the layers you assign to attributes of the module, or put "
+                 "in its own containers (nn.Sequential, nn.ModuleList, nn.ModuleDict). Layers "
+                 "in a plain list are invisible to it: their weights are not in "
+                 "`.parameters()` (the optimizer never trains them), `.to(device)` does not "
+                 "move them and the checkpoint does not save them.",
             source=TRIALS),
     Mistake("missing-batchnorm", ("02",), ("DoubleConv",),
             what="DoubleConv without a BatchNorm after each conv",
-            hint="put an nn.BatchNorm2d(out_ch) right after each conv, before its ReLU. BatchNorm "
-                 "keeps each channel's values centred and scaled, which lets a deep U-Net train "
-                 "at ordinary learning rates. DoubleConv is nn.Conv2d(in_ch, out_ch, 3, "
-                 "padding=1, bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU, then "
-                 "nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False) -> nn.BatchNorm2d(out_ch) "
-                 "-> nn.ReLU.",
+            hint="each conv of a DoubleConv is followed by a BatchNorm2d over its output "
+                 "channels, then the ReLU. BatchNorm keeps each channel centred and scaled, "
+                 "which lets a deep U-Net train at ordinary learning rates.",
             source=TRIALS),
     Mistake("doubleconv-param-count", ("02",), ("DoubleConv",),
             what="DoubleConv with layers of the wrong number or size",
-            hint="two 3x3 convs, each followed by a BatchNorm and a ReLU, and nothing else with "
-                 "weights: nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
-                 "nn.BatchNorm2d(out_ch) -> nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, "
-                 "bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU.",
+            hint="compare your layers with segkit's, one by one: two 3x3 convs (in_ch -> "
+                 "out_ch, then out_ch -> out_ch), each followed by a BatchNorm and a ReLU, and "
+                 "nothing else with weights.",
             source=TRIALS),
     Mistake("conv-no-padding", ("02",), ("DoubleConv",),
             what="3x3 convs without padding=1: each DoubleConv loses 4 rows and 4 columns",
             hint="a 3x3 conv without padding drops one pixel on each side (2 per conv, 4 per "
-                 "DoubleConv). Give both convs padding=1 (kernel_size // 2) so the output keeps H "
-                 "and W, as the decoder's skip connections need.",
+                 "DoubleConv). The decoder's skip connections need the size kept: look at the "
+                 "convs' `padding`.",
             source=TRIALS),
     Mistake("wrong-out-channels", ("02",), ("DoubleConv", "Down", "Up"),
             what="a block whose output has the wrong number of channels",
-            hint="both convs must give out_ch channels: the first nn.Conv2d(in_ch, out_ch, ...), "
-                 "the second nn.Conv2d(out_ch, out_ch, ...).",
+            hint="the block must end with out_ch channels: follow the channels from layer to "
+                 "layer (each conv's first two arguments) and see where they go astray.",
             source=TRIALS),
     Mistake("conv-bias-before-batchnorm", ("02",), ("DoubleConv",),
             what="a conv bias right before a BatchNorm, which cancels it: wasted parameters",
-            hint="build the convs with bias=False. The BatchNorm right after a conv subtracts "
-                 "each channel's mean, which cancels any bias the conv adds, and then adds its "
-                 "own shift: the bias is wasted parameters (and segkit's and the paper-width "
-                 "counts, 31,037,698, leave it out).",
+            hint="the BatchNorm right after a conv subtracts each channel's mean, which cancels "
+                 "any bias the conv adds, and then adds its own shift: the conv's bias is "
+                 "wasted parameters (segkit's and the paper-width counts, 31,037,698, leave it "
+                 "out). Look at the convs' `bias` argument.",
             source=TRIALS),
     Mistake("doubleconv-order", ("02",), ("DoubleConv",),
             what="DoubleConv's layers run in another order than conv -> BatchNorm -> ReLU (twice)",
-            hint="the layers must run in the order conv -> BatchNorm -> ReLU, twice, each used "
-                 "once: nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
-                 "nn.BatchNorm2d(out_ch) -> nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, "
-                 "bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU.",
+            hint="the layers must run in the order conv -> BatchNorm -> ReLU, twice, each layer "
+                 "used once: check the order in which forward calls them.",
             source=TRIALS),
     Mistake("missing-relu", ("02",), ("DoubleConv",),
             what="a ReLU missing after a BatchNorm in DoubleConv",
-            hint="each conv -> BatchNorm is followed by nn.ReLU(). Without it two convs in a row "
-                 "are one linear map, and the output can be negative. DoubleConv is "
-                 "nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> nn.BatchNorm2d(out_ch) -> "
-                 "nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False) -> "
-                 "nn.BatchNorm2d(out_ch) -> nn.ReLU.",
+            hint="each conv -> BatchNorm is followed by a ReLU. Without it two convs in a row "
+                 "are one linear map, and the output can be negative.",
             source=TRIALS),
     Mistake("down-no-pool", ("02",), ("Down",),
             what="Down without max pooling: nothing halves H and W",
-            hint="start with nn.MaxPool2d(2): it keeps the largest of each 2x2 window, so H and W "
-                 "are halved (rounded down). Down is nn.MaxPool2d(2) followed by "
-                 "DoubleConv(in_ch, out_ch).",
+            hint="a Down block first halves H and W with a 2x2 max pooling (the largest of each "
+                 "2x2 window, rounded down on odd sizes), then runs its DoubleConv.",
             source=TRIALS),
     Mistake("down-wrong-size", ("02",), ("Down",),
             what="Down that shrinks H and W by something other than a factor 2",
-            hint="nn.MaxPool2d(2) halves H and W and rounds down (17 -> 8, 23 -> 11); the padded "
-                 "DoubleConv after it keeps that size. Down is nn.MaxPool2d(2) followed by "
-                 "DoubleConv(in_ch, out_ch).",
+            hint="a 2x2 max pooling halves H and W and rounds down (17 -> 8, 23 -> 11); the "
+                 "padded DoubleConv after it keeps that size. Look at the pooling's window, "
+                 "stride and rounding (`ceil_mode`).",
             source=TRIALS),
     Mistake("down-param-count", ("02",), ("Down",),
             what="Down with another DoubleConv than in_ch -> out_ch",
-            hint="The pooling has no parameters; everything is in the DoubleConv: Down is "
-                 "nn.MaxPool2d(2) followed by DoubleConv(in_ch, out_ch).",
+            hint="the pooling has no parameters: every weight of a Down is in its "
+                 "DoubleConv(in_ch, out_ch). Compare your layers with segkit's.",
             source=TRIALS),
     Mistake("down-mismatch", ("02",), ("Down",),
             what="Down that is not max pooling followed by DoubleConv (e.g. average pooling or a "
                  "strided conv)",
-            hint="your Down's layers do not line up with segkit's: pool first, then convolve. "
-                 "Down is nn.MaxPool2d(2) followed by DoubleConv(in_ch, out_ch).",
+            hint="your Down's layers do not line up with segkit's: a Down pools (max, 2x2) and "
+                 "then convolves with a DoubleConv, nothing else.",
             source=TRIALS),
     Mistake("conv-before-pool", ("02",), ("Down",),
             what="Down that convolves first and pools afterwards",
-            hint="pool first, then convolve: nn.MaxPool2d(2) then DoubleConv. Convolving at full "
-                 "size first costs 4 times the computation and gives a different network from "
-                 "segkit's.",
+            hint="pool first, then convolve. Convolving at full size first costs 4 times the "
+                 "computation and gives a different network from segkit's.",
             source=TRIALS),
     Mistake("up-not-halving-channels", ("02",), ("Up",),
             what="Up's upsampling keeps the channels (nn.Upsample, or a ConvTranspose2d to in_ch)",
-            hint="the up-conv halves the channels: nn.ConvTranspose2d(in_ch, in_ch // 2, "
-                 "kernel_size=2, stride=2). Then skip (in_ch // 2) + upsampled (in_ch // 2) = "
-                 "in_ch channels reach the DoubleConv.",
+            hint="the upsampling must halve the channels: the skip brings in_ch // 2, the "
+                 "upsampled map the other in_ch // 2, so that in_ch reach the DoubleConv. A "
+                 "transposed conv can change the channels; nn.Upsample cannot.",
             source=TRIALS),
     Mistake("up-transposed-in-channels", ("02",), ("Up",),
             what="Up's ConvTranspose2d built for the wrong number of input channels",
-            hint="nn.ConvTranspose2d(in_ch, in_ch // 2, ...): its first argument is the channels "
-                 "of x1, the map coming up from the level below.",
+            hint="the transposed conv's first argument is the channels of x1, the map coming up "
+                 "from the level below: in_ch.",
             source=TRIALS),
     Mistake("up-conv-in-channels", ("02",), ("Up",),
             what="the decoder conv built for the wrong number of channels after concatenating the "
                  "skip",
             hint="the concatenation doubles the channels back: in_ch // 2 from the skip plus "
-                 "in_ch // 2 from the up-conv = in_ch. Build DoubleConv(in_ch, out_ch), not "
-                 "DoubleConv(in_ch // 2, ...) or DoubleConv(out_ch, ...).",
+                 "in_ch // 2 from the up-conv = in_ch. Count what reaches the DoubleConv and "
+                 "build it for that.",
             source=SEA_SKY),
     Mistake("up-wrong-upsample", ("02",), ("Up",),
             what="the transposed conv does not double H and W exactly",
-            hint="kernel_size=2, stride=2 (and no padding) doubles H and W exactly: "
-                 "nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2).",
+            hint="the transposed conv must double H and W exactly: look at its kernel size, "
+                 "stride and padding (a 2x2 kernel with stride 2 and no padding does).",
             source=TRIALS),
     Mistake("up-no-pad-to-skip", ("02",), ("Up",),
             what="Up does not pad the upsampled map to the skip's size, so odd sizes fail",
-            hint="the output must have the skip's H and W (here 11x9), so that the U-Net's output "
-                 "has the input image's size: pad the upsampled map (10x8) up to the skip's size "
-                 "instead of cropping the skip down.",
+            hint="on an odd size, max pooling rounded down, so the upsampled map is a row or a "
+                 "column short of its skip. The output must have the skip's H and W (so that "
+                 "the U-Net's output has the image's size): pad the upsampled map up to the "
+                 "skip's size (F.pad) instead of cropping the skip down.",
+            source=TRIALS),
+    Mistake("up-pad-order", ("02",), ("Up",),
+            what="F.pad given the height's padding where the width's goes (dy and dx swapped)",
+            hint="the padding fits when the skip is one row AND one column bigger, but not when "
+                 "only its height (or only its width) is odd: F.pad's list starts with the LAST "
+                 "dimension, width (left, right), then height (top, bottom).",
             source=TRIALS),
     Mistake("up-mismatch", ("02",), ("Up",),
             what="Up whose layers or forward differ from upsample -> pad -> cat -> DoubleConv",
-            hint="Up: self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2); "
-                 "self.conv = DoubleConv(in_ch, out_ch); in forward: upsample x1, pad it to x2's "
-                 "H and W, torch.cat([x2, x1], dim=1), then self.conv.",
+            hint="an Up upsamples the deeper map (transposed conv, halving the channels), pads "
+                 "it to the skip's size, concatenates it with the skip along the channels and "
+                 "runs its DoubleConv: compare your layers and your forward with these steps.",
             source=TRIALS),
     Mistake("up-pad-differs", ("02",), ("Up",),
             what="the upsampled map padded on other sides than segkit's (or not with zeros)",
-            hint="pad the upsampled map with zeros, the odd row at the bottom and the odd column "
-                 "at the right: F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2]) (F.pad "
-                 "lists left, right, top, bottom). Then your model and segkit's are the same "
-                 "network, and a checkpoint of one loads into the other.",
+            hint="pad the upsampled map with zeros, half of the gap on each side and the odd "
+                 "row or column at the bottom and the right (F.pad lists left, right, top, "
+                 "bottom). Then your model and segkit's are the same network, and a checkpoint "
+                 "of one loads into the other.",
             source=TRIALS),
     Mistake("unet-depth-off-by-one", ("02",), ("UNet",),
             what="a U-Net with one Down/Up block too many or too few",
@@ -479,14 +484,16 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("unet-param-count", ("02",), ("UNet",),
             what="a U-Net whose blocks have the wrong channel numbers",
-            hint="inc = DoubleConv(in_channels, base); Down i: ch[i] -> ch[i+1]; Up: ch[i+1] -> "
-                 "ch[i] from the bottom up; outc = nn.Conv2d(base, num_classes, kernel_size=1).",
+            hint="compare your blocks' parameter counts with segkit's, block by block: inc, each "
+                 "Down and Up (the channels double going down and halve coming up), and the "
+                 "1x1 outc conv.",
             source=TRIALS),
     Mistake("unet-output-shape", ("02",), ("UNet",),
             what="the U-Net's output without num_classes channels or the input's H and W",
-            hint="the output has num_classes channels and the input's H and W: end with outc = "
-                 "nn.Conv2d(base, num_classes, kernel_size=1) applied to the last Up's output, "
-                 "and return it (no sigmoid/softmax: losses take logits).",
+            hint="the output has num_classes channels and the input's H and W: it is the 1x1 "
+                 "outc conv's output on the last Up's map, returned as it is (no sigmoid or "
+                 "softmax: losses take logits). Use the constructor's arguments, not fixed "
+                 "numbers.",
             source=TRIALS),
     Mistake("unet-odd-size", ("02",), ("UNet",),
             what="the U-Net fails or crops on input sizes that are not divisible by 2**depth",
@@ -495,10 +502,10 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("unet-wiring", ("02",), ("UNet",),
             what="each Up given the wrong skip, or a sigmoid/softmax after the last conv",
-            hint="each Up takes the map from below and the skip of its own level: keep the "
-                 "encoder outputs in a list, start the decoder from the bottleneck (the last one) "
-                 "and pop the skips from the end, one per Up. The 1x1 outc conv comes last, and "
-                 "its output is returned as it is (logits: no sigmoid or softmax).",
+            hint="each Up takes the map from below and the skip of its own level: the deepest "
+                 "encoder output meets the first Up, the shallowest the last. The 1x1 outc conv "
+                 "comes last, and its output is returned as it is (logits: no sigmoid or "
+                 "softmax).",
             source=TRIALS),
     # -------------------- lesson 03: training
     Mistake("loader-dataset-len", ("03",), ("train_one_epoch", "validate"),
