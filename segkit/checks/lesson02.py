@@ -237,9 +237,8 @@ def _judge_double_conv_case(case: dict[str, Any], answer: dict[str, Any]) -> str
             fail(f"{what} has {kinds.count('BatchNorm2d')} nn.BatchNorm2d layers, expected 2 "
                  "(one after each conv)", mistake="missing-batchnorm")
         if kinds.count("Conv2d") != 2:
-            fail(f"{what} has {kinds.count('Conv2d')} nn.Conv2d layers, expected 2",
-                 mistake="doubleconv-param-count", hint=f"yours: {_layers_text(built)}. "
-                 + _DC_HINT)
+            fail(f"{what} has {kinds.count('Conv2d')} nn.Conv2d layers, expected 2 (yours: "
+                 f"{_layers_text(built)})", mistake="doubleconv-param-count")
         shape = _shape(_output(answer, 0))
         given = shape_text((n, cin, h, w))
         if shape is not None and len(shape) == 4 and shape[2:] != (h, w):
@@ -522,7 +521,7 @@ def _judge_up_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
         if order is None:
             fail(f"with the same weights, {what}'s output differs from segkit's on x1 "
                  f"{shape_text(inputs[0][0].shape)}, x2 {shape_text(inputs[0][1].shape)}",
-                 mistake="up-mismatch", hint=_UP_HINT)
+                 mistake="up-mismatch")
         for i in range(1, len(inputs)):
             if _matches_either_cat_order(ref, inputs[i], _output(answer, i)) is None:
                 dy, dx = _gap(case["inputs"][i])
