@@ -83,7 +83,9 @@ _CATALOGUE = [
             hint="your function computes the value but does not give it back: end it with `return "
                  "...`.",
             source=TRIALS),
-    Mistake("integer-division", ("00",), ("float32_mib", "foreground_fraction"),
+    Mistake("integer-division", ("00", "03"), ("average_loss", "float32_mib",
+                                                "foreground_fraction", "train_one_epoch",
+                                                "validate"),
             what="`//` or `int(...)` throws the fraction away, so a small answer becomes 0",
             hint="integer division: `//` (or int(...)) throws the fraction away, so a small "
                  "answer becomes 0. Divide with `/`, which gives a float.",
@@ -527,12 +529,6 @@ _CATALOGUE = [
             hint="the sum was never divided (the sea/sky project met this one): it grows with the "
                  "number of batches. Divide by the number of samples you counted.",
             source=SEA_SKY),
-    Mistake("loss-wrong-average", ("03",), ("average_loss", "train_one_epoch", "validate"),
-            what="a loss average that is neither per sample nor one of the known slips",
-            hint="each batch loss is the mean over that batch, so multiply it by the batch size "
-                 "(the real one: the last batch may be smaller), add these up, and divide by the "
-                 "number of samples.",
-            source=TRIALS),
     Mistake("loss-tensor-accumulator", ("03",), ("average_loss", "train_one_epoch", "validate"),
             what="the loss accumulated as a tensor (`total += loss`): every batch's graph stays "
                  "alive",
@@ -545,6 +541,13 @@ _CATALOGUE = [
             hint="loop over the loader (`for images, masks in loader:`) and compute `loss = "
                  "loss_fn(model(images), masks)` for every batch.",
             source=TRIALS),
+    Mistake("batch-not-moved", ("03",), ("train_one_epoch", "validate"),
+            what="the batches never moved to `device`: on a GPU the model meets CPU tensors "
+                 "and stops",
+            hint="the loader makes each batch on the CPU, and the model lives on `device`: on "
+                 "a GPU, a batch left where it was stops the forward pass with a device error. "
+                 "Move the images and the masks to the `device` argument before using them.",
+            source=REVIEW),
     Mistake("train-in-eval-mode", ("03",), ("train_one_epoch",),
             what="no `model.train()` at the start of training, so a model left in eval mode by "
                  "validation trains in eval mode",
@@ -614,11 +617,6 @@ _CATALOGUE = [
             what="the batch Dice values averaged, so an uneven last batch counts too much",
             hint="add up the per-image Dice values (`.sum().item()`) and divide by the number of "
                  "images, as for the loss: the last batch is smaller.",
-            source=TRIALS),
-    Mistake("dice-wrong", ("03",), ("validate",),
-            what="a validation Dice that is not the mean over images of each image's Dice",
-            hint="predict `logits > 0` (probability > 0.5), compute each image's Dice with "
-                 "`segkit.metrics.dice_per_image(preds, masks)`, and average over all images.",
             source=TRIALS),
     # -------------------- lesson 04: metrics
     Mistake("returns-tensor", ("04",), ("dice_score", "iou_score", "pixel_accuracy"),
