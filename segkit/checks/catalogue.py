@@ -150,7 +150,7 @@ _CATALOGUE = [
             hint="not every image has a mask: check that the mask file exists (`mask.is_file()`) "
                  "and leave the image out if not.",
             source=TRIALS),
-    Mistake("pairs-not-sorted", ("00", "01"), ("CarvanaPairs", "list_pairs"),
+    Mistake("pairs-not-sorted", ("00", "01", "09"), ("CarvanaPairs", "list_pairs", "match_names"),
             what="pairs in the order the file system lists them, which changes from machine to "
                  "machine",
             hint="the order a folder lists its files in depends on the file system: sort the "
@@ -1126,7 +1126,7 @@ _CATALOGUE = [
                  "image upside down, which the network never saw in training.",
             source=TRIALS),
     # -------------------- lesson 08: pretrained encoders
-    Mistake("not-a-list", ("08",), ("encoder_features", "freeze_encoder"),
+    Mistake("not-a-list", ("08", "09"), ("encoder_features", "freeze_encoder", "match_names"),
             what="the maps or parameters returned as something other than a list",
             hint="collect the five maps in a list, shallowest first: [stem, layer1, layer2, "
                  "layer3, layer4].",
@@ -1207,46 +1207,55 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("not-float32", ("09",), ("to_unit_range",),
             what="16-bit pixels scaled but returned as float64 or an integer type",
-            hint="return float32: .astype(np.float32) before dividing (the network's input type).",
+            hint="the values are right but the dtype is not float32, the network's input type: "
+                 "look at the dtype of what you divide and of the result.",
             source=TRIALS),
     Mistake("divided-by-255", ("09",), ("to_unit_range",),
             what="a uint16 image divided by 255, giving values far above 1",
-            hint="a uint16 image holds 0..65535: divide by np.iinfo(array.dtype).max (65535), "
-                 "not by 255.",
+            hint="a uint16 image holds 0..65535, so dividing by 255 leaves values far above 1: "
+                 "the array's type says its range (np.iinfo).",
+            source=TRIALS),
+    Mistake("wrong-bit-depth", ("09",), ("to_unit_range",),
+            what="divided by a fixed camera range (4095 for 12 bits, 1023...) instead of the "
+                 "type's",
+            hint="you divided by a fixed range, such as a 12-bit camera's 4095. A uint16 array "
+                 "may hold values up to 65535 (they then come out above 1), and a uint8 one "
+                 "only up to 255 (it comes out too dark): use the range of the array's own "
+                 "type (np.iinfo), the same for every image of that type.",
             source=TRIALS),
     Mistake("per-image-range", ("09",), ("to_unit_range",),
             what="each image divided by its own maximum, so a dim scan looks as bright as a "
                  "bright one",
-            hint="divide by the largest value of the TYPE (65535 for uint16, "
-                 "np.iinfo(array.dtype).max), not by this image's own max.",
+            hint="you stretched each image by its own values: every image of a dataset must be "
+                 "on the same scale, or a dim scan looks as bright as a bright one. Divide by "
+                 "the largest value of the array's TYPE (np.iinfo), not of this image.",
             source=REVIEW),
     Mistake("clipped-to-8-bit", ("09",), ("to_unit_range",),
             what="16-bit values clipped at 255 (or sent through 8 bits, as PIL's convert('L') "
                  "does): the scan turns white",
-            hint="divide the 16-bit values by 65535 directly, without going through 8 bits.",
+            hint="values above 255 were clipped (or the image went through 8 bits, as PIL's "
+                 "convert('L') does): a 12-bit scan turns white. Scale the 16-bit values by "
+                 "their own type's range, without going through 8 bits.",
             source=REVIEW),
     Mistake("wrong-range", ("09",), ("to_unit_range",),
-            what="one divisor for every type, or another wrong scale",
+            what="one divisor for every type (65535 for a uint8 image too)",
             hint="use the range of the array's own type: 255 for uint8, 65535 for uint16 "
-                 "(np.iinfo(array.dtype).max).",
+                 "(np.iinfo(array.dtype).max), not one number for every type.",
             source=TRIALS),
     Mistake("partial-match", ("09",), ("match_names",),
             what="a name paired because the pattern matched inside it (000_scan.tif.bak)",
-            hint="the WHOLE name must match the pattern: use re.fullmatch (or anchor the regex "
-                 "with ^...$), not re.search or `in`.",
+            hint="the WHOLE name must match the pattern, not a part of it: look at how your "
+                 "regex is applied (re.fullmatch, or ^...$, versus re.search or `in`).",
             source=TRIALS),
     Mistake("id-split", ("09",), ("match_names",),
             what="the id cut at the first separator, so ids such as a_7 never pair",
-            hint="the id is everything the pattern's {id} stands for, separators included.",
+            hint="the id is everything the pattern's {{id}} stands for, separators included: "
+                 "take it from the pattern, not by splitting the name at a separator.",
             source=TRIALS),
     Mistake("unmatched-kept", ("09",), ("match_names",),
             what="an image without a mask kept in the pairs",
-            hint="keep only the ids found on both sides.",
-            source=TRIALS),
-    Mistake("pairs-mismatch", ("09",), ("match_names",),
-            what="the pairs are not the images and masks with the same id, sorted",
-            hint="pair image and mask with the same id; leave out names that do not match their "
-                 "pattern; return the pairs sorted by image name.",
+            hint="a pair needs the same id on both sides: leave out the ids found on one "
+                 "side only.",
             source=TRIALS),
     Mistake("silent-duplicate", ("09",), ("match_names",),
             what="two masks fit one image and one of them is chosen without a word",
