@@ -1270,50 +1270,62 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("cache-ignores-index", ("10",), ("CachedDataset",),
             what="one cache entry for every index: each item is the first pair loaded",
-            hint="keep one entry per index (a dict keyed by index): `if index not in "
-                 "self.pairs: self.pairs[index] = self.load_pair(index)`.",
+            hint="the cache needs one entry per index (keyed by the index): with a single "
+                 "entry, every item is the first pair loaded.",
             source=TRIALS),
     Mistake("no-cache", ("10",), ("CachedDataset",),
             what="every access calls load_pair again, so each epoch decodes and resizes every "
                  "full-size image anew",
-            hint="call load_pair(index) only when the index is not in the cache yet, and keep "
-                 "the result in a dict made once in `__init__` (not in `__getitem__`).",
+            hint="load_pair must run only the first time an index is read: look the index up "
+                 "in the cache first, and make the cache once, in `__init__`, not in "
+                 "`__getitem__`.",
             source=CARVANA_LAPTOP),
     Mistake("cached-after-augment", ("10",), ("CachedDataset",),
             what="the augmented pair is cached, so every epoch sees the same flip and crop",
             hint="cache what load_pair returns, before any randomness, and call augment on the "
                  "cached pair at every `__getitem__`: the random part must run every epoch.",
             source=REVIEW),
+    Mistake("augment-written-back", ("10",), ("CachedDataset",),
+            what="the augmented pair written back into the cache: each epoch augments the last "
+                 "epoch's result again",
+            hint="the cache must keep what load_pair returned: your `__getitem__` stores the "
+                 "augmented pair in its place, so the next epoch flips (crops, jitters) an "
+                 "already augmented pair, and the changes pile up. Keep the augmented pair in "
+                 "a local variable and return it.",
+            source=TRIALS),
+    Mistake("augment-not-called", ("10",), ("CachedDataset",),
+            what="the items come back without augmentation",
+            hint="each read must return the cached pair passed through augment: the "
+                 "augmentation is what makes epochs differ.",
+            source=TRIALS),
     Mistake("permuted-not-layout", ("10",), ("to_channels_last",),
             what="`permute(0, 2, 3, 1)` used for channels_last: the shape becomes (N, H, W, C) "
                  "and the convolution reads the rows as channels",
-            hint="channels_last changes how the values lie in memory, not the shape: use "
-                 "`images.contiguous(memory_format=torch.channels_last)`; the shape stays "
-                 "(N, C, H, W).",
+            hint="channels_last changes how the values lie in memory, not the shape: the "
+                 "tensor stays (N, C, H, W). Look for the `memory_format` argument of "
+                 "`contiguous` and `to`.",
             source=REVIEW),
     Mistake("values-changed", ("10",), ("to_channels_last",),
             what="the conversion changed the images' values or the model's output",
-            hint="a memory format changes only where the values lie: return the same model "
-                 "(`model.to(memory_format=torch.channels_last)`) and the same images "
-                 "(`images.contiguous(memory_format=torch.channels_last)`).",
+            hint="a memory format changes only where the values lie, never the values: return "
+                 "the same model and the same images, converted.",
             source=TRIALS),
     Mistake("input-not-channels-last", ("10",), ("to_channels_last",),
             what="only the model converted: the images stay (N, C, H, W) in memory, and every "
                  "convolution converts them again",
-            hint="convert the images as well: `images.contiguous(memory_format="
-                 "torch.channels_last)` (a tensor's `.to(memory_format=...)` works too).",
+            hint="convert the images as well: a tensor takes a `memory_format` too.",
             source=TRIALS),
     Mistake("model-not-channels-last", ("10",), ("to_channels_last",),
             what="only the images converted: the weights stay in the default layout",
-            hint="convert the model too: `model.to(memory_format=torch.channels_last)` moves "
-                 "every 4-d weight to the channels_last layout.",
+            hint="convert the model too: its 4-d weights have a memory layout of their own, "
+                 "which `memory_format` changes.",
             source=TRIALS),
     Mistake("no-autocast", ("10",), ("mixed_precision_step",),
             what="the forward pass ran in float32: no autocast, or autocast for another device "
                  "(`autocast('cuda')` on CPU tensors changes nothing)",
-            hint="run the forward pass inside `with torch.autocast(device_type="
-                 "images.device.type, dtype=torch.bfloat16):` (the device type of the data, "
-                 "'cpu' here; 'cuda' on a GPU).",
+            hint="run the forward pass under torch.autocast with dtype bfloat16, for the device "
+                 "type of the data (`images.device.type`: 'cpu' here, 'cuda' on a GPU; an "
+                 "autocast for another device changes nothing).",
             source=REVIEW),
     Mistake("weights-cast-to-16-bit", ("10",), ("mixed_precision_step",),
             what="the model converted to 16 bits (`model.bfloat16()`, `.half()`): an update "
@@ -1324,8 +1336,8 @@ _CATALOGUE = [
     Mistake("every-rank-all-data", ("10",), ("shard",),
             what="every process gets all the indices, so each image is seen N times an epoch "
                  "and nothing is faster",
-            hint="each process takes its own share: e.g. every world_size-th index starting at "
-                 "rank (`indices[rank::world_size]`, after padding).",
+            hint="each process takes its own share of the indices, not all of them: together "
+                 "the shares cover the list once (plus padding).",
             source=TRIALS),
     Mistake("positions-not-indices", ("10",), ("shard",),
             what="positions 0..n-1 returned instead of the (shuffled) indices given",
@@ -1336,8 +1348,9 @@ _CATALOGUE = [
             what="shares of different lengths: the process with fewer batches stops early and "
                  "the others wait for ever at the gradient sum",
             hint="every process must take the same number of steps: pad the list with its own "
-                 "first items to a multiple of world_size (ceil(n / world_size) each), then "
-                 "split it.",
+                 "first items up to a multiple of world_size (repeating it as often as needed: "
+                 "with fewer images than half the processes, once is not enough), then split "
+                 "it.",
             source=REVIEW),
     Mistake("samples-dropped", ("10",), ("shard",),
             what="shares of n // world_size: the remainder is never trained on",
