@@ -148,8 +148,10 @@ def _judge_cached(cases: dict[str, Any], answers: dict[str, Any]) -> str:
     if length != n:
         fail(f"len(CachedDataset(load_pair, {n}, augment)) is "
              f"{values.shown(answers['length'])}", mistake="wrong-length")
+    if len(answers["loads"]) != n or len(answers["items"]) != len(order):
+        fail("the answers do not cover every read of the dataset", mistake="check-error")
     got = [_item_value(d) for d in answers["items"]]
-    if len(got) != len(order) or any(v is None for v in got):
+    if any(v is None for v in got):
         fail("an item of the dataset is not the (image, mask) pair augment returned",
              hint=GENERAL_HINT)
     epochs = len(order) // n
