@@ -148,7 +148,8 @@ def _judge_cached(cases: dict[str, Any], answers: dict[str, Any]) -> str:
     if length != n:
         fail(f"len(CachedDataset(load_pair, {n}, augment)) is "
              f"{values.shown(answers['length'])}", mistake="wrong-length")
-    if len(answers["loads"]) != n or len(answers["items"]) != len(order):
+    if len(answers["loads"]) != n or len(answers["items"]) != len(order) \
+            or not isinstance(answers["augments"], int):
         fail("the answers do not cover every read of the dataset", mistake="check-error")
     got = [_item_value(d) for d in answers["items"]]
     if any(v is None for v in got):
