@@ -1037,7 +1037,7 @@ _CATALOGUE = [
                  "`@torch.no_grad()`): otherwise autograd keeps every activation for a backward "
                  "pass that never comes, which costs memory and time.",
             source=TRIALS),
-    Mistake("not-resized-in", ("07",), ("flip_tta", "predict_full_size"),
+    Mistake("not-resized-in", ("07",), ("predict_full_size",),
             what="the image not resized to the training size before the model (or H and W "
                  "swapped)",
             hint="resize the image to the training size first (`F.interpolate(image, size=size, "

@@ -569,6 +569,9 @@ def _judge_validate_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
     name = "validate(...)"
     _expect_ran(answer, "validate")
     result = answer["result"]
+    if result["kind"] == "none":
+        fail(f"{name} returned None", mistake="returns-none",
+             hint="the function computes the loss and the Dice but does not `return` them.")
     got = _entries(result) if result["kind"] == "dict" else {}
     if result["kind"] != "dict" or not {"loss", "dice"} <= set(got):
         with_keys = f" with keys {sorted(got)}" if result["kind"] == "dict" else ""

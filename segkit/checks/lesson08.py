@@ -22,7 +22,9 @@ nothing downloaded): the notebook's models and random numbers are left as they w
 
 from __future__ import annotations
 
+import functools
 import types
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,11 +45,29 @@ def _fmt(shapes: list[tuple[int, ...]]) -> str:
     return "[" + ", ".join(shape_text(s) for s in shapes) + "]"
 
 
-def _resnet(name: str, seed: int) -> torch.nn.Module:
-    """A random torchvision ResNet, the same for the same seed (nothing downloaded)."""
+def _fresh(make: Callable[[], torch.nn.Module], state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A new module from ``make`` holding a copy of ``state`` (built on the "meta" device,
+    so no time goes into random initial weights that are replaced anyway)."""
+    with torch.device("meta"):
+        module = make()
+    module.load_state_dict({k: v.clone() for k, v in state.items()}, assign=True)
+    return module
+
+
+@functools.lru_cache(maxsize=8)
+def _seeded_state(kind: str, name: str, seed: int, classes: int = 1) -> dict[str, torch.Tensor]:
+    """The weights torch gives a ResNet (or a ResNetUNet) for ``seed``, made once per process."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return pretrained.build_resnet(name).eval()
+        module = pretrained.build_resnet(name) if kind == "resnet" else \
+            pretrained.ResNetUNet(num_classes=classes, encoder=name)
+    return module.state_dict()
+
+
+def _resnet(name: str, seed: int) -> torch.nn.Module:
+    """A random torchvision ResNet, the same for the same seed (nothing downloaded)."""
+    return _fresh(lambda: pretrained.build_resnet(name),
+                  _seeded_state("resnet", name, seed)).eval()
 
 
 # --------------------------------------------------------------------------- exercise 1
@@ -146,9 +166,8 @@ def _draw_freeze(rng: np.random.Generator) -> dict[str, Any]:
 
 
 def _unet(case: dict[str, Any]) -> pretrained.ResNetUNet:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(case["seed"])
-        return pretrained.ResNetUNet(num_classes=case["classes"], encoder="resnet18")
+    return _fresh(lambda: pretrained.ResNetUNet(num_classes=case["classes"], encoder="resnet18"),
+                  _seeded_state("unet", "resnet18", case["seed"], case["classes"]))
 
 
 def _ask_freeze(freeze_encoder: Any, cases: dict[str, Any]) -> dict[str, Any]:
