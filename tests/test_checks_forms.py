@@ -890,7 +890,7 @@ form(lesson10.check_CachedDataset, "wrong-length")(CachedLengthPlusOne)
 
 
 @pytest.mark.parametrize("check, student, mistake", FORMS,
-                         ids=[f"{c.name}-{m}-{getattr(s, '__name__', s)}" for c, s, m in FORMS])
+                         ids=[f"{getattr(c, '__name__', c)}-{m}-{getattr(s, '__name__', s)}" for c, s, m in FORMS])
 def test_each_second_form_gets_its_mistake(check, student, mistake, capsys):
     assert outcome(check, student, 4321) == mistake
 

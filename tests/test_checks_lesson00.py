@@ -116,9 +116,9 @@ FRACTION_MISTAKES = [
     (lambda mask: np.count_nonzero(mask) // mask.size, "integer-division", ["`//`"]),
     (lambda mask: mask.sum() // mask.size, "integer-division", ["`//`"]),
     # counting 0 as the object
-    (lambda mask: float((mask == 0).mean()), "counting-0-as-object", ["background", "!= 0"]),
-    (lambda mask: float((mask >= 0).mean()), "counting-0-as-object", ["background", "!= 0"]),
-    (lambda mask: mask.size / mask.size, "counting-0-as-object", ["!= 0"]),
+    (lambda mask: float((mask == 0).mean()), "counting-0-as-object", ["background", "not 0"]),
+    (lambda mask: float((mask >= 0).mean()), "counting-0-as-object", ["background", "not 0"]),
+    (lambda mask: mask.size / mask.size, "counting-0-as-object", ["not 0"]),
     # a count, not a fraction
     (lambda mask: np.count_nonzero(mask), "count-not-fraction", ["mask.size"]),
     (lambda mask: float(mask.sum()), "count-not-fraction", ["mask.size"]),

@@ -51,7 +51,7 @@ INDICES_MISTAKES = [
     (lambda m: m / 255, "mask-divided-to-float", ("floats", "int64")),
     (lambda m: m > 0, "mask-bool-dtype", ("bool", "int64")),
     (lambda m: (m > 0).astype(np.uint8), "mask-not-int64", ("int64",)),
-    (lambda m: (m // 255).astype(np.int64), "assumes-0-255", ("0/1", "mask > 0")),
+    (lambda m: (m // 255).astype(np.int64), "assumes-0-255", ("0/1", "not 0")),
     (lambda m: (m == 255).astype(np.int64), "assumes-0-255", ("GIF",)),
     (lambda m: None, "returns-none", ("return",)),
     (lambda m: (m > 0).tolist(), "not-an-array", ("array",)),
@@ -250,7 +250,7 @@ CARVANA_MISTAKES = [
     (LenWrong, "len-wrong", ("__len__",)),
     (PlainTensors, "mask-not-tv-tensor", ("tv_tensors.Mask", "plain tensor")),
     (TransformImageOnly, "mask-not-tv-tensor", ("once with both",)),
-    (TransformIgnored, "transform-ignored", ("self.transform(image, mask)",)),
+    (TransformIgnored, "transform-ignored", ("never uses it",)),
 ]
 
 

@@ -210,7 +210,7 @@ TRAIN_MISTAKES = [
     (_loop(divide="batches"), None, ["no mistake the course knows"]),
     (train_sum_of_batch_means, "loss-not-averaged", ["sea/sky project", "divide"]),
     (_loop(divide="none"), "loss-not-averaged", ["divide"]),
-    (_loop(count="fixed"), "loss-mean-over-batches", ["images.shape[0]"]),
+    (_loop(count="fixed"), "loss-mean-over-batches", ["as many samples"]),
     (_loop(divide="nothing"), "returns-none", ["return"]),
     (_loop(divide="floor"), "integer-division", ["`//`"]),
 ]
@@ -242,7 +242,7 @@ def test_train_one_epoch_that_never_calls_the_loss():
     def nothing(model, loader, loss_fn, optimizer, device):
         return 0.5
     assert_hint(failure(lesson03.check_train_one_epoch, nothing), "loss-fn-not-called",
-                "for images, masks in loader")
+                "every batch of the loader")
 
 
 def test_train_one_epoch_crash_is_reported_with_the_line():
@@ -403,7 +403,7 @@ def test_validate_that_never_calls_the_loss():
     def dice_only(model, loader, loss_fn, device):
         return {"loss": 0.0, "dice": 1.0}
     assert_hint(failure(lesson03.check_validate, dice_only), "loss-fn-not-called",
-                "loss_fn(")
+                "`loss_fn`")
 
 
 # --------------------------------------------------------------------------- the device

@@ -137,7 +137,7 @@ def test_early_stopping_stub_is_not_done():
 
 
 STOP_MISTAKES = [
-    ({"first": True}, "stops-at-first-bad-epoch", ["patience", "bad_epochs >= patience"]),
+    ({"first": True}, "stops-at-first-bad-epoch", ["patience", "in a row"]),
     ({"last": True}, "compares-with-last", ["PREVIOUS", "best value so far"]),
     ({"no_reset": True}, "counter-not-reset", ["reset", "IN A ROW"]),
     ({"late": True}, "patience-off-by-one", ["one epoch late"]),
