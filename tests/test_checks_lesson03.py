@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import segkit.metrics
-from check_helpers import NOT_DONE, assert_hint, failure, register, register_wrong
+from check_helpers import NOT_DONE, assert_hint, exercise_of, failure, register, register_wrong
 from segkit import training
 from segkit.checks import core, lesson03
 from segkit.checks.core import ExerciseNotDone
@@ -499,7 +499,7 @@ for _check, _fn in [(lesson03.check_average_loss, average_loss),
                     (lesson03.check_validate, validate),
                     (lesson03.check_validate, training.evaluate)]:
     register(_check, _fn, None)
-    register(_check, stub, NOT_DONE, f"stub_{_check.exercise}")
+    register(_check, stub, NOT_DONE, f"stub_{exercise_of(_check)}")
 for _i, (_fn, _mistake, _) in enumerate(AVERAGE_MISTAKES):
     register_wrong(lesson03.check_average_loss, _fn, _mistake, f"average_{_i}")
 for _i, (_fn, _mistake, _) in enumerate(TRAIN_MISTAKES):
