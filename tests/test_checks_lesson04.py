@@ -88,7 +88,7 @@ def test_pixel_accuracy_passes_the_solution_and_segkit(capsys):
     lesson04.check_pixel_accuracy(accuracy_solution)
     assert passed("pixel_accuracy")
     out = capsys.readouterr().out
-    assert out == "✅ pixel_accuracy on 4 small batches — passed (0.8333 on a big and a small object)\n"
+    assert out == "✅ pixel_accuracy on a batch of 2 images — passed (0.8333 on 2 images of 3 x 4 pixels)\n"
     lesson04.check_pixel_accuracy(lesson04.reference_pixel_accuracy)
 
 

@@ -335,7 +335,7 @@ def _judge_pixel_accuracy(cases: dict[str, Any], answers: dict[str, Any]) -> str
     index = _first_wrong(cases, got, right)
     if index is None:
         _expect_float("pixel_accuracy", cases, descs)
-        return f"{right[0]:.4f} on a big and a small object"
+        return f"{right[0]:.4f} on 2 images of 3 x 4 pixels"
     case = cases[index]
     pixels = case["target"].size
     message = (f"{name} is {got[index]:.6g} on {case['what']}, expected {right[index]:.4f} "
@@ -353,7 +353,7 @@ def _judge_pixel_accuracy(cases: dict[str, Any], answers: dict[str, Any]) -> str
 
 
 check_pixel_accuracy = Check(
-    "04", "pixel_accuracy", "pixel_accuracy on 4 small batches",
+    "04", "pixel_accuracy", "pixel_accuracy on a batch of 2 images",
     references=("segkit.checks.lesson04.reference_pixel_accuracy",
                 "segkit.metrics.pixel_accuracy"),
     draw_cases=_draw_accuracy, ask_student=_ask, judge_answers=_judge_pixel_accuracy)
