@@ -5,8 +5,9 @@ tests/check_helpers.py) runs through its check on several draws of the check's c
 right solution must pass every draw, a wrong form must fail every draw with its own
 mistake id (or be "not done", for a stub). ``make test`` runs a slice: each right solution
 and stub on 2 draws, each wrong form on 1, with seeds fixed by the form's name (so the
-suite is deterministic and different forms see different cases); ``pytest tests/test_checks_draws.py --check-draws 100`` (``make
-check-draws``) runs each on 100 fresh draws and names the seeds of any miss.
+suite is deterministic and different forms see different cases);
+``pytest tests/test_checks_draws.py --check-draws 100`` runs each on 100 fresh draws and
+names the seeds of any miss (``make check-draws`` counts them per lesson).
 """
 
 from __future__ import annotations

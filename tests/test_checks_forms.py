@@ -25,11 +25,8 @@ from torchvision.transforms import v2
 
 import test_checks_lesson01 as t01
 import test_checks_lesson02 as t02
-import test_checks_lesson03 as t03
-import test_checks_lesson04 as t04
 import test_checks_lesson05 as t05
 import test_checks_lesson06 as t06
-import test_checks_lesson07 as t07
 import test_checks_lesson10 as t10
 from check_helpers import CORPUS, expected, outcome, register_wrong
 from segkit import metrics
@@ -173,7 +170,8 @@ for _name, _make, _mistake in [
         ("transform_mask_unsqueezed", _pipeline(_resize, _FLIP, _FLOAT,
                                                 mask_to=lambda m: m[None]), "mask-channel-axis"),
         ("transform_mask_keepdim", _pipeline(_resize, _FLIP, _FLOAT,
-                                             mask_to=lambda m: m.unsqueeze(0)), "mask-channel-axis"),
+                                             mask_to=lambda m: m.unsqueeze(0)),
+         "mask-channel-axis"),
         ("transform_size_w_h", lambda size: v2.Compose([v2.Resize(list(size)[::-1]), _FLIP,
                                                         _FLOAT]), "size-w-h-swapped"),
 ]:
@@ -313,7 +311,8 @@ for _check, _cls, _mistake in [
         (lesson02.check_down, DownPlain, "not-a-module"),
         (lesson02.check_down, DownToInCh, "wrong-out-channels"),
         (lesson02.check_down, DownInList, "layers-not-registered"),
-        (lesson02.check_up, UpPlain, "not-a-module"), (lesson02.check_up, up_function, "not-a-module"),
+        (lesson02.check_up, UpPlain, "not-a-module"),
+        (lesson02.check_up, up_function, "not-a-module"),
         (lesson02.check_up, UpInDict, "layers-not-registered"),
         (lesson02.check_up, UpToInCh, "wrong-out-channels"),
         (lesson02.check_up, UpToHalf, "wrong-out-channels"),
@@ -725,7 +724,8 @@ for _name, _fn, _mistake in [
         ("tta_no_return", _tta_with(lambda m, x: None), "returns-none"),
         ("tta_printed", _tta_with(lambda m, x: print((_avg(m, x)[:, 0] > 0).long())),
          "returns-none"),
-        ("tta_list", _tta_with(lambda m, x: (_avg(m, x)[:, 0] > 0).long().tolist()), "not-an-array"),
+        ("tta_list", _tta_with(lambda m, x: (_avg(m, x)[:, 0] > 0).long().tolist()),
+         "not-an-array"),
         ("tta_string", _tta_with(lambda m, x: "mask"), "not-an-array"),
         ("tta_float_mask", _tta_with(lambda m, x: (_avg(m, x)[:, 0] > 0).float()), "mask-not-int64"),
         ("tta_no_model", _tta_with(lambda m, x: torch.zeros(x.shape[0], *x.shape[2:],
@@ -890,7 +890,8 @@ form(lesson10.check_CachedDataset, "wrong-length")(CachedLengthPlusOne)
 
 
 @pytest.mark.parametrize("check, student, mistake", FORMS,
-                         ids=[f"{getattr(c, '__name__', c)}-{m}-{getattr(s, '__name__', s)}" for c, s, m in FORMS])
+                         ids=[f"{getattr(c, '__name__', c)}-{m}-{getattr(s, '__name__', s)}"
+                              for c, s, m in FORMS])
 def test_each_second_form_gets_its_mistake(check, student, mistake, capsys):
     assert outcome(check, student, 4321) == mistake
 

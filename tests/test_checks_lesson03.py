@@ -484,7 +484,8 @@ NOT_MOVED = [(lesson03.check_train_one_epoch, train_without_moving, "images"),
              (lesson03.check_validate, validate_moving_the_masks_only, "images")]
 
 
-@pytest.mark.parametrize("check, student, what", NOT_MOVED, ids=[s.__name__ for _, s, _ in NOT_MOVED])
+@pytest.mark.parametrize("check, student, what", NOT_MOVED,
+                         ids=[s.__name__ for _, s, _ in NOT_MOVED])
 def test_a_loop_that_never_moves_its_batches_is_caught_without_a_gpu(check, student, what):
     error = failure(check, student)
     assert_hint(error, "batch-not-moved", f"the {what} of", "`device`")

@@ -107,6 +107,7 @@ __all__ = [
     "explained_by",
     "fail",
     "fresh_seed",
+    "judge_each",
     "judging",
     "key_figure",
     "passed",
@@ -825,6 +826,18 @@ class judging:  # noqa: N801 - used as a context manager, like a function
         if isinstance(exc, CheckFailed) and exc.drawn is None:
             exc.drawn = self.drawn
         return False
+
+
+def judge_each(cases: Sequence[Any], answers: Sequence[Any],
+               judge_case: Callable[[Any, Any], Any]) -> list[Any]:
+    """``judge_case(case, answer)`` for each case and its answer, in order, a failure
+    tagged with its case's ``"drawn"``; what each returned. Answers that are fewer or
+    more than the cases are refused (a ValueError the judge turns into check-error)."""
+    results = []
+    for case, answer in zip(cases, answers, strict=True):
+        with judging(case["drawn"]):
+            results.append(judge_case(case, answer))
+    return results
 
 
 @dataclass(eq=False)

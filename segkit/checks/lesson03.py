@@ -66,7 +66,7 @@ from torch import nn
 
 from segkit import training
 from segkit.checks import core, values
-from segkit.checks.core import GENERAL_HINT, Check, close, explained_by, fail, judging
+from segkit.checks.core import GENERAL_HINT, Check, explained_by, fail, judge_each, judging
 from segkit.checks.standin import check_device, host, moved, unmoved
 from segkit.losses import BCEDiceLoss
 
@@ -462,11 +462,7 @@ def _reference_epoch(case: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 def _judge_train(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    details = []
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            details.append(_judge_train_case(case, answer))
-    return details[0]
+    return judge_each(cases["cases"], answers["cases"], _judge_train_case)[0]
 
 
 def _judge_train_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
@@ -553,11 +549,7 @@ def _dice_per_image(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 def _judge_validate(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    details = []
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            details.append(_judge_validate_case(case, answer))
-    return details[0]
+    return judge_each(cases["cases"], answers["cases"], _judge_validate_case)[0]
 
 
 def _entries(result: dict[str, Any]) -> dict[str, dict[str, Any]]:

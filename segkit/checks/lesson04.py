@@ -241,7 +241,8 @@ def _ask(fn: Callable, cases: dict[str, Any]) -> dict[str, Any]:
         if case["alone"]:
             answer["alone"] = []
             for i in range(len(case["target"])):
-                one = (values.tensor(case["logits"][i:i + 1]), values.tensor(case["target"][i:i + 1]))
+                one = (values.tensor(case["logits"][i:i + 1]),
+                       values.tensor(case["target"][i:i + 1]))
                 result, error = values.call(fn, *one, **kwargs)
                 answer["alone"].append(error or values.describe(result))
         answers.append(answer)

@@ -32,7 +32,7 @@ import torch
 
 from segkit import pretrained
 from segkit.checks import values
-from segkit.checks.core import GENERAL_HINT, Check, fail, judging, shape_text
+from segkit.checks.core import Check, fail, judge_each, shape_text
 
 __all__ = ["check_encoder_features", "check_freeze_encoder", "reference_encoder_features",
            "reference_freeze_encoder"]
@@ -135,9 +135,7 @@ def _judge_features_case(case: dict[str, Any], got: dict[str, Any]) -> None:
 
 
 def _judge_features(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    for case, got in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            _judge_features_case(case, got)
+    judge_each(cases["cases"], answers["cases"], _judge_features_case)
     return "resnet18 and resnet50, 64x96 and 65x97"
 
 
@@ -229,11 +227,7 @@ def _judge_freeze_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
 
 
 def _judge_freeze(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    details = []
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            details.append(_judge_freeze_case(case, answer))
-    return details[0]
+    return judge_each(cases["cases"], answers["cases"], _judge_freeze_case)[0]
 
 
 check_freeze_encoder = Check(
