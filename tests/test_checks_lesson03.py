@@ -302,8 +302,8 @@ def _validate(*, eval_mode=True, no_grad=True, accumulate="item", loss_mean="sam
                 if dice_on == "labels":
                     dice = segkit.metrics.dice_per_image((logits[:, 0] > 0).long(), masks)
                 else:  # "pooled": one Dice of the whole batch
-                    dice = torch.tensor([segkit.metrics.dice_score(
-                        (logits[:, 0] > 0).long(), masks, reduction="pooled")] * size)
+                    dice = torch.tensor([segkit.metrics.dice_pooled(
+                        (logits[:, 0] > 0).long(), masks)] * size)
                 dice_total += dice.sum().item()
                 dice_batches += dice.mean().item()
                 n += size
@@ -325,7 +325,7 @@ def test_validate_passes_the_solution_and_segkit(capsys):
     assert capsys.readouterr().out == ("✅ validate on a small model — passed (3 batches of "
                                        "4, 4, 2 samples)\n")
     assert core.passed("validate")
-    assert lesson03.check_validate(training.evaluate).passed  # the lesson's fallback
+    assert lesson03.check_validate(training.validate).passed  # the lesson's fallback
 
     @torch.no_grad()
     def decorated(model, loader, loss_fn, device):  # @torch.no_grad() instead of `with`
@@ -367,7 +367,7 @@ def test_validate_that_updates_the_weights():
 
 
 def test_validate_that_restores_train_mode_still_counts_as_eval():
-    """segkit's evaluate puts the model back in the mode it found it in: that is fine."""
+    """segkit's validate puts the model back in the mode it found it in: that is fine."""
     def restoring(model, loader, loss_fn, device):
         was_training = model.training
         result = validate(model, loader, loss_fn, device)
@@ -498,7 +498,7 @@ for _check, _fn in [(lesson03.check_average_loss, average_loss),
                     (lesson03.check_train_one_epoch, train_one_epoch),
                     (lesson03.check_train_one_epoch, training.train_one_epoch),
                     (lesson03.check_validate, validate),
-                    (lesson03.check_validate, training.evaluate)]:
+                    (lesson03.check_validate, training.validate)]:
     register(_check, _fn, None)
     register(_check, stub, NOT_DONE, f"stub_{exercise_of(_check)}")
 for _i, (_fn, _mistake, _) in enumerate(AVERAGE_MISTAKES):

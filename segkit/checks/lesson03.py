@@ -456,8 +456,7 @@ def _reference_epoch(case: dict[str, Any]) -> dict[str, np.ndarray]:
     """The weights after segkit's train_one_epoch on the same model and batches."""
     model = _model(case["state"]).eval()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
-    training.train_one_epoch(model, _batches(case), BCEDiceLoss(), optimizer, "cpu",
-                             show_progress=False)
+    training.train_one_epoch(model, _batches(case), BCEDiceLoss(), optimizer, "cpu")
     return _state(model)
 
 
@@ -587,8 +586,7 @@ def _judge_validate_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
     if not all(np.array_equal(before[k], after[k]) for k in before):
         fail("validate changed the model's weights", mistake="validate-changes-weights")
     _expect_loss(loss, answer, f'{name}["loss"]')
-    want = training.evaluate(_model(before), _batches(case), BCEDiceLoss(), "cpu",
-                             show_progress=False)
+    want = training.validate(_model(before), _batches(case), BCEDiceLoss(), "cpu")
     value = float(values.number(dice))
     if abs(value - want["dice"]) > 1e-4:
         mistake = explained_by([value], [_dice_forms(case)], abs_tol=1e-4)
@@ -603,5 +601,5 @@ def _judge_validate_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
 
 check_validate = Check(
     "03", "validate", "validate on a small model",
-    references=("segkit.training.evaluate",),
+    references=("segkit.training.validate",),
     draw_cases=_draw_validate, ask_student=_ask_validate, judge_answers=_judge_validate)
