@@ -1,8 +1,10 @@
-"""segkit: the small helper package behind the segkit U-Net course.
+"""segkit: the runtime of the segkit U-Net course, what the lessons import.
 
-Each module holds one idea of the course. The lessons that use it are in brackets
-(lessons NN are ``lessons/NN_*.ipynb``); "tools" are the command line and the course's
-own machinery, which no lesson imports.
+Each module holds one idea of the course. The lessons that define or use it are in
+brackets (lessons NN are ``lessons/NN_*.ipynb``); "tools" are the command line and the
+benchmarks, which no lesson imports. The course's machinery (building, running, checking
+and grading the notebooks) is the separate package ``segkit_course``, which segkit never
+imports.
 
 - ``segkit.toydata``     generated toy datasets in the real datasets' layouts [00-05, 07-10]
 - ``segkit.realdata``    fetching and preparing the real datasets [00; via fetch]
@@ -47,9 +49,6 @@ own machinery, which no lesson imports.
 - ``segkit.checks``      the exercises' checks and their mistake catalogue [00-10]
 - ``segkit.errors``      ``SegkitError`` and ``DataError``, what segkit raises [all]
 - ``segkit.failures``    one clear message for every failure of a ``segkit`` command [tools]
-- ``segkit_course``      building lessons from solutions, running and verifying them [tools]
-- ``segkit_course.grading``     grading a class's notebooks, ``segkit grade`` [tools]
-- ``segkit_course.sandbox``     sandboxes and guarded kernels for code the tools did not write [tools]
 - ``segkit.cli``         the ``segkit`` command line, the one entry point [tools]
 """
 

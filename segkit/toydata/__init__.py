@@ -68,7 +68,7 @@ GENERATE_ONLY: dict[str, ToyDataset] = {
                         "labels/<id>_cells.gif and <id>_scan_roi.gif, one broken TIFF"),
 }
 
-_REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 
 
 def _lookup(name: str) -> ToyDataset:
@@ -139,7 +139,7 @@ def embedded_root(name: str) -> Path:
     variable SEGKIT_DATA is set) and that folder is returned from then on.
     """
     _lookup(name)
-    committed = _REPO_DATASETS / f"toy_{name}"
+    committed = REPO_DATASETS / f"toy_{name}"
     if committed.is_dir() and any(committed.iterdir()):
         return committed
     base = Path(os.environ.get("SEGKIT_DATA") or Path.home() / ".cache" / "segkit").expanduser()

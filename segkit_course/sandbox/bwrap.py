@@ -107,7 +107,7 @@ def readable_paths(hidden: list[Path] = ()) -> list[Path]:
     candidates += [Path(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}]
     candidates.append(Path(os.path.realpath(sys.executable)).parent.parent)
     candidates += [Path(p) for p in sys.path if p and os.path.isabs(p)]
-    candidates += [SEGKIT_PACKAGE, COURSE_PACKAGE, toydata._REPO_DATASETS]
+    candidates += [SEGKIT_PACKAGE, COURSE_PACKAGE, toydata.REPO_DATASETS]
     paths: list[Path] = []
     for path in candidates:
         if not path.exists():
