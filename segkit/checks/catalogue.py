@@ -83,7 +83,9 @@ _CATALOGUE = [
             hint="your function computes the value but does not give it back: end it with `return "
                  "...`.",
             source=TRIALS),
-    Mistake("integer-division", ("00",), ("float32_mib", "foreground_fraction"),
+    Mistake("integer-division", ("00", "03"), ("average_loss", "float32_mib",
+                                                "foreground_fraction", "train_one_epoch",
+                                                "validate"),
             what="`//` or `int(...)` throws the fraction away, so a small answer becomes 0",
             hint="integer division: `//` (or int(...)) throws the fraction away, so a small "
                  "answer becomes 0. Divide with `/`, which gives a float.",
@@ -117,7 +119,7 @@ _CATALOGUE = [
     Mistake("counting-0-as-object", ("00",), ("foreground_fraction",),
             what="the background (0) counted instead of the object (not 0)",
             hint="you counted the background: 0 is the background, the object is every pixel that "
-                 "is not 0. Count `mask != 0` (or `mask > 0`).",
+                 "is not 0.",
             source=TRIALS),
     Mistake("mask-0-255-summed", ("00",), ("foreground_fraction",),
             what="the values of a 0/255 mask summed, so its object counts 255 times",
@@ -148,7 +150,7 @@ _CATALOGUE = [
             hint="not every image has a mask: check that the mask file exists (`mask.is_file()`) "
                  "and leave the image out if not.",
             source=TRIALS),
-    Mistake("pairs-not-sorted", ("00", "01"), ("CarvanaPairs", "list_pairs"),
+    Mistake("pairs-not-sorted", ("00", "01", "09"), ("CarvanaPairs", "list_pairs", "match_names"),
             what="pairs in the order the file system lists them, which changes from machine to "
                  "machine",
             hint="the order a folder lists its files in depends on the file system: sort the "
@@ -171,8 +173,7 @@ _CATALOGUE = [
             ("flip_tta", "mask_to_png_array", "predict_full_size", "predict_labels",
              "to_class_indices"),
             what="something other than a NumPy array or a tensor returned for a mask",
-            hint="return a NumPy array (`(mask > 0).astype(np.int64)`) or a torch tensor "
-                 "(`torch.from_numpy(...)`).",
+            hint="return a NumPy array or a torch tensor (a list or another object is not one).",
             source=TRIALS),
     Mistake("mask-bool-dtype", ("01",), ("to_class_indices",),
             what="a bool mask (`mask > 0`) returned where int64 class indices are needed",
@@ -188,7 +189,7 @@ _CATALOGUE = [
     Mistake("mask-divided-to-float", ("01",), ("to_class_indices",),
             what="the mask divided by 255, which gives floats instead of integer classes",
             hint="dividing by 255 gives floats (0.0 and 1.0): a mask holds class indices, whole "
-                 "numbers of dtype int64. Use `(mask > 0).astype(np.int64)`.",
+                 "numbers of dtype int64. Look at the dtype your conversion ends with.",
             source=TRIALS),
     Mistake("mask-not-int64", ("01", "05", "07"),
             ("CarvanaPairs", "flip_tta", "make_train_transform", "predict_full_size",
@@ -200,8 +201,8 @@ _CATALOGUE = [
     Mistake("assumes-0-255", ("01",), ("to_class_indices",),
             what="the object assumed to be 255 (`mask // 255`) although the GIF mask holds 0/1",
             hint="your code assumes the object is 255 (`mask // 255`, `mask == 255`), but a GIF "
-                 "palette mask already holds 0/1. Treat every value that is not 0 as the object: "
-                 "`(mask > 0).astype(np.int64)`.",
+                 "palette mask already holds 0/1, so its object vanishes. The object is every "
+                 "value that is not 0, whatever the file stores.",
             source=CARVANA_LAPTOP),
     Mistake("image-hwc-not-chw", ("01",), ("CarvanaPairs",),
             what="the image left channels-last (H, W, 3) instead of PyTorch's (3, H, W)",
@@ -210,27 +211,28 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("image-not-rgb", ("01",), ("CarvanaPairs",),
             what="a grayscale JPEG kept with one channel (no `.convert('RGB')`)",
-            hint="some JPEGs are grayscale (one channel). Open every image with "
-                 "`Image.open(path).convert('RGB')` so that all have 3 channels.",
+            hint="some JPEGs are grayscale (one channel): look at how you open the image; every "
+                 "image should come out with 3 channels, whatever the file stores.",
             source=VOC_PALETTE),
     Mistake("image-uint8-not-float", ("01",), ("CarvanaPairs",),
             what="the image left as uint8 instead of float32",
-            hint="the network wants float32 in [0, 1]: `TF.to_dtype(t, torch.float32, "
-                 "scale=True)` (or `t.float() / 255`).",
+            hint="the image is still uint8, but the network wants float32 in [0, 1]: look at the "
+                 "step that turns the picture into a tensor (its dtype and its scale).",
             source=TRIALS),
     Mistake("image-not-scaled", ("01",), ("CarvanaPairs",),
             what="the image converted to float but left in 0..255 instead of [0, 1]",
-            hint="the values are still 0..255: divide by 255 (or use `TF.to_dtype(t, "
-                 "torch.float32, scale=True)`) so they lie in [0, 1].",
+            hint="the values are float but still 0..255; the network wants them in [0, 1]. Look "
+                 "at the conversion to float: did it scale?",
             source=TRIALS),
     Mistake("mask-not-tensor", ("01",), ("CarvanaPairs",),
             what="the mask returned as a NumPy array or PIL image, not a `tv_tensors.Mask`",
-            hint="wrap it: `tv_tensors.Mask(torch.as_tensor(indices))`.",
+            hint="the mask comes out as a NumPy array or a PIL image: look at the end of "
+                 "__getitem__; the transforms and the loss want it as a tv_tensors.Mask.",
             source=TRIALS),
     Mistake("mask-read-as-rgb", ("01",), ("CarvanaPairs",),
             what="the palette mask converted to RGB colours: 3 channels instead of class indices",
-            hint="the GIF mask is a palette ('P') image: its pixels are indices 0/1. Open it "
-                 "without `.convert('RGB')` and take `np.asarray(Image.open(path))`.",
+            hint="the GIF mask is a palette ('P') image whose pixels are already the indices 0/1:"
+                 " converting it to RGB turns them into colours. Look at how you open the mask.",
             source=VOC_PALETTE),
     Mistake("mask-float-not-int64", ("01",), ("CarvanaPairs", "make_train_transform"),
             what="a float mask where int64 class indices are needed",
@@ -253,22 +255,22 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("pairs-mismatched", ("01",), ("CarvanaPairs",),
             what="an item's mask taken from another image than its own",
-            hint="image and mask of one item must come from the same file name: take `path = "
-                 "self.image_paths[index]` and build the mask's path from it: root / "
-                 "'train_masks' / f'{{path.stem}}_mask.gif'. Two separately listed (or separately "
-                 "sorted) folders drift apart.",
+            hint="image and mask of one item must come from the same file name: build the "
+                 "mask's path from the image's, not from a second listing. Two separately "
+                 "listed (or separately sorted) folders drift apart.",
             source=TRIALS),
     Mistake("transform-ignored", ("01",), ("CarvanaPairs",),
             what="the `transform` argument stored but never applied (or not stored)",
-            hint="store the transform (`self.transform = transform`) and, in __getitem__, `if "
-                 "self.transform is not None: image, mask = self.transform(image, mask)`.",
+            hint="the dataset receives a transform but never uses it: keep it in `__init__` and "
+                 "apply it in `__getitem__`, to the image and the mask together.",
             source=TRIALS),
     Mistake("mask-not-tv-tensor", ("01",), ("CarvanaPairs",),
             what="image and mask given to a v2 transform as plain tensors, so the mask is not "
                  "transformed with the image",
-            hint="wrap the pair as `tv_tensors.Image(image)` and `tv_tensors.Mask(mask)` and call "
-                 "`self.transform(image, mask)` once with both: a v2 transform passes a plain "
-                 "tensor that sits next to an Image through untouched.",
+            hint="a v2 transform only moves what it knows to be an image or a mask: a plain "
+                 "tensor next to an Image passes through untouched. Look at whether the image "
+                 "and the mask reach self.transform as tv_tensors types, and whether both go in "
+                 "one call.",
             source=TRIALS),
     Mistake("size-w-h-swapped", ("01", "07"), ("make_train_transform", "predict_full_size"),
             what="height and width swapped: PIL sizes are (W, H), torch sizes (H, W)",
@@ -286,7 +288,8 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("image-not-float32", ("01",), ("make_train_transform",),
             what="the pipeline does not end with float32 in [0, 1]",
-            hint="end the pipeline with `v2.ToDtype(torch.float32, scale=True)`.",
+            hint="the pipeline's images are not float32 in [0, 1]: look at its last step, the one"
+                 " that sets the dtype and the scale.",
             source=TRIALS),
     Mistake("normalized-too-early", ("01",), ("make_train_transform",),
             what="Normalize put in the pipeline before the dataset's mean and std are known",
@@ -311,18 +314,19 @@ _CATALOGUE = [
             source=VOC_PALETTE),
     Mistake("flip-not-random", ("01",), ("make_train_transform",),
             what="every image flipped (or none): the flip is not random",
-            hint="add `v2.RandomHorizontalFlip(p=0.5)`: half of the calls flip.",
+            hint="a flip that always happens (or never) is no augmentation: look at the "
+                 "probability of your flip; about half of the calls should flip.",
             source=TRIALS),
     Mistake("not-per-channel", ("01",), ("mean_std",),
             what="one mean and std for all channels instead of one per channel",
-            hint="compute one value per channel (R, G, B): reduce over images, height and width, "
-                 "e.g. `x.mean(dim=(0, 2, 3))` for x (N, 3, H, W).",
+            hint="one mean and std for all the pixels, but the normalisation wants one value per "
+                 "channel (R, G, B): look at the dims you reduce over.",
             source=TRIALS),
     Mistake("reduced-wrong-dims", ("01",), ("mean_std",),
             what="the statistics reduced over the wrong dims (the channel axis lost or kept too "
                  "many)",
-            hint="keep the channel dimension and reduce over all the others: for x (N, 3, H, W) "
-                 "that is `dim=(0, 2, 3)`.",
+            hint="the statistics were reduced over the wrong dims: keep the channel dimension and"
+                 " reduce over all the others (x is (N, 3, H, W)).",
             source=TRIALS),
     Mistake("mean-of-batch-means", ("01",), ("mean_std",),
             what="the batch means averaged, so a smaller last batch counts as much as a full one",
@@ -349,128 +353,133 @@ _CATALOGUE = [
     # -------------------- lesson 02: the U-Net
     Mistake("not-a-module", ("02",), ("DoubleConv", "Down", "UNet", "Up"),
             what="the block is not an `nn.Module` (or `super().__init__()` is missing)",
-            hint="define it as `class ...(nn.Module):` and call `super().__init__()` first in "
-                 "`__init__`.",
+            hint="a block is a class that inherits from nn.Module, and its `__init__` calls "
+                 "`super().__init__()` before it creates any layer.",
+            source=TRIALS),
+    Mistake("layers-not-registered", ("02",), ("DoubleConv", "Down", "UNet", "Up"),
+            what="layers kept in a plain Python list, tuple or dict, which PyTorch does not "
+                 "register",
+            hint="PyTorch only sees the layers you assign to attributes of the module, or put "
+                 "in its own containers (nn.Sequential, nn.ModuleList, nn.ModuleDict). Layers "
+                 "in a plain list are invisible to it: their weights are not in "
+                 "`.parameters()` (the optimizer never trains them), `.to(device)` does not "
+                 "move them and the checkpoint does not save them.",
             source=TRIALS),
     Mistake("missing-batchnorm", ("02",), ("DoubleConv",),
             what="DoubleConv without a BatchNorm after each conv",
-            hint="put an nn.BatchNorm2d(out_ch) right after each conv, before its ReLU. BatchNorm "
-                 "keeps each channel's values centred and scaled, which lets a deep U-Net train "
-                 "at ordinary learning rates. DoubleConv is nn.Conv2d(in_ch, out_ch, 3, "
-                 "padding=1, bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU, then "
-                 "nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False) -> nn.BatchNorm2d(out_ch) "
-                 "-> nn.ReLU.",
+            hint="each conv of a DoubleConv is followed by a BatchNorm2d over its output "
+                 "channels, then the ReLU. BatchNorm keeps each channel centred and scaled, "
+                 "which lets a deep U-Net train at ordinary learning rates.",
             source=TRIALS),
     Mistake("doubleconv-param-count", ("02",), ("DoubleConv",),
             what="DoubleConv with layers of the wrong number or size",
-            hint="two 3x3 convs, each followed by a BatchNorm and a ReLU, and nothing else with "
-                 "weights: nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
-                 "nn.BatchNorm2d(out_ch) -> nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, "
-                 "bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU.",
+            hint="compare your layers with segkit's, one by one: two 3x3 convs (in_ch -> "
+                 "out_ch, then out_ch -> out_ch), each followed by a BatchNorm and a ReLU, and "
+                 "nothing else with weights.",
             source=TRIALS),
     Mistake("conv-no-padding", ("02",), ("DoubleConv",),
             what="3x3 convs without padding=1: each DoubleConv loses 4 rows and 4 columns",
             hint="a 3x3 conv without padding drops one pixel on each side (2 per conv, 4 per "
-                 "DoubleConv). Give both convs padding=1 (kernel_size // 2) so the output keeps H "
-                 "and W, as the decoder's skip connections need.",
+                 "DoubleConv). The decoder's skip connections need the size kept: look at the "
+                 "convs' `padding`.",
             source=TRIALS),
     Mistake("wrong-out-channels", ("02",), ("DoubleConv", "Down", "Up"),
             what="a block whose output has the wrong number of channels",
-            hint="both convs must give out_ch channels: the first nn.Conv2d(in_ch, out_ch, ...), "
-                 "the second nn.Conv2d(out_ch, out_ch, ...).",
+            hint="the block must end with out_ch channels: follow the channels from layer to "
+                 "layer (each conv's first two arguments) and see where they go astray.",
             source=TRIALS),
     Mistake("conv-bias-before-batchnorm", ("02",), ("DoubleConv",),
             what="a conv bias right before a BatchNorm, which cancels it: wasted parameters",
-            hint="build the convs with bias=False. The BatchNorm right after a conv subtracts "
-                 "each channel's mean, which cancels any bias the conv adds, and then adds its "
-                 "own shift: the bias is wasted parameters (and segkit's and the paper-width "
-                 "counts, 31,037,698, leave it out).",
+            hint="the BatchNorm right after a conv subtracts each channel's mean, which cancels "
+                 "any bias the conv adds, and then adds its own shift: the conv's bias is "
+                 "wasted parameters (segkit's and the paper-width counts, 31,037,698, leave it "
+                 "out). Look at the convs' `bias` argument.",
             source=TRIALS),
     Mistake("doubleconv-order", ("02",), ("DoubleConv",),
             what="DoubleConv's layers run in another order than conv -> BatchNorm -> ReLU (twice)",
-            hint="the layers must run in the order conv -> BatchNorm -> ReLU, twice, each used "
-                 "once: nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
-                 "nn.BatchNorm2d(out_ch) -> nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, "
-                 "bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU.",
+            hint="the layers must run in the order conv -> BatchNorm -> ReLU, twice, each layer "
+                 "used once: check the order in which forward calls them.",
             source=TRIALS),
     Mistake("missing-relu", ("02",), ("DoubleConv",),
             what="a ReLU missing after a BatchNorm in DoubleConv",
-            hint="each conv -> BatchNorm is followed by nn.ReLU(). Without it two convs in a row "
-                 "are one linear map, and the output can be negative. DoubleConv is "
-                 "nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> nn.BatchNorm2d(out_ch) -> "
-                 "nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False) -> "
-                 "nn.BatchNorm2d(out_ch) -> nn.ReLU.",
+            hint="each conv -> BatchNorm is followed by a ReLU. Without it two convs in a row "
+                 "are one linear map, and the output can be negative.",
             source=TRIALS),
     Mistake("down-no-pool", ("02",), ("Down",),
             what="Down without max pooling: nothing halves H and W",
-            hint="start with nn.MaxPool2d(2): it keeps the largest of each 2x2 window, so H and W "
-                 "are halved (rounded down). Down is nn.MaxPool2d(2) followed by "
-                 "DoubleConv(in_ch, out_ch).",
+            hint="a Down block first halves H and W with a 2x2 max pooling (the largest of each "
+                 "2x2 window, rounded down on odd sizes), then runs its DoubleConv.",
             source=TRIALS),
     Mistake("down-wrong-size", ("02",), ("Down",),
             what="Down that shrinks H and W by something other than a factor 2",
-            hint="nn.MaxPool2d(2) halves H and W and rounds down (17 -> 8, 23 -> 11); the padded "
-                 "DoubleConv after it keeps that size. Down is nn.MaxPool2d(2) followed by "
-                 "DoubleConv(in_ch, out_ch).",
+            hint="a 2x2 max pooling halves H and W and rounds down (17 -> 8, 23 -> 11); the "
+                 "padded DoubleConv after it keeps that size. Look at the pooling's window, "
+                 "stride and rounding (`ceil_mode`).",
             source=TRIALS),
     Mistake("down-param-count", ("02",), ("Down",),
             what="Down with another DoubleConv than in_ch -> out_ch",
-            hint="The pooling has no parameters; everything is in the DoubleConv: Down is "
-                 "nn.MaxPool2d(2) followed by DoubleConv(in_ch, out_ch).",
+            hint="the pooling has no parameters: every weight of a Down is in its "
+                 "DoubleConv(in_ch, out_ch). Compare your layers with segkit's.",
             source=TRIALS),
     Mistake("down-mismatch", ("02",), ("Down",),
             what="Down that is not max pooling followed by DoubleConv (e.g. average pooling or a "
                  "strided conv)",
-            hint="your Down's layers do not line up with segkit's: pool first, then convolve. "
-                 "Down is nn.MaxPool2d(2) followed by DoubleConv(in_ch, out_ch).",
+            hint="your Down's layers do not line up with segkit's: a Down pools (max, 2x2) and "
+                 "then convolves with a DoubleConv, nothing else.",
             source=TRIALS),
     Mistake("conv-before-pool", ("02",), ("Down",),
             what="Down that convolves first and pools afterwards",
-            hint="pool first, then convolve: nn.MaxPool2d(2) then DoubleConv. Convolving at full "
-                 "size first costs 4 times the computation and gives a different network from "
-                 "segkit's.",
+            hint="pool first, then convolve. Convolving at full size first costs 4 times the "
+                 "computation and gives a different network from segkit's.",
             source=TRIALS),
     Mistake("up-not-halving-channels", ("02",), ("Up",),
             what="Up's upsampling keeps the channels (nn.Upsample, or a ConvTranspose2d to in_ch)",
-            hint="the up-conv halves the channels: nn.ConvTranspose2d(in_ch, in_ch // 2, "
-                 "kernel_size=2, stride=2). Then skip (in_ch // 2) + upsampled (in_ch // 2) = "
-                 "in_ch channels reach the DoubleConv.",
+            hint="the upsampling must halve the channels: the skip brings in_ch // 2, the "
+                 "upsampled map the other in_ch // 2, so that in_ch reach the DoubleConv. A "
+                 "transposed conv can change the channels; nn.Upsample cannot.",
             source=TRIALS),
     Mistake("up-transposed-in-channels", ("02",), ("Up",),
             what="Up's ConvTranspose2d built for the wrong number of input channels",
-            hint="nn.ConvTranspose2d(in_ch, in_ch // 2, ...): its first argument is the channels "
-                 "of x1, the map coming up from the level below.",
+            hint="the transposed conv's first argument is the channels of x1, the map coming up "
+                 "from the level below: in_ch.",
             source=TRIALS),
     Mistake("up-conv-in-channels", ("02",), ("Up",),
             what="the decoder conv built for the wrong number of channels after concatenating the "
                  "skip",
             hint="the concatenation doubles the channels back: in_ch // 2 from the skip plus "
-                 "in_ch // 2 from the up-conv = in_ch. Build DoubleConv(in_ch, out_ch), not "
-                 "DoubleConv(in_ch // 2, ...) or DoubleConv(out_ch, ...).",
+                 "in_ch // 2 from the up-conv = in_ch. Count what reaches the DoubleConv and "
+                 "build it for that.",
             source=SEA_SKY),
     Mistake("up-wrong-upsample", ("02",), ("Up",),
             what="the transposed conv does not double H and W exactly",
-            hint="kernel_size=2, stride=2 (and no padding) doubles H and W exactly: "
-                 "nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2).",
+            hint="the transposed conv must double H and W exactly: look at its kernel size, "
+                 "stride and padding (a 2x2 kernel with stride 2 and no padding does).",
             source=TRIALS),
     Mistake("up-no-pad-to-skip", ("02",), ("Up",),
             what="Up does not pad the upsampled map to the skip's size, so odd sizes fail",
-            hint="the output must have the skip's H and W (here 11x9), so that the U-Net's output "
-                 "has the input image's size: pad the upsampled map (10x8) up to the skip's size "
-                 "instead of cropping the skip down.",
+            hint="on an odd size, max pooling rounded down, so the upsampled map is a row or a "
+                 "column short of its skip. The output must have the skip's H and W (so that "
+                 "the U-Net's output has the image's size): pad the upsampled map up to the "
+                 "skip's size (F.pad) instead of cropping the skip down.",
+            source=TRIALS),
+    Mistake("up-pad-order", ("02",), ("Up",),
+            what="F.pad given the height's padding where the width's goes (dy and dx swapped)",
+            hint="the padding fits when the skip is one row AND one column bigger, but not when "
+                 "only its height (or only its width) is odd: F.pad's list starts with the LAST "
+                 "dimension, width (left, right), then height (top, bottom).",
             source=TRIALS),
     Mistake("up-mismatch", ("02",), ("Up",),
             what="Up whose layers or forward differ from upsample -> pad -> cat -> DoubleConv",
-            hint="Up: self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2); "
-                 "self.conv = DoubleConv(in_ch, out_ch); in forward: upsample x1, pad it to x2's "
-                 "H and W, torch.cat([x2, x1], dim=1), then self.conv.",
+            hint="an Up upsamples the deeper map (transposed conv, halving the channels), pads "
+                 "it to the skip's size, concatenates it with the skip along the channels and "
+                 "runs its DoubleConv: compare your layers and your forward with these steps.",
             source=TRIALS),
     Mistake("up-pad-differs", ("02",), ("Up",),
             what="the upsampled map padded on other sides than segkit's (or not with zeros)",
-            hint="pad the upsampled map with zeros, the odd row at the bottom and the odd column "
-                 "at the right: F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2]) (F.pad "
-                 "lists left, right, top, bottom). Then your model and segkit's are the same "
-                 "network, and a checkpoint of one loads into the other.",
+            hint="pad the upsampled map with zeros, half of the gap on each side and the odd "
+                 "row or column at the bottom and the right (F.pad lists left, right, top, "
+                 "bottom). Then your model and segkit's are the same network, and a checkpoint "
+                 "of one loads into the other.",
             source=TRIALS),
     Mistake("unet-depth-off-by-one", ("02",), ("UNet",),
             what="a U-Net with one Down/Up block too many or too few",
@@ -479,14 +488,16 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("unet-param-count", ("02",), ("UNet",),
             what="a U-Net whose blocks have the wrong channel numbers",
-            hint="inc = DoubleConv(in_channels, base); Down i: ch[i] -> ch[i+1]; Up: ch[i+1] -> "
-                 "ch[i] from the bottom up; outc = nn.Conv2d(base, num_classes, kernel_size=1).",
+            hint="compare your blocks' parameter counts with segkit's, block by block: inc, each "
+                 "Down and Up (the channels double going down and halve coming up), and the "
+                 "1x1 outc conv.",
             source=TRIALS),
     Mistake("unet-output-shape", ("02",), ("UNet",),
             what="the U-Net's output without num_classes channels or the input's H and W",
-            hint="the output has num_classes channels and the input's H and W: end with outc = "
-                 "nn.Conv2d(base, num_classes, kernel_size=1) applied to the last Up's output, "
-                 "and return it (no sigmoid/softmax: losses take logits).",
+            hint="the output has num_classes channels and the input's H and W: it is the 1x1 "
+                 "outc conv's output on the last Up's map, returned as it is (no sigmoid or "
+                 "softmax: losses take logits). Use the constructor's arguments, not fixed "
+                 "numbers.",
             source=TRIALS),
     Mistake("unet-odd-size", ("02",), ("UNet",),
             what="the U-Net fails or crops on input sizes that are not divisible by 2**depth",
@@ -495,10 +506,10 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("unet-wiring", ("02",), ("UNet",),
             what="each Up given the wrong skip, or a sigmoid/softmax after the last conv",
-            hint="each Up takes the map from below and the skip of its own level: keep the "
-                 "encoder outputs in a list, start the decoder from the bottleneck (the last one) "
-                 "and pop the skips from the end, one per Up. The 1x1 outc conv comes last, and "
-                 "its output is returned as it is (logits: no sigmoid or softmax).",
+            hint="each Up takes the map from below and the skip of its own level: the deepest "
+                 "encoder output meets the first Up, the shallowest the last. The 1x1 outc conv "
+                 "comes last, and its output is returned as it is (logits: no sigmoid or "
+                 "softmax).",
             source=TRIALS),
     # -------------------- lesson 03: training
     Mistake("loader-dataset-len", ("03",), ("train_one_epoch", "validate"),
@@ -511,21 +522,15 @@ _CATALOGUE = [
     Mistake("loss-mean-over-batches", ("03",), ("average_loss", "train_one_epoch", "validate"),
             what="the batch losses averaged over batches, so an uneven last batch counts too much",
             hint="you divided by the number of batches (`len(loader)`). That is right only when "
-                 "all batches have the same size; the last one is often smaller. segkit averages "
-                 "over samples: accumulate `loss.item() * images.shape[0]` and divide by the "
-                 "number of samples.",
+                 "all batches have the same size; the last one is often smaller. segkit "
+                 "averages over samples: each batch's mean loss stands for as many samples as "
+                 "the batch holds.",
             source=SEA_SKY),
     Mistake("loss-not-averaged", ("03",), ("average_loss", "train_one_epoch", "validate"),
             what="the sum of the batch losses returned, never divided",
             hint="the sum was never divided (the sea/sky project met this one): it grows with the "
                  "number of batches. Divide by the number of samples you counted.",
             source=SEA_SKY),
-    Mistake("loss-wrong-average", ("03",), ("average_loss", "train_one_epoch", "validate"),
-            what="a loss average that is neither per sample nor one of the known slips",
-            hint="each batch loss is the mean over that batch, so multiply it by the batch size "
-                 "(the real one: the last batch may be smaller), add these up, and divide by the "
-                 "number of samples.",
-            source=TRIALS),
     Mistake("loss-tensor-accumulator", ("03",), ("average_loss", "train_one_epoch", "validate"),
             what="the loss accumulated as a tensor (`total += loss`): every batch's graph stays "
                  "alive",
@@ -535,9 +540,16 @@ _CATALOGUE = [
             source=SEA_SKY),
     Mistake("loss-fn-not-called", ("03",), ("train_one_epoch", "validate"),
             what="the loss function never called: no batch trained or scored",
-            hint="loop over the loader (`for images, masks in loader:`) and compute `loss = "
-                 "loss_fn(model(images), masks)` for every batch.",
+            hint="the loss function was never called: every batch of the loader goes through "
+                 "the model and then `loss_fn`.",
             source=TRIALS),
+    Mistake("batch-not-moved", ("03",), ("train_one_epoch", "validate"),
+            what="the batches never moved to `device`: on a GPU the model meets CPU tensors "
+                 "and stops",
+            hint="the loader makes each batch on the CPU, and the model lives on `device`: on "
+                 "a GPU, a batch left where it was stops the forward pass with a device error. "
+                 "Move the images and the masks to the `device` argument before using them.",
+            source=REVIEW),
     Mistake("train-in-eval-mode", ("03",), ("train_one_epoch",),
             what="no `model.train()` at the start of training, so a model left in eval mode by "
                  "validation trains in eval mode",
@@ -608,11 +620,6 @@ _CATALOGUE = [
             hint="add up the per-image Dice values (`.sum().item()`) and divide by the number of "
                  "images, as for the loss: the last batch is smaller.",
             source=TRIALS),
-    Mistake("dice-wrong", ("03",), ("validate",),
-            what="a validation Dice that is not the mean over images of each image's Dice",
-            hint="predict `logits > 0` (probability > 0.5), compute each image's Dice with "
-                 "`segkit.metrics.dice_per_image(preds, masks)`, and average over all images.",
-            source=TRIALS),
     # -------------------- lesson 04: metrics
     Mistake("returns-tensor", ("04",), ("dice_score", "iou_score", "pixel_accuracy"),
             what="the right value returned as a tensor instead of a Python float",
@@ -649,8 +656,7 @@ _CATALOGUE = [
             what="the ground truth scored against itself instead of the prediction",
             hint="you compared the ground truth with itself, which is always perfect. The loader "
                  "gives the ground truth; the prediction comes from the model's logits (the "
-                 "sea/sky project mixed the two up in its check code). Compare "
-                 "`torch.sigmoid(logits) > threshold` (or `logits > 0`) with `target`.",
+                 "sea/sky project mixed the two up in its check code).",
             source=SEA_SKY),
     Mistake("threshold-on-logits", ("04",), ("dice_score", "iou_score", "pixel_accuracy"),
             what="the probability threshold applied to logits",
@@ -663,7 +669,7 @@ _CATALOGUE = [
             what="integer division: the accuracy is always 0.00",
             hint="integer division: `correct // total` (or an int tensor divided with rounding) "
                  "is 0 for anything below 100 %: this is the 'accuracy always 0.00' of the "
-                 "sea/sky project. Divide with `/` and return `float(correct) / total`.",
+                 "sea/sky project. Look at how you divide, and at the type of what you divide.",
             source=SEA_SKY),
     Mistake("accuracy-compares-scores", ("04",), ("pixel_accuracy",),
             what="logits or probabilities compared with 0/1 labels, which they never equal",
@@ -676,8 +682,7 @@ _CATALOGUE = [
             what="the sigmoid applied to the 0/1 target as well as to the logits",
             hint="you applied the sigmoid to the target too. The target is already 0/1 labels; "
                  "the sigmoid turns them into 0.5 and 0.73, so even a perfect prediction loses. "
-                 "Only the logits go through `torch.sigmoid`: `P = torch.sigmoid(logits) > "
-                 "threshold`, `T = target`, then {formula}.",
+                 "Only the logits go through the sigmoid; then {formula}.",
             source=REVIEW),
     Mistake("dice-on-logits", ("04",), ("dice_score",),
             what="the Dice formula fed raw logits",
@@ -704,14 +709,14 @@ _CATALOGUE = [
     Mistake("dice-pooled", ("04",), ("dice_score",),
             what="one Dice over all pixels of the batch instead of the mean of per-image Dice",
             hint="you computed one Dice over all the pixels of the batch (pooled), but the "
-                 "exercise asks for the Dice of each image, then their mean: sum over (H, W) only "
-                 "(`.sum(dim=(1, 2))`), so a small object counts as much as a big one.",
+                 "exercise asks for the Dice of each image, then their mean, so a small object "
+                 "counts as much as a big one: look at the dims your sums run over.",
             source=TRIALS),
     Mistake("iou-pooled", ("04",), ("iou_score",),
             what="one IoU over all pixels of the batch instead of the mean of per-image IoU",
             hint="you computed one IoU over all the pixels of the batch (pooled), but the "
-                 "exercise asks for the IoU of each image, then their mean: sum over (H, W) only "
-                 "(`.sum(dim=(1, 2))`), so a small object counts as much as a big one.",
+                 "exercise asks for the IoU of each image, then their mean, so a small object "
+                 "counts as much as a big one: look at the dims your sums run over.",
             source=TRIALS),
     Mistake("dice-smoothing", ("04",), ("dice_score",),
             what="a smoothing constant (+1) that changes the Dice of small masks",
@@ -753,14 +758,14 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("threshold-ignored", ("04",), ("dice_score", "iou_score"),
             what="the `threshold` argument ignored (a fixed 0.5)",
-            hint="use the `threshold` argument instead of a fixed 0.5 (`torch.sigmoid(logits) > "
-                 "threshold`).",
+            hint="the `threshold` argument changes nothing: the check calls with other thresholds"
+                 " than 0.5; look at where the probabilities are cut.",
             source=TRIALS),
     Mistake("empty-nan", ("04",), ("dice_score", "iou_score"),
             what="an image with empty target and prediction scored 0/0 = NaN",
             hint="{title} of an image with empty P and T is 0/0 = NaN, and the NaN spoils the "
-                 "mean. Nothing to find and nothing found is a perfect answer: give such an image "
-                 "{title} 1.0 (e.g. `torch.where(denominator == 0, 1.0, score)`).",
+                 "mean. Nothing to find and nothing found is a perfect answer: such an image "
+                 "scores {title} 1.0, as a case of its own.",
             source=TRIALS),
     Mistake("empty-zero", ("04",), ("dice_score", "iou_score"),
             what="an image with empty target and prediction scored 0 instead of 1",
@@ -787,8 +792,8 @@ _CATALOGUE = [
     Mistake("ignore-counted-as-class", ("05",), ("class_weights",),
             what="the ignore label 255 counted as a class",
             hint="the ignore label 255 was counted as if it were a class (a bincount over all "
-                 "values gives 256 bins). Drop the pixels with `masks != ignore_index` before "
-                 "counting, and count with `minlength=num_classes`.",
+                 "values gives 256 bins): leave the pixels labelled ignore_index out before "
+                 "counting, and make sure every class gets a count.",
             source=VOC_PALETTE),
     Mistake("weights-wrong-shape", ("05",), ("class_weights",),
             what="class weights not of shape (C,) (a missing `minlength`, or 256 bins)",
@@ -809,9 +814,9 @@ _CATALOGUE = [
             source=VOC_COMPARE),
     Mistake("weights-not-normalised", ("05",), ("class_weights",),
             what="the right ratios, but the weights not scaled to mean 1 over the classes present",
-            hint="divide by the mean weight of the classes that occur (`w[present] / "
-                 "w[present].mean()`), so the weights have mean 1 and the loss keeps its usual "
-                 "scale (ln C for a uniform guess).",
+            hint="the ratios are right, but the weights should have mean 1 over the classes that "
+                 "occur, so the loss keeps its usual scale (ln C for a uniform guess): look at "
+                 "how you scale them.",
             source=TRIALS),
     Mistake("weights-wrong-dtype", ("05",), ("class_weights",),
             what="class weights of another dtype than float32",
@@ -885,7 +890,8 @@ _CATALOGUE = [
             source=VOC_PALETTE),
     Mistake("class-weights-ignored", ("05",), ("multiclass_loss",),
             what="the `weights` argument not passed to the loss",
-            hint="pass the class weights to the loss: `F.cross_entropy(..., weight=weights)`.",
+            hint="the class weights never reach the loss: look at the arguments you give the "
+                 "cross-entropy.",
             source=TRIALS),
     Mistake("loss-summed", ("05",), ("multiclass_loss",),
             what="the loss summed over the pixels instead of averaged",
@@ -901,13 +907,13 @@ _CATALOGUE = [
     Mistake("argmax-wrong-dim", ("05",), ("predict_labels",),
             what="argmax over the wrong axis (batch, height or width) instead of the class "
                  "axis, dim=1",
-            hint="the classes are axis 1 of (N, C, H, W): `logits.argmax(dim=1)` gives one "
-                 "label per pixel, (N, H, W).",
+            hint="the classes are axis 1 of (N, C, H, W): the label of a pixel is the class "
+                 "with the largest logit along that axis, which leaves (N, H, W).",
             source=REVIEW),
     Mistake("max-values-not-indices", ("05",), ("predict_labels",),
             what="the largest logits returned instead of their class indices",
-            hint="`logits.max(dim=1)` gives both the largest values and their positions; the "
-                 "label is the position: `logits.argmax(dim=1)` (or `.max(dim=1).indices`).",
+            hint="you returned the largest logits themselves; the label is the POSITION of the "
+                 "largest logit along the class axis.",
             source=TRIALS),
     # -------------------- lesson 06: experiments
     Mistake("linear-spacing", ("06",), ("log_spaced",),
@@ -939,8 +945,7 @@ _CATALOGUE = [
     Mistake("stops-at-first-bad-epoch", ("06",), ("EarlyStopping",),
             what="early stopping at the first epoch without improvement, ignoring patience",
             hint="your class stops at the first epoch that does not improve: `patience` is how "
-                 "many such epochs in a row to wait. Count them (bad_epochs += 1) and stop when "
-                 "bad_epochs >= patience.",
+                 "many such epochs in a row to wait before stopping.",
             source=TRIALS),
     Mistake("compares-with-last", ("06",), ("EarlyStopping",),
             what="each value compared with the last one instead of the best so far",
@@ -1017,7 +1022,8 @@ _CATALOGUE = [
     # -------------------- lesson 07: inference
     Mistake("model-not-called", ("07",), ("flip_tta", "predict_full_size"),
             what="the model never run on the image",
-            hint="run the model on the resized image: `logits = model(x)`.",
+            hint="the output does not come from the model: the mask must be the model's "
+                 "prediction on the (resized) image.",
             source=TRIALS),
     Mistake("forgot-eval", ("07",), ("flip_tta", "predict_full_size"),
             what="prediction in train mode: BatchNorm uses the statistics of the one image at "
@@ -1032,17 +1038,17 @@ _CATALOGUE = [
                  "`@torch.no_grad()`): otherwise autograd keeps every activation for a backward "
                  "pass that never comes, which costs memory and time.",
             source=TRIALS),
-    Mistake("not-resized-in", ("07",), ("flip_tta", "predict_full_size"),
+    Mistake("not-resized-in", ("07",), ("predict_full_size",),
             what="the image not resized to the training size before the model (or H and W "
                  "swapped)",
-            hint="resize the image to the training size first (`F.interpolate(image, size=size, "
-                 "mode='bilinear')`); torch sizes are (H, W).",
+            hint="the image reaches the model at its own size (or with H and W swapped): resize "
+                 "it to the training size first; torch sizes are (H, W).",
             source=TRIALS),
     Mistake("returned-training-size", ("07",), ("predict_full_size",),
             what="the mask left at the training size instead of the image's own size",
-            hint="resize the logits back to the image's own (H, W) (`F.interpolate(logits, "
-                 "size=(H, W), mode='bilinear')`), then threshold: a mask must line up pixel for "
-                 "pixel with the image it belongs to.",
+            hint="the mask has the training size: resize the logits back to the image's own (H, "
+                 "W), then threshold; a mask must line up pixel for pixel with the image it "
+                 "belongs to.",
             source=TRIALS),
     Mistake("wrong-shape", ("07",), ("flip_tta", "mask_to_png_array", "predict_full_size"),
             what="a mask of another shape than (H, W)",
@@ -1051,8 +1057,8 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("no-threshold", ("07",), ("flip_tta", "predict_full_size"),
             what="logits or probabilities returned instead of a 0/1 mask",
-            hint="threshold the resized logits: `(logits > 0)` (the same as "
-                 "`torch.sigmoid(logits) > 0.5`), then `.long()`.",
+            hint="the mask holds logits or probabilities, not labels 0/1: threshold the resized "
+                 "logits (a logit of 0 is a probability of 0.5) and return integers.",
             source=TRIALS),
     Mistake("threshold-then-resize", ("07",), ("predict_full_size",),
             what="the mask thresholded at the training size and then resized with interpolation",
@@ -1096,13 +1102,13 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("png-wrong-values", ("07",), ("mask_to_png_array",),
             what="PNG values other than 0 and 255",
-            hint="`mask.astype(np.uint8) * 255` maps 0 -> 0 and 1 -> 255.",
+            hint="a PNG mask shows the object as 255 and the background as 0: look at how the 0/1"
+                 " labels are turned into bytes before saving.",
             source=TRIALS),
     Mistake("tta-not-flipped-back", ("07",), ("flip_tta",),
             what="the mirrored image's prediction averaged without flipping it back",
-            hint="the prediction for the mirrored image is mirrored too: flip it back "
-                 "(`model(x.flip(-1)).flip(-1)`) before averaging, or you average the left of the "
-                 "car with its right.",
+            hint="the prediction for the mirrored image is mirrored too: flip it back before "
+                 "averaging, or you average the left of the car with its right.",
             source=TRIALS),
     Mistake("tta-averaged-masks", ("07",), ("flip_tta",),
             what="thresholded masks combined instead of averaging the logits",
@@ -1121,7 +1127,7 @@ _CATALOGUE = [
                  "image upside down, which the network never saw in training.",
             source=TRIALS),
     # -------------------- lesson 08: pretrained encoders
-    Mistake("not-a-list", ("08",), ("encoder_features", "freeze_encoder"),
+    Mistake("not-a-list", ("08", "09"), ("encoder_features", "freeze_encoder", "match_names"),
             what="the maps or parameters returned as something other than a list",
             hint="collect the five maps in a list, shallowest first: [stem, layer1, layer2, "
                  "layer3, layer4].",
@@ -1202,46 +1208,55 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("not-float32", ("09",), ("to_unit_range",),
             what="16-bit pixels scaled but returned as float64 or an integer type",
-            hint="return float32: .astype(np.float32) before dividing (the network's input type).",
+            hint="the values are right but the dtype is not float32, the network's input type: "
+                 "look at the dtype of what you divide and of the result.",
             source=TRIALS),
     Mistake("divided-by-255", ("09",), ("to_unit_range",),
             what="a uint16 image divided by 255, giving values far above 1",
-            hint="a uint16 image holds 0..65535: divide by np.iinfo(array.dtype).max (65535), "
-                 "not by 255.",
+            hint="a uint16 image holds 0..65535, so dividing by 255 leaves values far above 1: "
+                 "the array's type says its range (np.iinfo).",
+            source=TRIALS),
+    Mistake("wrong-bit-depth", ("09",), ("to_unit_range",),
+            what="divided by a fixed camera range (4095 for 12 bits, 1023...) instead of the "
+                 "type's",
+            hint="you divided by a fixed range, such as a 12-bit camera's 4095. A uint16 array "
+                 "may hold values up to 65535 (they then come out above 1), and a uint8 one "
+                 "only up to 255 (it comes out too dark): use the range of the array's own "
+                 "type (np.iinfo), the same for every image of that type.",
             source=TRIALS),
     Mistake("per-image-range", ("09",), ("to_unit_range",),
             what="each image divided by its own maximum, so a dim scan looks as bright as a "
                  "bright one",
-            hint="divide by the largest value of the TYPE (65535 for uint16, "
-                 "np.iinfo(array.dtype).max), not by this image's own max.",
+            hint="you stretched each image by its own values: every image of a dataset must be "
+                 "on the same scale, or a dim scan looks as bright as a bright one. Divide by "
+                 "the largest value of the array's TYPE (np.iinfo), not of this image.",
             source=REVIEW),
     Mistake("clipped-to-8-bit", ("09",), ("to_unit_range",),
             what="16-bit values clipped at 255 (or sent through 8 bits, as PIL's convert('L') "
                  "does): the scan turns white",
-            hint="divide the 16-bit values by 65535 directly, without going through 8 bits.",
+            hint="values above 255 were clipped (or the image went through 8 bits, as PIL's "
+                 "convert('L') does): a 12-bit scan turns white. Scale the 16-bit values by "
+                 "their own type's range, without going through 8 bits.",
             source=REVIEW),
     Mistake("wrong-range", ("09",), ("to_unit_range",),
-            what="one divisor for every type, or another wrong scale",
+            what="one divisor for every type (65535 for a uint8 image too)",
             hint="use the range of the array's own type: 255 for uint8, 65535 for uint16 "
-                 "(np.iinfo(array.dtype).max).",
+                 "(np.iinfo(array.dtype).max), not one number for every type.",
             source=TRIALS),
     Mistake("partial-match", ("09",), ("match_names",),
             what="a name paired because the pattern matched inside it (000_scan.tif.bak)",
-            hint="the WHOLE name must match the pattern: use re.fullmatch (or anchor the regex "
-                 "with ^...$), not re.search or `in`.",
+            hint="the WHOLE name must match the pattern, not a part of it: look at how your "
+                 "regex is applied (re.fullmatch, or ^...$, versus re.search or `in`).",
             source=TRIALS),
     Mistake("id-split", ("09",), ("match_names",),
             what="the id cut at the first separator, so ids such as a_7 never pair",
-            hint="the id is everything the pattern's {id} stands for, separators included.",
+            hint="the id is everything the pattern's {{id}} stands for, separators included: "
+                 "take it from the pattern, not by splitting the name at a separator.",
             source=TRIALS),
     Mistake("unmatched-kept", ("09",), ("match_names",),
             what="an image without a mask kept in the pairs",
-            hint="keep only the ids found on both sides.",
-            source=TRIALS),
-    Mistake("pairs-mismatch", ("09",), ("match_names",),
-            what="the pairs are not the images and masks with the same id, sorted",
-            hint="pair image and mask with the same id; leave out names that do not match their "
-                 "pattern; return the pairs sorted by image name.",
+            hint="a pair needs the same id on both sides: leave out the ids found on one "
+                 "side only.",
             source=TRIALS),
     Mistake("silent-duplicate", ("09",), ("match_names",),
             what="two masks fit one image and one of them is chosen without a word",
@@ -1256,50 +1271,62 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("cache-ignores-index", ("10",), ("CachedDataset",),
             what="one cache entry for every index: each item is the first pair loaded",
-            hint="keep one entry per index (a dict keyed by index): `if index not in "
-                 "self.pairs: self.pairs[index] = self.load_pair(index)`.",
+            hint="the cache needs one entry per index (keyed by the index): with a single "
+                 "entry, every item is the first pair loaded.",
             source=TRIALS),
     Mistake("no-cache", ("10",), ("CachedDataset",),
             what="every access calls load_pair again, so each epoch decodes and resizes every "
                  "full-size image anew",
-            hint="call load_pair(index) only when the index is not in the cache yet, and keep "
-                 "the result in a dict made once in `__init__` (not in `__getitem__`).",
+            hint="load_pair must run only the first time an index is read: look the index up "
+                 "in the cache first, and make the cache once, in `__init__`, not in "
+                 "`__getitem__`.",
             source=CARVANA_LAPTOP),
     Mistake("cached-after-augment", ("10",), ("CachedDataset",),
             what="the augmented pair is cached, so every epoch sees the same flip and crop",
             hint="cache what load_pair returns, before any randomness, and call augment on the "
                  "cached pair at every `__getitem__`: the random part must run every epoch.",
             source=REVIEW),
+    Mistake("augment-written-back", ("10",), ("CachedDataset",),
+            what="the augmented pair written back into the cache: each epoch augments the last "
+                 "epoch's result again",
+            hint="the cache must keep what load_pair returned: your `__getitem__` stores the "
+                 "augmented pair in its place, so the next epoch flips (crops, jitters) an "
+                 "already augmented pair, and the changes pile up. Keep the augmented pair in "
+                 "a local variable and return it.",
+            source=TRIALS),
+    Mistake("augment-not-called", ("10",), ("CachedDataset",),
+            what="the items come back without augmentation",
+            hint="each read must return the cached pair passed through augment: the "
+                 "augmentation is what makes epochs differ.",
+            source=TRIALS),
     Mistake("permuted-not-layout", ("10",), ("to_channels_last",),
             what="`permute(0, 2, 3, 1)` used for channels_last: the shape becomes (N, H, W, C) "
                  "and the convolution reads the rows as channels",
-            hint="channels_last changes how the values lie in memory, not the shape: use "
-                 "`images.contiguous(memory_format=torch.channels_last)`; the shape stays "
-                 "(N, C, H, W).",
+            hint="channels_last changes how the values lie in memory, not the shape: the "
+                 "tensor stays (N, C, H, W). Look for the `memory_format` argument of "
+                 "`contiguous` and `to`.",
             source=REVIEW),
     Mistake("values-changed", ("10",), ("to_channels_last",),
             what="the conversion changed the images' values or the model's output",
-            hint="a memory format changes only where the values lie: return the same model "
-                 "(`model.to(memory_format=torch.channels_last)`) and the same images "
-                 "(`images.contiguous(memory_format=torch.channels_last)`).",
+            hint="a memory format changes only where the values lie, never the values: return "
+                 "the same model and the same images, converted.",
             source=TRIALS),
     Mistake("input-not-channels-last", ("10",), ("to_channels_last",),
             what="only the model converted: the images stay (N, C, H, W) in memory, and every "
                  "convolution converts them again",
-            hint="convert the images as well: `images.contiguous(memory_format="
-                 "torch.channels_last)` (a tensor's `.to(memory_format=...)` works too).",
+            hint="convert the images as well: a tensor takes a `memory_format` too.",
             source=TRIALS),
     Mistake("model-not-channels-last", ("10",), ("to_channels_last",),
             what="only the images converted: the weights stay in the default layout",
-            hint="convert the model too: `model.to(memory_format=torch.channels_last)` moves "
-                 "every 4-d weight to the channels_last layout.",
+            hint="convert the model too: its 4-d weights have a memory layout of their own, "
+                 "which `memory_format` changes.",
             source=TRIALS),
     Mistake("no-autocast", ("10",), ("mixed_precision_step",),
             what="the forward pass ran in float32: no autocast, or autocast for another device "
                  "(`autocast('cuda')` on CPU tensors changes nothing)",
-            hint="run the forward pass inside `with torch.autocast(device_type="
-                 "images.device.type, dtype=torch.bfloat16):` (the device type of the data, "
-                 "'cpu' here; 'cuda' on a GPU).",
+            hint="run the forward pass under torch.autocast with dtype bfloat16, for the device "
+                 "type of the data (`images.device.type`: 'cpu' here, 'cuda' on a GPU; an "
+                 "autocast for another device changes nothing).",
             source=REVIEW),
     Mistake("weights-cast-to-16-bit", ("10",), ("mixed_precision_step",),
             what="the model converted to 16 bits (`model.bfloat16()`, `.half()`): an update "
@@ -1310,8 +1337,8 @@ _CATALOGUE = [
     Mistake("every-rank-all-data", ("10",), ("shard",),
             what="every process gets all the indices, so each image is seen N times an epoch "
                  "and nothing is faster",
-            hint="each process takes its own share: e.g. every world_size-th index starting at "
-                 "rank (`indices[rank::world_size]`, after padding).",
+            hint="each process takes its own share of the indices, not all of them: together "
+                 "the shares cover the list once (plus padding).",
             source=TRIALS),
     Mistake("positions-not-indices", ("10",), ("shard",),
             what="positions 0..n-1 returned instead of the (shuffled) indices given",
@@ -1322,8 +1349,9 @@ _CATALOGUE = [
             what="shares of different lengths: the process with fewer batches stops early and "
                  "the others wait for ever at the gradient sum",
             hint="every process must take the same number of steps: pad the list with its own "
-                 "first items to a multiple of world_size (ceil(n / world_size) each), then "
-                 "split it.",
+                 "first items up to a multiple of world_size (repeating it as often as needed: "
+                 "with fewer images than half the processes, once is not enough), then split "
+                 "it.",
             source=REVIEW),
     Mistake("samples-dropped", ("10",), ("shard",),
             what="shares of n // world_size: the remainder is never trained on",
