@@ -45,6 +45,8 @@ own machinery, which no lesson imports.
   [via recipe]
 - ``segkit.timing``      measuring img/s of a step or a loader [10; tools: benchmarks/]
 - ``segkit.checks``      the exercises' checks and their mistake catalogue [00-10]
+- ``segkit.claim``       an output folder taken by one writer alone (a run, an evaluation):
+  never over another's files, the next free name instead [via recipe; tools]
 - ``segkit.errors``      ``SegkitError`` and ``DataError``, what segkit raises [all]
 - ``segkit.failures``    one clear message for every failure of a ``segkit`` command [tools]
 - ``segkit_course``      building lessons from solutions, running and verifying them [tools]

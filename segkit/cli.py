@@ -77,19 +77,14 @@ def keep_resumed_model(cfg, args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from segkit.recipe import new_run_dir, run_training
+    from segkit.recipe import run_training
 
     cfg = train_config(args)
     if cfg.resume:
         keep_resumed_model(cfg, args)
         if args.out_dir is None:  # continue the run where its checkpoint is
             cfg.out_dir = str(Path(cfg.resume).parent)
-    else:
-        fresh = new_run_dir(cfg.out_dir)
-        if fresh != Path(cfg.out_dir):
-            print(f"{cfg.out_dir} holds an earlier run, which is kept; this run goes to {fresh}")
-            cfg.out_dir = str(fresh)
-    run_training(cfg, show_lr=True)
+    run_training(cfg, show_lr=True)  # claims cfg.out_dir, or the next free name
     return 0
 
 
@@ -145,8 +140,14 @@ def check_data_root(checkpoint, cfg) -> None:
                             "--images DIR --masks DIR")
 
 
+#: The files that say a folder holds an evaluation.
+EVALUATION_FILES = ("per_image.csv", "worst.png", "summary.json", "per_class.csv")
+
+
 def evaluate_own_folder(args: argparse.Namespace, ckpt: dict) -> int:
-    """``segkit evaluate CKPT --images DIR --masks DIR``: summary, CSV, worst-images figure."""
+    """``segkit evaluate CKPT --images DIR --masks DIR``: summary, CSV, worst-images figure,
+    in a folder of their own (an earlier evaluation's is kept: the next free name)."""
+    from segkit.claim import claim_folder, release_folder
     from segkit.device import pick_device
     from segkit.evaluation import evaluate_folder, spec_from_checkpoint
     from segkit.owndata import mask_spec
@@ -162,8 +163,12 @@ def evaluate_own_folder(args: argparse.Namespace, ckpt: dict) -> int:
     out = Path(args.out_dir) if args.out_dir else Path(args.checkpoint).parent / "evaluation"
     pairing = {"mask_suffix": args.mask_suffix, "image_pattern": args.image_pattern,
                "mask_pattern": args.mask_pattern}
-    result = evaluate_folder(args.checkpoint, args.images, args.masks, out, spec=spec,
-                             pairing=pairing, device=pick_device(args.device))
+    out = claim_folder(out, EVALUATION_FILES, what="evaluation")  # never over an earlier evaluation
+    try:
+        result = evaluate_folder(args.checkpoint, args.images, args.masks, out, spec=spec,
+                                 pairing=pairing, device=pick_device(args.device))
+    finally:
+        release_folder(out)
     print(f"checkpoint {args.checkpoint} (epoch {ckpt['epoch']}) on {args.images}: {result}")
     print(f"wrote {result.csv_path} and {result.figure_path} (the worst images)")
     return 0

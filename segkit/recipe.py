@@ -414,7 +414,7 @@ def data_provenance(cfg: TrainConfig, train_ds) -> dict[str, Any]:
 
 
 #: The files that say a folder holds a training run.
-RUN_FILES = ("last.pt", "best.pt", "history.csv", "config.json")
+RUN_FILES = ("last.pt", "best.pt", "history.csv", "config.json", "predictions.png", "split.csv")
 
 
 def holds_run(folder: str | Path) -> bool:
@@ -424,13 +424,27 @@ def holds_run(folder: str | Path) -> bool:
 
 def new_run_dir(folder: str | Path) -> Path:
     """``folder`` if it holds no run yet, else the first of ``folder-2``, ``folder-3``, ...
-    that holds none: a new run never overwrites an earlier one."""
+    that holds none (a look only: :func:`claim_run_folder` is what takes a folder)."""
     folder = Path(folder)
     candidate, n = folder, 1
     while holds_run(candidate):
         n += 1
         candidate = folder.with_name(f"{folder.name}-{n}")
     return candidate
+
+
+def claim_run_folder(folder: str | Path, resume: str | Path | None = None,
+                     log: Callable[[str], None] = print) -> Path:
+    """Create or take the run folder ``folder`` for this run alone, at the moment the run
+    first writes there, and return it (:func:`segkit.claim.claim_folder`): a folder that
+    holds another run's files, or that another running process holds, is kept as it is
+    and the run goes to ``folder-2``, ``folder-3``, ... (said in ``log``). A resumed run
+    (``resume``: its checkpoint) may go on in the checkpoint's own folder. Let it go with
+    :func:`segkit.claim.release_folder` when the run ends."""
+    from segkit.claim import claim_folder
+
+    own = Path(resume).parent if resume else None
+    return claim_folder(folder, RUN_FILES, own=own, option="--out-dir", log=log)
 
 
 class NonFiniteLossError(SegkitError, RuntimeError):
@@ -519,8 +533,6 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     ``show_lr``: end every epoch line with the learning rate that epoch used. Under
     torchrun every process runs this; rank 0 alone prints and writes files.
     """
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     device = pick_device(None if cfg.device == "auto" else cfg.device)
     ctx = distributed.setup(device) if distributed.launched_by_torchrun() else None
     if ctx is not None:  # one of several torchrun processes: only rank 0 speaks
@@ -528,19 +540,28 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
         if not ctx.is_main:
             log, show_progress = (lambda line: None), False
     run = build_run(cfg, device, ctx, log)
-    log_run_header(run, log)
-    saver = EpochSaver(run, out)
+    main_process = ctx is None or ctx.is_main
+    out = claim_run_folder(cfg.out_dir, cfg.resume, log) if main_process else Path(cfg.out_dir)
     try:
-        history = train_run(run, saver, with_lr(log, run.history) if show_lr else log,
-                            show_progress)
-    except NonFiniteLossError as exc:
-        raise NonFiniteLossError(f"training diverged: {exc} Nothing non-finite was saved; "
-                                 f"{saver.what_is_left()}.") from None
-    figure = None
-    if ctx is not None:
-        distributed.cleanup()
-    if ctx is None or ctx.is_main:
-        figure = finish_run(run, out, history, saver, log)
+        cfg.out_dir = str(out)  # config.json and the checkpoints say where the run is
+        log_run_header(run, log)
+        saver = EpochSaver(run, out)
+        try:
+            history = train_run(run, saver, with_lr(log, run.history) if show_lr else log,
+                                show_progress)
+        except NonFiniteLossError as exc:
+            raise NonFiniteLossError(f"training diverged: {exc} Nothing non-finite was saved; "
+                                     f"{saver.what_is_left()}.") from None
+        figure = None
+        if ctx is not None:
+            distributed.cleanup()
+        if main_process:
+            figure = finish_run(run, out, history, saver, log)
+    finally:
+        if main_process:
+            from segkit.claim import release_folder
+
+            release_folder(out)
     return RunResult(run.model, history, out, saver.last_path, saver.best_path, figure,
                      saver.data_info)
 

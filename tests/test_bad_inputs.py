@@ -80,6 +80,7 @@ def corpus(tmp_path_factory) -> Path:
     broken = root / "broken-image"
     shutil.copytree(root / "carvana", broken)
     sorted((broken / "train").iterdir())[0].write_text("<html>quota exceeded</html>")
+    shutil.copytree(root / "run", root / "other-run")
     other = root / "other-size-mask"
     shutil.copytree(root / "carvana", other)
     mask = sorted((other / "train_masks").iterdir())[0]
@@ -240,3 +241,55 @@ def test_an_unexpected_error_is_called_a_bug_and_the_traceback_is_on_request(mon
     monkeypatch.setenv("SEGKIT_TRACEBACK", "1")
     assert main(["generate", "carvana", str(tmp_path / "x")]) == 1
     assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+# Commands that succeed (exit 0) and must still lose nothing: each writes somewhere new and
+# says where. (name, argv, a phrase the output must hold)
+KEPT = [
+    ("train into a run's folder", train("--out-dir", "{r}/run"),
+     "holds earlier results"),
+    ("resume into another run's folder", train("--resume", "{r}/other-run/last.pt", "--out-dir",
+                                               "{r}/run", "--epochs", "2"),
+     "holds earlier results"),
+    ("evaluate twice into the default folder",
+     lambda r: ["evaluate", str(r / "run/best.pt"), "--device", "cpu", "--images",
+                str(r / "carvana/train"), "--masks", str(r / "carvana/train_masks"),
+                "--mask-suffix", "_mask"],
+     "holds earlier results (per_image.csv"),
+]
+
+
+def test_commands_that_succeed_keep_every_earlier_result(corpus, capsys):
+    """Each command twice: the second run keeps the first one's files and says where it
+    wrote instead."""
+    import re
+
+    for name, argv, said in KEPT:
+        assert main(argv(corpus)) == 0, name
+        capsys.readouterr()
+        before = snapshot(corpus)
+        assert main(argv(corpus)) == 0, name
+        out = capsys.readouterr().out
+        assert said in out, (name, out)
+        landed = Path(re.search(r"writes to (\S+)", out).group(1)).relative_to(corpus)
+        after = snapshot(corpus)
+        assert {k: v for k, v in after.items() if k in before} == before, name
+        assert any(k.startswith(f"{landed}/") for k in after.keys() - before.keys()), name
+
+
+def test_two_trainings_started_together_get_a_folder_each(corpus, tmp_path):
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "segkit", *train("--out-dir", str(tmp_path / "D"))(corpus)]
+    runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(2)]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    saved = {line.split(",")[0] for out in outputs for line in out.splitlines()
+             if line.startswith("saved: ")}
+    assert saved == {f"saved: {tmp_path / 'D' / 'last.pt'}",
+                     f"saved: {tmp_path / 'D-2' / 'last.pt'}"}, outputs
+    assert any("this run writes to" in out for out in outputs)
+    for folder in ("D", "D-2"):  # each holds one whole run
+        assert torch.load(tmp_path / folder / "last.pt", weights_only=False)["epoch"] == 1
