@@ -29,6 +29,7 @@ still runs every epoch on the cached, small tensors.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -37,6 +38,8 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
+
+from segkit.errors import SegkitError
 
 #: Bump when the cached arrays change meaning; older entries are then ignored.
 CACHE_VERSION = 2
@@ -117,11 +120,20 @@ class ResizedCache:
             self._memory[key] = arrays
             return
         for path, array in zip(self._paths(key), arrays):
-            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, array)
-            os.replace(tmp, path)  # atomic: another worker never reads half a file
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "wb") as f:
+                    np.save(f, array)
+                os.replace(tmp, path)  # atomic: another worker never reads half a file
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+                raise SegkitError(
+                    f"cannot write the image cache file {path}: {exc.strerror or exc} (a "
+                    "full disk, or a folder you cannot write to?): free space there, give "
+                    "the cache another folder with --cache-dir DIR, or train without it "
+                    "with --cache memory or --cache none") from None
 
 
 #: (path, size, mtime, ctime, inode) -> the file's content hash, for this process.

@@ -57,6 +57,15 @@ def claim_folder(folder: str | Path, outputs: Iterable[str], *, own: str | Path 
         candidate = folder.with_name(f"{folder.name}-{n}")
 
 
+def refuse_a_file(folder: str | Path, option: str = "--out-dir") -> None:
+    """Raise when the output folder asked for is an existing file (checked before any
+    work starts: a claim happens only once there is something to write)."""
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise FolderError(f"{option} {folder} is a file, not a folder: give a folder name "
+                          "(it is created), e.g. the file's name without its extension")
+
+
 def _try_claim(candidate: Path, outputs: tuple[str, ...], own: Path | None, option: str,
                first: bool) -> str | None:
     """None when ``candidate`` is now this process's; else why not, in words."""
@@ -64,8 +73,7 @@ def _try_claim(candidate: Path, outputs: tuple[str, ...], own: Path | None, opti
         return "is in use by this process"
     if candidate.exists() and not candidate.is_dir():
         if first:
-            raise FolderError(f"{option} {candidate} is a file, not a folder: give a folder "
-                              "name (it is created), e.g. the file's name without its extension")
+            refuse_a_file(candidate, option)
         return "is a file"
     made = not candidate.exists()
     try:
