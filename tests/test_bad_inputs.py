@@ -368,3 +368,16 @@ def test_two_trainings_started_together_get_a_folder_each(corpus, tmp_path):
     assert any("this run writes to" in out for out in outputs)
     for folder in ("D", "D-2"):  # each holds one whole run
         assert torch.load(tmp_path / folder / "last.pt", weights_only=False)["epoch"] == 1
+
+
+def test_a_one_pixel_image_is_called_out_before_training(corpus, tmp_path, capsys):
+    """Silent no more: a 1x1 "image" among the pairs trains, with a note naming it."""
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    shutil.copytree(corpus / "own255" / "images", images)
+    shutil.copytree(corpus / "own255" / "masks", masks)
+    Image.new("RGB", (1, 1)).save(images / "dot.png")
+    Image.new("L", (1, 1)).save(masks / "dot.png")
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out-dir",
+                 str(tmp_path / "run"), "--epochs", "1", *TINY]) == 0
+    assert "1 image(s) are smaller than 8 pixels on a side (the smallest 1x1)" in \
+        capsys.readouterr().out
