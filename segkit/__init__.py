@@ -46,7 +46,7 @@ own machinery, which no lesson imports.
 - ``segkit.timing``      measuring img/s of a step or a loader [10; tools: benchmarks/]
 - ``segkit.checks``      the exercises' checks and their mistake catalogue [00-10]
 - ``segkit.claim``       an output folder taken by one writer alone (a run, an evaluation):
-  never over another's files, the next free name instead [via recipe; tools]
+  never over another's files, the next free name instead [tools: train, evaluate, predict]
 - ``segkit.errors``      ``SegkitError`` and ``DataError``, what segkit raises [all]
 - ``segkit.failures``    one clear message for every failure of a ``segkit`` command [tools]
 - ``segkit_course``      building lessons from solutions, running and verifying them [tools]

@@ -14,8 +14,8 @@ other's files. So every writer *claims* its folder before it writes anything:
   resumed run's own folder).
 
 ``claim_folder(path, outputs)`` returns the folder claimed; ``release_folder(path)`` lets
-it go when the writer is done (a folder left holding nothing but the lock is removed:
-a run that wrote nothing leaves nothing behind).
+it go when the writer is done: the lock file is removed, and a folder the claim made that
+holds nothing else is removed too (a run that wrote nothing leaves nothing behind).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _try_claim(candidate: Path, outputs: tuple[str, ...], own: Path | None, opti
         return "is in use by another segkit process now"
     held = [name for name in outputs if (candidate / name).exists()]
     if held and candidate.resolve() != own:
-        os.close(fd)
+        _unlock(candidate, fd)
         return f"holds earlier results ({', '.join(held[:3])}), which are kept"
     _HELD[candidate.resolve()] = (fd, made)
     return None
@@ -119,18 +119,26 @@ def _lock(path: Path) -> int | None:
 
 
 def release_folder(folder: str | Path) -> None:
-    """Let ``folder`` go (see :func:`claim_folder`). A folder the claim created that holds
-    nothing but the lock is removed."""
+    """Let ``folder`` go (see :func:`claim_folder`): its lock file is removed, and so is
+    the folder when the claim created it and nothing was written in it. (A process that
+    opened the lock file meanwhile sees that it is gone and takes a new one.)"""
     key = Path(folder).resolve()
     fd, made = _HELD.pop(key, (None, False))
     if fd is None:
         return
-    lock = key / LOCK_NAME
+    _unlock(key, fd)
     try:
-        if made and [p.name for p in key.iterdir()] == [LOCK_NAME]:
-            lock.unlink()
+        if made and not any(key.iterdir()):
             key.rmdir()
     except OSError:
-        pass  # a file appeared meanwhile: keep the folder
+        pass  # a file appeared meanwhile, or no right to remove: keep the folder
+
+
+def _unlock(folder: Path, fd: int) -> None:
+    """Remove the lock file of ``folder`` (held through ``fd``) and let the lock go."""
+    try:
+        (folder / LOCK_NAME).unlink(missing_ok=True)
+    except OSError:
+        pass  # no right to remove it: the lock still ends with the descriptor
     finally:
         os.close(fd)

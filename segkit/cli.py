@@ -272,7 +272,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                             tta=args.tta, overlays=not args.no_overlays,
                             overwrite=args.overwrite, strict=args.strict)
     print(f"wrote {len(result.written)} masks" + ("" if args.no_overlays else " and overlays")
-          + f" to {args.output_dir}")
+          + f" to {result.folder}")
     if result.skipped:
         print(f"skipped {len(result.skipped)} image(s) that could not be read:", file=sys.stderr)
         for path, why in result.skipped:
