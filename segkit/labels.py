@@ -32,7 +32,8 @@ from PIL import Image
 
 from segkit.errors import DataError
 from segkit.imageio import open_image
-from segkit.masks import check_num_classes, is_gray, mask_array, mask_to_index, show_values
+from segkit.masks import (check_num_classes, is_gray, mask_array, mask_to_index, show_values,
+                          values_cause)
 
 __all__ = ["IGNORE", "MaskSpec", "read_class_names", "parse_value_map"]
 
@@ -179,15 +180,15 @@ class MaskSpec:
         if self.foreground is None:
             if values <= {0, 1}:  # the common case, without a second pass over the pixels
                 return self._ignored(array.astype(np.int64), array)
-            labelled = array if self.ignore_value is None else \
-                np.where(array == self.ignore_value, 0, array)
-            index = mask_to_index(labelled, convention="binary", path=path)
-            return self._ignored(index, array)
+            if not values <= {0, 255}:
+                raise DataError(f"mask {path}: binary masks hold {{0, 1}} or {{0, 255}}, this "
+                                f"one {show_values(np.array(sorted(values)))}. Likely: "
+                                f"{values_cause(sorted(values))}")
+            return self._ignored((array == 255).astype(np.int64), array)
         if len(values - {self.foreground}) > 1:
             raise DataError(
                 f"mask {path}: foreground is {self.foreground}, so every other value is the "
                 f"background, but the mask holds {len(values)} values "
-                f"{show_values(np.array(sorted(values)))}: a JPEG-compressed or smoothly "
-                "resized mask? For several classes pass --num-classes (and --mask-values).")
+                f"{show_values(np.array(sorted(values)))}. Likely: {values_cause(sorted(values))}")
         return self._ignored((array == self.foreground).astype(np.int64), array)
 

@@ -47,6 +47,7 @@ __all__ = [
     "is_gray",
     "show_values",
     "check_num_classes",
+    "values_cause",
 ]
 
 CONVENTIONS = ("auto", "binary", "index", "rgb", "trimap")
@@ -125,6 +126,36 @@ _LIKELY_CAUSES = (
     "Likely causes: a JPEG-compressed mask (use PNG/GIF), or a mask resized "
     "with bilinear interpolation (use nearest)."
 )
+
+
+def values_cause(values, num_classes: int | None = None) -> str:
+    """The likely meaning of mask values that do not fit what was said, with the option
+    that says it: a sentence for an error message.
+
+    ``values``: the distinct values found (of one mask, or of every mask that did not
+    fit); ``num_classes``: what was said (None or 2: binary). Values 0..11 read as binary
+    are class indices (``--num-classes 12``, or ``--num-classes 11 --ignore-index 11``
+    when the last one means "not labelled"); dozens of values are a JPEG-compressed or
+    smoothly resized mask; a few spread values need ``--mask-values`` or ``--foreground``.
+    """
+    found = sorted(int(v) for v in set(np.asarray(values).ravel().tolist()))
+    labels = [v for v in found if v != 255]
+    top = max(labels, default=0)
+    if len(found) > 40:
+        return (f"{len(found)} distinct values: a JPEG-compressed mask (use PNG) or a mask "
+                "resized with bilinear interpolation (use nearest)")
+    if labels and labels[0] >= 0 and top < 64 and (num_classes is None or top >= num_classes):
+        if 255 in found:
+            return (f"values 0..{top} look like class indices, with 255 = not labelled: "
+                    f"--num-classes {top + 1} --ignore-index 255")
+        return (f"values 0..{top} look like class indices: --num-classes {top + 1}, or "
+                f"--num-classes {top} --ignore-index {top} if {top} means 'not labelled'")
+    if num_classes not in (None, 2) and set(found) <= {0, 255}:
+        return "values 0 and 255 are a binary mask: leave --num-classes out"
+    listed = ",".join(f"{v}:{i}" for i, v in enumerate(found[:4]))
+    return (f"say what each value means: --mask-values {listed}" + (
+        f", or, for binary masks, the object's value: --foreground {found[-1]}"
+        if num_classes in (None, 2) and len(found) == 2 else ""))
 
 
 def mask_array(mask: Image.Image | np.ndarray, path=None) -> tuple[np.ndarray, str]:
@@ -374,7 +405,5 @@ def check_num_classes(index: np.ndarray, num_classes: int, ignore_index: int = 2
         raise DataError(
             f"{_where(path)}: num_classes={num_classes}, so class indices must be "
             f"0..{num_classes - 1} (or {ignore_index} = ignore), but the mask holds "
-            f"{show_values(bad)}. Is num_classes (--num-classes, or the class-names file) "
-            "right, or is this a 0/255 mask (then leave num_classes out) or a mask with "
-            "interpolated values?"
+            f"{show_values(bad)}. Likely: {values_cause(values, num_classes)}"
         )

@@ -347,20 +347,29 @@ def with_lr(log: Callable[[str], None], history: History) -> Callable[[str], Non
     return log_line
 
 
-def data_provenance(cfg: TrainConfig, train_ds) -> dict[str, Any]:
+def data_provenance(cfg: TrainConfig, train_ds, val_ds=None) -> dict[str, Any]:
     """Where the data came from (absolute paths) and the usual size of its images (H, W),
-    for the checkpoint: evaluate finds the data from anywhere, predict knows the scale."""
+    for the checkpoint: evaluate finds the data from anywhere, predict knows the scale.
+    Own folders add their split and class names (``segkit.owndata.split_record``)."""
     info: dict[str, Any] = {}
-    for name in ("data_root", "images", "masks", "mask_suffix", "image_pattern",
-                 "mask_pattern", "class_names", "foreground", "ignore_index", "mask_values"):
+    for name in ("data_root", "images", "masks", "val_images", "val_masks", "mask_suffix",
+                 "image_pattern", "mask_pattern", "class_names", "foreground",
+                 "ignore_index", "mask_values"):
         if getattr(cfg, name, None) is not None:
             info[name] = getattr(cfg, name)
     paths = getattr(train_ds, "image_paths", None)
     if paths and cfg.dataset == "folder":
         from PIL import Image
 
+        from segkit.owndata import split_record
+
         with Image.open(paths[0]) as im:
             info["source_size"] = [im.height, im.width]
+        if val_ds is not None:
+            info.update(split_record(train_ds, val_ds, {k: info.get(k) for k in (
+                "images", "masks", "val_images", "val_masks")}))
+        if getattr(train_ds, "spec", None) is not None and train_ds.spec.class_names:
+            info["classes"] = list(train_ds.spec.class_names)
     return info
 
 
@@ -391,7 +400,6 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     ``show_lr``: end every epoch line with the learning rate that epoch used.
     """
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     device = pick_device(None if cfg.device == "auto" else cfg.device)
     ctx = distributed.setup(device) if distributed.launched_by_torchrun() else None
     if ctx is not None:  # one of several torchrun processes: only rank 0 speaks
@@ -401,6 +409,12 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     generator = seed_everything(cfg.seed)
 
     train_ds, val_ds, stats = build_datasets(cfg)
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run that never starts leaves none
+    data_info = data_provenance(cfg, train_ds, val_ds)
+    if "split" in data_info and (ctx is None or ctx.is_main):
+        from segkit.owndata import write_split
+
+        log(f"split: {write_split(out / 'split.csv', train_ds, val_ds, data_info['root'])}")
     task = TASKS[cfg.dataset]
     if cfg.dataset == "folder":  # your own data: binary with 2 classes, else multiclass
         task = "binary" if int(stats["num_classes"]) == 2 else "multiclass"
@@ -424,11 +438,10 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
         history, start_epoch = resume_state(cfg, model, optimizer, scheduler, train_loader,
                                             device, log)
 
-    data_info = {"size": list(cfg.size), "mean": [float(m) for m in stats["mean"]],
-                 "std": [float(s) for s in stats["std"]],
-                 "image_mode": "RGB" if in_channels == 3 else "L", "task": task,
-                 "num_classes": num_classes, "dataset": cfg.dataset}
-    data_info.update(data_provenance(cfg, train_ds))
+    data_info.update({"size": list(cfg.size), "mean": [float(m) for m in stats["mean"]],
+                      "std": [float(s) for s in stats["std"]],
+                      "image_mode": "RGB" if in_channels == 3 else "L", "task": task,
+                      "num_classes": num_classes, "dataset": cfg.dataset})
     log_run_header(cfg, log, device, ctx, fast, batch_size, len(train_ds), len(val_ds), model)
     saver = EpochSaver(cfg, out, "val_dice" if task == "binary" else "val_miou", model,
                        optimizer, scheduler, train_loader, data_info, ctx, history, start_epoch)

@@ -78,8 +78,13 @@ def test_a_suffix_never_silently_pairs_the_wrong_masks(tmp_path):
 def test_one_loose_rule_that_pairs_every_file_is_used_and_named(tmp_path):
     root = drive_layout(tmp_path, fov=False)
     pairing = pair_folders(root / "images", root / "masks")
-    assert pairing.how == "names that share an id, e.g. 21_training.tif + 21_manual1.gif"
-    assert len(pairing.image_paths) == 4
+    assert pairing.how == "names that share an id" and len(pairing.image_paths) == 4
+    text = pairing.describe("images", "masks")  # the rule, the count and examples
+    assert text.splitlines() == [
+        "paired 4 images of images with masks of masks by names that share an id, not by "
+        "identical names:", "  21_training.tif + 21_manual1.gif",
+        "  22_training.tif + 22_manual1.gif", "  23_training.tif + 23_manual1.gif",
+        "  ... and 1 more pair"]
 
 
 def test_unpaired_files_show_both_sides_and_the_option_that_pairs_them(tmp_path):

@@ -291,7 +291,10 @@ def test_evaluate_a_multiclass_checkpoint_per_class_and_miou(tmp_path):
     assert set(result.summary) == {"miou", "accuracy"} and len(result.per_class_iou) == 3
     present = [v for v in result.per_class_iou if v == v]
     assert result.summary["miou"] == pytest.approx(sum(present) / len(present))
-    assert "IoU per class: 0:" in str(result)
+    assert "per class, pooled over the images:" in str(result)
+    by_name = {name: v["iou"] for name, v in result.per_class.items()}
+    assert list(by_name) == ["class 0", "class 1", "class 2"]
+    assert list(by_name.values()) == pytest.approx(result.per_class_iou, nan_ok=True)
     rows = list(csv.DictReader(open(result.csv_path)))
     assert [float(r["accuracy"]) for r in rows] == sorted(float(r["accuracy"]) for r in rows)
     assert result.figure_path.is_file()
