@@ -74,19 +74,23 @@ class MaskShape:
                    fg[grid])
 
 
+def _agreement(stack: np.ndarray) -> float:
+    """Mean IoU of each (32, 32) bool map of ``stack`` with their majority map."""
+    consensus = stack.mean(0) >= 0.5
+    return float(np.mean([(t & consensus).sum() / max((t | consensus).sum(), 1) for t in stack]))
+
+
 def region_of_interest_note(shapes: list[MaskShape]) -> str | None:
     """A warning when binary masks look like regions of interest (a field of view, a tissue
-    outline) rather than labels: nearly the same in every image, or one simple region
-    covering most of each. None when they do not."""
+    outline) rather than labels: nearly the same in every image (both the region and what
+    lies outside it), or one simple region covering most of each. None when they do not."""
     if len(shapes) < 3:
         return None
     stack = np.stack([s.thumbnail for s in shapes])
-    consensus = stack.mean(0) >= 0.5
-    ious = [(t & consensus).sum() / max((t | consensus).sum(), 1) for t in stack]
-    iou = float(np.mean(ious))
-    cover = float(np.mean([s.coverage for s in shapes]))
+    iou = min(_agreement(stack), _agreement(~stack))  # a class covering 95 % of every
+    cover = float(np.mean([s.coverage for s in shapes]))  # image is not "the same" alone
     simple = float(np.median([s.edges for s in shapes])) <= 8
-    same = iou >= 0.9 and cover > 0.01
+    same = iou >= 0.9
     if not (same or (simple and iou >= 0.8 and min(s.coverage for s in shapes) >= 0.6)):
         return None
     return (f"warning: these masks look like regions of interest (a field of view, a tissue "

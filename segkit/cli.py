@@ -255,6 +255,11 @@ def add_own_data_options(p: argparse.ArgumentParser, *, training: bool) -> None:
     g.add_argument("--val-masks", dest="val_masks", help="validation masks")
     g.add_argument("--val-fraction", dest="val_fraction", type=float,
                    help="share of the pairs kept for validation, split with --seed (default 0.2)")
+    g.add_argument("--crop", action=argparse.BooleanOptionalAction, default=None,
+                   help="train on random crops of --size at the images' own scale (as many "
+                        "an epoch as the images hold) and validate on whole images; predict "
+                        "and evaluate then work in tiles at that scale (default: resize "
+                        "every image to --size)")
     g.add_argument("--image-mode", dest="image_mode", choices=["RGB", "L"],
                    help="read images as colour or grey (default: as the first image is)")
     g.add_argument("--skip-audit", "--skip-data-check", dest="skip_audit", action="store_true",

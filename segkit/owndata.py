@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from torch.utils.data import Dataset
+
 from segkit import data
 from segkit.audit import audit_dataset
 from segkit.data import PairedFolderDataset
@@ -94,11 +96,41 @@ def audited(ds, *, skip: bool, drop_bad: bool, log: Callable[[str], None] = prin
     return ds
 
 
+class RepeatedCrops(Dataset):
+    """A training set read ``times`` times an epoch: with random crops each read is another
+    part of the image, so that an epoch covers about as many pixels as the images hold.
+    Every other attribute (``image_paths``, ``spec``, ...) is the wrapped dataset's."""
+
+    def __init__(self, dataset, times: int):
+        self.dataset, self.times = dataset, times
+
+    def __len__(self) -> int:
+        return len(self.dataset) * self.times
+
+    def __getitem__(self, index: int):
+        return self.dataset[index % len(self.dataset)]
+
+    def __getattr__(self, name: str):
+        if name == "dataset":  # not set yet (copy, pickling by loader workers)
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def crops_per_image(dataset, size: tuple[int, int], limit: int = 32) -> int:
+    """How many crops of ``size`` (H, W) an epoch takes from each image: the image's area
+    over the crop's (of the largest image), between 1 and ``limit``."""
+    height, width = data.largest_size(dataset)
+    return max(1, min(limit, round(height * width / (size[0] * size[1]))))
+
+
 def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_fraction=0.2,
                  seed=0, val_images=None, val_masks=None, pairing_options=None,
-                 image_mode=None, skip_audit=False, drop_bad=False,
+                 image_mode=None, skip_audit=False, drop_bad=False, crop: bool = False,
                  log: Callable[[str], None] = print, show_progress: bool | None = None):
-    """(train_ds, val_ds, stats) from your folders; stats as in ``data.carvana_datasets``."""
+    """(train_ds, val_ds, stats) from your folders; stats as in ``data.carvana_datasets``.
+
+    ``crop``: train on random crops of ``size`` at the images' own scale (``times`` of
+    them per image and epoch, ``RepeatedCrops``) and validate on the whole images."""
     options = dict(pairing_options or {})
     images, masks = shown(images), shown(masks)  # messages name files as the user sees them
     everything = PairedFolderDataset(images, masks, spec=spec, **options)
@@ -122,7 +154,14 @@ def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_frac
         train_ds, val_ds = everything.subset(train_idx), everything.subset(val_idx)
     num_classes = spec.num_classes or 2
     mask_fill = 255 if spec.has_ignore or num_classes > 2 else 0
-    return data.with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill)
+    train_ds, val_ds, stats = data.with_transforms(train_ds, val_ds, size, augment, num_classes,
+                                                   mask_fill, crop=crop)
+    if crop:
+        times = crops_per_image(train_ds, size)
+        log(f"crops: {times} random {size[1]}x{size[0]} crops of each training image an "
+            f"epoch, at the images' own scale; validation on the whole images")
+        train_ds = RepeatedCrops(train_ds, times)
+    return train_ds, val_ds, stats
 
 
 def voc_datasets_any(root, *, size, augment: bool, num_classes=None, val_fraction=0.2, seed=0,

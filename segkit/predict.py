@@ -75,7 +75,11 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, *, tta: bool = False
 
 def needs_tiles(img_size: tuple[int, int], data_info: dict[str, Any]) -> bool:
     """True when an image of ``img_size`` (H, W) is larger than the images the model was
-    trained on (``data_info["source_size"]``), so it is predicted in tiles at their scale."""
+    trained on (``data_info["source_size"]``), so it is predicted in tiles at their scale,
+    and always for a model trained on crops (``data_info["crop"]``): its scale is the
+    images' own, so no image is resized."""
+    if data_info.get("crop"):
+        return True
     source = data_info.get("source_size")
     return bool(source) and (img_size[0] > source[0] or img_size[1] > source[1])
 

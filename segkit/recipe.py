@@ -71,10 +71,10 @@ TASKS = {"carvana": "binary", "seasky": "binary", "voc": "multiclass",
 # 60 s CPU budget with a shallower U-Net and no augmentation: val mIoU 0.41 against 0.14
 # with the Carvana settings (benchmarks/train_benchmark.py, 2 CPU cores).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "carvana": {"size": (64, 96), "depth": 4, "augment": True},
-    "seasky": {"size": (64, 96), "depth": 4, "augment": True},
-    "voc": {"size": (64, 64), "depth": 2, "augment": False},
-    "folder": {"size": (64, 64), "depth": 4, "augment": True},
+    "carvana": {"size": (64, 96), "depth": 4, "augment": True, "crop": False},
+    "seasky": {"size": (64, 96), "depth": 4, "augment": True, "crop": False},
+    "voc": {"size": (64, 64), "depth": 2, "augment": False, "crop": False},
+    "folder": {"size": (64, 64), "depth": 4, "augment": True, "crop": False},
 }
 
 
@@ -135,6 +135,8 @@ class TrainConfig:
     image_mode: str | None = None         # "RGB" / "L"; None: from the first image
     skip_audit: bool = False              # do not open every pair before training
     drop_bad_files: bool = False          # train without the pairs the audit finds bad
+    crop: bool | None = None              # train on random crops of `size` at the images'
+                                          # own scale (own folders; else resized to `size`)
 
     def __post_init__(self) -> None:
         if self.preset:
@@ -231,7 +233,7 @@ def build_own_datasets(cfg: TrainConfig, log: Callable[[str], None] = print,
                                 seed=cfg.seed, val_images=cfg.val_images,
                                 val_masks=cfg.val_masks, pairing_options=pairing,
                                 image_mode=cfg.image_mode, skip_audit=cfg.skip_audit,
-                                drop_bad=cfg.drop_bad_files, log=log,
+                                drop_bad=cfg.drop_bad_files, crop=cfg.crop, log=log,
                                 show_progress=show_progress)
 
 
@@ -363,8 +365,9 @@ def data_provenance(cfg: TrainConfig, train_ds, val_ds=None) -> dict[str, Any]:
 
         from segkit.owndata import split_record
 
-        with Image.open(paths[0]) as im:
-            info["source_size"] = [im.height, im.width]
+        with Image.open(paths[0]) as im:  # crops: trained at the images' own scale
+            info["source_size"] = list(cfg.size) if cfg.crop else [im.height, im.width]
+        info["crop"] = cfg.crop
         if val_ds is not None:
             info.update(split_record(train_ds, val_ds, {k: info.get(k) for k in (
                 "images", "masks", "val_images", "val_masks")}))
