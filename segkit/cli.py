@@ -357,7 +357,10 @@ def _add_train(sub) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--weight-decay", dest="weight_decay", type=float)
     p.add_argument("--momentum", type=float)
-    p.add_argument("--loss", choices=["auto", "bce", "dice", "bce_dice", "ce", "weighted_ce"])
+    p.add_argument("--loss", choices=["auto", "bce", "dice", "bce_dice", "ce", "weighted_ce",
+                                      "median_ce"],
+                   help="auto: bce_dice for binary masks, weighted_ce (inverse-frequency class "
+                        "weights) for classes; median_ce: median-frequency class weights")
     p.add_argument("--scheduler", choices=["cosine", "plateau", "none"],
                    help="cosine (default): down to 0 over the time budget, or over the epochs "
                         "with --no-time-limit; plateau: halve on a stalled val loss")

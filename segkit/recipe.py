@@ -266,11 +266,13 @@ def build_loss(cfg: TrainConfig, train_ds, num_classes: int) -> nn.Module:
         return losses.SoftDiceLoss()
     if name == "ce":
         return nn.CrossEntropyLoss(ignore_index=255)
-    if name == "weighted_ce":
+    if name in ("weighted_ce", "median_ce"):  # inverse or median-frequency class weights
         counts = losses.pixel_counts((m for _, m in _raw_masks(train_ds)), num_classes)
-        weights = losses.class_weights_from_frequencies(counts, num_classes)
+        weights = losses.class_weights_from_frequencies(
+            counts, num_classes, method="median" if name == "median_ce" else "inverse")
         return losses.weighted_cross_entropy(weights)
-    raise ValueError(f"unknown loss {cfg.loss!r}: use auto, bce, dice, bce_dice, ce or weighted_ce")
+    raise ValueError(f"unknown loss {cfg.loss!r}: use auto, bce, dice, bce_dice, ce, "
+                     "weighted_ce or median_ce")
 
 
 def _binary_ignores(cfg: TrainConfig) -> bool:
