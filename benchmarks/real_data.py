@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -46,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+import segkit
 from segkit.checkpoint import load_checkpoint
 from segkit.evaluation import evaluate_folder, evaluate_split, spec_from_checkpoint
 from segkit.imageio import open_image
@@ -114,9 +116,12 @@ def train(root: Path, options: list[str], out: Path, budget: list[str]) -> tuple
     argv = [sys.executable, "-m", "segkit", "train", *options, "--out-dir", str(out.resolve()),
             "--precision", "fp32", *budget]
     print("  $", " ".join(argv[1:]), flush=True)
+    here = str(Path(segkit.__file__).resolve().parents[1])  # the segkit this script runs
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (here, os.environ.get("PYTHONPATH")) if p)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    done = subprocess.run(argv, cwd=root, capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=env)
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     (out.parent / f"{out.name}.log").write_text(done.stdout + done.stderr)

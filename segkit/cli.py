@@ -366,7 +366,8 @@ def _add_train(sub) -> None:
                         "with --no-time-limit; plateau: halve on a stalled val loss")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="flips and small changes of the training images (default: on for "
-                        "seasky and with a --preset; off for carvana and voc)")
+                        "seasky, your own folders (--images) and with a --preset; off for "
+                        "carvana and voc)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"])
     p.add_argument("--out-dir", dest="out_dir",

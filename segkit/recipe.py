@@ -378,6 +378,20 @@ def data_provenance(cfg: TrainConfig, train_ds, val_ds=None) -> dict[str, Any]:
     return info
 
 
+def start_run_folder(cfg: TrainConfig, out: Path, train_ds, val_ds, ctx,
+                     log: Callable[[str], None]) -> dict[str, Any]:
+    """Create the run folder, once the data has been read (a run that never starts leaves
+    none behind); write the split of your own folders to it (``split.csv``). Returns the
+    data's provenance for the checkpoints (``data_provenance``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    info = data_provenance(cfg, train_ds, val_ds)
+    if "split" in info and (ctx is None or ctx.is_main):  # under torchrun, rank 0 writes
+        from segkit.owndata import write_split
+
+        log(f"split: {write_split(out / 'split.csv', train_ds, val_ds, info['root'])}")
+    return info
+
+
 #: The files that say a folder holds a training run.
 RUN_FILES = ("last.pt", "best.pt", "history.csv", "config.json")
 
@@ -414,12 +428,7 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     generator = seed_everything(cfg.seed)
 
     train_ds, val_ds, stats = build_datasets(cfg)
-    out.mkdir(parents=True, exist_ok=True)  # only now: a run that never starts leaves none
-    data_info = data_provenance(cfg, train_ds, val_ds)
-    if "split" in data_info and (ctx is None or ctx.is_main):
-        from segkit.owndata import write_split
-
-        log(f"split: {write_split(out / 'split.csv', train_ds, val_ds, data_info['root'])}")
+    data_info = start_run_folder(cfg, out, train_ds, val_ds, ctx, log)
     task = TASKS[cfg.dataset]
     if cfg.dataset == "folder":  # your own data: binary with 2 classes, else multiclass
         task = "binary" if int(stats["num_classes"]) == 2 else "multiclass"
