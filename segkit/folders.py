@@ -73,11 +73,13 @@ def show_names(names: list[str], first: int = 5) -> str:
     return shown + (f", ... ({len(names) - first} more)" if len(names) > first else "")
 
 
-def image_files(folder: str | Path, what: str = "images") -> list[Path]:
+def image_files(folder: str | Path, what: str = "images", near: str | None = None) -> list[Path]:
     """The image files of ``folder``, sorted by name (hidden files skipped).
 
     Raises DataError naming the folder (``what``: "images", "masks", "input") when it
-    is missing, is a file, or holds no image (then it shows what it does hold).
+    is missing, is a file, or holds no image (then it shows what it does hold, and which
+    of its folders to give instead; ``near``: the name of the other folder of the pair,
+    e.g. "train" makes "trainannot" the masks folder proposed).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -87,7 +89,7 @@ def image_files(folder: str | Path, what: str = "images") -> list[Path]:
                    and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
         raise DataError(f"no images found in {what} folder {folder} (looked for "
-                        f"{' '.join(IMAGE_EXTENSIONS)}){_what_it_holds(folder, what)}")
+                        f"{' '.join(IMAGE_EXTENSIONS)}){_what_it_holds(folder, what, near)}")
     return files
 
 
@@ -113,7 +115,7 @@ def _count_images(folder: Path) -> int:
                and not p.name.startswith("."))
 
 
-def _what_it_holds(folder: Path, what: str) -> str:
+def _what_it_holds(folder: Path, what: str, near: str | None = None) -> str:
     """'; it holds 3 folders: train/ (367 images), ...': the end of a "no images" error,
     naming the subfolders that do hold images (a parent folder given by mistake)."""
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
@@ -130,6 +132,8 @@ def _what_it_holds(folder: Path, what: str) -> str:
     maskish = [p for p, _ in with_images if any(w in p.name.lower() for w in _MASK_WORDS)]
     likely = (maskish if what == "masks" else
               [p for p, _ in with_images if p not in maskish]) or [with_images[0][0]]
+    if near:  # the one named like the other folder: train -> trainannot, and back
+        likely.sort(key=lambda p: not (p.name.startswith(near) or near.startswith(p.name)))
     return (f"; it holds {len(with_images)} folder(s) of images: {listed}{more}. Give one of "
             f"them, e.g. {option} {folder / likely[0].name}")
 
@@ -371,7 +375,8 @@ def pair_folders(images_dir: str | Path, masks_dir: str | Path, *, mask_suffix: 
     each side, the option that pairs them, or the images with several fitting masks).
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    images, masks = image_files(images_dir, "images"), image_files(masks_dir, "masks")
+    images = image_files(images_dir, "images", near=masks_dir.name)
+    masks = image_files(masks_dir, "masks", near=images_dir.name)
     one_folder = images_dir.resolve() == masks_dir.resolve()
     if image_pattern or mask_pattern:
         return _by_patterns(images, masks, image_pattern or "{id}.*", mask_pattern or "{id}.*",
