@@ -386,16 +386,20 @@ def _add_train(sub) -> None:
 def _add_evaluate(sub) -> None:
     """The ``segkit evaluate`` subcommand and its options."""
     p = sub.add_parser("evaluate", help="validation figures of a checkpoint",
-                       description="Rebuild the checkpoint's validation split and print its "
-                                   "loss, Dice/mIoU and pixel accuracy.")
+                       description="Score a checkpoint on its validation split: the built-in "
+                                   "datasets' (loss, Dice/mIoU, pixel accuracy), or the one a "
+                                   "run on your own folders recorded (Dice and IoU of both "
+                                   "classes, or of every class by name; per_image.csv and "
+                                   "worst.png); or on any labelled folder (--images/--masks).")
     p.add_argument("checkpoint")
     p.add_argument("--data-root", dest="data_root",
                    help="where the checkpoint's dataset is now (default: the folder it "
-                        "recorded when training)")
+                        "recorded when training); for your own folders, the folder that now "
+                        "holds its images and masks folders")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     p.add_argument("--out-dir", dest="out_dir",
-                   help="with --images/--masks: where to write per_image.csv and worst.png "
-                        "(default: <checkpoint folder>/evaluation)")
+                   help="where to write per_image.csv and worst.png (your own folders; "
+                        "default: <checkpoint folder>/evaluation)")
     add_own_data_options(p, training=False)
     p.set_defaults(func=cmd_evaluate)
 
