@@ -14,11 +14,11 @@ TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 .PHONY: site
 
 help:
-	@echo "make run        set up, then run the course's main job on the embedded data"
+	@echo "make run        set up, then run the eleven lessons headless (about 6 minutes on 2 cores)"
 	@echo "make test       set up, then run every test (unit, lessons in sync, nbval), 2 workers"
 	@echo "make test-fast  set up, then run the unit tests only (no test that starts a kernel)"
 	@echo "make lab        open JupyterLab on lessons/"
-	@echo "make train      train the default U-Net on toy Carvana (about a minute on CPU)"
+	@echo "make train      train the default U-Net on toy Carvana (under a minute on a laptop CPU)"
 	@echo "make lessons    regenerate lessons/ from solutions/"
 	@echo "make regen      re-execute solutions/ in place (store outputs) and regenerate lessons/"
 	@echo "make benchmark  measure the training figures reported in the README"

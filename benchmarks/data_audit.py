@@ -32,7 +32,7 @@ def build(root: Path, n: int, distinct: int) -> None:
     shutil.rmtree(root, ignore_errors=True)
     source = root.with_name(root.name + "_source")
     shutil.rmtree(source, ignore_errors=True)
-    toydata.generate("carvana", source, n=distinct, size=(1918, 1280), seed=0)
+    toydata.generate("carvana", source, n=distinct, size=(1280, 1918), seed=0)
     photos = sorted((source / "train").glob("*.jpg"))
     (root / "train").mkdir(parents=True)
     (root / "train_masks").mkdir()

@@ -12,15 +12,17 @@ own machinery, which no lesson imports.
 - ``segkit.data``        Dataset classes (Carvana, VOC, a pair of folders), train/val split,
   DataLoaders [01-05, 08-10]
 - ``segkit.transforms``  paired augmentation (torchvision.transforms.v2) [01, 02]
-- ``segkit.unet``        the U-Net and its blocks [00, 02-06, 08, 10]
+- ``segkit.unet``        the U-Net and its blocks (defined in lesson 02) [00, 02-06, 08, 10]
 - ``segkit.shapes``      tracing tensor shapes through a model [02]
-- ``segkit.metrics``     pixel accuracy, Dice, IoU, confusion matrices [03, 04, 05, 07, 09]
+- ``segkit.metrics``     pixel accuracy, Dice, IoU (lesson 04's answers), confusion matrices,
+  mIoU [03, 04, 05, 07, 09]
 - ``segkit.losses``      BCE, soft Dice, BCE+Dice, weighted cross-entropy [03, 05, 08, 10]
-- ``segkit.training``    train_one_epoch / evaluate / fit [03, 04, 08]
+- ``segkit.training``    train_one_epoch / validate / fit, lesson 03's loop [03, 04, 06, 08]
 - ``segkit.checkpoint``  atomic checkpoints, safe loading [03, 07, 09]
 - ``segkit.device``      device choice and seeding [00, 03, 08-10]
 - ``segkit.progress``    progress bars: a widget in Jupyter, text in a terminal [via training]
-- ``segkit.recipe``      one training run from start to finish, ``segkit train`` [04, 06, 07, 09, 10]
+- ``segkit.recipe``      one training run from start to finish, ``segkit train``: the table of
+  defaults, the presets, the wrapping of lesson 03's loop [04, 06, 07, 09, 10]
 - ``segkit.baselines``   the best single-threshold segmenter, the bar a U-Net must beat
   [tools: benchmarks/threshold_baseline.py, datasets/README.md]
 - ``segkit.experiments`` learning-rate grids, early stopping, run summaries [06]
@@ -35,10 +37,12 @@ own machinery, which no lesson imports.
 - ``segkit.evaluation``  scoring a checkpoint on a labelled folder, ``segkit evaluate`` [09]
 - ``segkit.tiling``      sliding-window prediction of large images [via predict]
 - ``segkit.fetch``       ``segkit fetch``: the real datasets, checksummed [tools]
-- ``segkit.speed``       mixed precision, channels_last, torch.compile, loader settings
-  [10; via recipe]
+- ``segkit.speed``       mixed precision, channels_last, torch.compile around the model,
+  loader settings [10; via recipe]
 - ``segkit.cache``       decoded, resized images kept for the next epochs [10; via recipe]
 - ``segkit.distributed`` data-parallel training under torchrun [10; via recipe]
+- ``segkit.budget``      a budget of training seconds: its deadline and its cosine schedule
+  [via recipe]
 - ``segkit.timing``      measuring img/s of a step or a loader [10; tools: benchmarks/]
 - ``segkit.checks``      the exercises' checks and their mistake catalogue [00-10]
 - ``segkit.errors``      ``SegkitError`` and ``DataError``, what segkit raises [all]

@@ -107,7 +107,7 @@ class Audit:
     Attributes:
         n_pairs: pairs opened.
         problems: (pair index, kind, text); kind is "unreadable", "size" or "values".
-        sizes: Counter of image sizes (W, H).
+        sizes: Counter of image sizes (H, W).
         modes: Counter of image modes ("RGB", "L", "I;16", ...).
         pixels: Counter {class index: pixels} over the good masks (255 = ignore).
         notes: things worth knowing that are not errors (warnings first).
@@ -135,7 +135,7 @@ class Audit:
     def summary(self) -> str:
         lines = [f"audited {self.n_pairs} pairs: {len(self.bad_indices)} with problems"]
         if self.sizes:  # (none when every pair had a problem)
-            sizes = ", ".join(f"{w}x{h}: {n}" for (w, h), n in self.sizes.most_common(3))
+            sizes = ", ".join(f"{w}x{h}: {n}" for (h, w), n in self.sizes.most_common(3))
             modes = ", ".join(f"{m}: {n}" for m, n in self.modes.most_common())
             total = sum(n for c, n in self.pixels.items() if c != IGNORE) or 1
             share = ", ".join(f"{c}: {n / total:.1%}" for c, n in sorted(self.pixels.items())
@@ -207,7 +207,7 @@ def _audit_pair(dataset, i: int, binary: bool):
     counts = np.bincount(mask.ravel())  # class indices are >= 0 (255 = ignore)
     values = np.flatnonzero(counts)
     pixels = dict(zip(values.tolist(), counts[values].tolist()))
-    return image.size, image.mode, pixels, MaskShape.of(mask) if binary else None
+    return (image.height, image.width), image.mode, pixels, MaskShape.of(mask) if binary else None
 
 
 def audit_dataset(dataset, *, workers: int | None = None,

@@ -70,9 +70,11 @@ nothing else::
     checks.lesson04.check_dice_score(dice_score)
 
 In the solution it prints ``✅ <title> — passed``. In the lesson it raises
-``ExerciseNotDone`` until the student writes the code; the build tags lesson check cells
-``raises-exception`` so that the rest of the notebook still runs (and nbval/nbclient let
-that error through). Checks live in ``segkit/checks/lessonNN.py`` and are written with
+``ExerciseNotDone`` until the student writes the code, and Run all stops there. Check
+cells are not tagged ``raises-exception``: Colab has no cell tags, and its kernel
+(ipykernel) stops a Run all at the first error, so JupyterLab must stop there too for the
+lessons to run the same in both. ``segkit verify`` runs every cell of a lesson and
+expects each check cell to raise ``ExerciseNotDone``. Checks live in ``segkit/checks/lessonNN.py`` and are written with
 :mod:`segkit.checks.core` (``run_check`` and the ``expect_*`` helpers; read its
 docstring). A check passes the solution, raises ``ExerciseNotDone`` on the stub (the
 lesson tests assert it) and fails each catalogued mistake with a hint that names it.
@@ -149,8 +151,8 @@ the tolerance of the stored one. So:
   stopping). Live-updating cells
   (``clear_output``) also need ``nbval-ignore-output``.
 - Use tags, not ``# NBVAL_`` comments. ``skip-execution`` must be paired with
-  ``nbval-skip``. Never tag ``raises-exception`` in a solution (the build does it
-  for lesson check cells).
+  ``nbval-skip``. Never tag a check cell ``raises-exception`` (see "The check
+  cell").
 - Progress bars: ``segkit.progress`` (``tqdm.auto``); never plain ``tqdm`` writing
   rates to stderr.
 - Nothing may download; stay within the lesson's CPU time budget.

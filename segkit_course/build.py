@@ -17,8 +17,10 @@ What the build does to a copy of each solution (``build_lesson``):
 4. replaces each ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block by a stub
    (``# YOUR CODE HERE`` + ``raise NotImplementedError(...)`` in code, ``YOUR ANSWER HERE``
    in markdown);
-5. clears outputs, execution counts and timing metadata, and tags check cells
-   ``raises-exception`` (the stub's error is expected there).
+5. clears outputs, execution counts and timing metadata. Check cells are *not* tagged
+   ``raises-exception``: Colab has no cell tags (its kernel, ipykernel's, then stops a
+   Run all at the first error), so JupyterLab too must stop at the first check whose
+   exercise is not done, and the lessons run the same in both.
 
 Cell ids are kept, so a lesson's cell and its solution's cell have the same id. The
 output is written with nbformat and is byte-stable: building twice gives the same bytes.
@@ -323,9 +325,9 @@ def rule_check_cells(src: _Source) -> list[str]:
         if find_solution_blocks(cell.source)[0]:
             problems.append(f"{where} is a check cell: it must not hold a solution block")
         if RAISES_TAG in tags(cell):
-            problems.append(f"{where} is a check cell tagged `{RAISES_TAG}` in the "
-                            "solution: the solution must pass its checks (the build "
-                            "adds this tag to the lesson)")
+            problems.append(f"{where} is a check cell tagged `{RAISES_TAG}`: the solution "
+                            "must pass its checks, and in the lesson Run all must stop "
+                            "there, in JupyterLab as in Colab (which has no cell tags)")
         if exercise is not None:
             problems.append(f"{where} is both an exercise and a check cell: split it")
     return problems
@@ -544,8 +546,6 @@ def build_lesson(solution_nb: NotebookNode | str | Path, name: str | None = None
             cell.outputs = []
             cell.execution_count = None
             _drop_tolerance(cell)  # it describes stored outputs; a lesson has none
-            if is_check_cell(cell):
-                _add_tag(cell, RAISES_TAG)
         elif cell.cell_type == "markdown":
             cell.source = replace_solution_blocks(cell.source, ANSWER_STUB)
         lesson_cells.append(cell)

@@ -73,10 +73,11 @@ def test_the_audit_reads_the_masks_by_the_datasets_convention(tmp_path):
 
 
 def test_a_clean_dataset_passes_with_its_sizes_and_classes(tmp_path):
-    root = toydata.generate("carvana", tmp_path / "carvana", n=8, size=(48, 32))
+    root = toydata.generate("carvana", tmp_path / "carvana", n=8, size=(32, 48))  # (H, W)
     report = audit_dataset(CarvanaDataset(root))
     assert report.ok and report.n_pairs == 8 and report.bad_indices == []
-    assert report.sizes == {(48, 32): 8} and report.modes == {"RGB": 8}
+    assert report.sizes == {(32, 48): 8} and report.modes == {"RGB": 8}
+    assert "image sizes (W x H): 48x32: 8" in str(report)
     assert set(report.pixels) == {0, 1} and sum(report.pixels.values()) == 8 * 48 * 32
     assert "audited 8 pairs: 0 with problems" in report.summary()
     report.raise_if_problems()

@@ -19,7 +19,7 @@ SIZE = (32, 48)  # (H, W) from 120x80 files
 
 @pytest.fixture(scope="module")
 def carvana(tmp_path_factory):
-    return toydata.generate("carvana", tmp_path_factory.mktemp("c") / "carvana", n=16, size=(120, 80))
+    return toydata.generate("carvana", tmp_path_factory.mktemp("c") / "carvana", n=16, size=(80, 120))
 
 
 def test_cached_pair_matches_the_files_resized(carvana):

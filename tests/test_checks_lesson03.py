@@ -288,8 +288,8 @@ def _validate(*, eval_mode=True, no_grad=True, accumulate="item", loss_mean="sam
                 if dice_on == "labels":
                     dice = segkit.metrics.dice_per_image((logits[:, 0] > 0).long(), masks)
                 else:  # "pooled": one Dice of the whole batch
-                    dice = torch.tensor([segkit.metrics.dice_score(
-                        (logits[:, 0] > 0).long(), masks, reduction="pooled")] * size)
+                    dice = torch.tensor([segkit.metrics.dice_pooled(
+                        (logits[:, 0] > 0).long(), masks)] * size)
                 dice_total += dice.sum().item()
                 dice_batches += dice.mean().item()
                 n += size
@@ -311,7 +311,7 @@ def test_validate_passes_the_solution_and_segkit(capsys):
     assert capsys.readouterr().out == ("✅ validate on a small model — passed (3 batches of "
                                        "4, 4, 2 samples)\n")
     assert core.passed("validate")
-    assert lesson03.check_validate(training.evaluate).passed  # the lesson's fallback
+    assert lesson03.check_validate(training.validate).passed  # the lesson's fallback
 
     @torch.no_grad()
     def decorated(model, loader, loss_fn, device):  # @torch.no_grad() instead of `with`

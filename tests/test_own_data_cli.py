@@ -24,7 +24,8 @@ from segkit.checkpoint import load_checkpoint
 from segkit.cli import main
 from segkit.masks import VOC_COLORMAP
 from segkit.recipe import TrainConfig, build_datasets, continue_schedule
-from segkit.training import BudgetCosineLR, History
+from segkit.budget import BudgetCosineLR
+from segkit.training import History
 
 TINY = ["--size", "32x32", "--base", "4", "--depth", "2", "--batch-size", "8", "--device", "cpu"]
 PATTERNS = ["--image-pattern", "{id}_scan.tif", "--mask-pattern", "{id}_cells.gif"]
@@ -229,7 +230,7 @@ def test_binary_masks_with_an_ignore_value_and_explicit_val_folders(tmp_path, ca
     """--ignore-index 255 on binary 0/1 masks: the loss and the scores leave those pixels
     out; --val-images/--val-masks replace the split; --skip-audit says so."""
     from segkit.recipe import IgnoringBCEDice, build_loss
-    from segkit.training import evaluate
+    from segkit.training import validate
     from segkit.unet import UNet
 
     mask = np.zeros((16, 16), np.uint8)
@@ -256,13 +257,13 @@ def test_binary_masks_with_an_ignore_value_and_explicit_val_folders(tmp_path, ca
     perfect = torch.where(masks == 1, 20.0, -20.0).float()[:, None]
     assert loss_fn(perfect, masks).item() < 0.01
     model = UNet(in_channels=3, num_classes=1, base=4, depth=2)
-    scores = evaluate(model, [(images, masks)], loss_fn, "cpu")
+    scores = validate(model, [(images, masks)], loss_fn, "cpu")
     assert 0 <= scores["accuracy"] <= 1 and math.isfinite(scores["loss"])
 
     class Oracle(torch.nn.Module):  # predicts the truth; wrong only where nobody labelled
         def forward(self, x):
             return torch.where(masks == 1, 20.0, -20.0).float()[:, None] + 0 * x[:, :1]
-    oracle = evaluate(Oracle(), [(images, masks)], loss_fn, "cpu")
+    oracle = validate(Oracle(), [(images, masks)], loss_fn, "cpu")
     assert oracle["accuracy"] == 1.0 and oracle["dice"] == 1.0
 
 

@@ -580,7 +580,7 @@ _CATALOGUE = [
     Mistake("validate-returns-dict", ("03",), ("validate",),
             what="validate does not return `{\"loss\": ..., \"dice\": ...}`",
             hint="return a dict with the mean loss and the mean Dice, `{{\"loss\": ..., "
-                 "\"dice\": ...}}` (the same keys as segkit.training.evaluate).",
+                 "\"dice\": ...}}` (the same keys as segkit.training.validate).",
             source=TRIALS),
     Mistake("dice-not-float", ("03",), ("validate",),
             what="the Dice returned as a tensor instead of a Python float",

@@ -67,19 +67,19 @@ __all__ = [
 
 def reference_pixel_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
     """segkit's pixel accuracy with the exercise's signature: logits (N, 1, H, W), target (N, H, W)."""
-    return metrics.pixel_accuracy(metrics.binarize(logits, from_logits=True), target)
+    return metrics.pixel_accuracy(logits, target)
 
 
 def reference_dice_score(logits: torch.Tensor, target: torch.Tensor,
                          threshold: float = 0.5) -> float:
     """segkit's per-image Dice (both-empty = 1) with the exercise's signature."""
-    return metrics.dice_score(logits, target, from_logits=True, threshold=threshold)
+    return metrics.dice_score(logits, target, threshold)
 
 
 def reference_iou_score(logits: torch.Tensor, target: torch.Tensor,
                         threshold: float = 0.5) -> float:
     """segkit's per-image IoU (both-empty = 1) with the exercise's signature."""
-    return metrics.iou_score(logits, target, from_logits=True, threshold=threshold)
+    return metrics.iou_score(logits, target, threshold)
 
 
 # --------------------------------------------------------------------------- fixed batches

@@ -39,7 +39,7 @@ from PIL import Image, ImageDraw
 
 from segkit.toydata import draw
 
-DEFAULT_SIZE = (240, 160)   # (width, height); real Carvana: 1918 x 1280, the same 3:2
+DEFAULT_SIZE = (160, 240)   # (height, width); real Carvana: 1280 x 1918, the same 3:2
 DEFAULT_N = 192             # 48 cars x 4 views
 VIEWS_PER_CAR = 4
 SUPERSAMPLE = 2             # the car is drawn at 2x and averaged down
@@ -419,13 +419,13 @@ def draw_car_photo(rng: np.random.Generator, faces: list[Face], colours: dict[st
 
     Args:
         studio: (wall, floor) colours, see :func:`studio_colours`.
-        size: (width, height) of the photo.
+        size: (height, width) of the photo.
         area: wanted fraction of the photo the car covers (kept inside the frame).
 
     Returns:
         image (H, W, 3) uint8 and mask (H, W) uint8 with 0 background, 1 car.
     """
-    width, height = size
+    height, width = size
     S = SUPERSAMPLE
     yaw = -90.0 + 22.5 * (view - 1) + rng.uniform(-4.0, 4.0)   # view 01 faces the camera
     pitch = rng.uniform(7.0, 18.0)
@@ -504,7 +504,7 @@ def generate_carvana(root: Path, n: int = DEFAULT_N, size: tuple[int, int] = DEF
                      seed: int = 0) -> Path:
     """Write ``n`` toy Carvana photos (rounded to whole cars of 4 views) under ``root``.
 
-    size: (width, height). Returns ``root``."""
+    size: (height, width). Returns ``root``."""
     root = Path(root)
     rng = draw.make_rng(seed)
     n_cars = max(1, int(round(n / VIEWS_PER_CAR)))

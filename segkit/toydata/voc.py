@@ -35,7 +35,7 @@ from segkit.toydata import draw
 
 VOC_TOY_CLASSES = ("background", "disc", "box", "triangle", "ring")
 IGNORE_INDEX = 255
-DEFAULT_SIZE = (160, 120)    # (width, height)
+DEFAULT_SIZE = (120, 160)    # (height, width)
 DEFAULT_N = 160              # 120 train + 40 val
 VAL_FRACTION = 0.25
 SUPERSAMPLE = 2              # the picture is drawn at 2x and averaged down
@@ -154,13 +154,13 @@ def draw_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndar
     """One toy VOC scene.
 
     Args:
-        size: (width, height).
+        size: (height, width).
 
     Returns:
         image (H, W, 3) uint8 and label (H, W) uint8 with class indices 0..4 and 255 on
         the void borders.
     """
-    width, height = size
+    height, width = size
     S = SUPERSAMPLE
     img = _background(rng, height, width)
     hi = np.zeros((height * S, width * S, 3), np.float32)
@@ -245,7 +245,7 @@ def generate_voc(root: Path, n: int = DEFAULT_N, size: tuple[int, int] = DEFAULT
                  seed: int = 0) -> Path:
     """Write ``n`` toy VOC scenes under ``root``/VOCdevkit/VOC2012 (a quarter of them in val).
 
-    size: (width, height). Returns ``root``."""
+    size: (height, width). Returns ``root``."""
     root = Path(root)
     rng = draw.make_rng(seed)
     voc = root / "VOCdevkit" / "VOC2012"
