@@ -46,7 +46,13 @@ FIXES = {
     "values": "say what the values mean: --num-classes / --class-names FILE for several "
               "classes, --foreground VALUE for binary, --mask-values 0:0,128:1, "
               "--ignore-index VALUE; or --drop-bad-files",
+    "colours": "a few colours of your own: name each class and its colour in a labelmap "
+               "file, one 'name:r,g,b' a line, and pass --class-names FILE; hundreds of "
+               "colours: a JPEG-compressed mask (use PNG) or a mask resized with bilinear "
+               "interpolation (use nearest); or --drop-bad-files",
 }
+#: How an error about a colour mask starts its list of colours (segkit.masks).
+UNKNOWN_COLOURS = "colours are not in the colour map"
 SHOWN = 3  # problems of a kind shown as examples; the rest are counted
 
 
@@ -150,13 +156,15 @@ class Audit:
         seen in every mask that did not fit (class indices, JPEG, ...)."""
         if kind == "values" and self.bad_values:
             return f"{values_cause(sorted(self.bad_values), self.num_classes)}; or --drop-bad-files"
+        if kind == "values" and any(UNKNOWN_COLOURS in t for _, k, t in self.problems if k == kind):
+            return FIXES["colours"]
         return FIXES[kind]
 
     def problem_lines(self, kind: str, prefix: str = "  - ") -> list[str]:
         """The first problems of ``kind`` (one line each), then how many more there are."""
         found = [text for _, k, text in self.problems if k == kind]
-        if kind == "values" and self.bad_values:  # the cause is said once, in the fix
-            found = [text.split(" Likely:")[0] for text in found]
+        if kind == "values":  # the cause is said once, in the fix
+            found = [text.split(" Likely:")[0].split(" Expected only")[0] for text in found]
         lines = [prefix + text.splitlines()[0] for text in found[:SHOWN]]
         if len(found) > SHOWN:
             lines.append(f"{prefix}... and {len(found) - SHOWN} more")
@@ -164,7 +172,7 @@ class Audit:
 
     def __str__(self) -> str:
         lines = [self.summary()]
-        for kind in FIXES:
+        for kind in ("unreadable", "size", "values"):
             count = sum(1 for _, k, _ in self.problems if k == kind)
             if count:
                 lines.append(f"{count} problem(s) of kind '{kind}' (fix: {self.fix(kind)}):")

@@ -482,3 +482,120 @@ def test_a_multiclass_run_names_its_classes_and_shows_no_raw_warning(tmp_path, c
     text = capsys.readouterr().out
     for line in ("0 _background_", "1 road", "2 car"):
         assert f"    {line} " in text
+
+
+def _grey_masks(folder: Path, n: int, rng) -> list[Path]:
+    """Masks of three grey values (0, 128, 255) in bands, each in every mask."""
+    paths = []
+    for i in range(n):
+        mask = np.zeros((24, 24), np.uint8)
+        cut = rng.integers(6, 18)
+        mask[cut:], mask[:, :cut // 2] = 128, 255
+        paths.append(_stand_in(folder, f"{i:02d}.png", mask))
+    return paths
+
+
+def test_every_remapping_translates_the_models_classes_by_the_masks_themselves(tmp_path):
+    """class_translation: --foreground 0 swaps the two classes of a binary model; another
+    value map permutes a multiclass model's classes; a reading that splits one of the
+    model's classes is refused (the model cannot tell its parts apart); the same reading
+    needs no translation."""
+    from segkit.errors import DataError
+    from segkit.evaluation import class_translation
+    from segkit.owndata import mask_spec
+
+    paths = _grey_masks(tmp_path, 3, np.random.default_rng(0))
+    three = mask_spec(mask_values="0:0,128:1,255:2")
+    assert class_translation(paths, three, mask_spec(mask_values="0:2,128:1,255:0"),
+                             3).tolist() == [2, 1, 0]
+    assert class_translation(paths, three, three, 3) is None
+    binary = [_stand_in(tmp_path / "bin", "a.png", (np.arange(64).reshape(8, 8) % 2 * 255).astype(np.uint8))]
+    assert class_translation(binary, mask_spec(), mask_spec(foreground=0), 2).tolist() == [1, 0]
+    merged = mask_spec(mask_values="0:0,128:0,255:1")
+    with pytest.raises(DataError, match="split what the checkpoint learned as one class: its "
+                                        r"class 0 covers pixels they call classes \[0, 1\]"):
+        class_translation(paths, merged, three, 2)
+
+
+def test_evaluate_with_another_value_map_scores_the_same_pixels_as_the_training(tmp_path,
+                                                                                capsys):
+    """A model trained with --mask-values 0:0,128:1,255:2, scored with the map reversed:
+    every class keeps its Dice and IoU under its new index (the prediction is remapped
+    with the truth), so mIoU and accuracy are the same."""
+    rng = np.random.default_rng(1)
+    _grey_masks(tmp_path / "masks", 8, rng)
+    for i in range(8):
+        _stand_in(tmp_path / "images", f"{i:02d}.png",
+                  rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
+    folders = ["--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks")]
+    assert main(["train", *folders, "--mask-values", "0:0,128:1,255:2", "--out-dir",
+                 str(tmp_path / "run"), "--epochs", "1", "--no-time-limit", *TINY]) == 0
+    capsys.readouterr()
+    scores = []
+    for values in ("0:0,128:1,255:2", "0:2,128:1,255:0"):
+        assert main(["evaluate", str(tmp_path / "run" / "best.pt"), *folders, "--mask-values",
+                     values, "--out-dir", str(tmp_path / values.replace(":", "_"))]) == 0
+        text = capsys.readouterr().out
+        rows = re.findall(r"^    class (\d) +(\d\.\d{4})  (\d\.\d{4})$", text, re.M)
+        summary = re.findall(r"^  (miou|accuracy) +(\d\.\d{4})$", text, re.M)
+        scores.append(({int(c): (d, j) for c, d, j in rows}, summary))
+    (same, summary_a), (reversed_, summary_b) = scores
+    assert set(same) == {0, 1, 2} and summary_a and summary_a == summary_b
+    assert reversed_ == {2 - c: v for c, v in same.items()}
+
+
+def _broken_folder(root: Path, kind: str) -> list[str]:
+    """12 pairs with one kind of problem in every mask (or in the names); the options of
+    segkit train that read them."""
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        name = f"{i:02d}.png"
+        _stand_in(root / "img", name, rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+        if kind == "names":
+            _stand_in(root / "lab", f"label_{i}.png", np.zeros((16, 16), np.uint8))
+        elif kind == "sizes":
+            _stand_in(root / "lab", name, np.zeros((20, 16), np.uint8))
+        elif kind == "indices":
+            _stand_in(root / "lab", name, rng.integers(0, 12, (16, 16)).astype(np.uint8))
+        else:  # colours
+            _stand_in(root / "lab", name, rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    extra = ["--num-classes", "5"] if kind == "indices" else []
+    return ["--images", str(root / "img"), "--masks", str(root / "lab"), *extra]
+
+
+@pytest.mark.parametrize("kind, cause", [
+    ("names", "12 images have no mask: 00.png, 01.png"),
+    ("sizes", "resize the mask with the image (nearest interpolation for the mask)"),
+    ("indices", "values 0..11 look like class indices: --num-classes 12, or --num-classes 11 "
+                "--ignore-index 11"),
+    ("colours", "pass --class-names FILE; hundreds of colours: a JPEG-compressed mask"),
+])
+def test_every_dataset_error_is_a_few_lines_with_the_cause_that_fits(tmp_path, capsys, kind,
+                                                                      cause):
+    """Whatever is wrong with the folders: one error of at most 15 lines (a summary, the
+    cause that fits what was seen, a few examples and a count of the rest), no line of
+    more than a few hundred characters, and no run folder left behind."""
+    out = tmp_path / "run"
+    argv = ["train", *_broken_folder(tmp_path, kind), "--out-dir", str(out), *TINY]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    message = err[err.index("segkit train: error"):].strip().splitlines()
+    assert len(message) <= 15 and max(len(line) for line in message) <= 400
+    assert cause in " ".join(message)
+    assert kind == "names" or message[-1] == "  - ... and 9 more"
+    assert not out.exists()
+
+
+def test_augment_help_says_what_your_own_folders_get(capsys):
+    """Own-folder runs augment by default: --augment's help says so, in the words of the
+    table it is read from, and names your own folders (not only the built-in sets)."""
+    from segkit.recipe import DATASET_DEFAULTS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    entry = text[text.index("--augment, --no-augment"):text.index("--seed SEED", text.index(
+        "--augment, --no-augment"))]
+    own = "on" if DATASET_DEFAULTS["folder"]["augment"] else "off"
+    assert f"folder {own}" in entry and "folder: your own --images/--masks" in entry
+    assert TrainConfig(images="x", masks="y").augment is DATASET_DEFAULTS["folder"]["augment"]
