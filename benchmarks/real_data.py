@@ -180,6 +180,16 @@ def run_variant(layout: Layout, root: Path, out: Path, name: str, extra: list[st
     return row
 
 
+def score_only(layout: Layout, root: Path, checkpoint: Path) -> str:
+    """One line: the figure of ``checkpoint`` (and the epochs it trained) against the
+    trivial baseline."""
+    figures, baseline = score(layout, root, checkpoint)
+    epochs = load_checkpoint(checkpoint).get("epoch")
+    return (f"{checkpoint} (epoch {epochs}): {layout.metric} {figures[layout.metric]:.4f} "
+            f"(trivial baseline {baseline:.4f}); "
+            + ", ".join(f"{k} {v:.4f}" for k, v in figures.items() if k != layout.metric))
+
+
 def write_names(out: Path) -> Path:
     """CamVid's class names, one a line (its copy ships none), for --class-names."""
     path = out / "camvid_class_names.txt"
@@ -196,6 +206,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="train this many epochs, no time limit")
     ap.add_argument("--sweep", action="store_true", help="compare the recipe's variants")
     ap.add_argument("--out", type=Path, default=Path("runs/real"), help="where runs go")
+    ap.add_argument("--checkpoint", type=Path,
+                    help="score this checkpoint of a run on DIR instead of training (a run "
+                         "stopped early: its best.pt)")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                     help="more segkit train options for every run (after the others)")
     args = ap.parse_args()
@@ -204,6 +217,9 @@ def main() -> None:
               else ["--max-seconds", str(args.seconds)])
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{layout.name} in {args.root}; published: {layout.published}")
+    if args.checkpoint:
+        print(score_only(layout, args.root.resolve(), args.checkpoint))
+        return
     variants = layout.sweep if args.sweep else {"recipe": []}
     rows = [run_variant(layout, args.root.resolve(), args.out, name, extra + args.extra, budget)
             for name, extra in variants.items()]

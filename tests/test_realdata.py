@@ -312,6 +312,12 @@ def test_the_real_data_benchmark_trains_from_the_command_line_and_scores(tmp_pat
     rows = json.loads((tmp_path / "runs" / "drive.json").read_text())
     assert rows[0]["dataset"] == "drive" and rows[0]["cpu_s"] >= 0
     assert (tmp_path / "runs" / "drive-recipe" / "test" / "per_image.csv").is_file()
+    best = tmp_path / "runs" / "drive-recipe" / "best.pt"  # a run's checkpoint, scored again
+    again = subprocess.run([sys.executable, str(repo / "benchmarks" / "real_data.py"), str(root),
+                            "--checkpoint", str(best)], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(repo)})
+    assert again.returncode == 0, again.stderr
+    assert f"(epoch 1): dice {dice:.4f} (trivial baseline {trivial:.4f})" in again.stdout
 
 
 def test_the_real_data_benchmark_knows_the_layouts_as_they_ship(tmp_path, monkeypatch):
