@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from pathlib import Path
+from typing import Any, Callable
 
 from segkit.failures import describe, wants_traceback
 
@@ -131,6 +133,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+MASK_OPTIONS = ("num_classes", "class_names", "foreground", "ignore_index", "mask_values")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
@@ -146,6 +151,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                          if k in TrainConfig.__dataclass_fields__ and k != "preset"})
     if getattr(args, "images", None) or getattr(args, "masks", None):
         return evaluate_own_folder(args, ckpt)
+    if cfg.dataset == "folder":
+        return evaluate_own_split(args, ckpt)
+    given = [f"--{k.replace('_', '-')}" for k in MASK_OPTIONS if getattr(args, k) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} say how to read your own masks: they apply to "
+                         f"--images DIR --masks DIR (or a checkpoint trained on your own "
+                         f"folders), not to the {cfg.dataset} dataset this checkpoint used")
     if args.data_root:
         cfg.data_root = str(Path(args.data_root).resolve())
     elif cfg.data_root and not Path(cfg.data_root).is_dir():
@@ -153,7 +165,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{args.checkpoint} was trained on {cfg.data_root}, which is not there (moved, "
             "deleted, or a relative path from another folder): give the data's folder with "
             "--data-root DIR")
-    check_data_root(args.checkpoint, cfg)  # your own folders (--images/--masks) too
+    check_data_root(args.checkpoint, cfg)
     device = pick_device(args.device)
     model = model_from_checkpoint(ckpt, device, name=args.checkpoint)
     train_ds, val_ds, _ = build_datasets(cfg)
@@ -183,37 +195,70 @@ def check_data_root(checkpoint, cfg) -> None:
                             "--images DIR --masks DIR")
 
 
+def _mask_spec_of(args: argparse.Namespace, ckpt: dict):
+    """How to read the masks: as the checkpoint's training did, with the mask options given
+    on the command line in place of its own (they apply to the predictions too)."""
+    from segkit.evaluation import spec_from_checkpoint
+
+    return spec_from_checkpoint(ckpt, **{k: getattr(args, k) for k in MASK_OPTIONS})
+
+
+def _show_scores(args: argparse.Namespace, ckpt: dict, result, what) -> None:
+    for note in result.notes:
+        print(note)
+    print(f"checkpoint {args.checkpoint} (epoch {ckpt['epoch']}) on {what}: {result}")
+    print(f"wrote {result.csv_path} and {result.figure_path} (the worst images)")
+
+
 #: The files that say a folder holds an evaluation.
 EVALUATION_FILES = ("per_image.csv", "worst.png", "summary.json", "per_class.csv")
 
 
-def evaluate_own_folder(args: argparse.Namespace, ckpt: dict) -> int:
-    """``segkit evaluate CKPT --images DIR --masks DIR``: summary, CSV, worst-images figure,
-    in a folder of their own (an earlier evaluation's is kept: the next free name)."""
+def evaluate_into_own_folder(args: argparse.Namespace, evaluate: Callable[[Path], Any]):
+    """``evaluate(folder)``'s result, written into a folder this evaluation takes alone:
+    ``--out-dir`` or ``<checkpoint folder>/evaluation``, or the next free name when that
+    holds an earlier evaluation or another process is writing there (segkit.claim)."""
     from segkit.claim import claim_folder, release_folder
+
+    folder = Path(args.out_dir) if args.out_dir else Path(args.checkpoint).parent / "evaluation"
+    folder = claim_folder(folder, EVALUATION_FILES, what="evaluation")
+    try:
+        return evaluate(folder)
+    finally:
+        release_folder(folder)
+
+
+def evaluate_own_folder(args: argparse.Namespace, ckpt: dict) -> int:
+    """``segkit evaluate CKPT --images DIR --masks DIR``: summary, CSV, worst-images figure.
+    On the run's own training folder, per_image.csv says which images were validation."""
     from segkit.device import pick_device
-    from segkit.evaluation import evaluate_folder, spec_from_checkpoint
-    from segkit.owndata import mask_spec
+    from segkit.evaluation import evaluate_folder
 
     if not (args.images and args.masks):
         raise ValueError("give both --images DIR and --masks DIR (a labelled folder to score)")
-    spec = spec_from_checkpoint(ckpt)
-    if any(v is not None for v in (args.foreground, args.ignore_index, args.mask_values,
-                                   args.class_names, args.num_classes)):
-        spec = mask_spec(num_classes=args.num_classes, class_names=args.class_names,
-                         foreground=args.foreground, ignore_index=args.ignore_index,
-                         mask_values=args.mask_values)
-    out = Path(args.out_dir) if args.out_dir else Path(args.checkpoint).parent / "evaluation"
     pairing = {"mask_suffix": args.mask_suffix, "image_pattern": args.image_pattern,
                "mask_pattern": args.mask_pattern}
-    out = claim_folder(out, EVALUATION_FILES, what="evaluation")  # never over an earlier evaluation
-    try:
-        result = evaluate_folder(args.checkpoint, args.images, args.masks, out, spec=spec,
-                                 pairing=pairing, device=pick_device(args.device))
-    finally:
-        release_folder(out)
-    print(f"checkpoint {args.checkpoint} (epoch {ckpt['epoch']}) on {args.images}: {result}")
-    print(f"wrote {result.csv_path} and {result.figure_path} (the worst images)")
+    info = ckpt.get("data") or {}
+    split = None  # on the run's own training folder: which images were validation
+    if "split" in info and Path(args.images).resolve() == Path(info.get("images", "")):
+        split = {image: part for part in ("train", "val") for image, _ in info["split"][part]}
+    result = evaluate_into_own_folder(args, lambda folder: evaluate_folder(
+        args.checkpoint, args.images, args.masks, folder, spec=_mask_spec_of(args, ckpt),
+        pairing=pairing, device=pick_device(args.device), split=split))
+    _show_scores(args, ckpt, result, args.images)
+    return 0
+
+
+def evaluate_own_split(args: argparse.Namespace, ckpt: dict) -> int:
+    """``segkit evaluate CKPT`` for a run on your own folders: its validation pairs, found
+    where it trained (or under --data-root after a move), scored as evaluate_folder does."""
+    from segkit.device import pick_device
+    from segkit.evaluation import evaluate_split
+
+    result = evaluate_into_own_folder(args, lambda folder: evaluate_split(
+        args.checkpoint, folder, data_root=args.data_root, spec=_mask_spec_of(args, ckpt),
+        device=pick_device(args.device)))
+    _show_scores(args, ckpt, result, "its validation images")
     return 0
 
 
@@ -255,6 +300,11 @@ def add_own_data_options(p: argparse.ArgumentParser, *, training: bool) -> None:
     g.add_argument("--val-masks", dest="val_masks", help="validation masks")
     g.add_argument("--val-fraction", dest="val_fraction", type=float,
                    help="share of the pairs kept for validation, split with --seed (default 0.2)")
+    g.add_argument("--crop", action=argparse.BooleanOptionalAction, default=None,
+                   help="train on random crops of --size at the images' own scale (as many "
+                        "an epoch as the images hold) and validate on whole images; predict "
+                        "and evaluate then work in tiles at that scale (default: resize "
+                        "every image to --size)")
     g.add_argument("--image-mode", dest="image_mode", choices=["RGB", "L"],
                    help="read images as colour or grey (default: as the first image is)")
     g.add_argument("--skip-audit", "--skip-data-check", dest="skip_audit", action="store_true",
@@ -270,7 +320,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     result = predict_folder(args.checkpoint, args.input_dir, args.output_dir,
                             device=pick_device(args.device), threshold=args.threshold,
                             tta=args.tta, overlays=not args.no_overlays,
-                            overwrite=args.overwrite, strict=args.strict)
+                            overwrite=args.overwrite, strict=args.strict,
+                            all_files=args.all_files)
+    if result.derived_note():
+        print(result.derived_note())
     print(f"wrote {len(result.written)} masks" + ("" if args.no_overlays else " and overlays")
           + f" to {result.folder}")
     if result.skipped:
@@ -378,8 +431,10 @@ def add_optimizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip-grad", dest="clip_grad", type=float,
                    help=f"clip the gradients' norm to this; 0: no clipping "
                         f"({table_default('clip_grad')})")
-    p.add_argument("--loss", choices=["auto", "bce", "dice", "bce_dice", "ce", "weighted_ce"],
-                   help=f"auto: bce_dice for binary masks, weighted_ce for classes "
+    p.add_argument("--loss", choices=["auto", "bce", "dice", "bce_dice", "ce", "weighted_ce",
+                                      "median_ce"],
+                   help="auto: bce_dice for binary masks, weighted_ce (inverse-frequency class "
+                        "weights) for classes; median_ce: median-frequency class weights "
                         f"({table_default('loss')})")
     p.add_argument("--scheduler", choices=["cosine", "plateau", "none"],
                    help="cosine: down to 0 over the time budget, or over the epochs with "
@@ -407,7 +462,8 @@ def _add_train(sub) -> None:
     add_model_options(p)
     add_optimizer_options(p)
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"flips and small changes of the training images ({table_default('augment')})")
+                   help="flips and small changes of the training images "
+                        f"({table_default('augment')}; folder: your own --images/--masks)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"])
     p.add_argument("--out-dir", dest="out_dir",
@@ -425,16 +481,20 @@ def _add_train(sub) -> None:
 def _add_evaluate(sub) -> None:
     """The ``segkit evaluate`` subcommand and its options."""
     p = sub.add_parser("evaluate", help="validation figures of a checkpoint",
-                       description="Rebuild the checkpoint's validation split and print its "
-                                   "loss, Dice/mIoU and pixel accuracy.")
+                       description="Score a checkpoint on its validation split: the built-in "
+                                   "datasets' (loss, Dice/mIoU, pixel accuracy), or the one a "
+                                   "run on your own folders recorded (Dice and IoU of both "
+                                   "classes, or of every class by name; per_image.csv and "
+                                   "worst.png); or on any labelled folder (--images/--masks).")
     p.add_argument("checkpoint")
     p.add_argument("--data-root", dest="data_root",
                    help="where the checkpoint's dataset is now (default: the folder it "
-                        "recorded when training)")
+                        "recorded when training); for your own folders, the folder that now "
+                        "holds its images and masks folders")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     p.add_argument("--out-dir", dest="out_dir",
-                   help="with --images/--masks: where to write per_image.csv and worst.png "
-                        "(default: <checkpoint folder>/evaluation)")
+                   help="where to write per_image.csv and worst.png (your own folders; "
+                        "default: <checkpoint folder>/evaluation)")
     add_own_data_options(p, training=False)
     p.set_defaults(func=cmd_evaluate)
 
@@ -470,6 +530,9 @@ def _add_predict(sub) -> None:
     p.add_argument("--strict", action="store_true",
                    help="stop at the first image that cannot be read (default: skip it, "
                         "list it at the end, exit status 1)")
+    p.add_argument("--all-files", dest="all_files", action="store_true",
+                   help="predict files named like another image plus a word too (0_predict.png "
+                        "beside 0.png: by default left out, as earlier outputs or masks)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     p.set_defaults(func=cmd_predict)
 
@@ -507,6 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _note(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a warning raised during a command as one line, without the source path."""
+    print(f"note: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -514,7 +582,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():  # a library's warning is one line of the run's own
+            warnings.showwarning = _note
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted; the last saved checkpoint is intact", file=sys.stderr)
         return 130

@@ -499,14 +499,17 @@ def make_loaders(
 
 def with_transforms(train_ds: SegmentationPairs, val_ds: SegmentationPairs,
                     size: tuple[int, int] | None, augment: bool, num_classes: int,
-                    mask_fill: int = 0, cache=None):
+                    mask_fill: int = 0, cache=None, crop: bool = False):
     """Compute stats on train_ds (untransformed), attach train/val transforms.
 
     size is (H, W) (None: the files' size); with ``augment`` the training set gets
     ``train_transforms`` (pixels brought in by the random affine are labelled
     ``mask_fill``), else the validation transform. With a ``cache``
     (``segkit.cache.ResizedCache``) both datasets read through it and the stats come
-    from the cached images.
+    from the cached images. With ``crop`` the training images are random crops of
+    ``size`` at their own scale (augmented or not) and the validation images are whole,
+    at their own scale (padded at the right and bottom to the largest, padding not
+    scored).
 
     Returns (train_ds, val_ds, stats) with stats the dict described in
     ``carvana_datasets``.
@@ -518,11 +521,17 @@ def with_transforms(train_ds: SegmentationPairs, val_ds: SegmentationPairs,
         mean, std = compute_mean_std(CachedImages(train_ds, cache))
     else:
         mean, std = compute_mean_std(train_ds, size=size)
-    if augment:
+    if crop:
+        train_ds.transform = train_transforms(size, mean, std, mask_fill=mask_fill, crop=True,
+                                              hflip=augment, affine=augment, color=augment)
+        val_ds.transform = eval_transforms(None, mean, std, pad_to=largest_size(val_ds),
+                                           mask_fill=255)
+    elif augment:
         train_ds.transform = train_transforms(size, mean, std, mask_fill=mask_fill)
+        val_ds.transform = eval_transforms(size, mean, std)
     else:
         train_ds.transform = eval_transforms(size, mean, std)
-    val_ds.transform = eval_transforms(size, mean, std)
+        val_ds.transform = eval_transforms(size, mean, std)
     stats = {
         "mean": mean,
         "std": std,
@@ -531,6 +540,16 @@ def with_transforms(train_ds: SegmentationPairs, val_ds: SegmentationPairs,
         "num_classes": num_classes,
     }
     return train_ds, val_ds, stats
+
+
+def largest_size(dataset: SegmentationPairs) -> tuple[int, int]:
+    """(H, W): the largest height and width of the dataset's images (read from the files'
+    headers, without decoding the pixels)."""
+    sizes = []
+    for path in dataset.image_paths:
+        with Image.open(path) as im:
+            sizes.append(im.size)
+    return max(h for _, h in sizes), max(w for w, _ in sizes)
 
 
 def carvana_datasets(

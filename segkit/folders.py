@@ -33,7 +33,7 @@ from segkit.errors import DataError
 from segkit.imageio import IMAGE_EXTENSIONS
 
 __all__ = ["Pairing", "pair_folders", "image_files", "compile_pattern", "match_names",
-           "show_names"]
+           "show_names", "derived_files"]
 
 _SEPARATORS = "_-. "
 
@@ -47,6 +47,25 @@ class Pairing:
     how: str
     left_out: int = 0  # files a pattern did not match
 
+    @property
+    def by_identical_names(self) -> bool:
+        return self.how == "identical names"
+
+    def describe(self, images_dir, masks_dir, examples: int = 3) -> str:
+        """What was paired, in a few lines: the rule, the counts and, when the names are not
+        identical, the first pairs, so that a wrong pairing is seen before it is used."""
+        head = (f"paired {len(self.image_paths)} images of {images_dir} with masks of "
+                f"{masks_dir} by {self.how}")
+        if self.left_out:
+            head += f" ({self.left_out} files matched no pattern and are not used)"
+        if self.by_identical_names:
+            return head
+        shown = [f"  {i.name} + {m.name}" for i, m in
+                 list(zip(self.image_paths, self.mask_paths))[:examples]]
+        more = len(self.image_paths) - len(shown)
+        return "\n".join([head + ", not by identical names:"] + shown + (
+            [f"  ... and {more} more pair{'s' if more > 1 else ''}"] if more else []))
+
 
 def show_names(names: list[str], first: int = 5) -> str:
     """'a.png, b.png, ... (3 more)': the first names of a list, for an error message."""
@@ -54,11 +73,13 @@ def show_names(names: list[str], first: int = 5) -> str:
     return shown + (f", ... ({len(names) - first} more)" if len(names) > first else "")
 
 
-def image_files(folder: str | Path, what: str = "images") -> list[Path]:
+def image_files(folder: str | Path, what: str = "images", near: str | None = None) -> list[Path]:
     """The image files of ``folder``, sorted by name (hidden files skipped).
 
     Raises DataError naming the folder (``what``: "images", "masks", "input") when it
-    is missing, is a file, or holds no image (then it shows what it does hold).
+    is missing, is a file, or holds no image (then it shows what it does hold, and which
+    of its folders to give instead; ``near``: the name of the other folder of the pair,
+    e.g. "train" makes "trainannot" the masks folder proposed).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -67,11 +88,54 @@ def image_files(folder: str | Path, what: str = "images") -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
                    and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
-        others = sorted(p.name for p in folder.iterdir())
-        seen = f"; it holds: {', '.join(others[:5])}" if others else "; it is empty"
         raise DataError(f"no images found in {what} folder {folder} (looked for "
-                        f"{' '.join(IMAGE_EXTENSIONS)}){seen}")
+                        f"{' '.join(IMAGE_EXTENSIONS)}){_what_it_holds(folder, what, near)}")
     return files
+
+
+def derived_files(files: list[Path]) -> dict[Path, Path]:
+    """{file: the file whose name it extends} for the files named like another file of the
+    list plus a separator and a word: ``0_predict.png`` beside ``0.png``, ``a_mask.png``
+    beside ``a.jpg`` (earlier outputs, or masks, kept next to the images). A number after
+    the separator does not count (``scan_2.png`` beside ``scan.png`` is an image too)."""
+    by_stem = {p.stem: p for p in files}
+    found = {}
+    for path in files:
+        stem = path.stem
+        for cut in (i for i, c in enumerate(stem) if c in _SEPARATORS and i > 0):
+            base = by_stem.get(stem[:cut])
+            if base is not None and base != path and stem[cut + 1:cut + 2].isalpha():
+                found[path] = base
+                break
+    return found
+
+
+def _count_images(folder: Path) -> int:
+    return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS
+               and not p.name.startswith("."))
+
+
+def _what_it_holds(folder: Path, what: str, near: str | None = None) -> str:
+    """'; it holds 3 folders: train/ (367 images), ...': the end of a "no images" error,
+    naming the subfolders that do hold images (a parent folder given by mistake)."""
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    if not entries:
+        return "; it is empty"
+    folders = [p for p in entries if p.is_dir()]
+    with_images = [(p, _count_images(p)) for p in folders]
+    with_images = [(p, n) for p, n in with_images if n]
+    if not with_images:
+        return f"; it holds: {show_names([p.name + ('/' if p.is_dir() else '') for p in entries])}"
+    listed = ", ".join(f"{p.name}/ ({n} images)" for p, n in with_images[:6])
+    more = f", ... ({len(with_images) - 6} more)" if len(with_images) > 6 else ""
+    option = {"masks": "--masks", "images": "--images"}.get(what, "the folder")
+    maskish = [p for p, _ in with_images if any(w in p.name.lower() for w in _MASK_WORDS)]
+    likely = (maskish if what == "masks" else
+              [p for p, _ in with_images if p not in maskish]) or [with_images[0][0]]
+    if near:  # the one named like the other folder: train -> trainannot, and back
+        likely.sort(key=lambda p: not (p.name.startswith(near) or near.startswith(p.name)))
+    return (f"; it holds {len(with_images)} folder(s) of images: {listed}{more}. Give one of "
+            f"them, e.g. {option} {folder / likely[0].name}")
 
 
 def _keyed(files: list[Path], key, what: str) -> dict[str, Path]:
@@ -169,26 +233,55 @@ def _pattern_of(path: Path, ident: str) -> str:
     return "{id}" + path.name[len(ident):]
 
 
+def _readings(path: Path) -> set[tuple[str, str]]:
+    """The (pattern, id) ways to read a file name: its first part ('21' of 21_training.tif,
+    pattern '{id}_training.tif'), or its first or last run of digits ('0' of image_0.png,
+    pattern 'image_{id}.png')."""
+    ident = _token_id(path.stem)
+    found = {(_pattern_of(path, ident), ident)}
+    runs = list(re.finditer(r"\d+", path.stem))
+    for run in runs[:1] + runs[-1:]:
+        found.add((path.name[:run.start()] + "{id}" + path.name[run.end():], run.group()))
+    return found
+
+
+def _ids_by_pattern(files: list[Path]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = defaultdict(set)
+    for path in files:
+        for pattern, ident in _readings(path):
+            found[pattern].add(ident)
+    return found
+
+
+_MASK_WORDS = ("mask", "label", "annot", "manual", "truth", "gt", "seg")
+
+
 def _candidate_patterns(images: list[Path], masks: list[Path]) -> list[tuple[str, str, int]]:
-    """(image pattern, mask pattern, pairs) for the name shapes seen around a shared id."""
-    image_shapes = Counter(_pattern_of(p, _token_id(p.stem)) for p in images)
-    mask_shapes = Counter(_pattern_of(p, _token_id(p.stem)) for p in masks)
+    """(image pattern, mask pattern, pairs) for the name shapes seen around a shared id,
+    most pairs first. With one folder (images is masks) a pattern never pairs with itself,
+    and the one whose name says mask, label, ... is the masks'."""
+    one_folder = images == masks
+    image_ids, mask_ids = _ids_by_pattern(images), _ids_by_pattern(masks)
+    common = lambda ids: sorted(ids, key=lambda p: (-len(ids[p]), p))  # noqa: E731
     out = []
-    for ip, _ in image_shapes.most_common(2):
-        for mp, _ in mask_shapes.most_common(4):
-            ids_i = {_token_id(p.stem) for p in images if _pattern_of(p, _token_id(p.stem)) == ip}
-            ids_m = {_token_id(p.stem) for p in masks if _pattern_of(p, _token_id(p.stem)) == mp}
-            out.append((ip, mp, len(ids_i & ids_m)))
+    for ip in common(image_ids)[:4]:
+        for mp in common(mask_ids)[:6]:
+            if ip == mp and one_folder:
+                continue
+            if one_folder and any(w in ip.lower() for w in _MASK_WORDS) and not any(
+                    w in mp.lower() for w in _MASK_WORDS):
+                continue  # the other way round is proposed instead
+            out.append((ip, mp, len(image_ids[ip] & mask_ids[mp])))
     return sorted(out, key=lambda t: -t[2])
 
 
 def _candidate_suffixes(images: list[Path], masks: list[Path]) -> list[tuple[str, int]]:
     stems = {p.stem for p in images}
     mask_stems = {p.stem for p in masks}
-    suffixes = {""}
+    suffixes = set() if images == masks else {""}
     for m in list(mask_stems)[:200]:
         for cut in range(1, len(m)):
-            if m[:cut] in stems:
+            if m[:cut] in stems and not m[cut].isdigit():
                 suffixes.add(m[cut:])
     counted = [(s, sum(1 for st in stems if st + s in mask_stems)) for s in suffixes]
     return sorted((c for c in counted if c[1]), key=lambda t: -t[1])
@@ -197,14 +290,16 @@ def _candidate_suffixes(images: list[Path], masks: list[Path]) -> list[tuple[str
 def _proposals(images: list[Path], masks: list[Path]) -> list[str]:
     """Lines proposing the options that pair the most files."""
     lines = []
+    n_images = len(images) if images != masks else len(images) // 2
     suffixes = _candidate_suffixes(images, masks)
     if suffixes:
         s, n = suffixes[0]
-        lines.append(f"  --mask-suffix \"{s}\" pairs {n} of {len(images)} images")
-    patterns = [(ip, mp, n) for ip, mp, n in _candidate_patterns(images, masks)[:2] if n]
+        lines.append(f"  --mask-suffix \"{s}\" pairs {n} of {n_images} images")
+    patterns = _candidate_patterns(images, masks)[:2]
+    patterns = [(ip, mp, n) for ip, mp, n in patterns if n and 2 * n >= patterns[0][2]]
     for ip, mp, n in patterns:
         lines.append(f"  --image-pattern \"{ip}\" --mask-pattern \"{mp}\" pairs {n} of "
-                     f"{len(images)} images")
+                     f"{n_images} images")
     if len(patterns) == 2 and patterns[0][2] == patterns[1][2] == len(images):
         lines.append("  Two kinds of masks fit the same images: the patterns say which one "
                      "is meant; a suffix that fits one kind leaves the other unpaired.")
@@ -234,9 +329,7 @@ def _auto(images: list[Path], masks: list[Path], images_dir, masks_dir) -> Pairi
     used = [m for ms in fits.values() for m in ms]
     if all(len(ms) == 1 for ms in fits.values()) and len(set(used)) == len(used) == len(masks):
         pairs = sorted((i, ms[0]) for i, ms in fits.items())
-        example = f"{pairs[0][0].name} + {pairs[0][1].name}"
-        return Pairing([i for i, _ in pairs], [m for _, m in pairs],
-                       f"names that share an id, e.g. {example}")
+        return Pairing([i for i, _ in pairs], [m for _, m in pairs], "names that share an id")
     return _match(*by_stem, "identical names", images_dir, masks_dir, images, masks)
 
 
@@ -282,7 +375,8 @@ def pair_folders(images_dir: str | Path, masks_dir: str | Path, *, mask_suffix: 
     each side, the option that pairs them, or the images with several fitting masks).
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    images, masks = image_files(images_dir, "images"), image_files(masks_dir, "masks")
+    images = image_files(images_dir, "images", near=masks_dir.name)
+    masks = image_files(masks_dir, "masks", near=images_dir.name)
     one_folder = images_dir.resolve() == masks_dir.resolve()
     if image_pattern or mask_pattern:
         return _by_patterns(images, masks, image_pattern or "{id}.*", mask_pattern or "{id}.*",
@@ -290,6 +384,10 @@ def pair_folders(images_dir: str | Path, masks_dir: str | Path, *, mask_suffix: 
     if mask_suffix is not None:
         return _by_suffix(images, masks, mask_suffix, one_folder, images_dir, masks_dir)
     if one_folder:
-        raise DataError(f"images and masks are both in {images_dir}: give the masks' name "
-                        "ending (--mask-suffix _mask) or patterns, or use two folders")
+        raise DataError("\n".join(
+            [f"images and masks are both in {images_dir}: say which files are the masks "
+             "(--mask-suffix, or --image-pattern and --mask-pattern), or use two folders"]
+            + (_proposals(images, images) or [
+             "  e.g. --mask-suffix _mask, or --image-pattern \"img_{id}.png\" --mask-pattern "
+             "\"mask_{id}.png\""])))
     return _auto(images, masks, images_dir, masks_dir)

@@ -170,8 +170,8 @@ class MaskSpec:
         unknown = [v for v in values.tolist() if v not in self.value_map and v != self.ignore_value]
         if unknown:
             raise DataError(f"mask {path}: values {show_values(np.array(unknown))} are not in "
-                            f"the value map {self.value_map}: add them to --mask-values. "
-                            + likely_cause(values))
+                            f"the value map {self.value_map}: add them to --mask-values. Likely: "
+                            + likely_cause(values) + ".")
         lookup = np.zeros(int(values.max()) + 1, dtype=np.int64)
         for value, cls in self.value_map.items():
             if value <= values.max():
@@ -199,7 +199,7 @@ class MaskSpec:
             raise DataError(
                 f"mask {path}: foreground is {self.foreground}, so every other value is the "
                 f"background, but the mask holds {len(values)} values "
-                f"{show_values(np.array(sorted(values)))}. "
-                + likely_cause(np.array(sorted(values))))
+                f"{show_values(np.array(sorted(values)))}. Likely: "
+                + likely_cause(np.array(sorted(values))) + ".")
         return self._ignored((array == self.foreground).astype(np.int64), array)
 

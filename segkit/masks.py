@@ -121,39 +121,53 @@ def show_values(values: np.ndarray, first: int = 8) -> str:
     return f"{{{shown}}} ({len(values)} distinct values)"
 
 
-def likely_cause(values) -> str:
-    """The likely cause of mask values that do not fit what was asked, read from the values
-    themselves: 16-bit levels, class indices, grey-coded classes, or the many neighbouring
-    values a JPEG-compressed or smoothly resized mask has."""
-    vals = sorted({int(v) for v in np.asarray(values).ravel().tolist()})
-    if not vals:
-        return ""
-    top = vals[-1]
-    if top > 255 and len(vals) <= 4:
-        return (f"Values up to {top} in a few levels: a 16-bit mask. Give the object's "
-                f"value (--foreground {top}) or every value's class (--mask-values "
-                + ",".join(f"{v}:{i}" for i, v in enumerate(vals)) + ").")
-    if len(vals) <= 32 and vals == list(range(vals[0], top + 1)):
-        return (f"Values {vals[0]}..{top} in steps of 1 look like class indices: "
-                f"--num-classes {top + 1} (or --num-classes {top} --ignore-index {top} when "
-                f"{top} means 'not labelled'; in Python convention='index', "
-                f"num_classes={top + 1}).")
-    rest = [v for v in vals if v != 255]
-    if 255 in vals and rest and rest == list(range(rest[-1] + 1)) and len(rest) <= 32:
-        classes = "--ignore-index 255" if len(rest) <= 2 else \
-            f"--num-classes {len(rest)} --ignore-index 255"
-        return (f"Values 0..{rest[-1]} and 255 look like class indices with 255 meaning "
-                f"'not labelled': {classes}.")
-    if len(vals) > 16 or any(b - a <= 4 for a, b in zip(vals, vals[1:])):
-        return ("Many neighbouring values: a JPEG-compressed mask (save masks as PNG) or a "
-                "mask resized with bilinear interpolation (resize masks with nearest).")
-    grey = ("classes coded as grey levels? Give each value's class with --mask-values "
-            + ",".join(f"{v}:{i}" for i, v in enumerate(vals)))
-    if vals[0] == 0 and top == 255:  # also what a 0/255 mask resized smoothly looks like
-        return (f"A few distinct values: {grey}; or a 0/255 mask resized with bilinear "
-                "interpolation (values between them along the edges: resize masks with "
-                "nearest).")
-    return f"A few distinct values: {grey}."
+def likely_cause(values, num_classes: int | None = None) -> str:
+    """The likely meaning of mask values that do not fit what was said, read from the
+    values themselves, with the option that says it: a clause for an error message
+    (callers write "Likely: " before it).
+
+    ``values``: the distinct values found (of one mask, or of every mask that did not
+    fit); ``num_classes``: what was said (None or 2: binary). Dozens of values, or values
+    a few apart, are a JPEG-compressed or smoothly resized mask; a few levels above 255 a
+    16-bit mask; small values (0..11) class indices (``--num-classes 12``, or
+    ``--num-classes 11 --ignore-index 11`` when the last one means "not labelled"), with
+    255 meaning "not labelled" where it is there too; 0/255 said to hold classes a binary
+    mask; a few spread values grey-coded classes (``--mask-values``, ``--foreground``).
+    """
+    found = sorted({int(v) for v in np.asarray(values).ravel().tolist()})
+    if not found:
+        return "the mask holds no values"
+    labels = [v for v in found if v != 255]
+    top = max(labels, default=0)
+    jpeg = (f"{len(found)} distinct values: a JPEG-compressed mask (use PNG) or a mask "
+            "resized with bilinear interpolation (resize masks with nearest)")
+    if len(found) > 40:
+        return jpeg
+    if found[-1] > 255 and len(found) <= 4:
+        return (f"values up to {found[-1]} in a few levels: a 16-bit mask; give the object's "
+                f"value (--foreground {found[-1]}) or every value's class (--mask-values "
+                + ",".join(f"{v}:{i}" for i, v in enumerate(found)) + ")")
+    if labels and top < 64 and (num_classes is None or top >= num_classes):
+        if 255 in found and top <= 1:
+            return "values 0/1 with 255 = not labelled: --ignore-index 255"
+        if 255 in found:
+            return (f"values 0..{top} look like class indices, with 255 = not labelled: "
+                    f"--num-classes {top + 1} --ignore-index 255")
+        return (f"values 0..{top} look like class indices: --num-classes {top + 1}, or "
+                f"--num-classes {top} --ignore-index {top} if {top} means 'not labelled' "
+                f"(in Python: convention='index', num_classes={top + 1})")
+    if len(found) > 16 or any(b - a <= 4 for a, b in zip(found, found[1:])):
+        return jpeg
+    if num_classes not in (None, 2) and set(found) <= {0, 255}:
+        return "values 0 and 255 are a binary mask: leave --num-classes out"
+    listed = ",".join(f"{v}:{i}" for i, v in enumerate(found[:4]))
+    cause = (f"classes coded as grey levels? say what each value means: --mask-values {listed}"
+             + (f", or, for binary masks, the object's value: --foreground {found[-1]}"
+                if num_classes in (None, 2) and len(found) == 2 else ""))
+    if len(found) > 2 and found[0] == 0 and found[-1] == 255:  # also a smoothly resized 0/255
+        cause += ("; or a 0/255 mask resized with bilinear interpolation (values between "
+                  "them along the edges: resize masks with nearest)")
+    return cause
 
 
 def mask_array(mask: Image.Image | np.ndarray, path=None) -> tuple[np.ndarray, str]:
@@ -224,7 +238,7 @@ def _binary(values_array: np.ndarray, path) -> np.ndarray:
         return (values_array == 255).astype(np.int64)
     raise DataError(
         f"{_where(path)}: a binary mask should hold {{0, 1}} or {{0, 255}}, "
-        f"found {show_values(values)}. " + likely_cause(values)
+        f"found {show_values(values)}. Likely: " + likely_cause(values) + "."
     )
 
 
@@ -382,7 +396,7 @@ def _guess_convention(array, kind, num_classes, ignore_index, path) -> str:
             return "index"
     raise DataError(
         f"{_where(path)}: expected a binary mask with values {{0, 1}} or {{0, 255}} "
-        f"or class indices, found {show_values(values)}. " + likely_cause(values)
+        f"or class indices, found {show_values(values)}. Likely: " + likely_cause(values) + "."
     )
 
 
@@ -402,8 +416,5 @@ def check_num_classes(index: np.ndarray, num_classes: int, ignore_index: int = 2
         raise DataError(
             f"{_where(path)}: num_classes={num_classes}, so class indices must be "
             f"0..{num_classes - 1} (or {ignore_index} = ignore), but the mask holds "
-            f"{show_values(bad)}. " + (
-                "A 0/255 mask: leave --num-classes out (binary)." if set(values.tolist()) ==
-                {0, 255} else f"Is --num-classes (or the class-names file) right? "
-                + likely_cause(values))
+            f"{show_values(bad)}. Likely: {likely_cause(values, num_classes)}."
         )

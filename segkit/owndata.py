@@ -1,16 +1,26 @@
 """Train and validation sets from your own folders (what ``segkit train --images`` builds).
 
-``own_datasets(...)`` pairs the folders (``segkit.folders``), reads the masks as a
-``MaskSpec`` says, audits every pair before training (``segkit.audit``), splits off
-a validation set (a seeded fraction, or your own val folders) and attaches the course's
-transforms. ``voc_datasets_any(root, ...)`` reads a VOC layout with or without
+``own_datasets(...)`` pairs the folders (``segkit.folders``; a pairing that is not by
+identical names is shown with examples), reads the masks as a ``MaskSpec`` says, audits
+every pair before training (``segkit.audit``), splits off a validation set (a seeded
+fraction, or your own val folders) and attaches the course's transforms.
+``voc_datasets_any(root, ...)`` reads a VOC layout with or without
 ``ImageSets/Segmentation`` split files (without: a seeded split, announced in one line).
+
+The split is kept: ``split_record`` goes into the checkpoint (the validation pairs by
+name, and the folders relative to their common parent) and ``write_split`` into the run
+folder as ``split.csv``; ``own_folders`` finds the folders again, after a move under a
+new ``--data-root``, and ``validation_pairs`` rebuilds the validation set from them.
 """
 
 from __future__ import annotations
 
+import csv
+import os
 from pathlib import Path
 from typing import Callable
+
+from torch.utils.data import Dataset
 
 from segkit import data
 from segkit.audit import audit_dataset
@@ -19,7 +29,10 @@ from segkit.errors import DataError
 from segkit.imageio import guess_image_mode
 from segkit.labels import MaskSpec, parse_value_map, read_class_names
 
-__all__ = ["mask_spec", "own_datasets", "voc_datasets_any", "find_class_names"]
+__all__ = ["mask_spec", "own_datasets", "voc_datasets_any", "find_class_names", "split_record",
+           "write_split", "own_folders", "validation_pairs"]
+
+FOLDERS = ("images", "masks", "val_images", "val_masks")  # the folders a run records
 
 
 def shown(path: str | Path) -> str:
@@ -71,8 +84,9 @@ def audited(ds, *, skip: bool, drop_bad: bool, log: Callable[[str], None] = prin
     report = audit_dataset(ds, show_progress=show_progress)
     if report.problems and drop_bad:
         bad = set(report.bad_indices)
-        for i, kind, text in report.problems:
-            log(f"left out ({kind}): {text.splitlines()[0]}")
+        for kind in {k: None for _, k, _ in report.problems}:
+            for line in report.problem_lines(kind, prefix=f"left out ({kind}): "):
+                log(line)
         ds = ds.subset([i for i in range(len(ds)) if i not in bad])
         if len(ds) == 0:
             raise DataError(f"every pair had a problem; nothing left to train on:\n{report}")
@@ -82,19 +96,47 @@ def audited(ds, *, skip: bool, drop_bad: bool, log: Callable[[str], None] = prin
     return ds
 
 
+class RepeatedCrops(Dataset):
+    """A training set read ``times`` times an epoch: with random crops each read is another
+    part of the image, so that an epoch covers about as many pixels as the images hold.
+    Every other attribute (``image_paths``, ``spec``, ...) is the wrapped dataset's."""
+
+    def __init__(self, dataset, times: int):
+        self.dataset, self.times = dataset, times
+
+    def __len__(self) -> int:
+        return len(self.dataset) * self.times
+
+    def __getitem__(self, index: int):
+        return self.dataset[index % len(self.dataset)]
+
+    def __getattr__(self, name: str):
+        if name == "dataset":  # not set yet (copy, pickling by loader workers)
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def crops_per_image(dataset, size: tuple[int, int], limit: int = 32) -> int:
+    """How many crops of ``size`` (H, W) an epoch takes from each image: the image's area
+    over the crop's (of the largest image), between 1 and ``limit``."""
+    height, width = data.largest_size(dataset)
+    return max(1, min(limit, round(height * width / (size[0] * size[1]))))
+
+
 def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_fraction=0.2,
                  seed=0, val_images=None, val_masks=None, pairing_options=None,
-                 image_mode=None, skip_audit=False, drop_bad=False,
+                 image_mode=None, skip_audit=False, drop_bad=False, crop: bool = False,
                  log: Callable[[str], None] = print, show_progress: bool | None = None):
-    """(train_ds, val_ds, stats) from your folders; stats as in ``data.carvana_datasets``."""
+    """(train_ds, val_ds, stats) from your folders; stats as in ``data.carvana_datasets``.
+
+    ``crop``: train on random crops of ``size`` at the images' own scale (``times`` of
+    them per image and epoch, ``RepeatedCrops``) and validate on the whole images."""
     options = dict(pairing_options or {})
     images, masks = shown(images), shown(masks)  # messages name files as the user sees them
     everything = PairedFolderDataset(images, masks, spec=spec, **options)
     mode = image_mode or guess_image_mode(everything.image_paths)
     everything.image_mode = mode
-    log(f"paired {len(everything)} images of {images} with masks of {masks} by "
-        f"{everything.pairing.how}" + (f" ({everything.pairing.left_out} files matched no "
-                                      "pattern and are not used)" if everything.pairing.left_out else ""))
+    log(everything.pairing.describe(images, masks))
     everything = audited(everything, skip=skip_audit, drop_bad=drop_bad, log=log,
                          show_progress=show_progress)
     if val_images or val_masks:
@@ -103,6 +145,7 @@ def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_frac
                             "seeded --val-fraction split)")
         val_ds = PairedFolderDataset(shown(val_images), shown(val_masks), spec=spec,
                                      image_mode=mode, **options)
+        log(val_ds.pairing.describe(shown(val_images), shown(val_masks)))
         val_ds = audited(val_ds, skip=skip_audit, drop_bad=drop_bad, log=log,
                          show_progress=show_progress)
         train_ds = everything
@@ -111,7 +154,14 @@ def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_frac
         train_ds, val_ds = everything.subset(train_idx), everything.subset(val_idx)
     num_classes = spec.num_classes or 2
     mask_fill = 255 if spec.has_ignore or num_classes > 2 else 0
-    return data.with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill)
+    train_ds, val_ds, stats = data.with_transforms(train_ds, val_ds, size, augment, num_classes,
+                                                   mask_fill, crop=crop)
+    if crop:
+        times = crops_per_image(train_ds, size)
+        log(f"crops: {times} random {size[1]}x{size[0]} crops of each training image an "
+            f"epoch, at the images' own scale; validation on the whole images")
+        train_ds = RepeatedCrops(train_ds, times)
+    return train_ds, val_ds, stats
 
 
 def voc_datasets_any(root, *, size, augment: bool, num_classes=None, val_fraction=0.2, seed=0,
@@ -135,3 +185,99 @@ def voc_datasets_any(root, *, size, augment: bool, num_classes=None, val_fractio
         f"random (seed {seed}) into {len(train_idx)} train / {len(val_idx)} val")
     train_ds, val_ds = everything.subset(train_idx), everything.subset(val_idx)
     return data.with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=255)
+
+
+def split_record(train_ds, val_ds, folders: dict[str, str | None]) -> dict:
+    """What a checkpoint records of an own-folder run's data: ``root``, the common parent of
+    the ``folders`` (images, masks, val_images, val_masks: absolute paths), each folder
+    relative to it (``relative``), and ``split``: the training and validation pairs by
+    file name ({"train": [[image, mask], ...], "val": [...]})."""
+    given = {k: Path(v) for k, v in folders.items() if v}
+    root = Path(os.path.commonpath([str(p) for p in given.values()]))
+    return {"root": str(root),
+            "relative": {k: str(p.relative_to(root)) for k, p in given.items()},
+            "split": {part: [[i.name, m.name] for i, m in zip(ds.image_paths, ds.mask_paths)]
+                      for part, ds in (("train", train_ds), ("val", val_ds))}}
+
+
+def write_split(path: str | Path, train_ds, val_ds, root: str | Path) -> Path:
+    """``split.csv``: one row per pair, ``split`` (train / val), ``image`` and ``mask`` (paths
+    relative to ``root``, the data's common parent folder)."""
+    path = Path(path)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["split", "image", "mask"])
+        for name, ds in (("train", train_ds), ("val", val_ds)):
+            for image, mask in zip(ds.image_paths, ds.mask_paths):
+                writer.writerow([name, _relative(image, root), _relative(mask, root)])
+    return path
+
+
+def _relative(path: Path, root) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def own_folders(info: dict, data_root: str | Path | None, checkpoint) -> dict[str, Path]:
+    """The folders an own-folder checkpoint trained on ({"images": ..., "masks": ..., and
+    "val_images"/"val_masks" when it had them}): where it recorded them, or, given
+    ``data_root`` (the data moved), ``data_root`` / the folder's place under the recorded
+    common parent, else ``data_root`` / the folder's name. Raises DataError naming the
+    checkpoint, what was tried and the options that help."""
+    found = {}
+    for name in FOLDERS:
+        recorded = info.get(name)
+        if not recorded:
+            continue
+        tried = [Path(recorded)]
+        if data_root is not None:
+            relative = (info.get("relative") or {}).get(name)
+            tried = ([Path(data_root) / relative] if relative else []) + [
+                Path(data_root) / Path(recorded).name, Path(data_root)]
+        where = next((p for p in tried if p.is_dir()), None)
+        if where is None:
+            option = "a --data-root that holds them" if data_root else "--data-root DIR"
+            raise DataError(f"checkpoint {checkpoint} was trained on {recorded}, which is not "
+                            f"there (looked in {', '.join(map(str, dict.fromkeys(tried)))}): "
+                            f"the data moved, or this is another machine. Give {option} (the "
+                            f"folder that now holds {Path(recorded).name}/), or score a "
+                            "labelled folder with --images DIR --masks DIR")
+        found[name] = where
+    if not found:
+        raise DataError(f"checkpoint {checkpoint} records no folders of images and masks")
+    return found
+
+
+def validation_pairs(info: dict, folders: dict[str, Path], spec: MaskSpec,
+                     fallback: tuple[float, int] = (0.2, 0)):
+    """(dataset, note): the validation pairs of an own-folder run, found in ``folders``
+    (``own_folders``), and one line saying which they are. The run's --val-images folder
+    whole; else the pairs its ``split`` names (an error lists those that are missing);
+    else (a checkpoint from before splits were recorded) the seeded split rebuilt with
+    ``fallback`` = (val_fraction, seed)."""
+    options = {k: info[k] for k in ("mask_suffix", "image_pattern", "mask_pattern") if info.get(k)}
+    mode = info.get("image_mode", "RGB")
+    if "val_images" in folders:
+        ds = PairedFolderDataset(folders["val_images"], folders["val_masks"], spec=spec,
+                                 image_mode=mode, **options)
+        return ds, (f"validation: the {len(ds)} pairs of {folders['val_images']} and "
+                    f"{folders['val_masks']} (the run's --val-images and --val-masks)")
+    everything = PairedFolderDataset(folders["images"], folders["masks"], spec=spec,
+                                     image_mode=mode, **options)
+    names = [p.name for p in everything.image_paths]
+    if "split" not in info:
+        _, val_idx = data.split_indices(len(everything), *fallback)
+        return everything.subset(val_idx), (
+            f"validation: {len(val_idx)} of {len(everything)} pairs of {folders['images']}, "
+            f"the split rebuilt with val_fraction {fallback[0]} and seed {fallback[1]} (this "
+            "checkpoint records no split; it matches the run if the audit left nothing out)")
+    wanted = [image for image, _ in info["split"]["val"]]
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        raise DataError(f"{len(missing)} of the run's {len(wanted)} validation images are not "
+                        f"in {folders['images']}: {', '.join(missing[:5])}"
+                        + (" ..." if len(missing) > 5 else ""))
+    position = {name: i for i, name in enumerate(names)}
+    val_ds = everything.subset([position[name] for name in wanted])
+    return val_ds, (f"validation: the {len(wanted)} pairs of {folders['images']} that the run "
+                    f"kept for validation (its split.csv), of {len(everything)}")

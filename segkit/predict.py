@@ -15,6 +15,11 @@ already holds files (unless ``overwrite=True``, and even then it only replaces t
 that is, or is inside, the input folder or a dataset folder (so a second run never
 predicts on the first run's outputs, and ground-truth masks are never replaced). An
 image that cannot be read is skipped and reported; ``strict=True`` stops at the first.
+
+A folder that also holds files named like another image plus a word (``0_predict.png``
+beside ``0.png``: earlier outputs, or masks kept next to their images) is predicted
+without them, and the result says which it left out (``all_files=True`` predicts them
+too, and says so): ``segkit.folders.derived_files``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from torchvision.transforms.v2 import functional as TF
 from segkit.checkpoint import load_checkpoint, model_from_checkpoint
 from segkit.claim import claim_folder, release_folder
 from segkit.errors import DataError
-from segkit.folders import image_files
+from segkit.folders import derived_files, image_files
 from segkit.imageio import load_image, to_uint8
 from segkit.masks import voc_colormap
 from segkit.viz import overlay
@@ -71,7 +76,11 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, *, tta: bool = False
 
 def needs_tiles(img_size: tuple[int, int], data_info: dict[str, Any]) -> bool:
     """True when an image of ``img_size`` (H, W) is larger than the images the model was
-    trained on (``data_info["source_size"]``), so it is predicted in tiles at their scale."""
+    trained on (``data_info["source_size"]``), so it is predicted in tiles at their scale,
+    and always for a model trained on crops (``data_info["crop"]``): its scale is the
+    images' own, so no image is resized."""
+    if data_info.get("crop"):
+        return True
     source = data_info.get("source_size")
     return bool(source) and (img_size[0] > source[0] or img_size[1] > source[1])
 
@@ -190,23 +199,44 @@ def check_output_folder(input_dir: Path, output_dir: Path, overwrite: bool) -> N
 
 @dataclass
 class Prediction:
-    """What ``predict_folder`` did: the masks it wrote, the images it could not read."""
+    """What ``predict_folder`` did: the masks it wrote, the images it could not read, and
+    the files named like another image plus a word (``0_predict.png`` beside ``0.png``),
+    left out or, with ``all_files``, predicted too: ``derived`` is {file: the image it
+    is named after}."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (image, why)
     folder: Path | None = None  # where they went (the next free name if another held it)
+    derived: dict[Path, Path] = field(default_factory=dict)
+    derived_included: bool = False
+
+    def derived_note(self) -> str | None:
+        """One line saying which files named after other images were left out (or not)."""
+        if not self.derived:
+            return None
+        shown = ", ".join(f"{p.name} beside {base.name}" for p, base in
+                          list(self.derived.items())[:3])
+        more = f", ... ({len(self.derived) - 3} more)" if len(self.derived) > 3 else ""
+        if self.derived_included:
+            return (f"predicted {len(self.derived)} files named like another image plus a "
+                    f"word too ({shown}{more}): --all-files was given")
+        return (f"left out {len(self.derived)} files named like another image plus a word, "
+                f"probably earlier outputs or masks ({shown}{more}); --all-files predicts "
+                "them too")
 
 
 def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: str | Path, *,
                    device: str | torch.device = "cpu", threshold: float = 0.5,
                    tta: bool = False, overlays: bool = True, overwrite: bool = False,
-                   strict: bool = False) -> Prediction:
+                   strict: bool = False, all_files: bool = False) -> Prediction:
     """Predict a mask for every image in ``input_dir``; write ``<stem>_mask.png`` (and
     ``<stem>_overlay.png``) to ``output_dir``.
 
     The output folder must be new or empty unless ``overwrite``, and outside the input
     folder and any dataset (see :func:`check_output_folder`). An image that cannot be
-    read is skipped and listed in the result; with ``strict`` it raises instead.
+    read is skipped and listed in the result; with ``strict`` it raises instead. Files
+    named like another image plus a word (``0_predict.png``) are left out unless
+    ``all_files``; the result lists them either way (``Prediction.derived``).
     """
     input_dir, out = Path(input_dir), Path(output_dir)
     if not 0 < threshold < 1:
@@ -218,21 +248,25 @@ def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: st
         raise ValueError(f"{checkpoint} has no 'data' entry (size/mean/std): it was not saved "
                          "by segkit's training; cannot tell how to prepare images")
     images = image_files(input_dir, "input")
+    result = Prediction(derived=derived_files(images), derived_included=all_files)
+    if not all_files:
+        images = [p for p in images if p not in result.derived]
     check_output_folder(input_dir, out, overwrite)  # before anything is written
     model = model_from_checkpoint(ckpt, device, name=str(checkpoint))
-    out = claim_folder(out, (), option="output folder", what="prediction")
+    result.folder = claim_folder(out, (), option="output folder", what="prediction")
     try:
-        return _predict_images(model, images, out, info, device, threshold, tta, overlays,
+        return _predict_images(model, images, result, info, device, threshold, tta, overlays,
                                strict)
     finally:
-        release_folder(out)
+        release_folder(result.folder)
 
 
-def _predict_images(model, images: list[Path], out: Path, info: dict, device, threshold: float,
-                    tta: bool, overlays: bool, strict: bool) -> Prediction:
-    """``predict_folder``'s loop: each image read (or skipped), predicted and written."""
+def _predict_images(model, images: list[Path], result: Prediction, info: dict, device,
+                    threshold: float, tta: bool, overlays: bool, strict: bool) -> Prediction:
+    """``predict_folder``'s loop: each image read (or skipped), predicted and written into
+    ``result.folder``; ``result`` is filled in and returned."""
     num_classes = int(info.get("num_classes", 1))
-    result = Prediction(folder=out)
+    out = result.folder
     for path in images:
         try:
             img = load_image(path, mode=info.get("image_mode", "RGB"))

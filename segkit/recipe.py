@@ -74,10 +74,10 @@ DEFAULTS: dict[str, Any] = {
 #: shallower U-Net and no augmentation: val mIoU 0.41 against 0.14 with the Carvana
 #: settings (benchmarks/train_benchmark.py, 2 CPU cores).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "carvana": {"size": (64, 96), "depth": 4, "augment": True},
-    "seasky": {"size": (64, 96), "depth": 4, "augment": True},
-    "voc": {"size": (64, 64), "depth": 2, "augment": False},
-    "folder": {"size": (64, 64), "depth": 4, "augment": True},
+    "carvana": {"size": (64, 96), "depth": 4, "augment": True, "crop": False},
+    "seasky": {"size": (64, 96), "depth": 4, "augment": True, "crop": False},
+    "voc": {"size": (64, 64), "depth": 2, "augment": False, "crop": False},
+    "folder": {"size": (64, 64), "depth": 4, "augment": True, "crop": False},
 }
 
 #: Named recipes: the settings each replaces in the table (a setting given still wins).
@@ -140,7 +140,7 @@ class TrainConfig:
     lr: float | None = None
     weight_decay: float | None = None
     momentum: float | None = None
-    loss: str | None = None               # auto, bce, dice, bce_dice, ce, weighted_ce
+    loss: str | None = None               # auto, bce, dice, bce_dice, ce, weighted_ce, median_ce
     scheduler: str | None = None          # "cosine" (over max_seconds if set), "plateau", "none"
     augment: bool | None = None
     val_fraction: float | None = None
@@ -172,7 +172,8 @@ class TrainConfig:
     image_mode: str | None = None         # "RGB" / "L"; None: from the first image
     skip_audit: bool = False              # do not open every pair before training
     drop_bad_files: bool = False          # train without the pairs the audit finds bad
-
+    crop: bool | None = None              # train on random crops of `size` at the images'
+                                          # own scale (own folders; else resized to `size`)
 
     def __post_init__(self) -> None:
         if self.images and self.dataset == "carvana":
@@ -309,13 +310,14 @@ def build_own_datasets(cfg: TrainConfig, log: Callable[[str], None] = print,
                              mask_values=cfg.mask_values, masks_dir=cfg.masks, log=log)
     pairing = {"mask_suffix": cfg.mask_suffix, "image_pattern": cfg.image_pattern,
                "mask_pattern": cfg.mask_pattern}
-    return refuse_an_ignore_that_hides_the_objects(cfg, *owndata.own_datasets(cfg.images, cfg.masks, spec=spec, size=cfg.size,
-                                augment=cfg.augment, val_fraction=cfg.val_fraction,
-                                seed=cfg.seed, val_images=cfg.val_images,
-                                val_masks=cfg.val_masks, pairing_options=pairing,
-                                image_mode=cfg.image_mode, skip_audit=cfg.skip_audit,
-                                drop_bad=cfg.drop_bad_files, log=log,
-                                show_progress=show_progress))
+    datasets = owndata.own_datasets(cfg.images, cfg.masks, spec=spec, size=cfg.size,
+                                    augment=cfg.augment, val_fraction=cfg.val_fraction,
+                                    seed=cfg.seed, val_images=cfg.val_images,
+                                    val_masks=cfg.val_masks, pairing_options=pairing,
+                                    image_mode=cfg.image_mode, skip_audit=cfg.skip_audit,
+                                    drop_bad=cfg.drop_bad_files, crop=cfg.crop, log=log,
+                                    show_progress=show_progress)
+    return refuse_an_ignore_that_hides_the_objects(cfg, *datasets)
 
 
 def refuse_an_ignore_that_hides_the_objects(cfg: TrainConfig, train_ds, val_ds, stats):
@@ -366,11 +368,13 @@ def build_loss(cfg: TrainConfig, train_ds, num_classes: int) -> nn.Module:
         return losses.SoftDiceLoss()
     if name == "ce":
         return nn.CrossEntropyLoss(ignore_index=255)
-    if name == "weighted_ce":
+    if name in ("weighted_ce", "median_ce"):  # inverse or median-frequency class weights
         counts = losses.pixel_counts((m for _, m in _raw_masks(train_ds)), num_classes)
-        weights = losses.class_weights_from_frequencies(counts, num_classes)
+        weights = losses.class_weights_from_frequencies(
+            counts, num_classes, method="median" if name == "median_ce" else "inverse")
         return losses.weighted_cross_entropy(weights)
-    raise ValueError(f"unknown loss {cfg.loss!r}: use auto, bce, dice, bce_dice, ce or weighted_ce")
+    raise ValueError(f"unknown loss {cfg.loss!r}: use auto, bce, dice, bce_dice, ce, "
+                     "weighted_ce or median_ce")
 
 
 def _binary_ignores(cfg: TrainConfig) -> bool:
@@ -453,20 +457,45 @@ def with_lr(log: Callable[[str], None], history: History) -> Callable[[str], Non
     return log_line
 
 
-def data_provenance(cfg: TrainConfig, train_ds) -> dict[str, Any]:
+def data_provenance(cfg: TrainConfig, train_ds, val_ds=None) -> dict[str, Any]:
     """Where the data came from (absolute paths) and the usual size of its images (H, W),
-    for the checkpoint: evaluate finds the data from anywhere, predict knows the scale."""
+    for the checkpoint: evaluate finds the data from anywhere, predict knows the scale.
+    Own folders add their split and class names (``segkit.owndata.split_record``)."""
     info: dict[str, Any] = {}
-    for name in ("data_root", "images", "masks", "mask_suffix", "image_pattern",
-                 "mask_pattern", "class_names", "foreground", "ignore_index", "mask_values"):
+    for name in ("data_root", "images", "masks", "val_images", "val_masks", "mask_suffix",
+                 "image_pattern", "mask_pattern", "class_names", "foreground",
+                 "ignore_index", "mask_values"):
         if getattr(cfg, name, None) is not None:
             info[name] = getattr(cfg, name)
     paths = getattr(train_ds, "image_paths", None)
     if paths and cfg.dataset == "folder":
         from PIL import Image
 
-        with Image.open(paths[0]) as im:
-            info["source_size"] = [im.height, im.width]
+        from segkit.owndata import split_record
+
+        with Image.open(paths[0]) as im:  # crops: trained at the images' own scale
+            info["source_size"] = list(cfg.size) if cfg.crop else [im.height, im.width]
+        info["crop"] = cfg.crop
+        if val_ds is not None:
+            info.update(split_record(train_ds, val_ds, {k: info.get(k) for k in (
+                "images", "masks", "val_images", "val_masks")}))
+        if getattr(train_ds, "spec", None) is not None and train_ds.spec.class_names:
+            info["classes"] = list(train_ds.spec.class_names)
+    return info
+
+
+def start_run_folder(cfg: TrainConfig, out: Path, train_ds, val_ds,
+                     log: Callable[[str], None]) -> dict[str, Any]:
+    """Write what a run folder holds before the first epoch, in the folder the run has
+    just claimed (:func:`claim_run_folder`, once the data has been read, so that a run
+    that never starts leaves none behind): the split of your own folders (``split.csv``).
+    Under torchrun only rank 0 calls it. Returns the data's provenance for the
+    checkpoints (``data_provenance``)."""
+    info = data_provenance(cfg, train_ds, val_ds)
+    if "split" in info:
+        from segkit.owndata import write_split
+
+        log(f"split: {write_split(out / 'split.csv', train_ds, val_ds, info['root'])}")
     return info
 
 
@@ -606,6 +635,8 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     out = claim_run_folder(cfg.out_dir, cfg.resume, log) if main_process else Path(cfg.out_dir)
     try:
         cfg.out_dir = str(out)  # config.json and the checkpoints say where the run is
+        if main_process:
+            start_run_folder(cfg, out, run.train_ds, run.val_ds, log)
         log_run_header(run, log)
         saver = EpochSaver(run, out)
         try:
@@ -863,7 +894,7 @@ def run_data_info(run: RunParts) -> dict[str, Any]:
             "std": [float(s) for s in stats["std"]],
             "image_mode": "RGB" if in_channels == 3 else "L", "task": run.task,
             "num_classes": run.num_classes, "dataset": run.cfg.dataset}
-    info.update(data_provenance(run.cfg, run.train_ds))
+    info.update(data_provenance(run.cfg, run.train_ds, run.val_ds))
     return info
 
 

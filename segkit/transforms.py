@@ -45,13 +45,17 @@ def train_transforms(
     affine: bool = True,
     color: bool = True,
     mask_fill: int = 0,
+    crop: bool = False,
 ) -> v2.Compose:
     """Random augmentation for training, applied to (image, mask) pairs.
 
     Steps: Resize(size) -> RandomHorizontalFlip -> light RandomAffine
     (up to 10 degrees, 5 % shift, scale 0.9..1.1) -> ColorJitter (image only)
     -> ToDtype(float32, scale=True) (image only) -> Normalize(mean, std)
-    (image only).
+    (image only). With ``crop`` a RandomCrop of ``size`` at the image's own scale
+    replaces the Resize (an image smaller than ``size`` is padded, its mask with
+    ``mask_fill``): thin structures of a large image (vessels, membranes) keep their
+    pixels, and each step sees another part of it.
 
     Args:
         size: (H, W) of the output, or None to keep the input size.
@@ -67,7 +71,10 @@ def train_transforms(
     int64. Returns image (C, H, W) float32, normalised, and mask (H, W) int64.
     """
     steps: list = [v2.ToImage()]
-    if size is not None:
+    if size is not None and crop:
+        steps.append(v2.RandomCrop(_check_size(size), pad_if_needed=True,
+                                   fill={tv_tensors.Image: 0, tv_tensors.Mask: mask_fill}))
+    elif size is not None:
         steps.append(v2.Resize(_check_size(size)))
     if hflip:
         steps.append(v2.RandomHorizontalFlip(p=0.5))
@@ -87,18 +94,38 @@ def train_transforms(
 
 
 def eval_transforms(
-    size: tuple[int, int] | None, mean: Sequence[float], std: Sequence[float]
+    size: tuple[int, int] | None, mean: Sequence[float], std: Sequence[float],
+    *, pad_to: tuple[int, int] | None = None, mask_fill: int = 255,
 ) -> v2.Compose:
     """Deterministic transform for validation and prediction.
 
     Resize(size) -> ToDtype(float32, scale=True) -> Normalize(mean, std); the
     mask is only resized (NEAREST). ``size`` is (H, W), or None to keep it.
+    ``pad_to`` (H, W): pad at the right and bottom up to that size instead (images of
+    several sizes at their own scale in one batch; the mask's padding is ``mask_fill``,
+    255 = not scored).
     """
     steps: list = [v2.ToImage()]
     if size is not None:
         steps.append(v2.Resize(_check_size(size)))
+    if pad_to is not None:
+        steps.append(PadTo(pad_to, mask_fill))
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
     return v2.Compose(steps)
+
+
+class PadTo:
+    """Pad an (image, mask) pair at the right and bottom to (H, W): the image with 0, the
+    mask with ``mask_fill``. A side already as long is left as it is."""
+
+    def __init__(self, size: tuple[int, int], mask_fill: int = 255):
+        self.size, self.mask_fill = _check_size(size), mask_fill
+
+    def __call__(self, image, mask):
+        height, width = image.shape[-2:]
+        padding = [0, 0, max(0, self.size[1] - width), max(0, self.size[0] - height)]
+        return (v2.functional.pad(image, padding, fill=0),
+                v2.functional.pad(mask, padding, fill=self.mask_fill))
 
 
 def _check_size(size) -> list[int]:

@@ -42,7 +42,7 @@ def test_the_audit_lists_every_problem_at_once_with_its_fix(tmp_path):
     text = str(report)
     assert "1.png: the file is cut short" in text and "--drop-bad-files" in text
     assert "is 8x8 but its mask 2.png is 8x6" in text
-    assert "3.png" in text and "--foreground VALUE" in text
+    assert "3.png" in text and "(fix: 64 distinct values: a JPEG-compressed mask" in text
     assert "4.png is not an image" in text
     assert report.pixels == {0: 2 * 48, 1: 2 * 16}
     with pytest.raises(DataError, match="audited 6 pairs: 4 with problems"):
@@ -92,18 +92,42 @@ def test_the_audit_warns_when_the_foreground_is_most_of_the_image(tmp_path):
     """Binary Dice scores class 1 only: on masks where it covers 80 % of the pixels an
     all-foreground prediction scores 2*0.8/1.8 = 0.889; the audit says so and names
     --foreground, and with --foreground 0 the small object is what Dice scores."""
-    mask = np.ones((10, 10), np.uint8)
-    mask[:2] = 0  # the object of interest: 20 % of the pixels, value 0
-    for i in range(3):
-        write(tmp_path / "im" / f"{i}.png", np.zeros((10, 10), np.uint8))
-        write(tmp_path / "ma" / f"{i}.png", mask)
+    rng = np.random.default_rng(0)
+    for i in range(3):  # the objects of interest: 20 % of the pixels, value 0, scattered
+        mask = np.ones(40 * 40, np.uint8)
+        mask[rng.permutation(40 * 40)[:320]] = 0
+        write(tmp_path / "im" / f"{i}.png", np.zeros((40, 40), np.uint8))
+        write(tmp_path / "ma" / f"{i}.png", mask.reshape(40, 40))
     ds = PairedFolderDataset(tmp_path / "im", tmp_path / "ma", image_mode="L", spec=MaskSpec())
     [note] = audit_dataset(ds).notes
     assert "covers 80%" in note and "Dice 0.889" in note and "--foreground" in note
 
-    everything = torch.ones(1, 10, 10, dtype=torch.long)
+    everything = torch.ones(1, 40, 40, dtype=torch.long)
     assert dice_per_image(everything, ds.load_mask(0)[None]).item() == pytest.approx(0.889, abs=1e-3)
     flipped = PairedFolderDataset(tmp_path / "im", tmp_path / "ma", image_mode="L",
                                   spec=MaskSpec(foreground=0))
     assert audit_dataset(flipped).notes == []
     assert dice_per_image(everything, flipped.load_mask(0)[None]).item() == pytest.approx(1 / 3)
+
+
+def test_masks_the_same_in_every_image_are_called_a_region_of_interest(tmp_path):
+    """A retina set's field-of-view masks (one disc, the same in every image) paired as the
+    labels: the audit says they look like a region of interest before any training; the
+    vessel labels beside them (thin, different in each image) pass without that warning."""
+    yy, xx = np.mgrid[:48, :48]
+    disc = ((yy - 24) ** 2 + (xx - 24) ** 2 < 21 ** 2).astype(np.uint8) * 255
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        write(tmp_path / "im" / f"{i}_training.png", np.zeros((48, 48), np.uint8))
+        write(tmp_path / "fov" / f"{i}_training_mask.png", disc)
+        vessels = np.zeros((48, 48), np.uint8)
+        vessels[:, rng.integers(4, 44, 3)] = 255
+        vessels[rng.integers(4, 44, 3)] = 255
+        write(tmp_path / "manual" / f"{i}_manual1.png", vessels)
+    fov = PairedFolderDataset(tmp_path / "im", tmp_path / "fov", image_mode="L", spec=MaskSpec())
+    report = audit_dataset(fov)
+    assert report.ok and "warning: these masks look like regions of interest" in report.summary()
+    assert "nearly the same in every image (IoU 1.00" in report.notes[0]
+    labels = PairedFolderDataset(tmp_path / "im", tmp_path / "manual", image_mode="L",
+                                 spec=MaskSpec())
+    assert not any("region" in note for note in audit_dataset(labels).notes)

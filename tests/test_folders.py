@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from segkit.errors import DataError
-from segkit.folders import match_names, pair_folders
+from segkit.folders import derived_files, match_names, pair_folders
 from segkit.labels import MaskSpec, read_class_names
 from segkit.masks import VOC_COLORMAP
 
@@ -78,8 +78,13 @@ def test_a_suffix_never_silently_pairs_the_wrong_masks(tmp_path):
 def test_one_loose_rule_that_pairs_every_file_is_used_and_named(tmp_path):
     root = drive_layout(tmp_path, fov=False)
     pairing = pair_folders(root / "images", root / "masks")
-    assert pairing.how == "names that share an id, e.g. 21_training.tif + 21_manual1.gif"
-    assert len(pairing.image_paths) == 4
+    assert pairing.how == "names that share an id" and len(pairing.image_paths) == 4
+    text = pairing.describe("images", "masks")  # the rule, the count and examples
+    assert text.splitlines() == [
+        "paired 4 images of images with masks of masks by names that share an id, not by "
+        "identical names:", "  21_training.tif + 21_manual1.gif",
+        "  22_training.tif + 22_manual1.gif", "  23_training.tif + 23_manual1.gif",
+        "  ... and 1 more pair"]
 
 
 def test_unpaired_files_show_both_sides_and_the_option_that_pairs_them(tmp_path):
@@ -159,3 +164,38 @@ def test_class_names_files_labelme_and_labelmap(tmp_path):
     labelmap.write_text("cat:64,0::\n")
     with pytest.raises(DataError, match="line 1"):
         read_class_names(labelmap)
+
+
+def test_images_and_masks_in_one_folder_get_the_patterns_that_pair_them(tmp_path):
+    """image_0.png beside mask_0.png: no suffix pairs them, the name patterns do."""
+    for i in range(12):
+        write(tmp_path / f"image_{i}.png", GREY)
+        write(tmp_path / f"mask_{i}.png", GREY)
+    with pytest.raises(DataError) as err:
+        pair_folders(tmp_path, tmp_path)
+    text = str(err.value)
+    assert '--image-pattern "image_{id}.png" --mask-pattern "mask_{id}.png" pairs 12 of 12' in text
+    assert "--mask-suffix \"" not in text  # no suffix pairs them: none is proposed
+    pairing = pair_folders(tmp_path, tmp_path, image_pattern="image_{id}.png",
+                           mask_pattern="mask_{id}.png")
+    assert len(pairing.image_paths) == 12 and pairing.mask_paths[0].name == "mask_0.png"
+
+
+def test_a_parent_folder_given_for_the_masks_names_its_folders_of_images(tmp_path):
+    for part in ("train", "trainannot", "val", "valannot"):
+        write(tmp_path / "camvid" / part / "0001.png", GREY)
+    (tmp_path / "camvid" / "train.txt").write_text("train/0001.png trainannot/0001.png\n")
+    with pytest.raises(DataError) as err:
+        pair_folders(tmp_path / "camvid" / "train", tmp_path / "camvid")
+    text = str(err.value)
+    assert "holds 4 folder(s) of images: train/ (1 images), trainannot/ (1 images)" in text
+    assert f"--masks {tmp_path / 'camvid' / 'trainannot'}" in text
+
+
+def test_files_named_like_another_image_plus_a_word_are_found(tmp_path):
+    names = ["0.png", "0_predict.png", "10.png", "10_predict.png", "scan.png", "scan_2.png",
+             "a.jpg", "a_mask.png", "b-overlay.png"]
+    files = [tmp_path / name for name in names]
+    found = {p.name: base.name for p, base in derived_files(files).items()}
+    assert found == {"0_predict.png": "0.png", "10_predict.png": "10.png",
+                     "a_mask.png": "a.jpg"}

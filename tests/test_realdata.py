@@ -1,14 +1,22 @@
-"""Download and extraction code for the real datasets: segkit.realdata.
+"""Download and extraction code for the real datasets (segkit.realdata), and the
+benchmark that trains on them as they ship (benchmarks/real_data.py).
 
 Nothing here touches the network: downloads use file:// URLs and a closed
-port on 127.0.0.1; archives are built in tmp_path.
+port on 127.0.0.1; archives are built in tmp_path; the real layouts are small stand-ins
+generated here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
+import json
+import os
+import re
 import socket
+import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -260,3 +268,72 @@ def test_prepare_oxford_pet_with_local_archives(tmp_path, monkeypatch):
         root / "images", root / "annotations" / "trimaps", mask_convention="trimap", num_classes=2
     )
     assert ds[0][1].tolist()[2][2:6] == [255] * 4 and int((ds[0][1] == 1).sum()) == 8
+
+
+# -- benchmarks/real_data.py on small stand-ins of the real layouts ---------------------
+
+
+def _write(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def _retina_stand_in(root: Path) -> None:
+    """The DRIVE layout: training/ and test/ with images/NN_training.tif,
+    1st_manual/NN_manual1.gif and mask/NN_training_mask.gif (field of view)."""
+    rng = np.random.default_rng(0)
+    for part, ids in (("training", range(21, 29)), ("test", range(1, 4))):
+        kind = "training" if part == "training" else "test"
+        for i in ids:
+            image = rng.integers(0, 80, (32, 32, 3), dtype=np.uint8)
+            vessels = np.zeros((32, 32), np.uint8)
+            vessels[:, rng.integers(3, 29, 2)] = 255
+            image[vessels > 0] = 200  # bright vessels: something to learn
+            _write(root / part / "images" / f"{i:02d}_{kind}.tif", image)
+            _write(root / part / "1st_manual" / f"{i:02d}_manual1.gif", vessels)
+            _write(root / part / "mask" / f"{i:02d}_{kind}_mask.gif",
+                   np.full((32, 32), 255, np.uint8))
+
+
+def test_the_real_data_benchmark_trains_from_the_command_line_and_scores(tmp_path):
+    root = tmp_path / "DRIVE"
+    _retina_stand_in(root)
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(repo / "benchmarks" / "real_data.py"), str(root), "--epochs", "1",
+         "--out", str(tmp_path / "runs"), "--extra", "--size", "16x16", "--base", "4",
+         "--depth", "2", "--device", "cpu"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr
+    assert "drive in" in done.stdout and "F1 (= Dice) 0.8142" in done.stdout
+    line = next(x for x in done.stdout.splitlines() if x.strip().startswith("recipe:"))
+    dice, trivial = (float(v) for v in re.findall(r"(?:dice|baseline) (\d\.\d{4})", line))
+    assert 0 <= dice <= 1 and 0 < trivial < 1
+    rows = json.loads((tmp_path / "runs" / "drive.json").read_text())
+    assert rows[0]["dataset"] == "drive" and rows[0]["cpu_s"] >= 0
+    assert (tmp_path / "runs" / "drive-recipe" / "test" / "per_image.csv").is_file()
+    best = tmp_path / "runs" / "drive-recipe" / "best.pt"  # a run's checkpoint, scored again
+    again = subprocess.run([sys.executable, str(repo / "benchmarks" / "real_data.py"), str(root),
+                            "--checkpoint", str(best)], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(repo)})
+    assert again.returncode == 0, again.stderr
+    assert f"(epoch 1): dice {dice:.4f} (trivial baseline {trivial:.4f})" in again.stdout
+
+
+def test_the_real_data_benchmark_knows_the_layouts_as_they_ship(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location(
+        "real_data", Path(__file__).resolve().parents[1] / "benchmarks" / "real_data.py")
+    real_data = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "real_data", real_data)  # its dataclasses look it up
+    spec.loader.exec_module(real_data)
+    for folder in ("train/image", "train/label"):
+        (tmp_path / "em" / folder).mkdir(parents=True)
+    for folder in ("train", "trainannot", "val", "valannot", "test", "testannot"):
+        (tmp_path / "camvid" / folder).mkdir(parents=True)
+    (tmp_path / "drive" / "training" / "1st_manual").mkdir(parents=True)
+    assert real_data.find_layout(tmp_path / "em").name == "em"
+    assert real_data.find_layout(tmp_path / "camvid").name == "camvid"
+    assert real_data.find_layout(tmp_path / "drive").test == ("testing/images",
+                                                              "testing/1st_manual")
+    with pytest.raises(SystemExit, match="none of the layouts"):
+        real_data.find_layout(tmp_path)
