@@ -297,12 +297,21 @@ def install_from_env(environ: dict[str, str] | None = None) -> bool:
     return True
 
 
-def read_log(path: str | os.PathLike) -> list[dict[str, str]]:
-    """The refusals a guard logged to ``path``: [{"kind": "network", "what": "..."}, ...]."""
-    try:
-        text = open(path, encoding="utf-8", errors="replace").read()
-    except FileNotFoundError:
+def read_log(path: str | os.PathLike, max_bytes: int = 2**20) -> list[dict[str, str]]:
+    """The refusals a guard logged to ``path``: [{"kind": "network", "what": "..."}, ...].
+
+    The guarded code could have replaced the log with a link, a FIFO or a huge file: it
+    is read as :func:`segkit_course.sandbox.files.read_regular` reads (no link followed,
+    at most ``max_bytes``); a log that is not a regular file gives one entry saying so.
+    """
+    from segkit_course.sandbox.files import UnsafeFile, read_regular
+
+    if not os.path.lexists(path):
         return []
+    try:
+        text = read_regular(path, max_bytes).decode("utf-8", "replace")
+    except UnsafeFile as exc:
+        return [{"kind": "log", "what": f"the guard's log was tampered with: {exc}"}]
     entries = []
     for line in text.splitlines():
         try:
