@@ -16,3 +16,10 @@ def fresh_check_registry():
     yield
     core.reset()
 
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--check-draws", type=int, default=0, metavar="N",
+        help="run every right solution and wrong form of the checks' corpus on N fresh "
+             "draws (tests/test_checks_draws.py); by default each runs on 2 fixed draws")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from check_helpers import expect_mistake
+from check_helpers import NOT_DONE, expect_mistake, register
 from segkit import metrics
 from segkit.checks import CheckFailed, ExerciseNotDone, passed, reset
 from segkit.checks import lesson04
@@ -88,7 +88,7 @@ def test_pixel_accuracy_passes_the_solution_and_segkit(capsys):
     lesson04.check_pixel_accuracy(accuracy_solution)
     assert passed("pixel_accuracy")
     out = capsys.readouterr().out
-    assert out == "✅ pixel_accuracy on a batch of 2 images — passed (0.8333 on 2 images of 3 x 4 pixels)\n"
+    assert out == "✅ pixel_accuracy on 4 small batches — passed (0.8333 on a big and a small object)\n"
     lesson04.check_pixel_accuracy(lesson04.reference_pixel_accuracy)
 
 
@@ -351,7 +351,8 @@ def test_iou_passes_right_answers(fn, capsys):
 
 def test_the_fixed_batch_values():
     """The numbers the hints quote: computed with segkit.metrics (independently of the check)."""
-    logits, target = lesson04._batch(lesson04._IMAGE_BIG, lesson04._IMAGE_SMALL)
+    case = lesson04._worked_example()
+    logits, target = torch.from_numpy(case["logits"]), torch.from_numpy(case["target"])
     assert metrics.dice_per_image(logits, target, from_logits=True).tolist() == \
         pytest.approx([12 / 14, 2 / 4])
     assert metrics.iou_per_image(logits, target, from_logits=True).tolist() == \
@@ -378,7 +379,7 @@ MISTAKES = [
     (empty_target_one, "empty-target-one", ("false positive", "|P| + |T| == 0")),
     (ground_truth, "target-as-prediction", ("ground truth", "sea/sky project")),
     (smoothed, "{kind}-smoothing", ("smoothing", "both-empty")),
-    (ignores_threshold, "threshold-ignored", ("threshold=0.3", "`threshold` argument")),
+    (ignores_threshold, "threshold-ignored", ("with threshold=", "`threshold` argument")),
     (squeezes, "squeeze-batch", ("batch of one image", "raised", "squeeze(1)")),
     (squeezes_and_flattens, "squeeze-batch", ("batch of one image", "squeeze(1)")),
     (broadcast, "channel-broadcast", ("(N, N, H, W)", "logits[:, 0]")),
@@ -443,3 +444,39 @@ def test_checks_do_not_change_what_they_are_given():
         return value
     lesson04.check_dice_score(edits_inputs)
     lesson04.check_dice_score(dice_solution)
+
+
+# --------------------------------------------------------------------------- the corpus
+# Every form above, for tests/test_checks_draws.py (each on fresh draws).
+
+for _fn in (accuracy_solution, lesson04.reference_pixel_accuracy):
+    register(lesson04.check_pixel_accuracy, _fn, None)
+register(lesson04.check_pixel_accuracy, accuracy_stub, NOT_DONE)
+for _fn, _mistake in [
+        (accuracy_floor_division, "accuracy-integer-division"),
+        (accuracy_floor_division_tensor, "accuracy-integer-division"),
+        (accuracy_floor_division_then_float, "accuracy-integer-division"),
+        (accuracy_compares_logits, "accuracy-compares-scores"),
+        (accuracy_compares_probabilities, "accuracy-compares-scores"),
+        (accuracy_wrong_count, "accuracy-wrong-count"),
+        (accuracy_per_image_pixels, "accuracy-wrong-count"),
+        (accuracy_wrong_dim, "accuracy-wrong-dim"),
+        (accuracy_returns_tensor, "returns-tensor"),
+        (accuracy_threshold_on_logits, "threshold-on-logits"),
+        (accuracy_broadcast, "channel-broadcast"),
+        (accuracy_ground_truth, "target-as-prediction")]:
+    register(lesson04.check_pixel_accuracy, _fn, _mistake)
+
+for _fn in (dice_solution, dice_loop_solution, lesson04.reference_dice_score):
+    register(lesson04.check_dice_score, _fn, None)
+for _fn in (iou_solution, iou_from_dice, lesson04.reference_iou_score):
+    register(lesson04.check_iou_score, _fn, None)
+for _kind in ("dice", "iou"):
+    register(CHECKS[_kind], stub(EXERCISE[_kind]), NOT_DONE, f"stub_{_kind}")
+    for _make, _mistake, _ in MISTAKES:
+        register(CHECKS[_kind], _make(_kind), _mistake.format(kind=_kind),
+                 f"{_make.__name__}_{_kind}")
+register(lesson04.check_dice_score, dice_without_2, "dice-no-factor-2")
+register(lesson04.check_dice_score, dice_gives_iou, "dice-is-iou")
+register(lesson04.check_iou_score, iou_gives_dice, "iou-is-dice")
+register(lesson04.check_iou_score, iou_union_double_counts, "iou-union-double-counts")

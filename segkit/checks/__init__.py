@@ -22,17 +22,23 @@ from types import ModuleType
 
 from segkit.checks import core as _core
 from segkit.checks.core import (
+    GENERAL_HINT,
+    Check,
     CheckFailed,
     CheckResult,
     ExerciseNotDone,
     check,
+    checks_of,
     expect,
     expect_close,
     expect_dtype,
     expect_equal,
     expect_shape,
     expect_type,
+    explained_by,
     fail,
+    fresh_seed,
+    judging,
     key_figure,
     passed,
     reset,

@@ -66,23 +66,29 @@ import functools
 import re
 import sysconfig
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 __all__ = [
+    "Check",
     "CheckFailed",
     "check",
+    "checks_of",
     "CheckResult",
     "ExerciseNotDone",
+    "GENERAL_HINT",
     "expect",
     "expect_close",
     "expect_dtype",
     "expect_equal",
     "expect_shape",
     "expect_type",
+    "explained_by",
     "fail",
+    "fresh_seed",
+    "judging",
     "key_figure",
     "passed",
     "reset",
@@ -152,11 +158,26 @@ class CheckFailed(AssertionError):
         if hint is None and mistake is not None:
             hint = _catalogued_hint(mistake)
         self.hint = hint
+        #: True when the failing answer came from cases drawn at random, False when from
+        #: the check's worked example (the same on every run), None when not known
+        self.drawn: bool | None = None
+        #: the seed the cases were drawn with, and the call that repeats them (set when
+        #: the failure is on drawn cases)
+        self.seed: int | None = None
+        self.repeat: str | None = None
+
+    def _repeat_line(self) -> str | None:
+        if self.seed is None:
+            return None
+        call = f": `{self.repeat}` runs them again" if self.repeat else ""
+        return f"Seed: these cases were drawn with seed {self.seed}{call}."
 
     def __str__(self) -> str:
         text = f"❌ {self.exercise or 'check'}: {self.message}"
         if self.hint:
             text += f"\nHint: {self.hint}"
+        if self._repeat_line():
+            text += f"\n{self._repeat_line()}"
         return text
 
     def _render_traceback_(self) -> list[str]:
@@ -169,6 +190,8 @@ class CheckFailed(AssertionError):
         lines = [f"❌ {self.exercise or 'check'}: {_one_line(self.message)}"]
         if self.hint:
             lines.append(f"Hint: {_one_line(self.hint)}")
+        if self._repeat_line():
+            lines.append(self._repeat_line())
         return lines
 
 
@@ -547,6 +570,34 @@ def expect_close(actual: Any, expected: Any, *, name: str, tol: float = 1e-4,
 
 
 
+
+# --------------------------------------------------------------------------- diagnosis
+
+#: The hint for a wrong answer that no catalogued mistake explains: honest, and never
+#: another mistake's hint.
+GENERAL_HINT = ("no mistake the course knows gives these values, so the check cannot say "
+                "which step went wrong: run your function on this case yourself and compare "
+                "each step with the exercise's description.")
+
+
+def explained_by(got: Sequence[Any], forms: Sequence[dict[str, Sequence[Any]]], *,
+                 abs_tol: float = 1e-5, rel_tol: float = 0.0) -> str | None:
+    """The first catalogued mistake that gives the student's answers on every case.
+
+    ``got[i]`` is the student's answer on case i; ``forms[i]`` maps each mistake id to the
+    answers its written forms give on case i (every case lists the same ids and the same
+    number of forms, in the order of the diagnosis). A mistake explains the answers when
+    one of its forms matches on every case: matching one case by chance is not enough.
+    """
+    if not forms:
+        return None
+    for mistake, first in forms[0].items():
+        for k in range(len(first)):
+            if all(close(g, f[mistake][k], abs_tol=abs_tol, rel_tol=rel_tol)
+                   for g, f in zip(got, forms)):
+                return mistake
+    return None
+
 # --------------------------------------------------------------------------- shared by lessons
 
 
@@ -606,3 +657,266 @@ def write_tiny_carvana(root: Path, images: dict[str, Any], masks: dict[str, Any]
         gif = Image.frombytes("P", (mask.shape[1], mask.shape[0]), mask.tobytes())
         gif.putpalette([0, 0, 0, 255, 255, 255])
         gif.save(root / "train_masks" / f"{stem}_mask.gif")
+
+
+# --------------------------------------------------------------------------- draw, ask, judge
+#
+# An exercise check in three steps, so that the lessons and the grader share one code path:
+#
+#   cases   = check.draw(seed)             inputs drawn fresh from a seed: plain data
+#   answers = check.ask(student, cases)    the student's code run on them: plain data
+#   check.judge(cases, answers)            the reference computed here, and the diagnosis
+#
+# ``ask`` runs where the student's code runs (the notebook's kernel; in grading, the
+# sandbox) and uses no reference implementation; what the student's code raised becomes
+# data too (:func:`error_record`). ``judge`` never calls the student's code: it reads the
+# answers, computes the right ones itself and raises ExerciseNotDone or CheckFailed. In a
+# lesson, ``check(student)`` runs the three with a fresh seed and prints the ✅ line.
+
+RAISED = "$raised"  # the key of an answer that is an error record
+
+
+def error_record(exc: BaseException) -> dict[str, Any]:
+    """What the student's code raised, as plain data (for the answers).
+
+    ``type`` and ``message`` of the exception; ``where``: the student's line that raised
+    it ('line 3: `return a / b`'), None when no frame of the traceback is the student's
+    (the check's own code failed on what it was given); ``stub``: it is the lesson's
+    stub (``raise NotImplementedError``); ``stub_of``: the exercise the stub names.
+    """
+    frames = _student_frames(exc)
+    found = _STUB_MESSAGE.search(str(exc))
+    last = traceback.extract_tb(exc.__traceback__)[-1:]
+    return {
+        "type": type(exc).__name__,
+        "message": _one_line(str(exc))[:600],
+        "where": _where(frames[-1]) if frames else None,
+        "library_where": (f"{Path(last[0].filename).name}, line {last[0].lineno}"
+                          if last else None),
+        "stub": isinstance(exc, NotImplementedError) and _is_stub(exc),
+        "stub_of": found.group(1) if found else None,
+    }
+
+
+def raised(answer: Any) -> dict[str, Any] | None:
+    """The error record if ``answer`` is one (see :func:`error_record`), else None."""
+    if isinstance(answer, dict) and isinstance(answer.get(RAISED), dict):
+        return answer[RAISED]
+    return None
+
+
+def fail_for(record: dict[str, Any], exercise: str | None = None) -> NoReturn:
+    """Raise what a student reads for an error their code raised: ExerciseNotDone for
+    the stub, CheckFailed "crashed" quoting their line, or "check-error"."""
+    __tracebackhide__ = True
+    exercise = exercise or "this exercise"
+    what = f"{record.get('type')}: {record.get('message')}" if record.get("message") \
+        else str(record.get("type"))
+    if record.get("stub"):
+        other = record.get("stub_of")
+        if other and other != exercise:
+            raise ExerciseNotDone(
+                f"Exercise `{exercise}` uses exercise `{other}`, which is not done yet: "
+                f"replace the `raise NotImplementedError` line of `{other}` with your code, "
+                "run that cell, then run this cell again.", exercise=exercise)
+        raise ExerciseNotDone(
+            f"Exercise `{exercise}` is not done yet: replace the `raise NotImplementedError` "
+            "line with your code, then run this cell again.", exercise=exercise)
+    if record.get("where"):
+        raise CheckFailed(
+            exercise, f"your code raised {record.get('type')} while the check was running it.",
+            mistake="crashed",
+            hint=f"the error was `{what}` at {record['where']}. Read the error, fix that "
+                 "line, run your exercise cell again, then this cell.")
+    at = f" ({record['library_where']})" if record.get("library_where") else ""
+    raise CheckFailed(
+        exercise, f"the check could not use what your code returned: `{what}`{at}.",
+        mistake="check-error",
+        hint="check what your code returns (its type, shape and dtype) against the "
+             "exercise's description. If it looks right, tell your instructor: the check "
+             "itself may be wrong.")
+
+
+def value_of(answer: Any, exercise: str | None = None) -> Any:
+    """``answer``, or the failure its error record stands for (see :func:`fail_for`)."""
+    __tracebackhide__ = True
+    record = raised(answer)
+    if record is not None:
+        fail_for(record, exercise)
+    return answer
+
+
+def fresh_seed() -> int:
+    """A seed for one run of a check, from the operating system (the notebook's random
+    state is neither used nor changed)."""
+    import secrets
+
+    return secrets.randbelow(100_000)
+
+
+class _RandomState:
+    """Seeds torch, NumPy's and Python's global generators, and puts back the notebook's
+    states afterwards: a check neither depends on nor changes the student's random numbers."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __enter__(self) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        self._fork = torch.random.fork_rng(devices=[])
+        self._fork.__enter__()
+        self._saved = (random.getstate(), np.random.get_state())
+        torch.manual_seed(self.seed)
+        random.seed(self.seed)
+        np.random.seed(self.seed % 2**32)
+
+    def __exit__(self, *exc: object) -> None:
+        import random
+
+        import numpy as np
+
+        random.setstate(self._saved[0])
+        np.random.set_state(self._saved[1])
+        self._fork.__exit__(*exc)
+
+
+class judging:  # noqa: N801 - used as a context manager, like a function
+    """Tags the failures raised inside it as on drawn cases or on the worked example::
+
+        with judging(drawn=case["drawn"]):
+            ...   # expect / fail on this case
+
+    A failure on the worked example (the same on every run) is shown without a seed;
+    one on drawn cases shows the seed that repeats them. Untagged failures count as drawn.
+    """
+
+    def __init__(self, drawn: bool = True) -> None:
+        self.drawn = bool(drawn)
+
+    def __enter__(self) -> judging:
+        return self
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, CheckFailed) and exc.drawn is None:
+            exc.drawn = self.drawn
+        return False
+
+
+@dataclass(eq=False)
+class Check:
+    """The check of one exercise: draw, ask, judge (see the comment above).
+
+    Attributes:
+        lesson: "04"; exercise: "dice_score" (the name in the notebook's metadata);
+        title: what the ✅ line says ("dice_score on 5 small batches");
+        references: dotted names of the code that answers the exercise (segkit's version
+            handed to ``checks.use`` in the solution, and any check-private reference);
+        name: the function name a notebook calls ("check_dice_score").
+
+    ``draw_cases(rng)`` gets a ``numpy.random.Generator`` and returns a dict of plain data
+    (the framework adds ``"seed"``); ``ask_student(student, cases)`` and
+    ``judge_answers(cases, answers)`` are the lesson's two other steps.
+    """
+
+    lesson: str
+    exercise: str
+    title: str
+    references: tuple[str, ...]
+    draw_cases: Callable[[Any], dict[str, Any]]
+    ask_student: Callable[[Any, dict[str, Any]], Any]
+    judge_answers: Callable[[dict[str, Any], Any], str | None]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.lesson = f"{int(self.lesson):02d}"
+        self.name = self.name or f"check_{self.exercise}"
+        self.__name__ = self.name
+        self.__qualname__ = self.name
+        self.__doc__ = f"Check of exercise `{self.exercise}` (lesson {self.lesson}): {self.title}."
+        _REGISTRY.setdefault(self.lesson, {})[self.exercise] = self
+
+    def __repr__(self) -> str:
+        return f"<check of {self.exercise} (lesson {self.lesson})>"
+
+    # ------------------------------------------------------------------ the three steps
+
+    def draw(self, seed: int) -> dict[str, Any]:
+        """The cases for ``seed``: plain data, the same for the same seed anywhere."""
+        import numpy as np
+
+        cases = self.draw_cases(np.random.default_rng(int(seed)))
+        cases["seed"] = int(seed)
+        return cases
+
+    def ask(self, student: Any, cases: dict[str, Any]) -> Any:
+        """The student's answers to ``cases`` (plain data). Never raises: what the
+        student's code raised becomes ``{RAISED: error_record(...)}``."""
+        try:
+            with _RandomState(cases["seed"]):
+                return self.ask_student(student, cases)
+        except Exception as exc:  # noqa: BLE001 - the student's code may raise anything
+            return {RAISED: error_record(exc)}
+
+    def judge(self, cases: dict[str, Any], answers: Any) -> str | None:
+        """Judge ``answers``: returns the ✅ line's detail, or raises ExerciseNotDone or
+        CheckFailed (with the seed when the failing answers are on drawn cases)."""
+        __tracebackhide__ = True
+        try:
+            value_of(answers, self.exercise)
+            with _RandomState(cases["seed"]):
+                return self.judge_answers(cases, answers)
+        except ExerciseNotDone as exc:
+            exc.exercise = self.exercise
+            raise
+        except CheckFailed as exc:
+            exc.exercise = exc.exercise or self.exercise
+            if exc.drawn is not False:
+                exc.seed = cases["seed"]
+                exc.repeat = self.repeat_call(cases["seed"])
+            raise
+        except Exception as exc:  # a bug in the judge, or answers it cannot read
+            raise CheckFailed(
+                self.exercise, "the check could not judge what your code returned "
+                f"(`{type(exc).__name__}: {_one_line(str(exc))[:200]}`).",
+                mistake="check-error",
+                hint="check what your code returns (its type, shape and dtype) against the "
+                     "exercise's description. If it looks right, tell your instructor: the "
+                     "check itself may be wrong.") from exc
+
+    def repeat_call(self, seed: int) -> str:
+        """The notebook call that repeats the cases of ``seed``."""
+        return f"checks.lesson{self.lesson}.{self.name}({self.exercise}, seed={seed})"
+
+    # ------------------------------------------------------------------ in a lesson
+
+    def __call__(self, student: Any, *, seed: int | None = None) -> CheckResult:
+        """Draw (a fresh seed unless given), ask, judge; print ``✅ {title} — passed``."""
+        __tracebackhide__ = True
+        from segkit.checks import answers as plain
+
+        seed = fresh_seed() if seed is None else int(seed)
+        cases = self.draw(seed)
+        found = self.ask(student, cases)
+        try:
+            found = plain.load(plain.dump(found))  # exactly what a grader's judge reads
+        except plain.AnswersError as exc:
+            found = {RAISED: {"type": "AnswersError", "message": str(exc), "where": None,
+                              "library_where": None, "stub": False, "stub_of": None}}
+        return run_check(self.exercise, self.title, lambda: self.judge(cases, found))
+
+
+_REGISTRY: dict[str, dict[str, Check]] = {}
+
+
+def checks_of(lesson: str | int) -> dict[str, Check]:
+    """The checks of a lesson, ``{exercise: Check}`` in the lesson's order
+    (``checks_of("04")`` -> ``{"pixel_accuracy": ..., "dice_score": ..., ...}``)."""
+    import importlib
+
+    number = f"{int(str(lesson).removeprefix('lesson')):02d}"
+    importlib.import_module(f"segkit.checks.lesson{number}")
+    return dict(_REGISTRY.get(number, {}))
