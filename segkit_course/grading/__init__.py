@@ -128,7 +128,7 @@ def grade_all(submissions: list[Submission], lesson: Lesson, limits: Limits | No
     results: dict[int, StudentResult] = {}
     with GradingRun.start(lesson, limits, isolation, jobs=jobs, seed=seed) as run:
         if check_solution:
-            run.check_solution()
+            run.check_solution(cache)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {pool.submit(_grade_one, sub, run, cache): i
                        for i, sub in enumerate(submissions)}

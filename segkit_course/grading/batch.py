@@ -15,10 +15,10 @@ link in the way is never written through. So two shards, two runs, or a merge wh
 **Resume.** Each notebook's grade is saved as soon as it is known, in the run's
 ``cache/<key>.json``, where the key is a hash of the notebook's bytes, of the lesson (its
 solution, segkit and the grader: :attr:`Lesson.fingerprint`) and of the isolation. A
-run reads the caches of the earlier runs of the same folder (``NAME``, ``NAME-2``, ...)
-and takes a grade from them instead of grading again: an interrupted run goes on where
-it stopped, a run after a few late submissions grades only those. ``--fresh`` reads no
-cache.
+run reads the caches of the earlier gradings of the same folder (``NAME``, ``NAME-2``,
+..., and the shards in them) and takes a grade from them instead of grading again: an
+interrupted run goes on where it stopped, a run after a few late submissions grades
+only those. ``--fresh`` reads no cache.
 
 **Shards.** ``--shard K/N`` grades every N-th notebook, starting with the K-th, of the
 sorted class: N machines given the same folder and the same N grade disjoint parts of
@@ -116,12 +116,17 @@ def claim_folder(wanted: str | Path, what: str = "segkit grade") -> Path:
 
 
 def earlier_caches(wanted: str | Path, mine: str | Path) -> list[Path]:
-    """The ``cache`` folders of earlier runs written for ``wanted`` (not ``mine``)."""
+    """The ``cache`` folders of the earlier gradings of the same class: the folder
+    asked for and its ``-N`` siblings, and the shards inside them (for a shard: the
+    folder it is in, and its siblings). Never ``mine``'s own."""
     wanted, mine = Path(wanted), Path(mine)
-    folders = [wanted, *wanted.parent.glob(f"{glob.escape(wanted.name)}-*")]
+    base = wanted.parent if re.fullmatch(r"shard-\d+-of-\d+", wanted.name) else wanted
+    family = [base, *base.parent.glob(f"{glob.escape(base.name)}-*")]
+    family = [f for f in family if re.fullmatch(re.escape(base.name) + r"(-\d+)?", f.name)]
+    folders = family + [shard for f in family for shard in f.glob("shard-*-of-*")]
     return [f / "cache" for f in sorted(folders)
-            if f != mine and re.fullmatch(re.escape(wanted.name) + r"(-\d+)?", f.name)
-            and (f / "cache").is_dir() and not (f / "cache").is_symlink()]
+            if f != mine and (f / "cache").is_dir() and not (f / "cache").is_symlink()
+            and not f.is_symlink()]
 
 
 # --------------------------------------------------------------------------- resume
@@ -129,7 +134,8 @@ def earlier_caches(wanted: str | Path, mine: str | Path) -> list[Path]:
 
 def _result_json(result: StudentResult) -> dict:
     return {"notes": result.notes, "seconds": result.seconds, "cpu_seconds": result.cpu_seconds,
-            "exercises": {name: vars(res) for name, res in result.exercises.items()}}
+            "exercises": {name: vars(res) for name, res in result.exercises.items()},
+            "cell_errors": sorted(result.cell_errors)}
 
 
 class ResultCache:
@@ -167,9 +173,11 @@ class ResultCache:
                 continue
             if list(exercises) != [ex.name for ex in self.lesson.exercises]:
                 continue
+            errors = {tuple(pair) for pair in data.get("cell_errors", []) if len(pair) == 2}
             return StudentResult(submission.student, submission.path, exercises,
                                  list(data["notes"]), float(data["seconds"]), self.isolation,
-                                 digest, float(data.get("cpu_seconds", 0.0)), submission.login)
+                                 digest, float(data.get("cpu_seconds", 0.0)), submission.login,
+                                 cell_errors=errors)
         return None
 
     def put(self, result: StudentResult) -> None:

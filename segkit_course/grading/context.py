@@ -83,16 +83,21 @@ class GradingRun:
                    secrets.randbits(62) if seed is None else int(seed), references,
                    _fonts(), folder)
 
-    def check_solution(self) -> None:
+    def check_solution(self, cache=None) -> None:
         """Grade the solution notebook first, in this run's sandbox: it must get every
         point (else the grading set-up is wrong, and nothing is graded); the cells that
-        raise in it are not worth a note when they raise in a student's notebook too."""
+        raise in it are not worth a note when they raise in a student's notebook too.
+        A ``cache`` that holds this solution's grade saves the work."""
         from segkit_course.grading.discover import Submission
         from segkit_course.grading.execute import grade_notebook
         from segkit_course.grading.report import explain
 
         solution = Submission(f"(solution) {self.lesson.solution.name}", self.lesson.solution)
-        result = grade_notebook(solution, self)
+        result = cache.get(solution) if cache is not None else None
+        if result is None:
+            result = grade_notebook(solution, self)
+            if cache is not None and all(r.status == "pass" for r in result.exercises.values()):
+                cache.put(result)
         wrong = [f"{name}: {res.status} ({explain(res) or res.message})"
                  for name, res in result.exercises.items() if res.status != "pass"]
         if wrong:

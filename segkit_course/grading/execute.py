@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -188,6 +189,7 @@ def start_session(run, root: Path, slot: int, deadline: float):
 # --------------------------------------------------------------------------- one notebook
 
 
+_STUB_ERROR = re.compile(r"^NotImplementedError: Exercise \w+: write your code here")
 _CHANNEL_TAMPERED = ("review: {what}: the notebook's code wrote to the grader's channel "
                      "(withheld for the instructor to look at)")
 
@@ -211,6 +213,7 @@ class _NotebookGrading:
         self.cases: dict[str, bytes] = {}
         self.deadline = time.monotonic() + self.limits.notebook_wall
         self.current: int | None = None
+        self.baseline = 0  # the sandbox's own processes, before any student code
 
     def result(self, name: str, status: str, **fields) -> None:
         exercise = next(ex for ex in self.exercises if ex.name == name)
@@ -253,15 +256,16 @@ class _NotebookGrading:
         self.note_cell_errors()
 
     def note_cell_errors(self) -> None:
-        """One note on the cells that raised, leaving out those that raise in the
-        solution as well when it is graded (the lesson's own cells that need a
-        reference, or a skipped heavy cell's results)."""
+        """One note on the cells that raised, leaving out the stubs of exercises not done
+        (their status says it) and the cells that raise in the solution as well when it
+        is graded (the lesson's own cells that need a reference)."""
         from segkit_course.grading.notebook import same_code_key
 
         sources = {cell.index: cell.source for cell in self.cells}
         expected = getattr(self.run, "expected_errors", set())
         errors = [f"cell {index}: {error}" for index, error in self.cell_errors
-                  if (same_code_key(sources.get(index, "")), error) not in expected]
+                  if (same_code_key(sources.get(index, "")), error) not in expected
+                  and not _STUB_ERROR.search(error)]
         if errors:
             more = f" and {len(errors) - 3} more" if len(errors) > 3 else ""
             self.notes.append(f"{len(errors)} cell(s) raised while the notebook ran "
@@ -294,6 +298,10 @@ class _NotebookGrading:
                 for i in range(start, done):
                     if not self.ask(session, self.exercises[i]):
                         return i + 1
+                extra = session.processes() - self.baseline
+                if extra > 0:
+                    self.notes.append(f"{extra} process(es) the notebook started were still "
+                                      "running when the notebook ended, and were stopped")
                 session.send({"op": "end"})
                 self.wait_for(session, "done", time.monotonic() + 10)
                 return done
@@ -328,6 +336,7 @@ class _NotebookGrading:
 
         got = self.wait_for(session, "ready", time.monotonic() + self.limits.startup_timeout)
         if isinstance(got, tuple):
+            self.baseline = session.processes()
             failed = got[0].get("failed_limits") or []
             if failed and start == 0:
                 self.notes.append(f"limits not set here: {', '.join(map(str, failed))}")
@@ -401,6 +410,8 @@ class _NotebookGrading:
         from segkit_course.grading.session import LATE
 
         name = exercise.name
+        if name in self.results:  # withheld already (answers came unasked): not asked
+            return self.release(session, exercise)
         session.send({"op": "ask", "exercise": name}, self.cases[name])
         deadline = min(time.monotonic() + self.limits.ask_wall + 30, self.deadline)
         got = self.wait_for(session, "answers", deadline, asked=name)

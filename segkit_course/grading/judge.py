@@ -41,11 +41,13 @@ class JudgeError(Exception):
 
 
 def _raised_types(answers, found: set[str], depth: int = 0) -> set[str]:
-    """The exception types recorded anywhere in ``answers`` (``{"$raised": {...}}``)."""
+    """The exception types recorded anywhere in ``answers`` (``{RAISED: {...}}``)."""
+    from segkit.checks.core import RAISED
+
     if depth > 40:
         return found
     if isinstance(answers, dict):
-        record = answers.get("$raised")
+        record = answers.get(RAISED)
         if isinstance(record, dict):
             found.add(str(record.get("type")))
         for value in answers.values():

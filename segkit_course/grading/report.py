@@ -238,6 +238,8 @@ def _student_line(name: str, res: ExerciseResult) -> str:
     if res.status == "not done":
         return "the exercise still holds the stub: write your code in place of it"
     line = explain(res) or res.status
+    if res.status == "fail" and res.message:
+        line = f"{' '.join(res.message.split())}. Hint: {line}"
     if res.repeat and res.status == "fail":
         line += f" (to see these cases in your notebook: `{res.repeat}`)"
     return line

@@ -161,9 +161,11 @@ class Notebook:
 class Answering:
     """The grader's questions, answered with the exercise checks' ``ask`` step."""
 
-    def __init__(self, channel: Channel, notebook: Notebook, job: dict, checks, plain) -> None:
+    def __init__(self, channel: Channel, notebook: Notebook, job: dict, checks, plain,
+                 raised_key: str) -> None:
         self.channel, self.notebook, self.job = channel, notebook, job
         self.checks, self.plain = checks, plain   # {exercise: Check}, segkit.checks.answers
+        self.raised_key = raised_key              # segkit.checks.core.RAISED
 
     def serve(self) -> None:
         while True:
@@ -206,7 +208,7 @@ class Answering:
         except self.plain.AnswersError as exc:
             record = {"type": "AnswersError", "message": _short(exc, 600), "where": None,
                       "library_where": None, "stub": False, "stub_of": None}
-            return self.plain.dump({"$raised": record})
+            return self.plain.dump({self.raised_key: record})
 
     def release(self, header: dict) -> None:
         """Put an answered exercise's references back, and rebind its name if told."""
@@ -246,6 +248,12 @@ def _prepare_folders() -> None:
             shutil.copy(font_list, os.environ["MPLCONFIGDIR"])
 
 
+def _checked_by_the_grader(self, student, *args, **kwargs) -> None:
+    """A check cell of the notebook, while it is graded: the grader asks the exercise
+    itself, afterwards (and the sandbox has no judge to run the check with)."""
+    return None
+
+
 def _usage() -> float:
     import resource
 
@@ -272,11 +280,12 @@ def main() -> None:
     from segkit.checks import core
 
     checks = core.checks_of(job["lesson"])  # before any student code: what ask needs
+    core.Check.__call__ = _checked_by_the_grader
     channel.send({"event": "ready", "failed_limits": failed})
     notebook = Notebook(channel, job)
     notebook.run_all()
     channel.send({"event": "ran", "cpu": _usage()})
-    Answering(channel, notebook, job, checks, plain).serve()
+    Answering(channel, notebook, job, checks, plain, core.RAISED).serve()
     channel.send({"event": "done", "cpu": _usage()})
 
 

@@ -27,8 +27,7 @@ runs):
   ``get_ipython``, ``getattr``/``setattr`` with a computed name, anything called
   ``reference_*``, segkit's own version of the exercise (the one the lesson's
   ``checks.use`` line names, e.g. ``metrics.dice_score``);
-- strings that name the machine's insides or the course's files: ``/proc``,
-  ``.ipynb``, ``solutions/``.
+- strings that name the machine's insides or a notebook file: ``/proc``, ``.ipynb``.
 
 An honest solution may trip one (a student who imports ``inspect`` to print a
 signature): it loses nothing.
@@ -37,6 +36,7 @@ signature): it loses nothing.
 from __future__ import annotations
 
 import ast
+import re
 
 from segkit_course.grading.discover import Exercise
 
@@ -70,7 +70,7 @@ _PLAIN_DUNDERS = {
 }
 _NAMES = {"eval", "exec", "compile", "__import__", "globals", "vars", "breakpoint",
           "get_ipython", "__builtins__", "__loader__", "__spec__", "__file__", "delattr"}
-_STRINGS = ("solutions/", ".ipynb", "/proc", "reference_")
+_STRINGS = (".ipynb", "/proc", "reference_")
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -161,15 +161,31 @@ def _node_reasons(node: ast.AST, exercise: Exercise) -> list[str]:
     return reasons
 
 
-def _tree(source: str) -> ast.Module | None:
-    """The syntax tree of the Python IPython would run for ``source`` (magics
-    translated); None when it does not parse, or is too deep or too large to."""
-    from IPython.core.inputtransformer2 import TransformerManager
+_IPYTHON_LINE = re.compile(r"^([ \t]*)(?:[%!].*|.*\?\??[ \t]*)$", re.MULTILINE)
 
-    try:
-        return ast.parse(TransformerManager().transform_cell(source))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+
+def _tree(source: str) -> ast.Module | None:
+    """The syntax tree of ``source``, its IPython lines (``%magic``, ``!shell``,
+    ``name?``) read as ``pass``; None when it does not parse, or is too deep or too
+    large to."""
+    for text in (source, _IPYTHON_LINE.sub(lambda m: f"{m.group(1)}pass", source)):
+        try:
+            return ast.parse(text)
+        except SyntaxError:
+            continue
+        except (ValueError, RecursionError, MemoryError):
+            return None
+    return None
+
+
+def _is_lesson_line(node: ast.stmt) -> bool:
+    """The lesson's own lines a student may keep in an exercise cell: its check call
+    (``checks.lesson04.check_x(x)``) and its ``checks.use`` line."""
+    value = node.value if isinstance(node, (ast.Expr, ast.Assign)) else None
+    if not isinstance(value, ast.Call):
+        return False
+    called = ast.unparse(value.func)
+    return _is_use(value) or re.fullmatch(r"checks\.lesson\d\d\.check_\w+", called) is not None
 
 
 def _is_use(value) -> bool:
@@ -206,6 +222,7 @@ def screen(source: str, exercise: Exercise) -> list[str]:
     tree = _tree(source)
     if tree is None:
         return []
+    tree.body = [node for node in tree.body if not _is_lesson_line(node)]
     reasons: list[str] = []
     try:
         for node in ast.walk(tree):

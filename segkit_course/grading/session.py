@@ -72,6 +72,10 @@ class Session:
         except (OSError, ValueError):
             pass
 
+    def processes(self) -> int:
+        """How many processes the sandbox is now (its own start-up ones included)."""
+        return ProcessTree(self.proc.pid).count()
+
     def _watch(self) -> None:
         tree = ProcessTree(self.proc.pid)
         while self.proc.poll() is None:
