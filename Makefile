@@ -10,13 +10,15 @@ BIN    := $(VENV)/bin
 # no thread count, CPU or PyTorch build has to match the one they were stored with.
 TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: help setup run train test test-fast lab lessons lessons-check regen benchmark clean
+.PHONY: help setup run train test test-fast test-grading-corpus lab lessons lessons-check regen
+.PHONY: benchmark clean
 .PHONY: site
 
 help:
 	@echo "make run        set up, then run the course's main job on the embedded data"
 	@echo "make test       set up, then run every test (unit, lessons in sync, nbval), 2 workers"
 	@echo "make test-fast  set up, then run the unit tests only (no test that starts a kernel)"
+	@echo "make test-grading-corpus  grade every honest and hostile notebook of the grader's corpora"
 	@echo "make lab        open JupyterLab on lessons/"
 	@echo "make train      train the default U-Net on toy Carvana (about a minute on CPU)"
 	@echo "make lessons    regenerate lessons/ from solutions/"
@@ -43,6 +45,12 @@ test: setup
 
 test-fast: setup
 	$(TEST_THREADS) $(BIN)/python -m pytest tests -q -n 2 --dist loadgroup -m "not notebooks"
+
+# `make test` grades a representative slice of the grader's corpora; this grades all of it
+# (about 80 notebooks: 15 to 25 minutes on a 2-core CPU).
+test-grading-corpus: setup
+	SEGKIT_GRADING_CORPUS=full $(TEST_THREADS) $(BIN)/python -m pytest tests/test_grading.py \
+		-q -n 2 --dist loadgroup
 
 lab: setup
 	$(BIN)/jupyter lab lessons/

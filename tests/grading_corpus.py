@@ -690,7 +690,8 @@ def hostile_files(root, solutions) -> dict[str, str]:
         return nb
 
     write = nbs.write
-    write(root / "victim" / "04_metrics.ipynb", solved(LESSON_04))
+    # graded next to the bomber (the pool takes the class in order of identity)
+    write(root / "bomber-neighbour" / "04_metrics.ipynb", solved(LESSON_04))
     write(root / "bomber" / "04_metrics.ipynb", solved_with(_SPINNERS.format(seconds=300)))
     write(root / "sleeper" / "04_metrics.ipynb", solved_with("import os, time\n"
                                                             "if os.fork() == 0:\n"
@@ -710,14 +711,14 @@ def hostile_files(root, solutions) -> dict[str, str]:
     big = root / "oversize" / "04_metrics.ipynb"
     write(big, b"{" + b" " * (33 * 2**20) + b"}")
     for name, target in [("to-solution", solutions / "04_metrics.ipynb"),
-                         ("to-victim", root / "victim" / "04_metrics.ipynb"),
+                         ("to-neighbour", root / "bomber-neighbour" / "04_metrics.ipynb"),
                          ("to-dev-zero", "/dev/zero")]:
         (root / name).mkdir()
         (root / name / "04_metrics.ipynb").symlink_to(target)
     (root / "fifo").mkdir()
     os.mkfifo(root / "fifo" / "04_metrics.ipynb")
     return {
-        "victim/04_metrics.ipynb": "5/5",
+        "bomber-neighbour/04_metrics.ipynb": "5/5",
         "bomber/04_metrics.ipynb": "5/5",
         "sleeper/04_metrics.ipynb": "5/5",
         "disk-filler/04_metrics.ipynb": "5/5",
@@ -732,7 +733,7 @@ def hostile_files(root, solutions) -> dict[str, str]:
         "deep-json/04_metrics.ipynb": "nested too deep",
         "oversize/04_metrics.ipynb": "more than the",
         "to-solution/04_metrics.ipynb": "symbolic link",
-        "to-victim/04_metrics.ipynb": "symbolic link",
+        "to-neighbour/04_metrics.ipynb": "symbolic link",
         "to-dev-zero/04_metrics.ipynb": "symbolic link",
         "fifo/04_metrics.ipynb": "FIFO",
     }

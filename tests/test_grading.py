@@ -295,8 +295,7 @@ def test_hostile_cells_are_left_out_and_said(hostile_class):
            "ended, and were stopped" in notes["sleeper/04_metrics.ipynb"]
     assert "ended Python" in notes["exit-cell/04_metrics.ipynb"]
     assert "MemoryError" in notes["memory-bomb/04_metrics.ipynb"]
-    assert "No space left on device" not in notes["victim/04_metrics.ipynb"]
-    assert notes["victim/04_metrics.ipynb"] == ""
+    assert notes["bomber-neighbour/04_metrics.ipynb"] == ""  # graded beside the bomb
 
 
 @pytest.mark.notebooks

@@ -36,7 +36,8 @@ from segkit_course.grading.notebook import (
     read_submission,
     run_plan,
 )
-from segkit_course.grading.report import csv_cell, printable, write_reports
+from segkit_course.grading.csvfile import csv_cell
+from segkit_course.grading.report import printable, write_reports
 
 NOTEBOOK = json.dumps(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]))
 

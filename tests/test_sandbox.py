@@ -170,6 +170,17 @@ def test_the_guard_refuses_a_program_of_the_same_name_as_a_harmless_one(tmp_path
     assert not guard._is_harmless_program(str(tmp_path / "uname"))
 
 
+def test_a_tampered_guard_log_is_read_safely(tmp_path):
+    os.mkfifo(tmp_path / "fifo.log")
+    (tmp_path / "link.log").symlink_to("/dev/zero")
+    (tmp_path / "ok.log").write_text('{"kind": "network", "what": "x:1"}\nnot json\n')
+    assert guard.read_log(tmp_path / "ok.log") == [{"kind": "network", "what": "x:1"}]
+    assert guard.read_log(tmp_path / "none.log") == []
+    for name, words in [("fifo.log", "FIFO"), ("link.log", "symbolic link")]:
+        entries = guard.read_log(tmp_path / name)  # returns at once: no hang, no read
+        assert len(entries) == 1 and words in entries[0]["what"], entries
+
+
 def test_the_guard_refuses_sqlite_files_outside(tmp_path):
     code = textwrap.dedent(f"""\
         import sqlite3, sys

@@ -174,6 +174,29 @@ def _cache_for(out_dir: Path, wanted: Path, spec: Lesson, sandbox, limits, fresh
     return ResultCache(out_dir / "cache", spec, sandbox.describe(), earlier, limits)
 
 
+def _this_part(submissions: list[Submission], part: tuple[int, int] | None,
+               seed: int | None) -> tuple[list[Submission], dict]:
+    """The submissions this run grades (its shard's), and what its report records:
+    the run's seed, the whole class, the shard."""
+    import secrets
+
+    from segkit_course.grading.batch import class_key, shard
+
+    meta = {"seed": secrets.randbits(62) if seed is None else int(seed),
+            "class": class_key(submissions),
+            "shard": {"k": part[0], "n": part[1]} if part else None}
+    return (shard(submissions, *part) if part else submissions), meta
+
+
+def _say_start(progress, spec, submissions, skipped, shard, sandbox, folders) -> None:
+    extra = f" ({len(skipped)} notebooks of other lessons left out)" if skipped else ""
+    progress(f"grading {len(submissions)} notebook(s) of lesson {spec.name}"
+             f"{f', shard {shard}' if shard else ''}{extra}")
+    progress(sandbox.describe())
+    if folders[1] is not None and folders[0] != folders[1]:
+        progress(f"{folders[0]} holds an earlier grading: this one goes to {folders[1]}")
+
+
 def grade(inputs: list[str | Path], *, lesson: str | None = None,
           solutions: str | Path = "solutions", out: str | Path | bool | None = None,
           limits: Limits | None = None, jobs: int | None = None,
@@ -199,10 +222,7 @@ def grade(inputs: list[str | Path], *, lesson: str | None = None,
         fresh: grade every notebook again, even those graded before with the same content.
         seed: the run's seed (default: a fresh one; ``grades.json`` records it).
     """
-    import secrets
-
-    from segkit_course.grading.batch import claim_folder, class_key, parse_shard
-    from segkit_course.grading.batch import shard as shard_of
+    from segkit_course.grading.batch import claim_folder, parse_shard
     from segkit_course.grading.discover import GradingInputError, submissions_for
     from segkit_course.grading.execute import Limits
     from segkit_course.grading.report import format_table, write_reports
@@ -214,23 +234,14 @@ def grade(inputs: list[str | Path], *, lesson: str | None = None,
     if isolation == "bwrap" and not sandbox.on:
         raise GradingInputError(f"--isolation bwrap: {sandbox.describe()}")
     part = parse_shard(shard) if shard else None
-    meta = {"seed": secrets.randbits(62) if seed is None else int(seed),
-            "class": class_key(submissions),
-            "shard": {"k": part[0], "n": part[1]} if part else None}
-    if part:
-        submissions = shard_of(submissions, *part)
-    out_dir, cache = None, None
+    submissions, meta = _this_part(submissions, part, seed)
+    wanted, out_dir, cache = None, None, None
     if out is not False:
         wanted = _out_folder(out, spec, part)
         out_dir = claim_folder(wanted)
         cache = _cache_for(out_dir, wanted, spec, sandbox, limits, fresh)
     if progress:
-        extra = f" ({len(skipped)} notebooks of other lessons left out)" if skipped else ""
-        progress(f"grading {len(submissions)} notebook(s) of lesson {spec.name}"
-                 f"{f', shard {shard}' if shard else ''}{extra}")
-        progress(sandbox.describe())
-        if out_dir is not None and out_dir != wanted:
-            progress(f"{wanted} holds an earlier grading: this one goes to {out_dir}")
+        _say_start(progress, spec, submissions, skipped, shard, sandbox, (wanted, out_dir))
     start = time.monotonic()
     results = grade_all(submissions, spec, limits, jobs or default_jobs(limits.threads),
                         progress, sandbox, cache, meta["seed"])

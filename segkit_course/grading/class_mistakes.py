@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segkit_course.grading.csvfile import csv_writer
 from segkit_course.grading.discover import Lesson
 from segkit_course.grading.execute import StudentResult
 
@@ -96,8 +97,6 @@ def _plot(path: Path, lesson: Lesson, rows: list[MistakeRow], total: int) -> Non
 def write_mistakes(folder: str | Path, lesson: Lesson, results: list[StudentResult]
                    ) -> tuple[Path, Path]:
     """``mistakes.csv`` and ``mistakes.png`` in ``folder`` (this run's own)."""
-    from segkit_course.grading.report import csv_writer
-
     folder = Path(folder)
     rows = class_mistakes(lesson, results)
     total = len(results)

@@ -68,7 +68,7 @@ class Limits:
     output_limit: int = 20_000       # characters kept of each hint and message
     max_restarts: int = 3            # new sandboxes after one ended
     memory_bytes: int = 4 * 2**30    # heap of each process (RLIMIT_DATA)
-    processes: int = 64              # processes and threads (sandbox user only)
+    processes: int = 128             # processes and threads (sandbox user only)
     disk_bytes: int = 512 * 2**20    # the sandbox's work folder, all files together
     threads: int = 1                 # torch / BLAS threads in the sandbox
     notebook_bytes: int = 32 * 2**20  # the largest notebook file graded

@@ -27,7 +27,8 @@ seeds included. Alongside them:
   points and the check's hint (never the solution, never the instructor's notes).
 
 Every cell of every CSV is escaped against formula injection (a value that starts with
-``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``), and every
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``:
+:mod:`segkit_course.grading.csvfile`), and every
 name printed in the terminal has its control characters shown as escapes: a file named
 ``=HYPERLINK(...)`` or holding terminal escape codes is shown as text. Every file says
 how the notebooks were isolated (``isolation: bubblewrap (...)`` or ``isolation: off``).
@@ -35,35 +36,18 @@ how the notebooks were isolated (``isolation: bubblewrap (...)`` or ``isolation:
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import textwrap
 from pathlib import Path
 
+from segkit_course.grading.csvfile import csv_writer
 from segkit_course.grading.discover import Exercise, Lesson
 from segkit_course.grading.execute import ExerciseResult, StudentResult
 
-__all__ = ["csv_cell", "csv_writer", "explain", "file_names", "format_table", "from_json", "isolation_of",
+__all__ = ["explain", "file_names", "format_table", "from_json", "isolation_of",
            "printable", "to_json", "write_csv", "write_feedback", "write_gradebook",
            "write_gradescope", "write_json", "write_reports"]
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-
-
-def csv_cell(value):
-    """``value`` safe for a spreadsheet: text that a spreadsheet would take for a
-    formula gets a leading ``'``; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def csv_writer(f):
-    """A function that writes one row of escaped cells (:func:`csv_cell`) to ``f``."""
-    writer = csv.writer(f)
-    return lambda row: writer.writerow([csv_cell(v) for v in row])
-
 
 def printable(text: str) -> str:
     """``text`` with control characters (terminal escape codes, newlines) shown as

@@ -70,7 +70,7 @@ class SandboxLimits:
     memory_bytes: int = 4 * 2**30     # RLIMIT_DATA: heap and anonymous memory
     cpu_seconds: int = 3600           # RLIMIT_CPU: CPU time of each process
     file_bytes: int = 2**30           # RLIMIT_FSIZE: the largest file it may write
-    processes: int = 64               # RLIMIT_NPROC: processes and threads of its user
+    processes: int = 128              # RLIMIT_NPROC: processes and threads of its user
     disk_bytes: int = 512 * 2**20     # the work folder's file system (bubblewrap only)
     shm_bytes: int = 256 * 2**20      # /dev/shm (DataLoader workers use it)
 
