@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import binascii
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import grading_notebooks as nbs
-from grading_notebooks import code_cell, insert_after, solution_code, solved, with_code
+from grading_notebooks import code_cell, solution_code, solved, with_code
 
 LESSON_04 = "04_metrics"
 

@@ -314,10 +314,25 @@ def test_shard_folders_are_their_own(tmp_path):
 
 
 def test_earlier_runs_caches_are_found(tmp_path):
-    for name in ("g", "g-2", "g-x", "gg"):
+    for name in ("g", "g-2", "g-x", "gg", "g/shard-1-of-2", "g-2/shard-2-of-2-2"):
         (tmp_path / name / "cache").mkdir(parents=True)
     mine = tmp_path / "g-3"
-    assert [p.parent.name for p in batch.earlier_caches(tmp_path / "g", mine)] == ["g", "g-2"]
+    found = [str(p.parent.relative_to(tmp_path)) for p in batch.earlier_caches(tmp_path / "g",
+                                                                               mine)]
+    assert found == ["g", "g/shard-1-of-2", "g-2", "g-2/shard-2-of-2-2"]
+    shard = tmp_path / "g" / "shard-1-of-2"   # a shard run reads the whole family, not itself
+    assert len(batch.earlier_caches(shard, shard)) == 3
+
+
+def test_notebooks_given_one_by_one_are_named_by_their_path(tmp_path, monkeypatch):
+    root = _class(tmp_path / "sub", ["a/04_metrics.ipynb", "b/04_metrics.ipynb"])
+    monkeypatch.chdir(tmp_path)
+    _, subs, _ = submissions_for([root / "a" / "04_metrics.ipynb", "sub/b/04_metrics.ipynb"],
+                                 solutions_dir=SOLUTIONS)
+    assert [(s.student, s.login) for s in subs] == [("sub/a/04_metrics.ipynb", "a"),
+                                                    ("sub/b/04_metrics.ipynb", "b")]
+    _, subs, _ = submissions_for([f"{root}/*/04_metrics.ipynb"], solutions_dir=SOLUTIONS)
+    assert [s.login for s in subs] == ["a", "b"]
 
 
 def _sub(name: str):

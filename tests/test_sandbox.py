@@ -261,3 +261,24 @@ def test_limits_are_generous_and_count_cpu_time():
     assert limits.threads == 1 and limits.memory_bytes >= 4 * 2**30
     assert limits.cell_cpu >= 120 and limits.ask_cpu >= 60
     assert limits.cell_wall >= 4 * limits.cell_cpu and limits.notebook_wall >= limits.notebook_cpu
+
+
+@needs_bwrap
+def test_two_gradings_on_one_machine_never_share_a_sandbox_user():
+    if not ISOLATION.separate_users:
+        pytest.skip("sandboxes run as users of their own only when graded as root")
+    code = textwrap.dedent("""\
+        import sys, time
+        from segkit_course.sandbox import bwrap
+        with bwrap.Isolation(True, "", True).slot() as slot:
+            print(slot, flush=True)
+            time.sleep(3)
+        """)
+    env = {**os.environ, "PYTHONPATH": str(bwrap.SEGKIT_PACKAGE.parent)}
+    others = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                               env=env) for _ in range(3)]
+    with ISOLATION.slot() as mine:
+        slots = [int(p.stdout.readline()) for p in others] + [mine]
+    for p in others:
+        p.wait()
+    assert len(set(slots)) == 4, slots

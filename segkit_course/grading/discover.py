@@ -12,7 +12,8 @@ A student is identified by their notebook's exact path relative to the folder gi
 an identity, and no file name can take another student's. For gradebooks, a **login** is
 read from the layout: the folder of a folder-per-student layout (``alice``, as nbgrader
 and most LMS exports lay them out), or the file's name without ``.ipynb`` in a flat
-folder (``04_metrics_bob``). A login that two notebooks would share is given to neither
+folder (``04_metrics_bob``); for notebooks given one by one (or by a glob), the folder
+holding a notebook named after the lesson, else the file's name. A login that two notebooks would share is given to neither
 (the notes say so), except that a folder's name wins over a file's: a student cannot
 name a file after someone else's folder to take their login.
 
@@ -35,7 +36,6 @@ from pathlib import Path
 from segkit_course.build import (
     check_name,
     exercise_name,
-    is_setup_cell,
     read_notebook,
     segkit_meta,
     solution_paths,
@@ -284,13 +284,20 @@ def _logins(submissions: list[Submission], from_folder: dict[str, bool]) -> list
     return done
 
 
-def _login(identity: str) -> tuple[str, bool]:
-    """(login, whether a folder gives it): the first folder of the relative path, else
-    the file's name without .ipynb."""
-    parts = Path(identity).parts
-    if len(parts) > 1 and not Path(identity).is_absolute():
-        return parts[0], True
-    return Path(identity).name.removesuffix(".ipynb"), False
+def _login(identity: str, path: Path, folder: Path | None, lesson: Lesson) -> tuple[str, bool]:
+    """(login, whether a folder gives it). Found in a folder given: the first folder of
+    the relative path, else the file's name without .ipynb. Given as a file (or a glob):
+    the folder holding it when the file is named after the lesson
+    (``alice/04_metrics-Copy1.ipynb``), else the file's name."""
+    if folder is not None:
+        parts = Path(identity).parts
+        if len(parts) > 1:
+            return parts[0], True
+        return Path(identity).name.removesuffix(".ipynb"), False
+    stem = path.name.removesuffix(".ipynb")
+    if stem.startswith(lesson.name) and path.parent.name not in ("", "."):
+        return path.parent.name, True
+    return stem, False
 
 
 def submissions_for(inputs: list[str | Path], lesson: str | None = None,
@@ -322,7 +329,7 @@ def submissions_for(inputs: list[str | Path], lesson: str | None = None,
     submissions, from_folder = [], {}
     for nb, folder in chosen:
         identity = _identity(nb, folder, single)
-        login, by_folder = _login(identity)
+        login, by_folder = _login(identity, nb, folder if single else None, spec)
         from_folder[identity] = by_folder
         submissions.append(Submission(identity, nb, login, _problem(nb)))
     return spec, _logins(submissions, from_folder), skipped

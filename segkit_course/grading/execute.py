@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -166,8 +165,9 @@ def _sandbox_limits(run) -> dict:
                               processes=limits.processes, disk_bytes=limits.disk_bytes))
 
 
-def start_session(run, root: Path, slot: int, deadline: float):
-    """A runner process for this run, in its sandbox (or guarded, in ``root``)."""
+def start_session(run, root: Path, slot: int, deadline: float, submission: Path):
+    """A runner process for this run, in its sandbox (or guarded, in ``root``). Neither
+    the solutions' folder nor the one holding ``submission`` can be shown in it."""
     from segkit_course.grading.session import Session
     from segkit_course.sandbox.bwrap import SEGKIT_PACKAGE, SandboxLimits
 
@@ -178,7 +178,8 @@ def start_session(run, root: Path, slot: int, deadline: float):
     sandbox = SandboxLimits(**_sandbox_limits(run))
     argv = run.isolation.command([sys.executable, "-m", "segkit_course.grading.runner"], env,
                                  slot, binds=binds, limits=sandbox,
-                                 hidden=[run.lesson.solution.resolve().parent])
+                                 hidden=[run.lesson.solution.resolve().parent,
+                                         Path(os.path.abspath(submission)).parent])
     cwd = root / "work"
     cwd.mkdir(exist_ok=True)
     return Session(argv, env, str(cwd), max_payload=limits.answers_bytes,
@@ -283,9 +284,10 @@ class _NotebookGrading:
                "sandbox_limits": _sandbox_limits(self.run),
                "limits": {k: getattr(self.limits, k) for k in
                           ("cell_cpu", "cell_wall", "ask_cpu", "ask_wall")}}
-        with self.run.isolation.slot() as slot, \
-                tempfile.TemporaryDirectory(prefix="segkit-grade-") as tmp:
-            session = start_session(self.run, Path(tmp), slot, self.deadline)
+        self.cell_errors = []  # of this try (an earlier one may have stopped half-way)
+        with self.run.isolation.slot() as slot, tempfile.TemporaryDirectory(
+                prefix="segkit-grade-", ignore_cleanup_errors=True) as tmp:
+            session = start_session(self.run, Path(tmp), slot, self.deadline, self.sub.path)
             done = len(self.exercises)
             try:
                 session.send({"op": "job"}, json.dumps(job).encode())

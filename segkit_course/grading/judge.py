@@ -117,9 +117,12 @@ def main() -> None:
 
 class _Judge:
     def __init__(self, env: dict[str, str]) -> None:
+        from segkit_course.sandbox.kernel import SEGKIT_PARENT
+
+        # started in the folder of the segkit this grader imported: the same checks
         self.proc = subprocess.Popen([sys.executable, "-m", "segkit_course.grading.judge"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=env)
+                                     stderr=subprocess.DEVNULL, env=env, cwd=SEGKIT_PARENT)
         self.reader = FrameReader(self.proc.stdout, max_payload=_MAX_CASES)
 
     def call(self, header: dict, payload: bytes | None, timeout: float) -> tuple[dict, bytes]:

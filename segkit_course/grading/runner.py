@@ -34,7 +34,6 @@ from __future__ import annotations
 import importlib
 import os
 import signal
-import sys
 
 __all__ = ["main"]
 

@@ -173,13 +173,23 @@ class Isolation:
 
     @contextmanager
     def slot(self):
-        """A sandbox number no other sandbox of this process holds meanwhile."""
+        """A sandbox number no other sandbox holds meanwhile: of this process, and, when
+        sandboxes run as users of their own, of any other grading on this machine (its
+        user's process cap must count this sandbox's processes alone)."""
         with _slot_lock:
             number = next(i for i in range(len(_busy_slots) + 1) if i not in _busy_slots)
             _busy_slots.add(number)
+        lock = None
         try:
+            if self.on and self.separate_users:
+                taken, lock = _machine_slot(number)
+                with _slot_lock:  # the slot this process picked may be another's here
+                    _busy_slots.discard(number)
+                number = taken
             yield number
         finally:
+            if lock is not None:
+                os.close(lock)  # the lock goes with its descriptor
             with _slot_lock:
                 _busy_slots.discard(number)
 
@@ -204,6 +214,31 @@ class Isolation:
 
 _slot_lock = threading.Lock()
 _busy_slots: set[int] = set()
+SLOT_LOCKS = Path("/run/segkit-grading")  # one lock file per sandbox user in use (root)
+
+
+def _machine_slot(first: int) -> tuple[int, int]:
+    """(slot, the open lock file that holds it): the first slot from ``first`` on that
+    no grading on this machine holds (``flock``: let go when the grader ends, however)."""
+    import fcntl
+
+    SLOT_LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for number in range(first, first + 4000):
+        with _slot_lock:
+            if number != first and number in _busy_slots:
+                continue
+            _busy_slots.add(number)
+        fd = os.open(SLOT_LOCKS / f"slot-{number}.lock",
+                     os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return number, fd
+        except OSError:
+            os.close(fd)
+            if number != first:
+                with _slot_lock:
+                    _busy_slots.discard(number)
+    raise RuntimeError("no free sandbox user: 4000 sandboxes run on this machine")
 
 
 def _prologue(uid: int | None, quota: bool, limits: SandboxLimits) -> list[str]:
