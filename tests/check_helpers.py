@@ -24,6 +24,7 @@ from segkit.checks.core import CheckFailed, ExerciseNotDone
 
 NOT_DONE = "not-done"
 PASSED = "passed"
+UNEXPLAINED = "None"  # a wrong answer no catalogued mistake explains (the general hint)
 
 
 def failure(check: Callable[[Any], Any], student: Any) -> CheckFailed:
@@ -87,14 +88,21 @@ def register(check: Any, student: Any, expect: str | None, name: str | None = No
     return student
 
 
+def register_wrong(check: Any, student: Any, mistake: str | None,
+                   name: str | None = None) -> Any:
+    """Add a wrong form: ``check(student)`` must fail with ``mistake`` (None: a failure no
+    catalogued mistake explains)."""
+    return register(check, student, UNEXPLAINED if mistake is None else mistake, name)
+
+
 def right(check: Any) -> Callable[[Any], Any]:
     """Decorator: a right solution of ``check``'s exercise, written some student's way."""
     return lambda student: register(check, student, None)
 
 
-def wrong(check: Any, mistake: str) -> Callable[[Any], Any]:
+def wrong(check: Any, mistake: str | None) -> Callable[[Any], Any]:
     """Decorator: a form of ``mistake`` that ``check`` must name."""
-    return lambda student: register(check, student, mistake)
+    return lambda student: register_wrong(check, student, mistake)
 
 
 def outcome(check: Any, student: Any, seed: int | None) -> str:

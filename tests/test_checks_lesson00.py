@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from check_helpers import failure
+from check_helpers import NOT_DONE, failure, register, register_wrong
 from segkit import toydata
 from segkit.checks import core, lesson00
 from segkit.checks.core import ExerciseNotDone
@@ -42,15 +42,18 @@ def test_float32_mib_stub_is_not_done():
     assert not core.passed("float32_mib")
 
 
-@pytest.mark.parametrize("wrong, mistake, words", [
+MIB_MISTAKES = [
     (lambda shape: math.prod(shape) / 2**20, "forgot-bytes-per-value", ["4 bytes"]),
     (lambda shape: math.prod(shape) * 4 // 2**20, "integer-division", ["`//`", "`/`"]),
     (lambda shape: math.prod(shape) * 4 / 1e6, "megabytes-not-mib", ["1,000,000", "2**20"]),
     (lambda shape: math.prod(shape) * 4, "bytes-not-mib", ["bytes", "2**20"]),
     (lambda shape: None, "returns-none", ["return"]),
     (lambda shape: torch.tensor(math.prod(shape) * 4 / 2**20), "not-a-float", ["float("]),
-    (lambda shape: sum(shape) * 4 / 2**20, None, ["math.prod(shape)"]),
-])
+    (lambda shape: sum(shape) * 4 / 2**20, None, ["no mistake the course knows"]),
+]
+
+
+@pytest.mark.parametrize("wrong, mistake, words", MIB_MISTAKES)
 def test_float32_mib_names_each_mistake(wrong, mistake, words):
     error = failure(lesson00.check_float32_mib, wrong)
     assert error.mistake == mistake
@@ -95,7 +98,7 @@ def test_foreground_fraction_does_not_change_the_callers_mask():
         return value
 
     lesson00.check_foreground_fraction(meddling)
-    assert len(seen) == 4
+    assert len(seen) == 8  # the worked example's 4 masks and 4 drawn ones
 
 
 def test_foreground_fraction_stub_is_not_done():
@@ -107,7 +110,7 @@ def test_foreground_fraction_stub_is_not_done():
         lesson00.check_foreground_fraction(foreground_fraction)
 
 
-@pytest.mark.parametrize("wrong, mistake, words", [
+FRACTION_MISTAKES = [
     # integer arithmetic: 6 // 20 == 0
     (lambda mask: int(np.count_nonzero(mask)) // mask.size, "integer-division", ["`//`", "`/`"]),
     (lambda mask: np.count_nonzero(mask) // mask.size, "integer-division", ["`//`"]),
@@ -120,12 +123,15 @@ def test_foreground_fraction_stub_is_not_done():
     (lambda mask: np.count_nonzero(mask), "count-not-fraction", ["mask.size"]),
     (lambda mask: float(mask.sum()), "count-not-fraction", ["mask.size"]),
     # 0/255 masks: summing values counts each object pixel 255 times
-    (lambda mask: float(mask.mean()), "mask-0-255-summed", ["255", "count_nonzero"]),
+    (lambda mask: float(mask.mean()), "mask-0-255-summed", ["255", "not 0"]),
     (lambda mask: float(mask.sum() / mask.size), "mask-0-255-summed", ["255"]),
     # the value is right but not a Python number
     (lambda mask: torch.from_numpy(mask != 0).float().mean(), "not-a-float", [".item()"]),
     (lambda mask: None, "returns-none", ["return"]),
-])
+]
+
+
+@pytest.mark.parametrize("wrong, mistake, words", FRACTION_MISTAKES)
 def test_foreground_fraction_names_each_mistake(wrong, mistake, words):
     error = failure(lesson00.check_foreground_fraction, wrong)
     assert error.mistake == mistake, str(error)
@@ -230,7 +236,7 @@ def unsorted_listing(root):
     return pairs[1:] + pairs[:1]
 
 
-@pytest.mark.parametrize("wrong, mistake, words", [
+PAIRS_MISTAKES = [
     (zipped_blindly, "zip-sorted-lists", ["zipped", "image.stem", "exists"]),
     (gif_without_mask_suffix, "wrong-mask-suffix", ["_mask.gif", ".stem"]),
     (png_instead_of_gif_unchecked, "wrong-mask-suffix", ["_mask", ".gif"]),
@@ -239,7 +245,10 @@ def unsorted_listing(root):
     (reversed_order, "pairs-not-sorted", ["sorted("]),
     (unsorted_listing, "pairs-not-sorted", ["sorted("]),
     (lambda root: None, "returns-none", ["return"]),
-])
+]
+
+
+@pytest.mark.parametrize("wrong, mistake, words", PAIRS_MISTAKES)
 def test_list_pairs_names_each_mistake(wrong, mistake, words):
     error = failure(lesson00.check_list_pairs, wrong)
     assert error.mistake == mistake, str(error)
@@ -260,3 +269,109 @@ def test_list_pairs_wrong_items_are_explained():
     error = failure(lesson00.check_list_pairs,
                     lambda root: [pair for pair in list_pairs(root) if "cccc" not in str(pair[0])])
     assert "expected the 4 images that have a mask" in error.message
+
+
+# --------------------------------------------------------------------------- more forms
+
+
+def mib_numpy_int(shape):  # `//` through NumPy: a NumPy integer
+    return np.prod(shape) * 4 // 2**20
+
+
+def mib_megabytes_loop(shape):
+    n = 1
+    for size in shape:
+        n *= size
+    return n * 4 / 1000 / 1000
+
+
+def mib_bytes_float(shape):
+    return float(np.prod(shape, dtype=np.int64) * 4)
+
+
+def mib_values_only(shape):
+    return float(np.prod(shape, dtype=np.int64)) / 1024 / 1024
+
+
+def mib_item_tensor(shape):
+    return torch.tensor(shape).prod() * 4 / 2**20
+
+
+def fraction_background(mask):
+    return 1 - np.count_nonzero(mask) / mask.size
+
+
+def fraction_count_loop(mask):
+    return sum(1 for v in np.asarray(mask).ravel() if v)
+
+
+def fraction_numpy_mean_255(mask):
+    return float(np.mean(mask))
+
+
+def pairs_zip_glob(root):
+    images = sorted(Path(root, "train").glob("*.jpg"))
+    masks = sorted(Path(root, "train_masks").glob("*_mask.gif"))
+    return [(i, m) for i, m in zip(images, masks)]
+
+
+def pairs_names_only(root):
+    names = sorted(p.name for p in Path(root, "train").iterdir())
+    return [(n, n[:-4] + "_mask.gif") for n in names
+            if Path(root, "train_masks", n[:-4] + "_mask.gif").exists()]
+
+
+def pairs_by_listdir(root):  # the order the file system gives
+    out = []
+    for name in os.listdir(Path(root, "train")):
+        mask = Path(root, "train_masks", name[:-4] + "_mask.gif")
+        if mask.exists():
+            out.append((Path(root, "train", name), mask))
+    return out if [p[0].name for p in out] != sorted(p[0].name for p in out) else out[::-1]
+
+
+MORE_FORMS = [
+    (lesson00.check_float32_mib, mib_numpy_int, "integer-division"),
+    (lesson00.check_float32_mib, mib_megabytes_loop, "megabytes-not-mib"),
+    (lesson00.check_float32_mib, mib_bytes_float, "bytes-not-mib"),
+    (lesson00.check_float32_mib, mib_values_only, "forgot-bytes-per-value"),
+    (lesson00.check_float32_mib, mib_item_tensor, "not-a-float"),
+    (lesson00.check_foreground_fraction, fraction_background, "counting-0-as-object"),
+    (lesson00.check_foreground_fraction, fraction_count_loop, "count-not-fraction"),
+    (lesson00.check_foreground_fraction, fraction_numpy_mean_255, "mask-0-255-summed"),
+    (lesson00.check_list_pairs, pairs_zip_glob, "zip-sorted-lists"),
+    (lesson00.check_list_pairs, pairs_names_only, "names-not-paths"),
+    (lesson00.check_list_pairs, pairs_by_listdir, "pairs-not-sorted"),
+]
+
+
+@pytest.mark.parametrize("check, wrong, mistake", MORE_FORMS,
+                         ids=[w.__name__ for _, w, _ in MORE_FORMS])
+def test_more_forms_of_each_mistake(check, wrong, mistake):
+    assert failure(check, wrong).mistake == mistake
+
+
+# --------------------------------------------------------------------------- the corpus
+
+
+def _stub(name):
+    def stub(*args):
+        raise NotImplementedError(f"Exercise {name}: write your code here")
+    return stub
+
+
+for _check, _rights in [
+        (lesson00.check_float32_mib, [float32_mib, lesson00.reference_float32_mib]),
+        (lesson00.check_foreground_fraction, [foreground_fraction,
+                                              lesson00.reference_foreground_fraction]),
+        (lesson00.check_list_pairs, [list_pairs, lesson00.reference_list_pairs])]:
+    for _fn in _rights:
+        register(_check, _fn, None)
+    register(_check, _stub(_check.exercise), NOT_DONE, f"stub_{_check.exercise}")
+for _check, _list in [(lesson00.check_float32_mib, MIB_MISTAKES),
+                      (lesson00.check_foreground_fraction, FRACTION_MISTAKES),
+                      (lesson00.check_list_pairs, PAIRS_MISTAKES)]:
+    for _i, (_fn, _mistake, _) in enumerate(_list):
+        register_wrong(_check, _fn, _mistake, f"{_check.exercise}_{_i}")
+for _check, _fn, _mistake in MORE_FORMS:
+    register(_check, _fn, _mistake)

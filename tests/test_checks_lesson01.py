@@ -13,7 +13,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from check_helpers import expect_mistake
+from check_helpers import NOT_DONE, expect_mistake, register, register_wrong
 from segkit.checks import CheckFailed, ExerciseNotDone, lesson01, passed, reset
 from segkit.data import CarvanaDataset
 from segkit.transforms import compute_mean_std
@@ -45,7 +45,7 @@ def test_to_class_indices_stub_is_not_done():
     assert not passed("to_class_indices")
 
 
-@pytest.mark.parametrize("student, mistake, words", [
+INDICES_MISTAKES = [
     (lambda m: m.astype(np.int64), "mask-0-255-as-index", ("255", "out of bounds", "mask > 0")),
     (lambda m: torch.from_numpy(m).long(), "mask-0-255-as-index", ("255",)),
     (lambda m: m / 255, "mask-divided-to-float", ("floats", "int64")),
@@ -55,7 +55,10 @@ def test_to_class_indices_stub_is_not_done():
     (lambda m: (m == 255).astype(np.int64), "assumes-0-255", ("GIF",)),
     (lambda m: None, "returns-none", ("return",)),
     (lambda m: (m > 0).tolist(), "not-an-array", ("array",)),
-])
+]
+
+
+@pytest.mark.parametrize("student, mistake, words", INDICES_MISTAKES)
 def test_to_class_indices_mistakes(student, mistake, words):
     expect_mistake(lesson01.check_to_class_indices, student, mistake, *words)
     assert not passed("to_class_indices")
@@ -232,7 +235,7 @@ class TransformIgnored(CarvanaPairs):
         return image, tv_tensors.Mask(torch.as_tensor(to_class_indices(mask)))
 
 
-@pytest.mark.parametrize("student, mistake, words", [
+CARVANA_MISTAKES = [
     (MaskFloat, "mask-float-not-int64", ("int64", ".long()")),
     (ImageUint8, "image-uint8-not-float", ("float32", "scale=True")),
     (ImageNotScaled, "image-not-scaled", ("255", "[0, 1]")),
@@ -248,7 +251,10 @@ class TransformIgnored(CarvanaPairs):
     (PlainTensors, "mask-not-tv-tensor", ("tv_tensors.Mask", "plain tensor")),
     (TransformImageOnly, "mask-not-tv-tensor", ("once with both",)),
     (TransformIgnored, "transform-ignored", ("self.transform(image, mask)",)),
-])
+]
+
+
+@pytest.mark.parametrize("student, mistake, words", CARVANA_MISTAKES)
 def test_carvana_pairs_mistakes(student, mistake, words):
     expect_mistake(lesson01.check_carvana_pairs, student, mistake, *words)
 
@@ -360,7 +366,7 @@ def test_reseeding_in_step_works_and_passes():
     lesson01.check_make_train_transform(reseeded_in_step)
 
 
-@pytest.mark.parametrize("student, mistake, words", [
+TRANSFORM_MISTAKES = [
     (separate_pipelines, "separate-random-params", ("ONE v2.Compose", "t(image, mask)")),
     (reseeded_with_jitter, "separate-random-params", ("global seed", "ColorJitter")),
     (lambda size: mask_as_fourth_channel(size, rounded=False), "mask-float-not-int64",
@@ -381,7 +387,10 @@ def test_reseeding_in_step_works_and_passes():
                               v2.ToDtype(torch.float64, scale=True)]),
      "image-not-float32", ("float32",)),
     (lambda size: None, "returns-none", ("return",)),
-])
+]
+
+
+@pytest.mark.parametrize("student, mistake, words", TRANSFORM_MISTAKES)
 def test_make_train_transform_mistakes(student, mistake, words):
     expect_mistake(lesson01.check_make_train_transform, student, mistake, *words)
 
@@ -466,7 +475,7 @@ def variance(dataset):
     return x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
 
 
-@pytest.mark.parametrize("student, mistake, words", [
+MEAN_STD_MISTAKES = [
     (batch_means, "mean-of-batch-means", ("last batch", "number of pixels")),
     (std_of_means, "std-of-image-means", ("MEANS", "every pixel")),
     (mean_of_image_stds, "mean-of-image-stds", ("differ", "sqrt")),
@@ -476,6 +485,42 @@ def variance(dataset):
     (lambda ds: (_stack(ds).mean(dim=0), _stack(ds).std(dim=0)), "reduced-wrong-dims",
      ("channel",)),
     (lambda ds: None, "returns-none", ("return",)),
-])
+]
+
+
+@pytest.mark.parametrize("student, mistake, words", MEAN_STD_MISTAKES)
 def test_mean_std_mistakes(student, mistake, words):
     expect_mistake(lesson01.check_mean_std, student, mistake, *words)
+
+
+# =========================================================================== the corpus
+
+
+def _stub(name):
+    def stub(*args, **kwargs):
+        raise NotImplementedError(f"Exercise {name}: write your code here")
+    return stub
+
+
+class CarvanaStub(Dataset):
+    def __init__(self, root, transform=None):
+        raise NotImplementedError("Exercise CarvanaPairs: write your code here")
+
+
+for _check, _rights, _stub_form in [
+        (lesson01.check_to_class_indices,
+         [to_class_indices, lesson01.reference_to_class_indices], _stub("to_class_indices")),
+        (lesson01.check_carvana_pairs, [CarvanaPairs, CarvanaDataset], CarvanaStub),
+        (lesson01.check_make_train_transform,
+         [make_train_transform, lesson01.reference_make_train_transform, reseeded_in_step],
+         _stub("make_train_transform")),
+        (lesson01.check_mean_std, [mean_std, compute_mean_std], _stub("mean_std"))]:
+    for _fn in _rights:
+        register(_check, _fn, None)
+    register(_check, _stub_form, NOT_DONE, f"stub_{_check.exercise}")
+for _check, _list in [(lesson01.check_to_class_indices, INDICES_MISTAKES),
+                      (lesson01.check_carvana_pairs, CARVANA_MISTAKES),
+                      (lesson01.check_make_train_transform, TRANSFORM_MISTAKES),
+                      (lesson01.check_mean_std, MEAN_STD_MISTAKES)]:
+    for _i, (_fn, _mistake, _) in enumerate(_list):
+        register_wrong(_check, _fn, _mistake, f"{_check.exercise}_{_i}")

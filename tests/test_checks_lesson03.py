@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import segkit.metrics
-from check_helpers import assert_hint, failure
+from check_helpers import NOT_DONE, assert_hint, failure, register, register_wrong
 from segkit import training
 from segkit.checks import core, lesson03
 from segkit.checks.core import ExerciseNotDone
@@ -41,18 +41,25 @@ def test_average_loss_stub_is_not_done():
     assert not core.passed("average_loss")
 
 
-@pytest.mark.parametrize("wrong, mistake, words", [
+AVERAGE_MISTAKES = [
     (lambda losses, sizes: sum(losses) / len(losses), "loss-mean-over-batches",
-     ["number of batches", "batch size"]),
+     ["not of batches", "its size"]),
     (lambda losses, sizes: sum(losses), "loss-not-averaged", ["divide", "sum"]),
     (lambda losses, sizes: sum(v * n for v, n in zip(losses, sizes)), "loss-not-averaged",
      ["divide"]),
     (lambda losses, sizes: sum(v * n for v, n in zip(losses, sizes)) / len(sizes),
-     "loss-wrong-average", ["batch size", "number of samples"]),
+     None, ["no mistake the course knows", "mean loss per sample is"]),
+    (lambda losses, sizes: sum(v * n for v, n in zip(losses, sizes)) // sum(sizes),
+     "integer-division", ["`//`", "float"]),
+    (lambda losses, sizes: int(sum(v * n for v, n in zip(losses, sizes))) / sum(sizes),
+     "integer-division", ["int(...)"]),
     (lambda losses, sizes: torch.tensor(losses).mean(), "loss-tensor-accumulator",
      ["python float"]),
-    (lambda losses, sizes: None, "loss-wrong-average", ["float"]),
-])
+    (lambda losses, sizes: None, "returns-none", ["return"]),
+]
+
+
+@pytest.mark.parametrize("wrong, mistake, words", AVERAGE_MISTAKES)
 def test_average_loss_names_the_mistakes(wrong, mistake, words):
     assert_hint(failure(lesson03.check_average_loss, wrong), mistake, *words)
 
@@ -113,6 +120,8 @@ def _loop(*, train=True, zero_grad="before", backward=True, step="every", accumu
             return total / len(loader)
         if divide == "none":
             return total
+        if divide == "floor":
+            return total // n
         return None
     return wrong
 
@@ -168,6 +177,7 @@ def test_train_one_epoch_passes_the_solution_and_segkit(capsys):
         model.train()
         total, n = 0.0, 0
         for images, masks in loader:
+            images, masks = images.to(device), masks.to(device)
             loss = loss_fn(model(images), masks)
             model.zero_grad()
             loss.backward()
@@ -183,7 +193,7 @@ def test_train_one_epoch_stub_is_not_done():
         lesson03.check_train_one_epoch(stub)
 
 
-@pytest.mark.parametrize("wrong, mistake, words", [
+TRAIN_MISTAKES = [
     (_loop(accumulate="tensor"), "loss-tensor-accumulator", ["tensor", "loss.item()", "graph"]),
     (_loop(accumulate="tensor", divide="item-at-end"), "loss-tensor-accumulator",
      ["graphs", "loss.item()"]),
@@ -197,12 +207,16 @@ def test_train_one_epoch_stub_is_not_done():
      ["zero_grad -> forward -> loss -> backward -> step"]),
     (_loop(count="dataset"), "loader-dataset-len", ["images.shape[0]", "loader.dataset"]),
     (train_batch_mean, "loss-mean-over-batches", ["len(loader)", "samples"]),
-    (_loop(divide="batches"), "loss-wrong-average", ["batch size"]),
+    (_loop(divide="batches"), None, ["no mistake the course knows"]),
     (train_sum_of_batch_means, "loss-not-averaged", ["sea/sky project", "divide"]),
     (_loop(divide="none"), "loss-not-averaged", ["divide"]),
     (_loop(count="fixed"), "loss-mean-over-batches", ["images.shape[0]"]),
     (_loop(divide="nothing"), "returns-none", ["return"]),
-])
+    (_loop(divide="floor"), "integer-division", ["`//`"]),
+]
+
+
+@pytest.mark.parametrize("wrong, mistake, words", TRAIN_MISTAKES)
 def test_train_one_epoch_names_the_mistakes(wrong, mistake, words):
     assert_hint(failure(lesson03.check_train_one_epoch, wrong), mistake, *words)
 
@@ -324,7 +338,7 @@ def test_validate_stub_is_not_done():
         lesson03.check_validate(stub)
 
 
-@pytest.mark.parametrize("wrong, mistake, words", [
+VALIDATE_MISTAKES = [
     (_validate(returns="float"), "validate-returns-dict", ['{"loss": ..., "dice": ...}']),
     (_validate(accumulate="tensor"), "loss-tensor-accumulator", ["loss.item()"]),
     (_validate(returns="tensor-dice"), "dice-not-float", [".item()"]),
@@ -333,8 +347,11 @@ def test_validate_stub_is_not_done():
     (_validate(eval_mode=False, no_grad=False), "validate-train-mode", ["model.eval()"]),
     (_validate(loss_mean="batches"), "loss-mean-over-batches", ["len(loader)"]),
     (_validate(dice_mean="batches"), "dice-mean-over-batches", ["number of images"]),
-    (_validate(dice_on="pooled"), "dice-wrong", ["dice_per_image", "logits > 0"]),
-])
+    (_validate(dice_on="pooled"), None, ["each image's Dice", "no mistake the course knows"]),
+]
+
+
+@pytest.mark.parametrize("wrong, mistake, words", VALIDATE_MISTAKES)
 def test_validate_names_the_mistakes(wrong, mistake, words):
     assert_hint(failure(lesson03.check_validate, wrong), mistake, *words)
 
@@ -362,27 +379,132 @@ def test_validate_that_restores_train_mode_still_counts_as_eval():
 # --------------------------------------------------------------------------- the check data
 
 
-def test_the_check_data_separates_the_conventions():
-    """The uneven last batch makes every wrong average differ from the right one."""
-    spy = lesson03._SpyLoss()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = lesson03._tiny_model(running_stats=True)
-        lesson03._center_logits(model, lesson03._Batches(lesson03._data(seed=5)))
+@pytest.mark.parametrize("seed", range(20))
+def test_every_draw_separates_the_conventions(seed):
+    """The smaller last batch makes every wrong average differ from the right one, for the
+    loss and for the Dice, whatever the draw."""
+    for case in lesson03.check_validate.draw(seed)["cases"]:
+        model = lesson03._model(case["state"]).eval()
+        losses, per_image = [], []
         with torch.no_grad():
-            for images, masks in lesson03._Batches(lesson03._data(seed=5)):
-                spy(model(images), masks)
-    assert spy.sizes == [4, 4, 2]
-    assert abs(spy.per_sample() - spy.per_batch()) > 100 * lesson03._TOL
-    per_image = [segkit.metrics.dice_per_image((lg[:, 0] > 0).long(), m)
-                 for lg, m in zip(spy.logits, spy.masks)]
-    by_image = float(torch.cat(per_image).mean())
-    by_batch = sum(float(d.mean()) for d in per_image) / 3
-    assert abs(by_image - by_batch) > 1e-3
+            for images, masks in lesson03._batches(case):
+                logits = model(images)
+                losses.append(float(lesson03.BCEDiceLoss()(logits, masks)))
+                per_image.append(segkit.metrics.dice_per_image((logits[:, 0] > 0).long(), masks))
+        per_sample = lesson03.reference_average_loss(losses, case["sizes"])
+        assert abs(per_sample - sum(losses) / len(losses)) > 10 * lesson03._TOL
+        by_image = float(torch.cat(per_image).mean())
+        by_batch = sum(float(d.mean()) for d in per_image) / len(per_image)
+        assert abs(by_image - by_batch) > 1e-3
+        assert case["sizes"][-1] < case["sizes"][0]
 
 
 def test_validate_that_never_calls_the_loss():
     def dice_only(model, loader, loss_fn, device):
         return {"loss": 0.0, "dice": 1.0}
     assert_hint(failure(lesson03.check_validate, dice_only), "loss-fn-not-called",
-                "loss_fn(logits, masks)")
+                "loss_fn(")
+
+
+# --------------------------------------------------------------------------- the device
+
+
+def train_without_moving(model, loader, loss_fn, optimizer, device):
+    """Right on a CPU, broken on a GPU: the batches stay where the loader made them."""
+    model.train()
+    total, n = 0.0, 0
+    for images, masks in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), masks)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(images)
+        n += len(images)
+    return total / n
+
+
+def train_moving_the_model_only(model, loader, loss_fn, optimizer, device):
+    model.to(device).train()
+    total, n = 0.0, 0
+    for images, masks in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(images.float()), masks)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(images)
+        n += len(images)
+    return total / n
+
+
+def train_moving_the_images_only(model, loader, loss_fn, optimizer, device):
+    model.train()
+    total, n = 0.0, 0
+    for images, masks in loader:
+        images = images.to(device)
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), masks)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(images)
+        n += len(images)
+    return total / n
+
+
+@torch.no_grad()
+def validate_without_moving(model, loader, loss_fn, device):
+    model.eval()
+    loss = dice = 0.0
+    n = 0
+    for images, masks in loader:
+        logits = model(images)
+        loss += loss_fn(logits, masks).item() * len(images)
+        dice += segkit.metrics.dice_per_image((logits[:, 0] > 0).long(), masks).sum().item()
+        n += len(images)
+    return {"loss": loss / n, "dice": dice / n}
+
+
+def validate_moving_the_masks_only(model, loader, loss_fn, device):
+    model.eval()
+    loss = dice = 0.0
+    n = 0
+    with torch.no_grad():
+        for images, masks in loader:
+            masks = masks.to(device)
+            logits = model(images)
+            loss += loss_fn(logits, masks).item() * len(images)
+            dice += segkit.metrics.dice_per_image((logits[:, 0] > 0).long(), masks).sum().item()
+            n += len(images)
+    return {"loss": loss / n, "dice": dice / n}
+
+
+NOT_MOVED = [(lesson03.check_train_one_epoch, train_without_moving, "images"),
+             (lesson03.check_train_one_epoch, train_moving_the_model_only, "images"),
+             (lesson03.check_train_one_epoch, train_moving_the_images_only, "masks"),
+             (lesson03.check_validate, validate_without_moving, "images"),
+             (lesson03.check_validate, validate_moving_the_masks_only, "images")]
+
+
+@pytest.mark.parametrize("check, student, what", NOT_MOVED, ids=[s.__name__ for _, s, _ in NOT_MOVED])
+def test_a_loop_that_never_moves_its_batches_is_caught_without_a_gpu(check, student, what):
+    error = failure(check, student)
+    assert_hint(error, "batch-not-moved", f"the {what} of", "`device`")
+
+
+# --------------------------------------------------------------------------- the corpus
+
+for _check, _fn in [(lesson03.check_average_loss, average_loss),
+                    (lesson03.check_average_loss, lesson03.reference_average_loss),
+                    (lesson03.check_train_one_epoch, train_one_epoch),
+                    (lesson03.check_train_one_epoch, training.train_one_epoch),
+                    (lesson03.check_validate, validate),
+                    (lesson03.check_validate, training.evaluate)]:
+    register(_check, _fn, None)
+    register(_check, stub, NOT_DONE, f"stub_{_check.exercise}")
+for _i, (_fn, _mistake, _) in enumerate(AVERAGE_MISTAKES):
+    register_wrong(lesson03.check_average_loss, _fn, _mistake, f"average_{_i}")
+for _i, (_fn, _mistake, _) in enumerate(TRAIN_MISTAKES):
+    register_wrong(lesson03.check_train_one_epoch, _fn, _mistake, f"train_{_i}")
+for _i, (_fn, _mistake, _) in enumerate(VALIDATE_MISTAKES):
+    register_wrong(lesson03.check_validate, _fn, _mistake, f"validate_{_i}")
+for _check, _fn, _ in NOT_MOVED:
+    register(_check, _fn, "batch-not-moved")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from check_helpers import expect_mistake
+from check_helpers import NOT_DONE, expect_mistake, register
 from segkit.checks import ExerciseNotDone, lesson05, passed, reset
 
 
@@ -81,7 +81,7 @@ def no_minlength(masks, num_classes, ignore_index=255):
     return (counts.sum() / counts / (counts.sum() / counts).mean()).float()
 
 
-@pytest.mark.parametrize("student, mistake, words", [
+WEIGHTS_MISTAKES = [
     (backwards, "weights-backwards", ("inversely", "rare")),
     (infinite, "zero-count-inf", ("inf", "weight 0")),
     (not_normalised, "weights-not-normalised", ("mean",)),
@@ -92,7 +92,10 @@ def no_minlength(masks, num_classes, ignore_index=255):
     (lambda masks, num_classes, ignore_index=255: None, "returns-none", ("return",)),
     (lambda masks, num_classes, ignore_index=255: [1.0] * num_classes, "weights-not-tensor",
      ("tensor",)),
-])
+]
+
+
+@pytest.mark.parametrize("student, mistake, words", WEIGHTS_MISTAKES)
 def test_class_weights_mistakes(student, mistake, words):
     expect_mistake(lesson05.check_class_weights, student, mistake, *words)
     assert not passed("class_weights")
@@ -184,7 +187,7 @@ def background_cut_out(cm, include_background=True):
     return _iou_with(cm, union, True)
 
 
-@pytest.mark.parametrize("student, mistake, words", [
+MIOU_MISTAKES = [
     (nan_as_zero, "nan-class-as-zero", ("0/0", "nanmean")),
     (plain_mean, "nan-class-as-zero", ("NaN", "nanmean")),
     (precision, "precision-not-iou", ("precision", "TP + FP + FN")),
@@ -195,7 +198,10 @@ def background_cut_out(cm, include_background=True):
     (lambda cm, include_background=True: None, "returns-none", ("return",)),
     (lambda cm, include_background=True: cm.diag() / cm.sum(1), "miou-not-number",
      ("number", "per-class")),
-])
+]
+
+
+@pytest.mark.parametrize("student, mistake, words", MIOU_MISTAKES)
 def test_miou_mistakes(student, mistake, words):
     expect_mistake(lesson05.check_miou_from_confusion, student, mistake, *words)
     assert not passed("miou_from_confusion")
@@ -206,3 +212,27 @@ def test_miou_accepts_a_one_element_tensor():
         return torch.tensor(miou_from_confusion(cm, include_background))
 
     lesson05.check_miou_from_confusion(as_tensor)
+
+
+# =========================================================================== the corpus
+
+
+def _stub(name):
+    def stub(*args, **kwargs):
+        raise NotImplementedError(f"Exercise {name}: write your code here")
+    return stub
+
+
+for _check, _rights in [
+        (lesson05.check_class_weights, [class_weights]),
+        (lesson05.check_miou_from_confusion, [miou_from_confusion,
+                                              lesson05.reference_miou_from_confusion]),
+        (lesson05.check_multiclass_loss, [lesson05.reference_multiclass_loss]),
+        (lesson05.check_predict_labels, [lesson05.reference_predict_labels])]:
+    for _fn in _rights:
+        register(_check, _fn, None)
+    register(_check, _stub(_check.exercise), NOT_DONE, f"stub_{_check.exercise}")
+for _check, _list in [(lesson05.check_class_weights, WEIGHTS_MISTAKES),
+                      (lesson05.check_miou_from_confusion, MIOU_MISTAKES)]:
+    for _i, (_fn, _mistake, _) in enumerate(_list):
+        register(_check, _fn, _mistake, f"{_check.exercise}_{_i}")

@@ -9,7 +9,7 @@ import statistics
 import numpy as np
 import pytest
 
-from check_helpers import expect_mistake
+from check_helpers import NOT_DONE, expect_mistake, register, register_wrong
 from segkit import experiments
 from segkit.checks import ExerciseNotDone, lesson06, passed, reset
 
@@ -39,7 +39,7 @@ def test_log_spaced_stub_is_not_done():
     assert not passed("log_spaced")
 
 
-@pytest.mark.parametrize("wrong, mistake, words", [
+LOG_MISTAKES = [
     (lambda lo, hi, n: list(np.linspace(lo, hi, n)), "linear-spacing", ["linear", "log10"]),
     (lambda lo, hi, n: np.logspace(lo, hi, n).tolist(), "logspace-takes-exponents",
      ["EXPONENTS", "np.log10(low)"]),
@@ -49,7 +49,10 @@ def test_log_spaced_stub_is_not_done():
      "exponents-not-values", ["10 ** exponent"]),
     (lambda lo, hi, n: np.logspace(math.log10(lo), math.log10(hi), n - 1), "wrong-count",
      ["exactly n"]),
-])
+]
+
+
+@pytest.mark.parametrize("wrong, mistake, words", LOG_MISTAKES)
 def test_log_spaced_names_the_mistake(wrong, mistake, words):
     expect_mistake(lesson06.check_log_spaced, wrong, mistake, *words)
 
@@ -133,7 +136,7 @@ def test_early_stopping_stub_is_not_done():
         lesson06.check_early_stopping(Stub)
 
 
-@pytest.mark.parametrize("changes, mistake, words", [
+STOP_MISTAKES = [
     ({"first": True}, "stops-at-first-bad-epoch", ["patience", "bad_epochs >= patience"]),
     ({"last": True}, "compares-with-last", ["PREVIOUS", "best value so far"]),
     ({"no_reset": True}, "counter-not-reset", ["reset", "IN A ROW"]),
@@ -141,7 +144,10 @@ def test_early_stopping_stub_is_not_done():
     ({"always_max": True}, "wrong-direction", ["LOWER is better", "loss"]),
     ({"no_delta": True}, "min-delta-ignored", ["min_delta"]),
     ({"ties": True}, "ties-count-as-improvement", ["strict"]),
-])
+]
+
+
+@pytest.mark.parametrize("changes, mistake, words", STOP_MISTAKES)
 def test_early_stopping_names_the_mistake(changes, mistake, words):
     expect_mistake(lesson06.check_early_stopping, _variant(**changes), mistake, *words)
 
@@ -255,7 +261,7 @@ def _sum_not_mean(rows, by, key="val_dice"):
     return out
 
 
-@pytest.mark.parametrize("wrong, mistake, words", [
+SUMMARY_MISTAKES = [
     (_population_std, "population-std", ["n - 1", "ddof=1"]),
     (_zero_for_one_run, "single-run-std-zero", ["ONE run", "NaN"]),
     (_not_grouped, "not-grouped", ["each setting"]),
@@ -263,8 +269,11 @@ def _sum_not_mean(rows, by, key="val_dice"):
     (_groupby_unsorted, "groupby-needs-sorting", ["NEIGHBOURING", "dict"]),
     (_key_ignored, "key-ignored", ["`key`"]),
     (_no_n, "missing-columns", ["'n'"]),
-    (_sum_not_mean, None, ["sum / n"]),
-])
+    (_sum_not_mean, None, ["no mistake the course knows"]),
+]
+
+
+@pytest.mark.parametrize("wrong, mistake, words", SUMMARY_MISTAKES)
 def test_summarize_runs_names_the_mistake(wrong, mistake, words):
     expect_mistake(lesson06.check_summarize_runs, wrong, mistake, *words)
 
@@ -274,3 +283,35 @@ def test_summarize_runs_returning_nothing():
         summarize_runs(rows, by, key)
 
     expect_mistake(lesson06.check_summarize_runs, no_return, "returns-none", "return")
+
+
+# =========================================================================== the corpus
+
+
+def _stub(name):
+    def stub(*args, **kwargs):
+        raise NotImplementedError(f"Exercise {name}: write your code here")
+    return stub
+
+
+class StoppingStub:
+    def __init__(self, patience=3, min_delta=0.0, mode="max"):
+        raise NotImplementedError("Exercise EarlyStopping: write your code here")
+
+
+for _check, _rights, _stub_form in [
+        (lesson06.check_log_spaced, [log_spaced, lesson06.reference_log_spaced],
+         _stub("log_spaced")),
+        (lesson06.check_early_stopping, [EarlyStopping, lesson06.reference_early_stopping],
+         StoppingStub),
+        (lesson06.check_summarize_runs, [summarize_runs, lesson06.reference_summarize_runs],
+         _stub("summarize_runs"))]:
+    for _fn in _rights:
+        register(_check, _fn, None)
+    register(_check, _stub_form, NOT_DONE, f"stub_{_check.exercise}")
+for _i, (_fn, _mistake, _) in enumerate(LOG_MISTAKES):
+    register_wrong(lesson06.check_log_spaced, _fn, _mistake, f"log_spaced_{_i}")
+for _i, (_changes, _mistake, _) in enumerate(STOP_MISTAKES):
+    register_wrong(lesson06.check_early_stopping, _variant(**_changes), _mistake, f"stopping_{_i}")
+for _i, (_fn, _mistake, _) in enumerate(SUMMARY_MISTAKES):
+    register_wrong(lesson06.check_summarize_runs, _fn, _mistake, f"summary_{_i}")

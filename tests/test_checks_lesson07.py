@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from check_helpers import expect_mistake
+from check_helpers import NOT_DONE, expect_mistake, register, register_wrong
 from segkit.checks import ExerciseNotDone, lesson07, passed, reset
 
 
@@ -40,12 +40,13 @@ def _predict(image_resize=None, logits_resize=None, finish=None, eval_mode=True,
             model.eval()
         height, width = image.shape[-2:]
         with torch.set_grad_enabled(not no_grad):
-            x = (image_resize or (lambda im: F.interpolate(im, size=size, mode="bilinear")))(image)
+            x = (image_resize or (lambda im, size: F.interpolate(im, size=size,
+                                                                  mode="bilinear")))(image, size)
             logits = model(x)
             if finish:
                 return finish(logits, (height, width))
-            logits = (logits_resize or (lambda lg: F.interpolate(
-                lg, size=(height, width), mode="bilinear")))(logits)
+            logits = (logits_resize or (lambda lg, hw: F.interpolate(
+                lg, size=hw, mode="bilinear")))(logits, (height, width))
         return (logits[0, 0] > 0).long()
     return student
 
@@ -57,10 +58,10 @@ def test_predict_full_size_passes_the_solution_and_variants(capsys):
     assert passed("predict_full_size")
     lesson07.check_predict_full_size(lesson07.reference_predict_full_size)
     # other resizes of the input and of the logits, and the probability threshold
-    lesson07.check_predict_full_size(_predict(image_resize=lambda im: TF.resize(im, [12, 16])))
+    lesson07.check_predict_full_size(_predict(image_resize=lambda im, size: TF.resize(im, size)))
     lesson07.check_predict_full_size(_predict(
-        logits_resize=lambda lg: F.interpolate(lg, size=(180, 260), mode="bilinear",
-                                               align_corners=True)))
+        logits_resize=lambda lg, hw: F.interpolate(lg, size=hw, mode="bilinear",
+                                                   align_corners=True)))
     lesson07.check_predict_full_size(_predict(
         finish=lambda lg, hw: torch.from_numpy(
             (torch.sigmoid(F.interpolate(lg, size=hw, mode="bicubic"))[0, 0] > 0.5)
@@ -77,12 +78,12 @@ def test_predict_full_size_catches_the_mistakes():
     expect_mistake(check, lambda m, im, s: None, "returns-none", "return")
     expect_mistake(check, _predict(eval_mode=False), "forgot-eval", "model.eval()", "BatchNorm")
     expect_mistake(check, _predict(no_grad=False), "forgot-no-grad", "torch.no_grad()")
-    expect_mistake(check, _predict(image_resize=lambda im: im), "not-resized-in", "resize")
-    expect_mistake(check, _predict(image_resize=lambda im: F.interpolate(im, size=(16, 12))),
+    expect_mistake(check, _predict(image_resize=lambda im, size: im), "not-resized-in", "resize")
+    expect_mistake(check, _predict(image_resize=lambda im, size: F.interpolate(im, size=size[::-1])),
            "not-resized-in", "swapped")
-    expect_mistake(check, _predict(logits_resize=lambda lg: lg), "returned-training-size",
+    expect_mistake(check, _predict(logits_resize=lambda lg, hw: lg), "returned-training-size",
            "back to the image's", "then threshold")
-    expect_mistake(check, _predict(logits_resize=lambda lg: F.interpolate(lg, size=(260, 180))),
+    expect_mistake(check, _predict(logits_resize=lambda lg, hw: F.interpolate(lg, size=hw[::-1])),
            "size-w-h-swapped", "(H, W)")
     expect_mistake(check, _predict(finish=lambda lg, hw: (F.interpolate(lg, size=hw) > 0).long()),
            "wrong-shape", "logits[0, 0]")
@@ -197,13 +198,14 @@ def test_flip_tta_catches_the_mistakes():
     expect_mistake(check, _tta(lambda m, x: ((((m(x) > 0).float() + (m(x.flip(-1)).flip(-1) > 0).float())
                                       / 2)[:, 0] >= 0.5).long()),
            "tta-averaged-masks", "OR", "logits")
-    expect_mistake(check, _tta(lambda m, x: (m(x)[:, 0] > 0).long()), "tta-no-flip", "x.flip(-1)")
+    expect_mistake(check, _tta(lambda m, x: (m(x)[:, 0] > 0).long()), "tta-no-flip",
+                   "mirrored image")
     expect_mistake(check, _tta(lambda m, x: (m(x.flip(-1)).flip(-1)[:, 0] > 0).long()),
            "tta-no-flip", "original")
     expect_mistake(check, _tta(lambda m, x: (((m(x) + m(x.flip(-2)).flip(-2)) / 2)[:, 0] > 0).long()),
            "tta-wrong-axis", "flip(-1)")
     expect_mistake(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1)) > 0).long()),
-           "wrong-shape", "logits[:, 0]")
+           "wrong-shape", "channel 0")
     expect_mistake(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1)) / 2)[:, 0]),
            "no-threshold", "threshold")
     expect_mistake(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1))[:, 0] > 0)),
@@ -212,3 +214,36 @@ def test_flip_tta_catches_the_mistakes():
            "forgot-no-grad", "no_grad")
     expect_mistake(check, _tta(lambda m, x: ((m(x) + m(x.flip(-1)).flip(-1))[:, 0] < 0).long()),
            "wrong-mask", "threshold at 0")
+
+
+# =========================================================================== the corpus
+
+
+def _forms_of(test) -> list[tuple]:
+    """The (check, student, mistake) forms a test above names, without running them."""
+    found: list[tuple] = []
+    saved = globals()["expect_mistake"]
+    globals()["expect_mistake"] = lambda check, student, mistake, *words: found.append(
+        (check, student, mistake))
+    try:
+        test()
+    finally:
+        globals()["expect_mistake"] = saved
+    return found
+
+
+for _check, _rights, _name in [
+        (lesson07.check_predict_full_size, [predict_full_size,
+                                            lesson07.reference_predict_full_size],
+         "predict_full_size"),
+        (lesson07.check_mask_to_png_array, [mask_to_png_array,
+                                            lesson07.reference_mask_to_png_array],
+         "mask_to_png_array"),
+        (lesson07.check_flip_tta, [flip_tta, lesson07.reference_flip_tta], "flip_tta")]:
+    for _fn in _rights:
+        register(_check, _fn, None)
+    register(_check, _stub(_name), NOT_DONE, f"stub_{_name}")
+for _test in (test_predict_full_size_catches_the_mistakes,
+              test_mask_to_png_array_catches_the_mistakes, test_flip_tta_catches_the_mistakes):
+    for _i, (_check, _fn, _mistake) in enumerate(_forms_of(_test)):
+        register_wrong(_check, _fn, _mistake, f"{_test.__name__[5:]}_{_i}")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
-from check_helpers import expect_mistake
+from check_helpers import NOT_DONE, expect_mistake, failure, register
 from segkit.checks import lesson10
 from segkit.checks.core import ExerciseNotDone
 
@@ -144,15 +144,18 @@ def test_cached_dataset_stub_is_not_done():
         lesson10.check_CachedDataset(CachedStub)
 
 
-@pytest.mark.parametrize("student,mistake,words", [
-    (NoCache, "no-cache", ["[12, 12, 12, 12]", "__init__"]),
+CACHED_MISTAKES = [
+    (NoCache, "no-cache", ["was called [3, 3, 3", "__init__"]),
     (CacheMadeEachTime, "no-cache", ["once"]),
-    (CachedAugmented, "cached-after-augment", ["same way", "every epoch"]),
+    (CachedAugmented, "cached-after-augment", ["same augmentation", "every epoch"]),
     (CachedAugmentedList, "cached-after-augment", ["before any randomness"]),
-    (OneEntry, "cache-ignores-index", ["100, 100, 100, 100"]),
+    (OneEntry, "cache-ignores-index", ["came back as the pair of index"]),
     (OneEntryAttribute, "cache-ignores-index", ["one entry per index"]),
     (LengthOfCache, "wrong-length", ["is 0"]),
-])
+]
+
+
+@pytest.mark.parametrize("student,mistake,words", CACHED_MISTAKES)
 def test_cached_dataset_names_each_mistake(student, mistake, words):
     expect_mistake(lesson10.check_CachedDataset, student, mistake, *words)
 
@@ -227,15 +230,18 @@ def test_to_channels_last_stub_is_not_done():
         lesson10.check_to_channels_last(stub)
 
 
-@pytest.mark.parametrize("student,mistake,words", [
+LAYOUT_MISTAKES = [
     (cl_permuted, "permuted-not-layout", ["(2, 5, 6, 3)", "not the shape"]),
     (cl_permuted_both, "permuted-not-layout", ["memory_format"]),
-    (cl_input_only, "model-not-channels-last", ["model.to(memory_format"]),
+    (cl_input_only, "model-not-channels-last", ["4-d weights"]),
     (cl_images_only_returned, "input-not-channels-last", ["strides (90, 30, 6, 1)"]),
-    (cl_model_only, "input-not-channels-last", ["images.contiguous"]),
+    (cl_model_only, "input-not-channels-last", ["tensor takes a `memory_format`"]),
     (cl_new_model, "values-changed", ["largest difference"]),
     (cl_none, "returns-none", ["return"]),
-])
+]
+
+
+@pytest.mark.parametrize("student,mistake,words", LAYOUT_MISTAKES)
 def test_to_channels_last_names_each_mistake(student, mistake, words):
     expect_mistake(lesson10.check_to_channels_last, student, mistake, *words)
 
@@ -366,16 +372,19 @@ def test_mixed_precision_step_stub_is_not_done():
         lesson10.check_mixed_precision_step(stub)
 
 
-@pytest.mark.parametrize("student,mistake,words", [
+STEP_MISTAKES = [
     (mp_no_autocast, "no-autocast", ["torch.float32", "torch.autocast"]),
-    (mp_cuda_autocast, "no-autocast", ["device_type=images.device.type"]),
-    (mp_model_bf16, "weights-cast-to-16-bit", ["torch.bfloat16", "1 + 0.001"]),
+    (mp_cuda_autocast, "no-autocast", ["images.device.type"]),
+    (mp_model_bf16, "weights-cast-to-16-bit", ["bfloat16", "1 + 0.001"]),
     (mp_model_bf16_autocast, "weights-cast-to-16-bit", ["float32"]),
     (mp_no_zero_grad, "no-zero-grad", ["old gradients"]),
     (mp_zero_grad_after_step, "no-zero-grad", ["start of every batch"]),
     (mp_no_step, "no-optimizer-step", ["did not change"]),
     (mp_returns_tensor, "not-a-float", ["Tensor", ".item()"]),
-])
+]
+
+
+@pytest.mark.parametrize("student,mistake,words", STEP_MISTAKES)
 def test_mixed_precision_step_names_each_mistake(student, mistake, words):
     expect_mistake(lesson10.check_mixed_precision_step, student, mistake, *words)
 
@@ -469,18 +478,21 @@ def test_shard_stub_is_not_done():
         lesson10.check_shard(stub)
 
 
-@pytest.mark.parametrize("student,mistake,words", [
+SHARD_MISTAKES = [
     (shard_all, "every-rank-all-data", ["own share"]),
     (shard_positions, "positions-not-indices", ["range(n)"]),
     (shard_positions_range, "positions-not-indices", ["shuffled"]),
-    (shard_strided_unpadded, "uneven-shards", ["lengths [3, 3, 2, 2]", "pad"]),
-    (shard_ceil_blocks, "uneven-shards", ["lengths [3, 3, 3, 1]"]),
+    (shard_strided_unpadded, "uneven-shards", ["lengths [", "pad"]),
+    (shard_ceil_blocks, "uneven-shards", ["lengths ["]),
     (shard_floor_blocks, "samples-dropped", ["round the share up"]),
     (shard_floor_strided, "samples-dropped", ["in no process"]),
-    (shard_pad_always, "shard-too-long", ["5 each for 8"]),
+    (shard_pad_always, "shard-too-long", ["each for"]),
     (shard_one_extra, "shard-too-long", ["next multiple"]),
     (shard_no_return, "returns-none", ["return"]),
-])
+]
+
+
+@pytest.mark.parametrize("student,mistake,words", SHARD_MISTAKES)
 def test_shard_names_each_mistake(student, mistake, words):
     expect_mistake(lesson10.check_shard, student, mistake, *words)
 
@@ -491,3 +503,108 @@ def test_the_reference_shards_as_pytorchs_distributed_sampler_does(n, world):
     for rank in range(world):
         sampler = DistributedSampler(indices, num_replicas=world, rank=rank, shuffle=False)
         assert lesson10.reference_shard(indices, rank, world) == list(sampler)
+
+
+# --------------------------------------------------------------------------- the issue's cases
+
+
+class CachedAugmentedOnFirstLoad(CachedDataset):
+    """Augments only when it loads: later epochs get the first epoch's augmentation."""
+
+    def __getitem__(self, index):
+        if index not in self.pairs:
+            self.pairs[index] = self.augment(*self.load_pair(index))
+        return self.pairs[index]
+
+
+class CachedWritesAugmentedBack(CachedDataset):
+    """Puts the augmented pair back into the cache: augmentations pile up."""
+
+    def __getitem__(self, index):
+        if index not in self.pairs:
+            self.pairs[index] = self.load_pair(index)
+        self.pairs[index] = self.augment(*self.pairs[index])
+        return self.pairs[index]
+
+
+class CachedWritesAugmentedBackList(CachedList):
+    def __getitem__(self, i):
+        if self.items[i] is None:
+            self.items[i] = self.load(i)
+        image, mask = self.augment(*self.items[i])
+        self.items[i] = (image, mask)
+        return image, mask
+
+
+class CachedNoAugment(CachedDataset):
+    def __getitem__(self, index):
+        if index not in self.pairs:
+            self.pairs[index] = self.load_pair(index)
+        return self.pairs[index]
+
+
+class CachedNoAugmentTuple(CachedList):
+    def __getitem__(self, i):
+        if self.items[i] is None:
+            self.items[i] = self.load(i)
+        return tuple(self.items[i])
+
+
+def shard_pad_once(indices, rank, world_size):
+    """Pads with the first items once: too few when there are fewer than half as many
+    images as processes (the issue's case)."""
+    per = math.ceil(len(indices) / world_size)
+    padded = indices + indices[:per * world_size - len(indices)]
+    return padded[rank::world_size]
+
+
+def shard_pad_once_blocks(indices, rank, world_size):
+    per = -(-len(indices) // world_size)
+    padded = list(indices) + list(indices)[:per * world_size - len(indices)]
+    return padded[rank * per:(rank + 1) * per]
+
+
+ISSUE_CASES = [
+    (lesson10.check_CachedDataset, CachedAugmentedOnFirstLoad, "cached-after-augment"),
+    (lesson10.check_CachedDataset, CachedWritesAugmentedBack, "augment-written-back"),
+    (lesson10.check_CachedDataset, CachedWritesAugmentedBackList, "augment-written-back"),
+    (lesson10.check_CachedDataset, CachedNoAugment, "augment-not-called"),
+    (lesson10.check_CachedDataset, CachedNoAugmentTuple, "augment-not-called"),
+    (lesson10.check_shard, shard_pad_once, "uneven-shards"),
+    (lesson10.check_shard, shard_pad_once_blocks, "uneven-shards"),
+]
+
+
+@pytest.mark.parametrize("check, student, mistake", ISSUE_CASES,
+                         ids=[s.__name__ for _, s, _ in ISSUE_CASES])
+def test_the_forms_that_used_to_pass_fail_on_every_draw(check, student, mistake):
+    for seed in range(6):
+        error = failure(lambda s: check(s, seed=seed), student)
+        assert error.mistake == mistake, str(error)
+
+
+# --------------------------------------------------------------------------- the corpus
+
+for _check, _rights, _stub in [
+        (lesson10.check_CachedDataset, [CachedDataset, CachedList, CachedLruCache,
+                                        CachedSetdefault, lesson10.reference_CachedDataset],
+         CachedStub),
+        (lesson10.check_to_channels_last, [to_channels_last, cl_to, cl_by_permute_twice,
+                                           cl_per_parameter,
+                                           lesson10.reference_to_channels_last], stub),
+        (lesson10.check_mixed_precision_step, [mixed_precision_step, mp_loss_inside,
+                                               mp_zero_grad_last, mp_with_scaler,
+                                               lesson10.reference_mixed_precision_step], stub),
+        (lesson10.check_shard, [shard, shard_blocks, shard_cycle, shard_tensor,
+                                lesson10.reference_shard], stub)]:
+    for _fn in _rights:
+        register(_check, _fn, None)
+    register(_check, _stub, NOT_DONE, f"stub_{_check.exercise}")
+for _check, _list in [(lesson10.check_CachedDataset, CACHED_MISTAKES),
+                      (lesson10.check_to_channels_last, LAYOUT_MISTAKES),
+                      (lesson10.check_mixed_precision_step, STEP_MISTAKES),
+                      (lesson10.check_shard, SHARD_MISTAKES)]:
+    for _fn, _mistake, _ in _list:
+        register(_check, _fn, _mistake)
+for _check, _fn, _mistake in ISSUE_CASES:
+    register(_check, _fn, _mistake)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from check_helpers import failure
+from check_helpers import register_wrong as corpus_register
 from segkit.checks import (lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06,
                            lesson07,
                            lesson08)
@@ -32,7 +33,7 @@ def wrong(check, mistake, own_hint=False, **fields):
     def register(student):
         WRONG.append(pytest.param(check, student, mistake, None if own_hint else fields,
                                   id=f"{mistake}-{student.__name__}"))
-        return student
+        return corpus_register(check, student, mistake)
     return register
 
 
@@ -841,7 +842,7 @@ def validate_tuple(model, loader, loss_fn, device):
     return _validate(model, loader, loss_fn, returns="tuple")
 
 
-@wrong(lesson03.check_validate, "dice-wrong")
+@wrong(lesson03.check_validate, None, own_hint=True)
 def validate_dice_of_soft_predictions(model, loader, loss_fn, device):
     model.eval()
     total_loss = total_dice = n = 0.0

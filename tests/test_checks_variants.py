@@ -23,6 +23,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from check_helpers import register as corpus_register
 from segkit import metrics
 from segkit.checks import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05
 from segkit.checks import lesson06, lesson07, lesson08
@@ -31,10 +32,11 @@ VARIANTS: list[tuple] = []  # (check, student, id)
 
 
 def variant(check):
-    """Register the decorated function or class as a right solution for ``check``."""
+    """Register the decorated function or class as a right solution for ``check`` (here,
+    and in the corpus that tests/test_checks_draws.py runs on fresh draws)."""
     def register(student):
         VARIANTS.append(pytest.param(check, student, id=f"{check.__name__}-{student.__name__}"))
-        return student
+        return corpus_register(check, student, None)
     return register
 
 
@@ -458,6 +460,7 @@ def train_enumerate(model, loader, loss_fn, optimizer, device):
     running = torch.zeros((), dtype=torch.float64)
     n = 0
     for _, (images, masks) in enumerate(loader):
+        images, masks = images.to(device, non_blocking=True), masks.to(device)
         optimizer.zero_grad()
         out = model(images)
         loss = loss_fn(out, masks)
@@ -474,6 +477,7 @@ def validate_decorated(model, loader, loss_fn, device):
     model.eval()
     losses, dices = [], []
     for images, masks in loader:
+        images, masks = images.to(device), masks.to(device)
         logits = model(images)
         losses += [loss_fn(logits, masks).item()] * len(images)
         dices += metrics.dice_per_image((torch.sigmoid(logits[:, 0]) > 0.5).long(),
@@ -488,7 +492,8 @@ def validate_inference_mode(model, loader, loss_fn, device):
     seen = 0
     with torch.inference_mode():
         for x, y in loader:
-            logits = model(x.to(device))
+            x, y = x.to(device=device), y.to(device=device)
+            logits = model(x)
             loss_sum += loss_fn(logits, y).item() * x.shape[0]
             pred = (logits.squeeze(1) > 0).float()
             inter = (pred * y).sum(dim=(1, 2))
@@ -505,10 +510,11 @@ def validate_numpy_dice(model, loader, loss_fn, device):
     results = []
     with torch.no_grad():
         for images, masks in loader:
+            images, masks = images.to(device), masks.to(device)
             logits = model(images)
             loss = loss_fn(logits, masks).item()
-            p = logits[:, 0].numpy() > 0
-            t = masks.numpy() > 0
+            p = logits[:, 0].cpu().numpy() > 0
+            t = masks.cpu().numpy() > 0
             for pi, ti in zip(p, t):
                 both = pi.sum() + ti.sum()
                 results.append((loss, 1.0 if both == 0 else 2 * (pi & ti).sum() / both))

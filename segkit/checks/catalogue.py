@@ -83,7 +83,9 @@ _CATALOGUE = [
             hint="your function computes the value but does not give it back: end it with `return "
                  "...`.",
             source=TRIALS),
-    Mistake("integer-division", ("00",), ("float32_mib", "foreground_fraction"),
+    Mistake("integer-division", ("00", "03"), ("average_loss", "float32_mib",
+                                                "foreground_fraction", "train_one_epoch",
+                                                "validate"),
             what="`//` or `int(...)` throws the fraction away, so a small answer becomes 0",
             hint="integer division: `//` (or int(...)) throws the fraction away, so a small "
                  "answer becomes 0. Divide with `/`, which gives a float.",
@@ -148,7 +150,7 @@ _CATALOGUE = [
             hint="not every image has a mask: check that the mask file exists (`mask.is_file()`) "
                  "and leave the image out if not.",
             source=TRIALS),
-    Mistake("pairs-not-sorted", ("00", "01"), ("CarvanaPairs", "list_pairs"),
+    Mistake("pairs-not-sorted", ("00", "01", "09"), ("CarvanaPairs", "list_pairs", "match_names"),
             what="pairs in the order the file system lists them, which changes from machine to "
                  "machine",
             hint="the order a folder lists its files in depends on the file system: sort the "
@@ -349,128 +351,133 @@ _CATALOGUE = [
     # -------------------- lesson 02: the U-Net
     Mistake("not-a-module", ("02",), ("DoubleConv", "Down", "UNet", "Up"),
             what="the block is not an `nn.Module` (or `super().__init__()` is missing)",
-            hint="define it as `class ...(nn.Module):` and call `super().__init__()` first in "
-                 "`__init__`.",
+            hint="a block is a class that inherits from nn.Module, and its `__init__` calls "
+                 "`super().__init__()` before it creates any layer.",
+            source=TRIALS),
+    Mistake("layers-not-registered", ("02",), ("DoubleConv", "Down", "UNet", "Up"),
+            what="layers kept in a plain Python list, tuple or dict, which PyTorch does not "
+                 "register",
+            hint="PyTorch only sees the layers you assign to attributes of the module, or put "
+                 "in its own containers (nn.Sequential, nn.ModuleList, nn.ModuleDict). Layers "
+                 "in a plain list are invisible to it: their weights are not in "
+                 "`.parameters()` (the optimizer never trains them), `.to(device)` does not "
+                 "move them and the checkpoint does not save them.",
             source=TRIALS),
     Mistake("missing-batchnorm", ("02",), ("DoubleConv",),
             what="DoubleConv without a BatchNorm after each conv",
-            hint="put an nn.BatchNorm2d(out_ch) right after each conv, before its ReLU. BatchNorm "
-                 "keeps each channel's values centred and scaled, which lets a deep U-Net train "
-                 "at ordinary learning rates. DoubleConv is nn.Conv2d(in_ch, out_ch, 3, "
-                 "padding=1, bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU, then "
-                 "nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False) -> nn.BatchNorm2d(out_ch) "
-                 "-> nn.ReLU.",
+            hint="each conv of a DoubleConv is followed by a BatchNorm2d over its output "
+                 "channels, then the ReLU. BatchNorm keeps each channel centred and scaled, "
+                 "which lets a deep U-Net train at ordinary learning rates.",
             source=TRIALS),
     Mistake("doubleconv-param-count", ("02",), ("DoubleConv",),
             what="DoubleConv with layers of the wrong number or size",
-            hint="two 3x3 convs, each followed by a BatchNorm and a ReLU, and nothing else with "
-                 "weights: nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
-                 "nn.BatchNorm2d(out_ch) -> nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, "
-                 "bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU.",
+            hint="compare your layers with segkit's, one by one: two 3x3 convs (in_ch -> "
+                 "out_ch, then out_ch -> out_ch), each followed by a BatchNorm and a ReLU, and "
+                 "nothing else with weights.",
             source=TRIALS),
     Mistake("conv-no-padding", ("02",), ("DoubleConv",),
             what="3x3 convs without padding=1: each DoubleConv loses 4 rows and 4 columns",
             hint="a 3x3 conv without padding drops one pixel on each side (2 per conv, 4 per "
-                 "DoubleConv). Give both convs padding=1 (kernel_size // 2) so the output keeps H "
-                 "and W, as the decoder's skip connections need.",
+                 "DoubleConv). The decoder's skip connections need the size kept: look at the "
+                 "convs' `padding`.",
             source=TRIALS),
     Mistake("wrong-out-channels", ("02",), ("DoubleConv", "Down", "Up"),
             what="a block whose output has the wrong number of channels",
-            hint="both convs must give out_ch channels: the first nn.Conv2d(in_ch, out_ch, ...), "
-                 "the second nn.Conv2d(out_ch, out_ch, ...).",
+            hint="the block must end with out_ch channels: follow the channels from layer to "
+                 "layer (each conv's first two arguments) and see where they go astray.",
             source=TRIALS),
     Mistake("conv-bias-before-batchnorm", ("02",), ("DoubleConv",),
             what="a conv bias right before a BatchNorm, which cancels it: wasted parameters",
-            hint="build the convs with bias=False. The BatchNorm right after a conv subtracts "
-                 "each channel's mean, which cancels any bias the conv adds, and then adds its "
-                 "own shift: the bias is wasted parameters (and segkit's and the paper-width "
-                 "counts, 31,037,698, leave it out).",
+            hint="the BatchNorm right after a conv subtracts each channel's mean, which cancels "
+                 "any bias the conv adds, and then adds its own shift: the conv's bias is "
+                 "wasted parameters (segkit's and the paper-width counts, 31,037,698, leave it "
+                 "out). Look at the convs' `bias` argument.",
             source=TRIALS),
     Mistake("doubleconv-order", ("02",), ("DoubleConv",),
             what="DoubleConv's layers run in another order than conv -> BatchNorm -> ReLU (twice)",
-            hint="the layers must run in the order conv -> BatchNorm -> ReLU, twice, each used "
-                 "once: nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> "
-                 "nn.BatchNorm2d(out_ch) -> nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, "
-                 "bias=False) -> nn.BatchNorm2d(out_ch) -> nn.ReLU.",
+            hint="the layers must run in the order conv -> BatchNorm -> ReLU, twice, each layer "
+                 "used once: check the order in which forward calls them.",
             source=TRIALS),
     Mistake("missing-relu", ("02",), ("DoubleConv",),
             what="a ReLU missing after a BatchNorm in DoubleConv",
-            hint="each conv -> BatchNorm is followed by nn.ReLU(). Without it two convs in a row "
-                 "are one linear map, and the output can be negative. DoubleConv is "
-                 "nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False) -> nn.BatchNorm2d(out_ch) -> "
-                 "nn.ReLU, then nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False) -> "
-                 "nn.BatchNorm2d(out_ch) -> nn.ReLU.",
+            hint="each conv -> BatchNorm is followed by a ReLU. Without it two convs in a row "
+                 "are one linear map, and the output can be negative.",
             source=TRIALS),
     Mistake("down-no-pool", ("02",), ("Down",),
             what="Down without max pooling: nothing halves H and W",
-            hint="start with nn.MaxPool2d(2): it keeps the largest of each 2x2 window, so H and W "
-                 "are halved (rounded down). Down is nn.MaxPool2d(2) followed by "
-                 "DoubleConv(in_ch, out_ch).",
+            hint="a Down block first halves H and W with a 2x2 max pooling (the largest of each "
+                 "2x2 window, rounded down on odd sizes), then runs its DoubleConv.",
             source=TRIALS),
     Mistake("down-wrong-size", ("02",), ("Down",),
             what="Down that shrinks H and W by something other than a factor 2",
-            hint="nn.MaxPool2d(2) halves H and W and rounds down (17 -> 8, 23 -> 11); the padded "
-                 "DoubleConv after it keeps that size. Down is nn.MaxPool2d(2) followed by "
-                 "DoubleConv(in_ch, out_ch).",
+            hint="a 2x2 max pooling halves H and W and rounds down (17 -> 8, 23 -> 11); the "
+                 "padded DoubleConv after it keeps that size. Look at the pooling's window, "
+                 "stride and rounding (`ceil_mode`).",
             source=TRIALS),
     Mistake("down-param-count", ("02",), ("Down",),
             what="Down with another DoubleConv than in_ch -> out_ch",
-            hint="The pooling has no parameters; everything is in the DoubleConv: Down is "
-                 "nn.MaxPool2d(2) followed by DoubleConv(in_ch, out_ch).",
+            hint="the pooling has no parameters: every weight of a Down is in its "
+                 "DoubleConv(in_ch, out_ch). Compare your layers with segkit's.",
             source=TRIALS),
     Mistake("down-mismatch", ("02",), ("Down",),
             what="Down that is not max pooling followed by DoubleConv (e.g. average pooling or a "
                  "strided conv)",
-            hint="your Down's layers do not line up with segkit's: pool first, then convolve. "
-                 "Down is nn.MaxPool2d(2) followed by DoubleConv(in_ch, out_ch).",
+            hint="your Down's layers do not line up with segkit's: a Down pools (max, 2x2) and "
+                 "then convolves with a DoubleConv, nothing else.",
             source=TRIALS),
     Mistake("conv-before-pool", ("02",), ("Down",),
             what="Down that convolves first and pools afterwards",
-            hint="pool first, then convolve: nn.MaxPool2d(2) then DoubleConv. Convolving at full "
-                 "size first costs 4 times the computation and gives a different network from "
-                 "segkit's.",
+            hint="pool first, then convolve. Convolving at full size first costs 4 times the "
+                 "computation and gives a different network from segkit's.",
             source=TRIALS),
     Mistake("up-not-halving-channels", ("02",), ("Up",),
             what="Up's upsampling keeps the channels (nn.Upsample, or a ConvTranspose2d to in_ch)",
-            hint="the up-conv halves the channels: nn.ConvTranspose2d(in_ch, in_ch // 2, "
-                 "kernel_size=2, stride=2). Then skip (in_ch // 2) + upsampled (in_ch // 2) = "
-                 "in_ch channels reach the DoubleConv.",
+            hint="the upsampling must halve the channels: the skip brings in_ch // 2, the "
+                 "upsampled map the other in_ch // 2, so that in_ch reach the DoubleConv. A "
+                 "transposed conv can change the channels; nn.Upsample cannot.",
             source=TRIALS),
     Mistake("up-transposed-in-channels", ("02",), ("Up",),
             what="Up's ConvTranspose2d built for the wrong number of input channels",
-            hint="nn.ConvTranspose2d(in_ch, in_ch // 2, ...): its first argument is the channels "
-                 "of x1, the map coming up from the level below.",
+            hint="the transposed conv's first argument is the channels of x1, the map coming up "
+                 "from the level below: in_ch.",
             source=TRIALS),
     Mistake("up-conv-in-channels", ("02",), ("Up",),
             what="the decoder conv built for the wrong number of channels after concatenating the "
                  "skip",
             hint="the concatenation doubles the channels back: in_ch // 2 from the skip plus "
-                 "in_ch // 2 from the up-conv = in_ch. Build DoubleConv(in_ch, out_ch), not "
-                 "DoubleConv(in_ch // 2, ...) or DoubleConv(out_ch, ...).",
+                 "in_ch // 2 from the up-conv = in_ch. Count what reaches the DoubleConv and "
+                 "build it for that.",
             source=SEA_SKY),
     Mistake("up-wrong-upsample", ("02",), ("Up",),
             what="the transposed conv does not double H and W exactly",
-            hint="kernel_size=2, stride=2 (and no padding) doubles H and W exactly: "
-                 "nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2).",
+            hint="the transposed conv must double H and W exactly: look at its kernel size, "
+                 "stride and padding (a 2x2 kernel with stride 2 and no padding does).",
             source=TRIALS),
     Mistake("up-no-pad-to-skip", ("02",), ("Up",),
             what="Up does not pad the upsampled map to the skip's size, so odd sizes fail",
-            hint="the output must have the skip's H and W (here 11x9), so that the U-Net's output "
-                 "has the input image's size: pad the upsampled map (10x8) up to the skip's size "
-                 "instead of cropping the skip down.",
+            hint="on an odd size, max pooling rounded down, so the upsampled map is a row or a "
+                 "column short of its skip. The output must have the skip's H and W (so that "
+                 "the U-Net's output has the image's size): pad the upsampled map up to the "
+                 "skip's size (F.pad) instead of cropping the skip down.",
+            source=TRIALS),
+    Mistake("up-pad-order", ("02",), ("Up",),
+            what="F.pad given the height's padding where the width's goes (dy and dx swapped)",
+            hint="the padding fits when the skip is one row AND one column bigger, but not when "
+                 "only its height (or only its width) is odd: F.pad's list starts with the LAST "
+                 "dimension, width (left, right), then height (top, bottom).",
             source=TRIALS),
     Mistake("up-mismatch", ("02",), ("Up",),
             what="Up whose layers or forward differ from upsample -> pad -> cat -> DoubleConv",
-            hint="Up: self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2); "
-                 "self.conv = DoubleConv(in_ch, out_ch); in forward: upsample x1, pad it to x2's "
-                 "H and W, torch.cat([x2, x1], dim=1), then self.conv.",
+            hint="an Up upsamples the deeper map (transposed conv, halving the channels), pads "
+                 "it to the skip's size, concatenates it with the skip along the channels and "
+                 "runs its DoubleConv: compare your layers and your forward with these steps.",
             source=TRIALS),
     Mistake("up-pad-differs", ("02",), ("Up",),
             what="the upsampled map padded on other sides than segkit's (or not with zeros)",
-            hint="pad the upsampled map with zeros, the odd row at the bottom and the odd column "
-                 "at the right: F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2]) (F.pad "
-                 "lists left, right, top, bottom). Then your model and segkit's are the same "
-                 "network, and a checkpoint of one loads into the other.",
+            hint="pad the upsampled map with zeros, half of the gap on each side and the odd "
+                 "row or column at the bottom and the right (F.pad lists left, right, top, "
+                 "bottom). Then your model and segkit's are the same network, and a checkpoint "
+                 "of one loads into the other.",
             source=TRIALS),
     Mistake("unet-depth-off-by-one", ("02",), ("UNet",),
             what="a U-Net with one Down/Up block too many or too few",
@@ -479,14 +486,16 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("unet-param-count", ("02",), ("UNet",),
             what="a U-Net whose blocks have the wrong channel numbers",
-            hint="inc = DoubleConv(in_channels, base); Down i: ch[i] -> ch[i+1]; Up: ch[i+1] -> "
-                 "ch[i] from the bottom up; outc = nn.Conv2d(base, num_classes, kernel_size=1).",
+            hint="compare your blocks' parameter counts with segkit's, block by block: inc, each "
+                 "Down and Up (the channels double going down and halve coming up), and the "
+                 "1x1 outc conv.",
             source=TRIALS),
     Mistake("unet-output-shape", ("02",), ("UNet",),
             what="the U-Net's output without num_classes channels or the input's H and W",
-            hint="the output has num_classes channels and the input's H and W: end with outc = "
-                 "nn.Conv2d(base, num_classes, kernel_size=1) applied to the last Up's output, "
-                 "and return it (no sigmoid/softmax: losses take logits).",
+            hint="the output has num_classes channels and the input's H and W: it is the 1x1 "
+                 "outc conv's output on the last Up's map, returned as it is (no sigmoid or "
+                 "softmax: losses take logits). Use the constructor's arguments, not fixed "
+                 "numbers.",
             source=TRIALS),
     Mistake("unet-odd-size", ("02",), ("UNet",),
             what="the U-Net fails or crops on input sizes that are not divisible by 2**depth",
@@ -495,10 +504,10 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("unet-wiring", ("02",), ("UNet",),
             what="each Up given the wrong skip, or a sigmoid/softmax after the last conv",
-            hint="each Up takes the map from below and the skip of its own level: keep the "
-                 "encoder outputs in a list, start the decoder from the bottleneck (the last one) "
-                 "and pop the skips from the end, one per Up. The 1x1 outc conv comes last, and "
-                 "its output is returned as it is (logits: no sigmoid or softmax).",
+            hint="each Up takes the map from below and the skip of its own level: the deepest "
+                 "encoder output meets the first Up, the shallowest the last. The 1x1 outc conv "
+                 "comes last, and its output is returned as it is (logits: no sigmoid or "
+                 "softmax).",
             source=TRIALS),
     # -------------------- lesson 03: training
     Mistake("loader-dataset-len", ("03",), ("train_one_epoch", "validate"),
@@ -520,12 +529,6 @@ _CATALOGUE = [
             hint="the sum was never divided (the sea/sky project met this one): it grows with the "
                  "number of batches. Divide by the number of samples you counted.",
             source=SEA_SKY),
-    Mistake("loss-wrong-average", ("03",), ("average_loss", "train_one_epoch", "validate"),
-            what="a loss average that is neither per sample nor one of the known slips",
-            hint="each batch loss is the mean over that batch, so multiply it by the batch size "
-                 "(the real one: the last batch may be smaller), add these up, and divide by the "
-                 "number of samples.",
-            source=TRIALS),
     Mistake("loss-tensor-accumulator", ("03",), ("average_loss", "train_one_epoch", "validate"),
             what="the loss accumulated as a tensor (`total += loss`): every batch's graph stays "
                  "alive",
@@ -538,6 +541,13 @@ _CATALOGUE = [
             hint="loop over the loader (`for images, masks in loader:`) and compute `loss = "
                  "loss_fn(model(images), masks)` for every batch.",
             source=TRIALS),
+    Mistake("batch-not-moved", ("03",), ("train_one_epoch", "validate"),
+            what="the batches never moved to `device`: on a GPU the model meets CPU tensors "
+                 "and stops",
+            hint="the loader makes each batch on the CPU, and the model lives on `device`: on "
+                 "a GPU, a batch left where it was stops the forward pass with a device error. "
+                 "Move the images and the masks to the `device` argument before using them.",
+            source=REVIEW),
     Mistake("train-in-eval-mode", ("03",), ("train_one_epoch",),
             what="no `model.train()` at the start of training, so a model left in eval mode by "
                  "validation trains in eval mode",
@@ -607,11 +617,6 @@ _CATALOGUE = [
             what="the batch Dice values averaged, so an uneven last batch counts too much",
             hint="add up the per-image Dice values (`.sum().item()`) and divide by the number of "
                  "images, as for the loss: the last batch is smaller.",
-            source=TRIALS),
-    Mistake("dice-wrong", ("03",), ("validate",),
-            what="a validation Dice that is not the mean over images of each image's Dice",
-            hint="predict `logits > 0` (probability > 0.5), compute each image's Dice with "
-                 "`segkit.metrics.dice_per_image(preds, masks)`, and average over all images.",
             source=TRIALS),
     # -------------------- lesson 04: metrics
     Mistake("returns-tensor", ("04",), ("dice_score", "iou_score", "pixel_accuracy"),
@@ -1121,7 +1126,7 @@ _CATALOGUE = [
                  "image upside down, which the network never saw in training.",
             source=TRIALS),
     # -------------------- lesson 08: pretrained encoders
-    Mistake("not-a-list", ("08",), ("encoder_features", "freeze_encoder"),
+    Mistake("not-a-list", ("08", "09"), ("encoder_features", "freeze_encoder", "match_names"),
             what="the maps or parameters returned as something other than a list",
             hint="collect the five maps in a list, shallowest first: [stem, layer1, layer2, "
                  "layer3, layer4].",
@@ -1202,46 +1207,55 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("not-float32", ("09",), ("to_unit_range",),
             what="16-bit pixels scaled but returned as float64 or an integer type",
-            hint="return float32: .astype(np.float32) before dividing (the network's input type).",
+            hint="the values are right but the dtype is not float32, the network's input type: "
+                 "look at the dtype of what you divide and of the result.",
             source=TRIALS),
     Mistake("divided-by-255", ("09",), ("to_unit_range",),
             what="a uint16 image divided by 255, giving values far above 1",
-            hint="a uint16 image holds 0..65535: divide by np.iinfo(array.dtype).max (65535), "
-                 "not by 255.",
+            hint="a uint16 image holds 0..65535, so dividing by 255 leaves values far above 1: "
+                 "the array's type says its range (np.iinfo).",
+            source=TRIALS),
+    Mistake("wrong-bit-depth", ("09",), ("to_unit_range",),
+            what="divided by a fixed camera range (4095 for 12 bits, 1023...) instead of the "
+                 "type's",
+            hint="you divided by a fixed range, such as a 12-bit camera's 4095. A uint16 array "
+                 "may hold values up to 65535 (they then come out above 1), and a uint8 one "
+                 "only up to 255 (it comes out too dark): use the range of the array's own "
+                 "type (np.iinfo), the same for every image of that type.",
             source=TRIALS),
     Mistake("per-image-range", ("09",), ("to_unit_range",),
             what="each image divided by its own maximum, so a dim scan looks as bright as a "
                  "bright one",
-            hint="divide by the largest value of the TYPE (65535 for uint16, "
-                 "np.iinfo(array.dtype).max), not by this image's own max.",
+            hint="you stretched each image by its own values: every image of a dataset must be "
+                 "on the same scale, or a dim scan looks as bright as a bright one. Divide by "
+                 "the largest value of the array's TYPE (np.iinfo), not of this image.",
             source=REVIEW),
     Mistake("clipped-to-8-bit", ("09",), ("to_unit_range",),
             what="16-bit values clipped at 255 (or sent through 8 bits, as PIL's convert('L') "
                  "does): the scan turns white",
-            hint="divide the 16-bit values by 65535 directly, without going through 8 bits.",
+            hint="values above 255 were clipped (or the image went through 8 bits, as PIL's "
+                 "convert('L') does): a 12-bit scan turns white. Scale the 16-bit values by "
+                 "their own type's range, without going through 8 bits.",
             source=REVIEW),
     Mistake("wrong-range", ("09",), ("to_unit_range",),
-            what="one divisor for every type, or another wrong scale",
+            what="one divisor for every type (65535 for a uint8 image too)",
             hint="use the range of the array's own type: 255 for uint8, 65535 for uint16 "
-                 "(np.iinfo(array.dtype).max).",
+                 "(np.iinfo(array.dtype).max), not one number for every type.",
             source=TRIALS),
     Mistake("partial-match", ("09",), ("match_names",),
             what="a name paired because the pattern matched inside it (000_scan.tif.bak)",
-            hint="the WHOLE name must match the pattern: use re.fullmatch (or anchor the regex "
-                 "with ^...$), not re.search or `in`.",
+            hint="the WHOLE name must match the pattern, not a part of it: look at how your "
+                 "regex is applied (re.fullmatch, or ^...$, versus re.search or `in`).",
             source=TRIALS),
     Mistake("id-split", ("09",), ("match_names",),
             what="the id cut at the first separator, so ids such as a_7 never pair",
-            hint="the id is everything the pattern's {id} stands for, separators included.",
+            hint="the id is everything the pattern's {{id}} stands for, separators included: "
+                 "take it from the pattern, not by splitting the name at a separator.",
             source=TRIALS),
     Mistake("unmatched-kept", ("09",), ("match_names",),
             what="an image without a mask kept in the pairs",
-            hint="keep only the ids found on both sides.",
-            source=TRIALS),
-    Mistake("pairs-mismatch", ("09",), ("match_names",),
-            what="the pairs are not the images and masks with the same id, sorted",
-            hint="pair image and mask with the same id; leave out names that do not match their "
-                 "pattern; return the pairs sorted by image name.",
+            hint="a pair needs the same id on both sides: leave out the ids found on one "
+                 "side only.",
             source=TRIALS),
     Mistake("silent-duplicate", ("09",), ("match_names",),
             what="two masks fit one image and one of them is chosen without a word",
@@ -1256,50 +1270,62 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("cache-ignores-index", ("10",), ("CachedDataset",),
             what="one cache entry for every index: each item is the first pair loaded",
-            hint="keep one entry per index (a dict keyed by index): `if index not in "
-                 "self.pairs: self.pairs[index] = self.load_pair(index)`.",
+            hint="the cache needs one entry per index (keyed by the index): with a single "
+                 "entry, every item is the first pair loaded.",
             source=TRIALS),
     Mistake("no-cache", ("10",), ("CachedDataset",),
             what="every access calls load_pair again, so each epoch decodes and resizes every "
                  "full-size image anew",
-            hint="call load_pair(index) only when the index is not in the cache yet, and keep "
-                 "the result in a dict made once in `__init__` (not in `__getitem__`).",
+            hint="load_pair must run only the first time an index is read: look the index up "
+                 "in the cache first, and make the cache once, in `__init__`, not in "
+                 "`__getitem__`.",
             source=CARVANA_LAPTOP),
     Mistake("cached-after-augment", ("10",), ("CachedDataset",),
             what="the augmented pair is cached, so every epoch sees the same flip and crop",
             hint="cache what load_pair returns, before any randomness, and call augment on the "
                  "cached pair at every `__getitem__`: the random part must run every epoch.",
             source=REVIEW),
+    Mistake("augment-written-back", ("10",), ("CachedDataset",),
+            what="the augmented pair written back into the cache: each epoch augments the last "
+                 "epoch's result again",
+            hint="the cache must keep what load_pair returned: your `__getitem__` stores the "
+                 "augmented pair in its place, so the next epoch flips (crops, jitters) an "
+                 "already augmented pair, and the changes pile up. Keep the augmented pair in "
+                 "a local variable and return it.",
+            source=TRIALS),
+    Mistake("augment-not-called", ("10",), ("CachedDataset",),
+            what="the items come back without augmentation",
+            hint="each read must return the cached pair passed through augment: the "
+                 "augmentation is what makes epochs differ.",
+            source=TRIALS),
     Mistake("permuted-not-layout", ("10",), ("to_channels_last",),
             what="`permute(0, 2, 3, 1)` used for channels_last: the shape becomes (N, H, W, C) "
                  "and the convolution reads the rows as channels",
-            hint="channels_last changes how the values lie in memory, not the shape: use "
-                 "`images.contiguous(memory_format=torch.channels_last)`; the shape stays "
-                 "(N, C, H, W).",
+            hint="channels_last changes how the values lie in memory, not the shape: the "
+                 "tensor stays (N, C, H, W). Look for the `memory_format` argument of "
+                 "`contiguous` and `to`.",
             source=REVIEW),
     Mistake("values-changed", ("10",), ("to_channels_last",),
             what="the conversion changed the images' values or the model's output",
-            hint="a memory format changes only where the values lie: return the same model "
-                 "(`model.to(memory_format=torch.channels_last)`) and the same images "
-                 "(`images.contiguous(memory_format=torch.channels_last)`).",
+            hint="a memory format changes only where the values lie, never the values: return "
+                 "the same model and the same images, converted.",
             source=TRIALS),
     Mistake("input-not-channels-last", ("10",), ("to_channels_last",),
             what="only the model converted: the images stay (N, C, H, W) in memory, and every "
                  "convolution converts them again",
-            hint="convert the images as well: `images.contiguous(memory_format="
-                 "torch.channels_last)` (a tensor's `.to(memory_format=...)` works too).",
+            hint="convert the images as well: a tensor takes a `memory_format` too.",
             source=TRIALS),
     Mistake("model-not-channels-last", ("10",), ("to_channels_last",),
             what="only the images converted: the weights stay in the default layout",
-            hint="convert the model too: `model.to(memory_format=torch.channels_last)` moves "
-                 "every 4-d weight to the channels_last layout.",
+            hint="convert the model too: its 4-d weights have a memory layout of their own, "
+                 "which `memory_format` changes.",
             source=TRIALS),
     Mistake("no-autocast", ("10",), ("mixed_precision_step",),
             what="the forward pass ran in float32: no autocast, or autocast for another device "
                  "(`autocast('cuda')` on CPU tensors changes nothing)",
-            hint="run the forward pass inside `with torch.autocast(device_type="
-                 "images.device.type, dtype=torch.bfloat16):` (the device type of the data, "
-                 "'cpu' here; 'cuda' on a GPU).",
+            hint="run the forward pass under torch.autocast with dtype bfloat16, for the device "
+                 "type of the data (`images.device.type`: 'cpu' here, 'cuda' on a GPU; an "
+                 "autocast for another device changes nothing).",
             source=REVIEW),
     Mistake("weights-cast-to-16-bit", ("10",), ("mixed_precision_step",),
             what="the model converted to 16 bits (`model.bfloat16()`, `.half()`): an update "
@@ -1310,8 +1336,8 @@ _CATALOGUE = [
     Mistake("every-rank-all-data", ("10",), ("shard",),
             what="every process gets all the indices, so each image is seen N times an epoch "
                  "and nothing is faster",
-            hint="each process takes its own share: e.g. every world_size-th index starting at "
-                 "rank (`indices[rank::world_size]`, after padding).",
+            hint="each process takes its own share of the indices, not all of them: together "
+                 "the shares cover the list once (plus padding).",
             source=TRIALS),
     Mistake("positions-not-indices", ("10",), ("shard",),
             what="positions 0..n-1 returned instead of the (shuffled) indices given",
@@ -1322,8 +1348,9 @@ _CATALOGUE = [
             what="shares of different lengths: the process with fewer batches stops early and "
                  "the others wait for ever at the gradient sum",
             hint="every process must take the same number of steps: pad the list with its own "
-                 "first items to a multiple of world_size (ceil(n / world_size) each), then "
-                 "split it.",
+                 "first items up to a multiple of world_size (repeating it as often as needed: "
+                 "with fewer images than half the processes, once is not enough), then split "
+                 "it.",
             source=REVIEW),
     Mistake("samples-dropped", ("10",), ("shard",),
             what="shares of n // world_size: the remainder is never trained on",

@@ -679,7 +679,8 @@ RAISED = "$raised"  # the key of an answer that is an error record
 def error_record(exc: BaseException) -> dict[str, Any]:
     """What the student's code raised, as plain data (for the answers).
 
-    ``type`` and ``message`` of the exception; ``where``: the student's line that raised
+    ``type`` and ``message`` of the exception (``types``: its class and base classes,
+    ``["DataError", "SegkitError", "ValueError", ...]``); ``where``: the student's line that raised
     it ('line 3: `return a / b`'), None when no frame of the traceback is the student's
     (the check's own code failed on what it was given); ``stub``: it is the lesson's
     stub (``raise NotImplementedError``); ``stub_of``: the exercise the stub names.
@@ -689,6 +690,7 @@ def error_record(exc: BaseException) -> dict[str, Any]:
     last = traceback.extract_tb(exc.__traceback__)[-1:]
     return {
         "type": type(exc).__name__,
+        "types": [t.__name__ for t in type(exc).__mro__ if issubclass(t, BaseException)],
         "message": _one_line(str(exc))[:600],
         "where": _where(frames[-1]) if frames else None,
         "library_where": (f"{Path(last[0].filename).name}, line {last[0].lineno}"

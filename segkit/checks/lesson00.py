@@ -1,9 +1,8 @@
 """Checks of lesson 00 (setup): ``float32_mib``, ``foreground_fraction``, ``list_pairs``.
 
-Each ``check_*`` function takes the student's function, runs it on small fixed inputs
-and raises :class:`~segkit.checks.core.CheckFailed` with a hint that names the mistake.
-The ``reference_*`` functions are the versions ``checks.use`` falls back to when an
-exercise was skipped.
+Each check runs the lesson's worked example (the same on every run: a failure there reads
+the same for every student) and cases drawn fresh from a seed; the ``reference_*``
+functions are the versions ``checks.use`` falls back to when an exercise was skipped.
 
 Mistake ids used here:
 
@@ -26,19 +25,23 @@ Mistake ids used here:
   not exist;
 - ``names-not-paths``: file names were returned where paths were asked for;
 - ``pairs-not-sorted``: the pairs are not sorted by image name.
+
+A wrong answer that no catalogued mistake explains gets the general hint.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from segkit.checks.core import check, close, expect_close, fail, show, write_tiny_carvana
+from segkit.checks import values
+from segkit.checks.core import (GENERAL_HINT, Check, close, explained_by, fail, judging,
+                                write_tiny_carvana)
 
 __all__ = [
     "check_float32_mib",
@@ -82,46 +85,83 @@ def reference_list_pairs(root) -> list[tuple[Path, Path]]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _expect_number(value, name: str, expected: float) -> float:
-    """The student's value as a float, or a CheckFailed saying why it is not a float."""
-    __tracebackhide__ = True
-    if value is None:
+def _number(desc: dict[str, Any], name: str, expected: float) -> float:
+    """The student's answer as a float, or a failure saying why it is not a float."""
+    if desc["kind"] == "none":
         fail(f"{name} returned None.", mistake="returns-none")
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        if value == math.floor(expected) and value != expected:
-            fail(f"{name} is {show(value)}, a whole number; expected {show(expected)}.",
+    if desc["kind"] == "int":
+        if desc["value"] == math.floor(expected) and desc["value"] != expected:
+            fail(f"{name} is {desc['value']}, a whole number; expected {expected:.6g}.",
                  mistake="integer-division")
-        return float(value)  # a whole number that is not a rounding: judged by its value
-    if not isinstance(value, (float, np.floating)):
-        fail(f"{name} should be a Python float, but it is {show(value)} "
-             f"(type {type(value).__name__}).", mistake="not-a-float")
-    return float(value)
+        return float(desc["value"])  # a whole number that is not a rounding: judged by value
+    if desc["kind"] == "numpy-scalar" and str(desc["dtype"]).startswith(("int", "uint")):
+        return float(desc["value"])
+    if desc["kind"] not in ("float", "numpy-scalar") or values.number(desc) is None:
+        fail(f"{name} should be a Python float, but it is {values.shown(desc)} "
+             f"(type {desc.get('type')}).", mistake="not-a-float")
+    return float(values.number(desc))
+
+
+def _unexplained(message: str) -> None:
+    fail(message, hint=GENERAL_HINT)
 
 
 # --------------------------------------------------------------------------- float32_mib
 
 
-@check("float32_mib", "float32_mib on 3 shapes")
-def check_float32_mib(float32_mib):
-    """float32_mib(shape) -> MiB of a float32 tensor of that shape (1 MiB = 2**20 bytes)."""
-    cases = [((1, 3, 160, 240), "one toy Carvana image"),
-             ((16, 3, 64, 96), "a batch of 16 small images"),
-             ((1, 64, 1280, 1918), "one 64-channel feature map of a full-size Carvana image")]
-    for shape, what in cases:
-        expected = reference_float32_mib(shape)
-        name = f"float32_mib({shape})"
-        value = _expect_number(float32_mib(shape), name, expected)
-        if close(value, expected, abs_tol=1e-6 * max(1.0, expected)):
+def _draw_mib(rng: np.random.Generator) -> dict[str, Any]:
+    """One toy Carvana image (the worked example), a drawn batch, and a drawn full-size
+    feature map (given as a torch.Size: a tensor's .shape works too)."""
+    batch = [int(rng.integers(2, 33)), 3, int(rng.integers(17, 130)), int(rng.integers(17, 130))]
+    big = [1, int(rng.choice([32, 64, 96])), int(rng.integers(900, 1400)),
+           int(rng.integers(1300, 2000))]
+    return {"cases": [
+        {"shape": [1, 3, 160, 240], "what": "one toy Carvana image", "drawn": False,
+         "size": False},
+        {"shape": batch, "what": "a batch of small images", "drawn": True, "size": False},
+        {"shape": big, "what": "one feature map of a full-size image", "drawn": True,
+         "size": True}]}
+
+
+def _ask_mib(float32_mib: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    answers = []
+    for case in cases["cases"]:
+        shape = torch.Size(case["shape"]) if case["size"] else tuple(case["shape"])
+        answers.append(values.describe(float32_mib(shape)))
+    return {"cases": answers}
+
+
+def _mib_forms(expected: float) -> dict[str, list[float]]:
+    return {"forgot-bytes-per-value": [expected / 4],
+            "megabytes-not-mib": [expected * 2**20 / 1e6],
+            "bytes-not-mib": [expected * 2**20],
+            "integer-division": [float(math.floor(expected))]}
+
+
+def _judge_mib(cases: dict[str, Any], answers: dict[str, Any]) -> None:
+    items = list(zip(cases["cases"], answers["cases"], strict=True))
+    expected = [reference_float32_mib(c["shape"]) for c, _ in items]
+    got = []
+    for (case, desc), want in zip(items, expected):
+        with judging(case["drawn"]):
+            got.append(_number(desc, f"float32_mib({tuple(case['shape'])})", want))
+    for (case, _), value, want in zip(items, got, expected):
+        if close(value, want, abs_tol=1e-6 * max(1.0, want)):
             continue
-        got = f"{name} is {show(value)}, expected {show(expected)} ({what})"
-        if close(value, expected / 4, abs_tol=1e-6 * max(1.0, expected)):
-            fail(got, mistake="forgot-bytes-per-value")
-        if close(value, expected * 2**20 / 1e6, abs_tol=1e-6 * max(1.0, expected)):
-            fail(got, mistake="megabytes-not-mib")
-        if close(value, expected * 2**20, abs_tol=1e-3 * max(1.0, expected)):
-            fail(got, mistake="bytes-not-mib")
-        fail(got, hint="values = the product of all the sizes in the shape "
-                       "(math.prod(shape)); bytes = values * 4; MiB = bytes / 2**20.")
+        with judging(case["drawn"]):
+            message = (f"float32_mib({tuple(case['shape'])}) is {value:.6g}, expected "
+                       f"{want:.6g} ({case['what']})")
+            mistake = explained_by(got, [_mib_forms(e) for e in expected], abs_tol=1e-6,
+                                   rel_tol=1e-6)
+            fail(message, mistake=mistake, hint=None if mistake else GENERAL_HINT)
+
+
+check_float32_mib = Check(
+    "00", "float32_mib", "float32_mib on 3 shapes",
+    references=("segkit.checks.lesson00.reference_float32_mib",),
+    draw_cases=_draw_mib, ask_student=_ask_mib, judge_answers=_judge_mib)
 
 
 # --------------------------------------------------------------------------- foreground_fraction
@@ -135,129 +175,188 @@ def _example_mask() -> np.ndarray:
                      [0, 0, 0, 0, 0]], dtype=np.uint8)
 
 
-@check("foreground_fraction", "foreground_fraction on 0/1, 0/255, empty and full masks")
-def check_foreground_fraction(foreground_fraction):
-    """foreground_fraction(mask) -> the fraction of pixels that are not 0, a float."""
-    mask01 = _example_mask()
-    name = "foreground_fraction(mask)"
-    raw = foreground_fraction(mask01.copy())
-    if isinstance(raw, numbers.Integral) and not isinstance(raw, bool) and raw == 6:
-        fail(f"{name} is 6 for a 4x5 mask with 6 object pixels; expected 0.3.",
-             mistake="count-not-fraction")
-    value = _expect_number(raw, name, 0.3)
-    got = (f"{name} is {show(value)} for a 4x5 mask with 6 object pixels (value 1) "
-           "and 14 background pixels (value 0); expected 0.3")
-    if close(value, 0.7):
-        fail(got, mistake="counting-0-as-object")
-    if close(value, 1.0):
-        fail(got, mistake="counting-0-as-object",
-             hint="every pixel was counted, background (0) included. Count only the "
-                  "object pixels: `mask != 0` (or `mask > 0`).")
-    if close(value, 6.0):
-        fail(got, mistake="count-not-fraction")
-    expect_close(value, 0.3, name=name, tol=1e-6,
-                 hint="fraction = (number of pixels that are not 0) / (number of "
-                      "pixels), e.g. `np.count_nonzero(mask) / mask.size`.")
+def _draw_fraction(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked example (a 4x5 mask as 0/1 and as 0/255, an empty and a full 3x4 mask),
+    then the same four kinds drawn: odd, unequal sizes, an object of drawn size."""
+    mask = _example_mask()
+    cases = [(mask, "a 4x5 mask with 6 object pixels (value 1)"),
+             (mask * np.uint8(255), "the same mask stored with 255 for the object"),
+             (np.zeros((3, 4), np.uint8), "a 3x4 mask of 0s"),
+             (np.ones((3, 4), np.uint8), "a 3x4 mask of 1s")]
+    out = [{"mask": m, "what": w, "drawn": False} for m, w in cases]
+    h, w = (int(v) for v in rng.choice([5, 7, 9, 11, 13], size=2, replace=False))
+    drawn = (rng.random((h, w)) < rng.uniform(0.15, 0.4)).astype(np.uint8)
+    drawn.flat[rng.integers(h * w)] = 1
+    count = int(drawn.sum())
+    for m, what in [(drawn, f"a {h}x{w} mask with {count} object pixels (value 1)"),
+                    (drawn * np.uint8(255), f"the same {h}x{w} mask stored with 255"),
+                    (np.zeros((w, h), np.uint8), f"a {w}x{h} mask of 0s"),
+                    (np.full((w, h), 1, np.uint8), f"a {w}x{h} mask of 1s")]:
+        out.append({"mask": m, "what": what, "drawn": True})
+    return {"cases": out}
 
-    mask255 = mask01 * np.uint8(255)
-    value = _expect_number(foreground_fraction(mask255.copy()),
-                           "foreground_fraction(mask_0_255)", 0.3)
-    if close(value, 0.3 * 255, abs_tol=1e-3):
-        fail(f"foreground_fraction(mask_0_255) is {show(value)} for the same mask "
-             "stored with 255 for the object; expected 0.3",
-             mistake="mask-0-255-summed",
-             hint="many masks store the object as 255, not 1 (the toy sea/sky masks "
-                  "do): summing or averaging the values counts each object pixel 255 "
-                  "times. Count the pixels that are not 0 instead: "
-                  "`np.count_nonzero(mask)` or `(mask != 0).mean()`.")
-    expect_close(value, 0.3, name="foreground_fraction(mask_0_255)", tol=1e-6,
-                 mistake="mask-0-255-summed")
 
-    for fill, expected in [(0, 0.0), (1, 1.0)]:
-        mask = np.full((3, 4), fill, dtype=np.uint8)
-        label = f"foreground_fraction(a 3x4 mask of {fill}s)"
-        value = _expect_number(foreground_fraction(mask), label, expected)
-        expect_close(value, expected, name=label, tol=1e-6,
-                     hint="an empty mask has fraction 0.0 and a full one 1.0.")
+def _ask_fraction(foreground_fraction: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    return {"cases": [values.describe(foreground_fraction(np.array(c["mask"], copy=True)))
+                      for c in cases["cases"]]}
+
+
+def _fraction_forms(mask: np.ndarray) -> dict[str, list[float]]:
+    right = np.count_nonzero(mask) / mask.size
+    return {"counting-0-as-object": [1 - right, 1.0],
+            "count-not-fraction": [float(np.count_nonzero(mask)), float(mask.sum())],
+            "mask-0-255-summed": [float(mask.mean())],
+            "integer-division": [float(math.floor(right)), float(mask.sum() // mask.size)]}
+
+
+_FRACTION_HINTS = {
+    "mask-0-255-summed": "many masks store the object as 255, not 1 (the toy sea/sky masks "
+                         "do): summing or averaging the values counts each object pixel 255 "
+                         "times. Count the pixels that are not 0 instead.",
+}
+
+
+def _judge_fraction(cases: dict[str, Any], answers: dict[str, Any]) -> None:
+    items = list(zip(cases["cases"], answers["cases"], strict=True))
+    expected = [reference_foreground_fraction(c["mask"]) for c, _ in items]
+    got = []
+    for (case, desc), want in zip(items, expected):
+        with judging(case["drawn"]):
+            got.append(_number(desc, "foreground_fraction(mask)", want))
+    for (case, _), value, want in zip(items, got, expected):
+        if close(value, want, abs_tol=1e-6):
+            continue
+        with judging(case["drawn"]):
+            message = f"foreground_fraction(mask) is {value:.6g} for {case['what']}; " \
+                      f"expected {want:.6g}"
+            mistake = explained_by(got, [_fraction_forms(c["mask"]) for c, _ in items],
+                                   abs_tol=1e-6)
+            if mistake is None and close(value, 1.0) and want < 1:  # every pixel counted
+                mistake = "counting-0-as-object"
+            fail(message, mistake=mistake,
+                 hint=_FRACTION_HINTS.get(mistake) if mistake else GENERAL_HINT)
+
+
+check_foreground_fraction = Check(
+    "00", "foreground_fraction", "foreground_fraction on 0/1, 0/255, empty and full masks",
+    references=("segkit.checks.lesson00.reference_foreground_fraction",),
+    draw_cases=_draw_fraction, ask_student=_ask_fraction, judge_answers=_judge_fraction)
 
 
 # --------------------------------------------------------------------------- list_pairs
 
-# A tiny Carvana folder: one image (bbbb_01) has no mask, which is what breaks
-# zipping two sorted lists. Written in a scrambled order: the check must not rely on
-# the order the file system lists files in.
+# The worked example: one image (bbbb_01) has no mask, which is what breaks zipping two
+# sorted lists. Written in a scrambled order: the check must not rely on the order the
+# file system lists files in.
 _IMAGES = ["cccc_01", "aaaa_02", "bbbb_02", "aaaa_01", "bbbb_01"]
 _MASKS = ["bbbb_02", "aaaa_01", "cccc_01", "aaaa_02"]
-_EXPECTED = [(f"{s}.jpg", f"{s}_mask.gif") for s in sorted(_MASKS)]
 
 
-def _write_tiny_carvana(root: Path) -> None:
+def _draw_folders(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked example's folder, then one of drawn car ids: 5 images, written in a
+    drawn order, one of them (never the last by name) without a mask."""
+    hexes = "0123456789abcdef"
+    cars = sorted({"".join(rng.choice(list(hexes), 12)) for _ in range(3)})
+    while len(cars) < 3:
+        cars.append("f" * 12 + str(len(cars)))
+    stems = sorted({f"{cars[int(rng.integers(3))]}_{int(rng.integers(1, 17)):02d}"
+                    for _ in range(12)})[:5]
+    while len(stems) < 5:
+        stems.append(f"{cars[0]}_{17 + len(stems):02d}")
+    stems = sorted(stems)
+    missing = stems[int(rng.integers(0, 4))]  # not the last: the pairs after it shift
+    images = [str(s) for s in rng.permutation(stems)]
+    masks = [s for s in rng.permutation(stems) if s != missing]
+    return {"cases": [
+        {"images": _IMAGES, "masks": _MASKS, "drawn": False},
+        {"images": images, "masks": [str(m) for m in masks], "drawn": True}]}
+
+
+def _write_folder(root: Path, case: dict[str, Any]) -> None:
     """Flat grey 12 x 8 photos, empty masks: only the file names matter here."""
-    write_tiny_carvana(root, {stem: Image.new("RGB", (12, 8), (90, 90, 90)) for stem in _IMAGES},
-                       {stem: np.zeros((8, 12), dtype=np.uint8) for stem in _MASKS})
+    write_tiny_carvana(root, {s: Image.new("RGB", (12, 8), (90, 90, 90)) for s in case["images"]},
+                       {s: np.zeros((8, 12), dtype=np.uint8) for s in case["masks"]})
 
 
-def _as_pairs(result, name: str) -> list[tuple[Path, Path]]:
-    __tracebackhide__ = True
+def _describe_pairs(result: Any, root: Path) -> dict[str, Any]:
+    """The pairs the student returned, as names and facts about the paths."""
     if result is None:
-        fail(f"{name} returned None.", mistake="returns-none",
-             hint="end your function with `return pairs`.")
+        return {"kind": "none"}
     if isinstance(result, (str, bytes, Path)) or not hasattr(result, "__iter__"):
-        fail(f"{name} should be a list of (image, mask) pairs, but it is {show(result)}.",
-             hint="return a list of 2-tuples: [(image_path, mask_path), ...].")
-    pairs = list(result)
-    for item in pairs:
-        if isinstance(item, (str, bytes, Path)) or not hasattr(item, "__len__") \
-                or len(item) != 2:
-            fail(f"{name} should hold (image, mask) pairs, but one item is {show(item)}.",
-                 hint="return a list of 2-tuples: [(image_path, mask_path), ...].")
-    return [(Path(image), Path(mask)) for image, mask in pairs]
+        return {"kind": "other", "shown": values.shown(values.describe(result))}
+    pairs = []
+    for item in list(result)[:100]:
+        if isinstance(item, (str, bytes, Path)) or not hasattr(item, "__len__") or len(item) != 2:
+            return {"kind": "items", "shown": values.shown(values.describe(item))}
+        image, mask = (Path(str(p)) for p in item)
+        pairs.append({"image": image.name, "mask": mask.name, "image_file": image.is_file(),
+                      "mask_file": mask.is_file(), "mask_absolute": mask.is_absolute()})
+    return {"kind": "pairs", "pairs": pairs}
 
 
-@check("list_pairs", "list_pairs on a tiny Carvana folder")
-def check_list_pairs(list_pairs):
-    """list_pairs(root) -> [(image path, mask path), ...] sorted by image name."""
-    with tempfile.TemporaryDirectory(prefix="segkit-check-") as tmp:
+def _ask_pairs(list_pairs: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    answers = []
+    for case in cases["cases"]:
+        with tempfile.TemporaryDirectory(prefix="segkit-check-") as tmp:
+            root = Path(tmp) / "carvana"
+            _write_folder(root, case)
+            answers.append(_describe_pairs(list_pairs(root), root))
+    return {"cases": answers}
+
+
+def _expected_pairs(case: dict[str, Any]) -> list[tuple[str, str]]:
+    with tempfile.TemporaryDirectory(prefix="segkit-judge-") as tmp:
         root = Path(tmp) / "carvana"
-        _write_tiny_carvana(root)
-        name = "list_pairs(root)"
-        where = ("a tiny Carvana folder with train/: aaaa_01 aaaa_02 bbbb_01 bbbb_02 "
-                 "cccc_01 (.jpg) and train_masks/: the masks of all of them but bbbb_01")
-        pairs = _as_pairs(list_pairs(root), name)
-        names = [(image.name, mask.name) for image, mask in pairs]
-        if not pairs:
-            fail(f"{name} found no pairs in {where}.", mistake="wrong-mask-suffix")
-        for image, mask in names:
-            stem = image.rsplit(".", 1)[0]
-            if mask != f"{stem}_mask.gif":
-                mistake, hint = "wrong-mask-suffix", (
-                    f"the mask of train/{stem}.jpg is train_masks/{stem}_mask.gif: the "
-                    "image's stem + '_mask' + '.gif'.")
-                if mask.endswith("_mask.gif") and mask[:-len("_mask.gif")] in _MASKS:
-                    mistake, hint = "zip-sorted-lists", (
-                        "two sorted lists zipped blindly: one image has no mask, so "
-                        "from there on every image gets the next image's mask. Build "
-                        "each mask's name from its image's name instead "
-                        "(f\"{image.stem}_mask.gif\") and keep the pair only if that "
-                        "file exists.")
-                fail(f"{name} paired {image} with {mask} in {where}.",
-                     mistake=mistake, hint=hint)
-        for image, mask in pairs:
-            if not image.is_file() or (not mask.is_file() and not mask.is_absolute()):
-                fail(f"{name} returned the pair {show((str(image), str(mask)))}, which "
-                     "does not name files that can be opened.",
-                     mistake="names-not-paths")
-            if not mask.is_file():
-                fail(f"{name} paired {image.name} with {mask.name}, which does not "
-                     f"exist, in {where}.", mistake="missing-mask-kept")
-        expected_names = sorted(_EXPECTED)
-        if sorted(names) != expected_names:
-            fail(f"{name} gave the pairs {show(sorted(n[0] for n in names))}; expected "
-                 f"the 4 images that have a mask: "
-                 f"{show([n[0] for n in expected_names])} ({where}).",
-                 hint="list every .jpg in root/'train', and keep each image whose "
-                      "mask exists in root/'train_masks'.")
-        if names != expected_names:
-            fail(f"{name} gave the images in the order {show([n[0] for n in names])}; "
-                 f"expected them sorted by name.", mistake="pairs-not-sorted")
+        _write_folder(root, case)
+        return [(i.name, m.name) for i, m in reference_list_pairs(root)]
+
+
+def _judge_pairs_case(case: dict[str, Any], answer: dict[str, Any]) -> None:
+    name = "list_pairs(root)"
+    missing = sorted(set(case["images"]) - set(case["masks"]))[0]
+    where = (f"a tiny Carvana folder with train/: {' '.join(sorted(case['images']))} (.jpg) "
+             f"and train_masks/: the masks of all of them but {missing}")
+    if answer["kind"] == "none":
+        fail(f"{name} returned None.", mistake="returns-none")
+    if answer["kind"] != "pairs":
+        fail(f"{name} should be a list of (image, mask) pairs, but it is {answer['shown']}.",
+             hint="return a list of 2-tuples: [(image_path, mask_path), ...].")
+    pairs = answer["pairs"]
+    names = [(p["image"], p["mask"]) for p in pairs]
+    if not pairs:
+        fail(f"{name} found no pairs in {where}.", mistake="wrong-mask-suffix")
+    for image, mask in names:
+        stem = image.rsplit(".", 1)[0]
+        if mask != f"{stem}_mask.gif":
+            shifted = mask.endswith("_mask.gif") and mask[:-len("_mask.gif")] in case["masks"]
+            fail(f"{name} paired {image} with {mask} in {where}.",
+                 mistake="zip-sorted-lists" if shifted else "wrong-mask-suffix")
+    for pair in pairs:
+        if not pair["image_file"] or (not pair["mask_file"] and not pair["mask_absolute"]):
+            fail(f"{name} returned the pair ({pair['image']!r}, {pair['mask']!r}), which does "
+                 "not name files that can be opened.", mistake="names-not-paths")
+        if not pair["mask_file"]:
+            fail(f"{name} paired {pair['image']} with {pair['mask']}, which does not exist, "
+                 f"in {where}.", mistake="missing-mask-kept")
+    expected = _expected_pairs(case)
+    if sorted(names) != expected:
+        fail(f"{name} gave the pairs {sorted(n[0] for n in names)}; expected the "
+             f"{len(expected)} images that have a mask: {[n[0] for n in expected]} ({where}).",
+             hint="list every .jpg in root/'train', and keep each image whose mask exists in "
+                  "root/'train_masks'. (A list of 2-tuples: [(image_path, mask_path), ...].)")
+    if names != expected:
+        fail(f"{name} gave the images in the order {[n[0] for n in names]}; expected them "
+             "sorted by name.", mistake="pairs-not-sorted")
+
+
+def _judge_pairs(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
+        with judging(case["drawn"]):
+            _judge_pairs_case(case, answer)
     return "4 pairs; the image without a mask left out"
+
+
+check_list_pairs = Check(
+    "00", "list_pairs", "list_pairs on a tiny Carvana folder",
+    references=("segkit.checks.lesson00.reference_list_pairs",),
+    draw_cases=_draw_folders, ask_student=_ask_pairs, judge_answers=_judge_pairs)

@@ -1,9 +1,10 @@
 """Checks of lesson 01 (data): ``to_class_indices``, ``CarvanaPairs``,
 ``make_train_transform``, ``mean_std``.
 
-Each ``check_*`` function takes the student's function (or class), runs it on small
-fixed inputs and raises :class:`~segkit.checks.core.CheckFailed` with a hint that names
-the mistake. The ``reference_*`` functions are what ``checks.use`` falls back to when an
+Each check runs the lesson's worked example (the same on every run) and cases drawn fresh
+from a seed (:class:`~segkit.checks.core.Check`): masks and folders of drawn sizes and
+names, images of drawn brightness, a transform's input of drawn size and object place; it
+raises :class:`~segkit.checks.core.CheckFailed` with a hint that names the mistake. The ``reference_*`` functions are what ``checks.use`` falls back to when an
 exercise was skipped; they are thin wrappers around segkit (``segkit.masks``,
 ``segkit.transforms``); the reference of ``CarvanaPairs`` is
 ``segkit.data.CarvanaDataset`` itself.
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,9 +64,11 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from segkit.checks.core import check, close, expect_close, fail, show, write_tiny_carvana
-from segkit.masks import mask_to_index
-from segkit.transforms import train_transforms
+from segkit import masks as segkit_masks
+from segkit import transforms as segkit_transforms
+from segkit.checks import core, values
+from segkit.checks.core import (GENERAL_HINT, Check, close, explained_by, fail, judging,
+                                write_tiny_carvana)
 
 __all__ = [
     "check_to_class_indices",
@@ -85,7 +89,7 @@ def reference_to_class_indices(mask_array) -> np.ndarray:
     segkit's ``mask_to_index(..., convention="binary")``, which also refuses masks
     with other values (e.g. a JPEG-compressed mask).
     """
-    return mask_to_index(np.asarray(mask_array), convention="binary")
+    return segkit_masks.mask_to_index(np.asarray(mask_array), convention="binary")
 
 
 def reference_make_train_transform(size: tuple[int, int]) -> v2.Compose:
@@ -95,34 +99,24 @@ def reference_make_train_transform(size: tuple[int, int]) -> v2.Compose:
     changes nothing): Resize -> RandomHorizontalFlip -> RandomAffine -> ColorJitter ->
     ToDtype(float32, scale=True).
     """
-    return train_transforms(size, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    return segkit_transforms.train_transforms(size, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _dtype_name(value) -> str:
-    return str(value.dtype).replace("torch.", "")
+def _values(desc: dict[str, Any]) -> list:
+    """Sorted distinct values (as Python numbers) of a described tensor or array."""
+    array = values.array(desc)
+    return [] if array is None else np.unique(array).tolist()
 
 
-def _is_float(value) -> bool:
-    if isinstance(value, torch.Tensor):
-        return value.is_floating_point()
-    return np.issubdtype(value.dtype, np.floating)
+def _is_float(desc: dict[str, Any]) -> bool:
+    return desc["dtype"].startswith(("float", "bfloat"))
 
 
-def _is_bool(value) -> bool:
-    return value.dtype in (torch.bool, np.bool_)
-
-
-def _is_int64(value) -> bool:
-    return value.dtype in (torch.int64, np.int64)
-
-
-def _values(value) -> list:
-    """Sorted distinct values (as Python numbers) of a tensor or array."""
-    array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-    return np.unique(array).tolist()
+def _shape(desc: dict[str, Any]) -> tuple[int, ...] | None:
+    return tuple(desc["shape"]) if desc.get("kind") in ("tensor", "ndarray") else None
 
 
 # --------------------------------------------------------------------------- to_class_indices
@@ -136,61 +130,81 @@ def _example_mask01() -> np.ndarray:
                      [0, 0, 0, 0, 0, 0]], dtype=np.uint8)
 
 
-def _check_class_mask(out, expected: np.ndarray, name: str, what: str) -> None:
-    """Fail unless ``out`` is an (H, W) int64 array or tensor equal to ``expected``."""
-    __tracebackhide__ = True
-    if out is None:
+def _draw_indices(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked example (a 0/255 mask, the same as 0/1, an empty 3x5 mask), then a drawn
+    mask of odd, unequal size as 0/255 and as 0/1, and an empty one."""
+    mask01 = _example_mask01()
+    cases = [(mask01 * np.uint8(255), "a 0/255 mask (a sea/sky PNG)", False),
+             (mask01.copy(), "a 0/1 mask (a Carvana GIF read as palette indices)", False),
+             (np.zeros((3, 5), np.uint8), "an all-background mask", False)]
+    h, w = (int(v) for v in rng.choice([5, 7, 9, 11], size=2, replace=False))
+    drawn = (rng.random((h, w)) < rng.uniform(0.2, 0.5)).astype(np.uint8)
+    drawn.flat[rng.integers(h * w)] = 1
+    drawn.flat[rng.integers(h * w)] = 0 if drawn.sum() > 1 else 1
+    cases += [(drawn * np.uint8(255), f"a drawn {h}x{w} 0/255 mask", True),
+              (drawn, f"the same {h}x{w} mask as 0/1", True),
+              (np.zeros((w, h), np.uint8), f"an all-background {w}x{h} mask", True)]
+    return {"cases": [{"mask": m, "what": what, "drawn": d} for m, what, d in cases]}
+
+
+def _ask_indices(to_class_indices: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    return {"cases": [values.describe(to_class_indices(np.array(c["mask"], copy=True)))
+                      for c in cases["cases"]]}
+
+
+def _check_class_mask(out: dict[str, Any], expected: np.ndarray, name: str, what: str) -> None:
+    """Fail unless ``out`` describes an (H, W) int64 array or tensor equal to ``expected``."""
+    if out["kind"] == "none":
         fail(f"{name} returned None.", mistake="returns-none",
              hint="your function computes the mask but does not give it back: end it "
                   "with `return ...`.")
-    if not isinstance(out, (np.ndarray, torch.Tensor)):
-        fail(f"{name} should be an array or a tensor, but it is {show(out)}.",
+    if out["kind"] not in ("ndarray", "tensor"):
+        fail(f"{name} should be an array or a tensor, but it is {values.shown(out)}.",
              mistake="not-an-array")
-    if tuple(out.shape) in ((1, *expected.shape), (*expected.shape, 1)):
-        fail(f"{name} has shape {tuple(out.shape)}, expected {expected.shape}: a channel "
-             "axis was added.", mistake="mask-channel-axis")
-    if tuple(out.shape) != expected.shape:
-        fail(f"{name} has shape {tuple(out.shape)}, expected {expected.shape} (the input's "
-             "shape).", hint="convert the values, keep the shape: one class index per pixel.")
-    values = _values(out)
-    if _is_bool(out):
+    shape = _shape(out)
+    if shape in ((1, *expected.shape), (*expected.shape, 1)):
+        fail(f"{name} has shape {shape}, expected {expected.shape}: a channel axis was added.",
+             mistake="mask-channel-axis")
+    if shape != expected.shape:
+        fail(f"{name} has shape {shape}, expected {expected.shape} (the input's shape).",
+             hint="convert the values, keep the shape: one class index per pixel.")
+    found = _values(out)
+    if out["dtype"] == "bool":
         fail(f"{name} has dtype bool for {what}.", mistake="mask-bool-dtype")
-    if 255 in values:
-        fail(f"{name} still holds 255 for {what}: {values}.", mistake="mask-0-255-as-index")
+    if 255 in found:
+        fail(f"{name} still holds 255 for {what}: {found}.", mistake="mask-0-255-as-index")
     if _is_float(out):
-        fail(f"{name} has dtype {_dtype_name(out)} and values {values} for {what}.",
+        fail(f"{name} has dtype {out['dtype']} and values {found} for {what}.",
              mistake="mask-divided-to-float")
-    if not _is_int64(out):
-        fail(f"{name} has dtype {_dtype_name(out)} for {what}, expected int64.",
+    if out["dtype"] != "int64":
+        fail(f"{name} has dtype {out['dtype']} for {what}, expected int64.",
              mistake="mask-not-int64")
-    got = out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
+    got = values.array(out)
     if not np.array_equal(got, expected):
         fail(f"{name} differs from the expected 0/1 mask for {what} at "
-             f"{int((got != expected).sum())} of {expected.size} pixels; it holds {values}.",
-             hint="background (0) stays 0 and the object (1 or 255) becomes 1: "
-                  "`(mask > 0).astype(np.int64)`.")
+             f"{int((got != expected).sum())} of {expected.size} pixels; it holds {found}.",
+             hint=GENERAL_HINT)
 
 
-@check("to_class_indices", "to_class_indices")
-def check_to_class_indices(to_class_indices):
-    """to_class_indices(mask_array) -> (H, W) int64 of 0/1, from a 0/255 or a 0/1 mask."""
-    mask01 = _example_mask01()
-    expected = mask01.astype(np.int64)
-    out = to_class_indices(mask01 * np.uint8(255))
-    _check_class_mask(out, expected, "to_class_indices(mask_0_255)",
-                      "a 0/255 mask (a sea/sky PNG)")
-    out = to_class_indices(mask01.copy())
-    if isinstance(out, (np.ndarray, torch.Tensor)) \
-            and tuple(out.shape) == expected.shape and _values(out) == [0]:
-        fail("to_class_indices(mask_0_1) is all 0 (background) for a 0/1 mask (a "
-             "Carvana GIF read as palette indices) with 7 object pixels.",
-             mistake="assumes-0-255")
-    _check_class_mask(out, expected, "to_class_indices(mask_0_1)",
-                      "a 0/1 mask (a Carvana GIF read as palette indices)")
-    empty = np.zeros((3, 5), dtype=np.uint8)
-    _check_class_mask(to_class_indices(empty), empty.astype(np.int64),
-                      "to_class_indices(empty_mask)", "an all-background mask")
+def _judge_indices(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    items = list(zip(cases["cases"], answers["cases"], strict=True))
+    for case, out in items:
+        expected = reference_to_class_indices(case["mask"])
+        with judging(case["drawn"]):
+            if set(np.unique(case["mask"]).tolist()) == {0, 1} and _shape(out) == \
+                    expected.shape and out["kind"] in ("ndarray", "tensor") \
+                    and _values(out) == [0]:
+                fail(f"to_class_indices(mask) is all 0 (background) for {case['what']} with "
+                     f"{int(expected.sum())} object pixels.", mistake="assumes-0-255")
+            _check_class_mask(out, expected, "to_class_indices(mask)", case["what"])
     return "0/255, 0/1 and empty masks"
+
+
+check_to_class_indices = Check(
+    "01", "to_class_indices", "to_class_indices",
+    references=("segkit.checks.lesson01.reference_to_class_indices",
+                "segkit.masks.mask_to_index"),
+    draw_cases=_draw_indices, ask_student=_ask_indices, judge_answers=_judge_indices)
 
 
 # --------------------------------------------------------------------------- CarvanaPairs
@@ -198,308 +212,368 @@ def check_to_class_indices(to_class_indices):
 # A tiny Carvana folder, written in a scrambled order. Every image has a bright bar at
 # its own place and its mask marks that bar, so the check can tell which file an item
 # came from. One JPEG is grayscale (some real photos are).
-_W, _H = 30, 16
 _STEMS = ["a1b2c3d4e5f6_02", "0f0f0f0f0f0f_01", "9e9e9e9e9e9e_03", "a1b2c3d4e5f6_01",
           "5d5d5d5d5d5d_01"]
-_SORTED = sorted(_STEMS)
-_GRAY_STEM = "9e9e9e9e9e9e_03"
 
 
-def _bar_mask(stem: str) -> np.ndarray:
+def _bar_mask(case: dict[str, Any], stem: str) -> np.ndarray:
     """(H, W) int64 0/1: the bar of image ``stem`` (its place depends on the sorted rank)."""
-    k = _SORTED.index(stem)
-    mask = np.zeros((_H, _W), dtype=np.int64)
-    mask[3:13, 2 + 5 * k: 6 + 5 * k] = 1  # 4 px wide, never symmetric about the middle
+    k = sorted(case["stems"]).index(stem)
+    h, w = case["size"]
+    step = (w - 4) // 5
+    mask = np.zeros((h, w), dtype=np.int64)
+    mask[3:h - 3, 2 + step * k: 6 + step * k] = 1  # 4 px wide, never symmetric about the middle
     return mask
 
 
-def _bar_image(stem: str) -> Image.Image:
-    """The photo of ``stem``: a bright bar where its mask is 1 (grayscale for _GRAY_STEM)."""
-    mask = _bar_mask(stem)
+def _bar_image(case: dict[str, Any], stem: str) -> Image.Image:
+    """The photo of ``stem``: a bright bar where its mask is 1 (grayscale for the gray one)."""
+    mask = _bar_mask(case, stem)
     pixels = np.where(mask[..., None] == 1, np.uint8(230), np.uint8(40))
     pixels = np.repeat(pixels, 3, axis=2).astype(np.uint8)
     pixels[..., 0] = np.where(mask == 1, 230, 70)  # a little colour
     image = Image.fromarray(pixels, "RGB")
-    return image.convert("L") if stem == _GRAY_STEM else image
+    return image.convert("L") if stem == case["gray"] else image
 
 
-def _write_tiny_carvana(root: Path) -> None:
-    write_tiny_carvana(root, {stem: _bar_image(stem) for stem in _STEMS},
-                       {stem: _bar_mask(stem) for stem in _STEMS})
+def _draw_carvana(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked folder (5 pairs of 30 x 16 photos, one grayscale), then one of drawn car
+    ids and size, written in a drawn order, a drawn one of them grayscale."""
+    worked = {"stems": _STEMS, "size": [16, 30], "gray": "9e9e9e9e9e9e_03", "drawn": False}
+    hexes = list("0123456789abcdef")
+    stems: list[str] = []
+    while len(stems) < 5:
+        stem = f"{''.join(rng.choice(hexes, 12))}_{int(rng.integers(1, 17)):02d}"
+        if stem not in stems:
+            stems.append(stem)
+    size = [int(rng.integers(12, 21)), int(rng.integers(28, 41))]
+    drawn = {"stems": stems, "size": size, "gray": stems[int(rng.integers(5))], "drawn": True}
+    return {"cases": [worked, drawn]}
 
 
-def _image_bar(image) -> np.ndarray:
+def _ask_carvana_folder(CarvanaPairs: Any, case: dict[str, Any], root: Path) -> dict:  # noqa: N803
+    write_tiny_carvana(root, {s: _bar_image(case, s) for s in case["stems"]},
+                       {s: _bar_mask(case, s) for s in case["stems"]})
+    dataset = CarvanaPairs(root)
+    answer: dict[str, Any] = {"length": values.describe(len(dataset))}
+    paths = getattr(dataset, "image_paths", None)
+    answer["paths"] = None if paths is None else [Path(str(p)).stem for p in list(paths)[:50]]
+    answer["items"] = []
+    for i in range(len(case["stems"])):  # an error is judged after len and image_paths
+        item, error = values.call(dataset.__getitem__, i)
+        answer["items"].append(error or values.describe(item))
+    flipped, error = values.call(
+        lambda: CarvanaPairs(root, transform=v2.RandomHorizontalFlip(p=1.0))[0])
+    answer["flipped"] = error or values.describe(flipped)
+    return answer
+
+
+def _ask_carvana(CarvanaPairs: Any, cases: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+    answers = []
+    for case in cases["cases"]:
+        with tempfile.TemporaryDirectory(prefix="segkit-check-") as tmp:
+            answers.append(_ask_carvana_folder(CarvanaPairs, case, Path(tmp) / "carvana"))
+    return {"cases": answers}
+
+
+def _image_bar(image: np.ndarray) -> np.ndarray:
     """(H, W) 0/1: where a (3, H, W) [0, 1] image is bright."""
-    gray = image.detach().float().mean(dim=0).cpu().numpy()
-    return (gray > 0.5).astype(np.int64)
+    return (image.astype(np.float64).mean(axis=0) > 0.5).astype(np.int64)
 
 
-def _which_stem(bar: np.ndarray) -> str | None:
+def _which_stem(case: dict[str, Any], bar: np.ndarray) -> str | None:
     """The file whose bar is ``bar`` (matching at least 95 % of the pixels), or None."""
-    for stem in _SORTED:
-        if (bar == _bar_mask(stem)).mean() >= 0.95:
+    for stem in sorted(case["stems"]):
+        mask = _bar_mask(case, stem)
+        if bar.shape == mask.shape and (bar == mask).mean() >= 0.95:
             return stem
     return None
 
 
-def _check_image(image, name: str, gray: bool) -> None:
-    __tracebackhide__ = True
-    if not isinstance(image, torch.Tensor):
-        fail(f"{name} should be a torch tensor, but it is {show(image)}.",
-             hint="turn the PIL image into a tensor: `TF.pil_to_tensor(pil)` gives (3, H, W) "
-                  "uint8; then `TF.to_dtype(t, torch.float32, scale=True)`.")
-    shape = tuple(image.shape)
-    if shape == (_H, _W, 3):
+def _check_image(image: dict[str, Any], name: str, gray: bool, size: tuple[int, int]) -> None:
+    h, w = size
+    if image.get("kind") != "tensor":
+        fail(f"{name} should be a torch tensor, but it is {values.shown(image)}.",
+             hint="turn the PIL image into a tensor (torchvision's functional "
+                  "`pil_to_tensor`), then into float32 in [0, 1].")
+    shape = _shape(image)
+    if shape == (h, w, 3):
         fail(f"{name} has shape {shape}: (H, W, 3).", mistake="image-hwc-not-chw")
-    if gray and shape in ((_H, _W), (1, _H, _W), (_H, _W, 1)):
+    if gray and shape in ((h, w), (1, h, w), (h, w, 1)):
         fail(f"{name} has shape {shape} for a grayscale JPEG.", mistake="image-not-rgb")
-    if shape != (3, _H, _W):
-        fail(f"{name} has shape {shape}, expected (3, {_H}, {_W}) for a {_W} x {_H} photo.",
+    if shape != (3, h, w):
+        fail(f"{name} has shape {shape}, expected (3, {h}, {w}) for a {w} x {h} photo.",
              hint="an image item is (3, H, W): channels first, at the file's size.")
-    if image.dtype == torch.uint8:
+    if image["dtype"] == "uint8":
         fail(f"{name} has dtype uint8 (values 0..255).", mistake="image-uint8-not-float")
-    if image.dtype != torch.float32:
-        fail(f"{name} has dtype {_dtype_name(image)}, expected float32.",
-             hint="convert with `.float()` (float32); float64 doubles memory and mixes "
-                  "badly with float32 weights.")
-    if float(image.max()) > 1.5:
-        fail(f"{name} holds values up to {float(image.max()):.1f}.",
+    if image["dtype"] != "float32":
+        fail(f"{name} has dtype {image['dtype']}, expected float32.",
+             hint="float64 doubles memory and mixes badly with float32 weights: the image "
+                  "item is float32.")
+    if float(values.array(image).max()) > 1.5:
+        fail(f"{name} holds values up to {float(values.array(image).max()):.1f}.",
              mistake="image-not-scaled")
 
 
-def _check_mask(mask, name: str) -> None:
-    __tracebackhide__ = True
-    if isinstance(mask, np.ndarray):
-        fail(f"{name} is a NumPy array (dtype {mask.dtype}), not a torch tensor.",
+def _check_mask(mask: dict[str, Any], name: str, size: tuple[int, int]) -> None:
+    h, w = size
+    if mask.get("kind") == "ndarray":
+        fail(f"{name} is a NumPy array (dtype {mask['dtype']}), not a torch tensor.",
              mistake="mask-not-tensor")
-    if not isinstance(mask, torch.Tensor):
-        fail(f"{name} should be a torch tensor, but it is {show(mask)}.",
-             hint="wrap it: `tv_tensors.Mask(torch.as_tensor(indices))`.")
-    shape = tuple(mask.shape)
-    if shape in ((_H, _W, 3), (3, _H, _W), (_H, _W, 4)):
-        fail(f"{name} has shape {shape}: colours, not class indices.",
-             mistake="mask-read-as-rgb")
-    if shape in ((1, _H, _W), (_H, _W, 1)):
-        fail(f"{name} has shape {shape}, expected ({_H}, {_W}): a channel axis too many.",
+    if mask.get("kind") != "tensor":
+        fail(f"{name} should be a torch tensor, but it is {values.shown(mask)}.",
+             hint="a mask item is a tensor of class indices (a tv_tensors.Mask).")
+    shape = _shape(mask)
+    if shape in ((h, w, 3), (3, h, w), (h, w, 4)):
+        fail(f"{name} has shape {shape}: colours, not class indices.", mistake="mask-read-as-rgb")
+    if shape in ((1, h, w), (h, w, 1)):
+        fail(f"{name} has shape {shape}, expected ({h}, {w}): a channel axis too many.",
              mistake="mask-channel-axis")
-    if shape != (_H, _W):
-        fail(f"{name} has shape {shape}, expected ({_H}, {_W}): one class index per pixel.",
+    if shape != (h, w):
+        fail(f"{name} has shape {shape}, expected ({h}, {w}): one class index per pixel.",
              hint="a mask item is (H, W): no channel dimension.")
-    if mask.is_floating_point():
-        fail(f"{name} has dtype {_dtype_name(mask)}.", mistake="mask-float-not-int64")
-    values = _values(mask)
-    if 255 in values:
-        fail(f"{name} holds the values {values}.", mistake="mask-0-255-as-index",
+    if _is_float(mask):
+        fail(f"{name} has dtype {mask['dtype']}.", mistake="mask-float-not-int64")
+    if 255 in _values(mask):
+        fail(f"{name} holds the values {_values(mask)}.", mistake="mask-0-255-as-index",
              hint="the mask was read as 0/255 (e.g. `.convert('L')`). Pass it through "
                   "`to_class_indices` so the car is class 1.")
-    if mask.dtype != torch.int64:
-        fail(f"{name} has dtype {_dtype_name(mask)}, expected int64.", mistake="mask-not-int64",
-             hint="convert the class indices to int64: `.long()`.")
+    if mask["dtype"] != "int64":
+        fail(f"{name} has dtype {mask['dtype']}, expected int64.", mistake="mask-not-int64",
+             hint="cross-entropy and the metrics want class indices as int64.")
 
 
-@check("CarvanaPairs", "CarvanaPairs on a tiny Carvana folder")
-def check_carvana_pairs(CarvanaPairs):  # noqa: N803 - the student's class
-    """CarvanaPairs(root, transform=None): a Dataset of (image, mask) read from a Carvana folder."""
-    with tempfile.TemporaryDirectory(prefix="segkit-check-") as tmp:
-        root = Path(tmp) / "carvana"
-        _write_tiny_carvana(root)
-        where = "a tiny Carvana folder of 5 pairs"
-        dataset = CarvanaPairs(root)
-        n = len(dataset)
-        if n != len(_STEMS):
-            fail(f"len(dataset) is {show(n)} for {where}.", mistake="len-wrong")
-        paths = getattr(dataset, "image_paths", None)
-        if paths is None:
-            fail(f"the dataset has no attribute `image_paths` ({where}).",
-                 hint="keep the sorted list of image files as `self.image_paths` "
-                      "(later cells use it to split by car).")
-        stems = [Path(p).stem for p in paths]
-        if sorted(stems) != _SORTED:
-            fail(f"dataset.image_paths names {show(stems)}; expected the 5 .jpg files "
-                 f"of root/'train' ({where}).",
-                 hint="list the images with `sorted((root / 'train').glob('*.jpg'))`.")
-        if stems != _SORTED:
-            fail(f"dataset.image_paths is in the order {show(stems)}, not sorted.",
-                 mistake="pairs-not-sorted",
-                 hint="the order a folder lists its files in depends on the file system: "
-                      "sort the image paths (`sorted(...)`).")
-        for i, stem in enumerate(_SORTED):
-            item = dataset[i]
-            if not isinstance(item, (tuple, list)) or len(item) != 2:
-                fail(f"dataset[{i}] should be a pair (image, mask), but it is "
-                     f"{show(item)}.", hint="end __getitem__ with `return image, mask`.")
-            image, mask = item
-            _check_image(image, f"the image of dataset[{i}] ({stem}.jpg)",
-                         gray=stem == _GRAY_STEM)
-            _check_mask(mask, f"the mask of dataset[{i}] ({stem}_mask.gif)")
-            from_image = _which_stem(_image_bar(image))
-            from_mask = _which_stem(mask.detach().cpu().numpy())
-            if from_image != stem or from_mask != stem:
-                fail(f"dataset[{i}] should be the pair of {stem}.jpg (image_paths[{i}]), "
-                     f"but its image is {from_image}.jpg and its mask "
-                     f"{from_mask}_mask.gif.", mistake="pairs-mismatched")
+def _pair(desc: dict[str, Any], name: str) -> tuple[dict, dict]:
+    if desc["kind"] not in ("tuple", "list") or desc["length"] != 2:
+        fail(f"{name} should be a pair (image, mask), but it is {values.shown(desc)}.",
+             hint="end __getitem__ with `return image, mask`.")
+    return desc["items"][0], desc["items"][1]
 
-        flip = v2.RandomHorizontalFlip(p=1.0)
-        flipped = CarvanaPairs(root, transform=flip)
-        image, mask = flipped[0]
-        image_flipped = _which_stem(_image_bar(image)[:, ::-1])
-        mask_np = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else mask
-        mask_flipped = _which_stem(np.asarray(mask_np)[:, ::-1])
-        if image_flipped is None and mask_flipped is None:
-            fail("with transform=RandomHorizontalFlip(p=1.0), neither the image nor the "
-                 "mask of dataset[0] is flipped.", mistake="transform-ignored")
-        if image_flipped is not None and mask_flipped is None:
-            fail("with transform=RandomHorizontalFlip(p=1.0), the image of dataset[0] is "
-                 "flipped but its mask is not.", mistake="mask-not-tv-tensor")
-        if image_flipped is None:
-            fail("with transform=RandomHorizontalFlip(p=1.0), the mask of dataset[0] is "
-                 "flipped but its image is not.",
-                 hint="call `self.transform(image, mask)` once with both, image first, "
-                      "and keep both results.")
+
+def _judge_carvana_case(case: dict[str, Any], answer: dict[str, Any]) -> None:
+    where = f"a tiny Carvana folder of {len(case['stems'])} pairs"
+    ordered, size = sorted(case["stems"]), tuple(case["size"])
+    if values.number(answer["length"]) != len(ordered):
+        fail(f"len(dataset) is {values.shown(answer['length'])} for {where}.", mistake="len-wrong")
+    stems = answer["paths"]
+    if stems is None:
+        fail(f"the dataset has no attribute `image_paths` ({where}).",
+             hint="keep the sorted list of image files as `self.image_paths` (later cells "
+                  "use it to split by car).")
+    if sorted(stems) != ordered:
+        fail(f"dataset.image_paths names {stems}; expected the {len(ordered)} .jpg files of "
+             f"root/'train' ({where}).", hint="list the .jpg files of root/'train'.")
+    if stems != ordered:
+        fail(f"dataset.image_paths is in the order {stems}, not sorted.", mistake="pairs-not-sorted",
+             hint="the order a folder lists its files in depends on the file system: sort the "
+                  "image paths.")
+    for i, (stem, item) in enumerate(zip(ordered, answer["items"], strict=True)):
+        image, mask = _pair(core.value_of(item, "CarvanaPairs"), f"dataset[{i}]")
+        _check_image(image, f"the image of dataset[{i}] ({stem}.jpg)", stem == case["gray"], size)
+        _check_mask(mask, f"the mask of dataset[{i}] ({stem}_mask.gif)", size)
+        from_image = _which_stem(case, _image_bar(values.array(image)))
+        from_mask = _which_stem(case, values.array(mask))
+        if from_image != stem or from_mask != stem:
+            fail(f"dataset[{i}] should be the pair of {stem}.jpg (image_paths[{i}]), but its "
+                 f"image is {from_image}.jpg and its mask {from_mask}_mask.gif.",
+                 mistake="pairs-mismatched")
+    image, mask = _pair(core.value_of(answer["flipped"], "CarvanaPairs"),
+                        "dataset[0] with a transform")
+    image_flipped = _which_stem(case, _image_bar(values.array(image))[:, ::-1]) \
+        if _shape(image) == (3, *size) else None
+    mask_array = values.array(mask) if mask.get("kind") in ("tensor", "ndarray") else None
+    mask_flipped = _which_stem(case, np.asarray(mask_array)[:, ::-1]) \
+        if mask_array is not None and mask_array.shape == size else None
+    if image_flipped is None and mask_flipped is None:
+        fail("with transform=RandomHorizontalFlip(p=1.0), neither the image nor the mask of "
+             "dataset[0] is flipped.", mistake="transform-ignored")
+    if image_flipped is not None and mask_flipped is None:
+        fail("with transform=RandomHorizontalFlip(p=1.0), the image of dataset[0] is flipped "
+             "but its mask is not.", mistake="mask-not-tv-tensor")
+    if image_flipped is None:
+        fail("with transform=RandomHorizontalFlip(p=1.0), the mask of dataset[0] is flipped "
+             "but its image is not.",
+             hint="call the transform once with both, image first, and keep both results.")
+
+
+def _judge_carvana(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
+        with judging(case["drawn"]):
+            _judge_carvana_case(case, answer)
     return "5 pairs, a grayscale JPEG, and a flip applied to both"
+
+
+check_carvana_pairs = Check(
+    "01", "CarvanaPairs", "CarvanaPairs on a tiny Carvana folder",
+    references=("segkit.data.CarvanaDataset",), name="check_carvana_pairs",
+    draw_cases=_draw_carvana, ask_student=_ask_carvana, judge_answers=_judge_carvana)
 
 
 # --------------------------------------------------------------------------- make_train_transform
 
-_IN_H, _IN_W = 40, 60
-_OUT = (32, 48)
 
-
-def _transform_example() -> tuple[tv_tensors.Image, tv_tensors.Mask]:
-    """A (3, 40, 60) float32 image with a bright object on the left, and its mask.
-
-    The mask is 0 (background) and 1 (object) with a 2-pixel border of 255 (ignore)
-    around the object, as Pascal VOC draws it: an interpolated mask shows values such
-    as 128 there, which are no class.
-    """
-    mask = torch.zeros(_IN_H, _IN_W, dtype=torch.int64)
-    mask[8:32, 6:20] = 255
-    mask[8:14, 20:26] = 255  # an arm, so the shape is not a plain rectangle
-    mask[10:30, 8:18] = 1
-    image = torch.full((3, _IN_H, _IN_W), 0.2)
+def _transform_case(rng: np.random.Generator | None) -> dict[str, Any]:
+    """A (3, H, W) float32 image with a bright object on the left, and its mask: 0
+    background, 1 object, a 2-pixel border of 255 (ignore) around it as Pascal VOC draws
+    it (an interpolated mask shows values such as 128 there, which are no class).
+    ``rng`` None: the worked example (40 x 60 to (32, 48), seeds 0..15)."""
+    if rng is None:
+        h, w, out, seeds, top, left = 40, 60, [32, 48], list(range(16)), 8, 6
+        drawn = False
+    else:
+        h, w = int(rng.integers(30, 51)), int(rng.integers(44, 71))
+        out = [int(rng.integers(20, 37)), int(rng.integers(38, 60))]
+        seeds = [int(s) for s in rng.integers(16, 10_000, size=8)]
+        top, left, drawn = int(rng.integers(4, h // 3)), int(rng.integers(3, w // 8)), True
+    mask = np.zeros((h, w), np.int64)
+    bottom, right = top + (h * 3) // 5, left + w // 4
+    mask[top:bottom, left:right] = 255
+    mask[top:top + 6, right:right + 6] = 255  # an arm, so the shape is not a plain rectangle
+    mask[top + 2:bottom - 2, left + 2:right - 2] = 1
+    image = np.full((3, h, w), 0.2, np.float32)
     image[:, mask != 0] = 0.8
     image[0] += 0.05  # a little colour: ColorJitter has something to change
-    return tv_tensors.Image(image), tv_tensors.Mask(mask)
+    return {"image": image, "mask": mask, "size": out, "seeds": seeds, "drawn": drawn}
 
 
-def _expect_pair_shapes(out, call: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _draw_transform(rng: np.random.Generator) -> dict[str, Any]:
+    return {"cases": [_transform_case(None), _transform_case(rng)]}
+
+
+def _ask_transform(make_train_transform: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    answers = []
+    for case in cases["cases"]:
+        transform = make_train_transform(tuple(case["size"]))
+        answer: dict[str, Any] = {"transform": values.describe(transform),
+                                  "callable": callable(transform), "outputs": []}
+        if callable(transform):
+            for seed in case["seeds"]:
+                torch.manual_seed(seed)
+                out = transform(tv_tensors.Image(values.tensor(case["image"])),
+                                tv_tensors.Mask(values.tensor(case["mask"])))
+                answer["outputs"].append(values.describe(out))
+        answers.append(answer)
+    return {"cases": answers}
+
+
+def _expect_pair_shapes(out: dict[str, Any], call: str, case: dict[str, Any]) -> tuple:
     """``out`` of the transform is an (image, mask) pair of tensors of the right shapes."""
-    h, w = _OUT
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        fail(f"{call} should give (image, mask), but it gave {show(out)}.",
-             hint="call the v2 pipeline with both: `image, mask = t(image, mask)` "
-                  "returns both.")
-    image, mask = out
-    if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
-        fail(f"{call} gave {show(image)} and {show(mask)}; expected two tensors.",
-             hint="keep the pipeline in tensors: v2.Resize, RandomHorizontalFlip, "
-                  "ColorJitter and ToDtype all work on tv_tensors.")
-    shape = tuple(image.shape[-2:])
+    h, w = case["size"]
+    in_h, in_w = case["mask"].shape
+    if out["kind"] not in ("tuple", "list") or out["length"] != 2:
+        fail(f"{call} should give (image, mask), but it gave {values.shown(out)}.",
+             hint="call the v2 pipeline with both, image and mask: it returns both.")
+    image, mask = out["items"]
+    if image["kind"] != "tensor" or mask["kind"] != "tensor":
+        fail(f"{call} gave {values.shown(image)} and {values.shown(mask)}; expected two tensors.",
+             hint="keep the pipeline in tensors: the v2 transforms all work on tv_tensors.")
+    shape = tuple(image["shape"][-2:])
     if shape == (w, h):
-        fail(f"{call}: the image is {shape}, expected size (H, W) = {_OUT}.",
+        fail(f"{call}: the image is {shape}, expected size (H, W) = {(h, w)}.",
              mistake="size-w-h-swapped")
-    if tuple(image.shape) != (3, h, w):
-        fail(f"{call}: the image has shape {tuple(image.shape)}, expected "
-             f"(3, {h}, {w}).", mistake="wrong-size")
-    if tuple(mask.shape) == (_IN_H, _IN_W):
-        fail(f"{call}: the image is resized to {_OUT} but the mask is still "
-             f"{(_IN_H, _IN_W)}.", mistake="mask-not-transformed")
-    if tuple(mask.shape) == (1, h, w):
-        fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
+    if tuple(image["shape"]) != (3, h, w):
+        fail(f"{call}: the image has shape {tuple(image['shape'])}, expected (3, {h}, {w}).",
+             mistake="wrong-size")
+    if tuple(mask["shape"]) == (in_h, in_w):
+        fail(f"{call}: the image is resized to {(h, w)} but the mask is still {(in_h, in_w)}.",
+             mistake="mask-not-transformed")
+    if tuple(mask["shape"]) == (1, h, w):
+        fail(f"{call}: the mask has shape {tuple(mask['shape'])}, expected ({h}, {w}).",
              mistake="mask-channel-axis")
-    if tuple(mask.shape) != (h, w):
-        fail(f"{call}: the mask has shape {tuple(mask.shape)}, expected ({h}, {w}).",
+    if tuple(mask["shape"]) != (h, w):
+        fail(f"{call}: the mask has shape {tuple(mask['shape'])}, expected ({h}, {w}).",
              mistake="wrong-size",
-             hint="the mask goes through the same pipeline as the image and comes "
-                  "out (H, W).")
+             hint="the mask goes through the same pipeline as the image and comes out (H, W).")
     return image, mask
 
 
-def _expect_pair_values(image: torch.Tensor, mask: torch.Tensor, call: str) -> None:
+def _expect_pair_values(image: dict[str, Any], mask: dict[str, Any], call: str) -> None:
     """A float32 [0, 1] image and an int64 0/1/255 mask that still line up."""
-    if image.dtype != torch.float32:
-        fail(f"{call}: the image has dtype {_dtype_name(image)}, expected float32.",
+    if image["dtype"] != "float32":
+        fail(f"{call}: the image has dtype {image['dtype']}, expected float32.",
              mistake="image-not-float32")
-    low, high = float(image.min()), float(image.max())
+    pixels, labels = values.array(image).astype(np.float64), values.array(mask)
+    low, high = float(pixels.min()), float(pixels.max())
     if low < -0.05 or high > 1.05:
-        fail(f"{call}: the image holds values from {low:.3f} to {high:.3f}, "
-             "expected [0, 1].", mistake="normalized-too-early")
-    if mask.is_floating_point():
-        fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
+        fail(f"{call}: the image holds values from {low:.3f} to {high:.3f}, expected [0, 1].",
+             mistake="normalized-too-early")
+    if _is_float(mask):
+        fail(f"{call}: the mask has dtype {mask['dtype']}, expected int64.",
              mistake="mask-float-not-int64",
-             hint="keep the mask int64: `v2.ToDtype(torch.float32, scale=True)` "
-                  "converts only images; do not convert the mask yourself.")
-    values = _values(mask)
-    if not set(values) <= {0, 1, 255}:
-        fail(f"{call}: the mask holds the values {values[:8]}"
-             f"{' ...' if len(values) > 8 else ''}, but the input mask holds only "
-             "0 (background), 1 (object) and 255 (ignore border).",
-             mistake="mask-bilinear")
-    if mask.dtype != torch.int64:
-        fail(f"{call}: the mask has dtype {_dtype_name(mask)}, expected int64.",
+             hint="keep the mask int64: a dtype conversion for images (scale=True) must not "
+                  "touch the mask, and the mask needs no conversion of its own.")
+    found = np.unique(labels).tolist()
+    if not set(found) <= {0, 1, 255}:
+        fail(f"{call}: the mask holds the values {found[:8]}{' ...' if len(found) > 8 else ''}, "
+             "but the input mask holds only 0 (background), 1 (object) and 255 (ignore "
+             "border).", mistake="mask-bilinear")
+    if mask["dtype"] != "int64":
+        fail(f"{call}: the mask has dtype {mask['dtype']}, expected int64.",
              mistake="mask-not-int64", hint="keep the mask int64.")
-    if int((mask != 0).sum()) == 0:
+    if int((labels != 0).sum()) == 0:
         fail(f"{call}: the mask is empty (the object left the picture).",
-             hint="keep the augmentation light: a flip, a little colour jitter; "
-                  "large shifts or crops can push the object out.")
-    gray = image.float().mean(dim=0)
+             hint="keep the augmentation light: a flip, a little colour jitter; large shifts "
+                  "or crops can push the object out.")
+    gray = pixels.mean(axis=0)
     threshold = (float(gray.max()) + float(gray.min())) / 2
-    agree = float(((gray > threshold) == (mask != 0)).float().mean())
+    agree = float(((gray > threshold) == (labels != 0)).mean())
     if agree < 0.9:
-        fail(f"{call}: image and mask no longer line up: the bright object of the "
-             f"image and the mask agree on only {agree:.0%} of the pixels.",
-             mistake="separate-random-params")
+        fail(f"{call}: image and mask no longer line up: the bright object of the image and "
+             f"the mask agree on only {agree:.0%} of the pixels.", mistake="separate-random-params")
 
 
-@check("make_train_transform", "make_train_transform")
-def check_make_train_transform(make_train_transform):
-    """make_train_transform(size) -> t with ``image, mask = t(image, mask)`` (paired, random)."""
-    transform = make_train_transform(_OUT)
-    if transform is None:
-        fail("make_train_transform((32, 48)) returned None.", mistake="returns-none",
+def _judge_transform_case(case: dict[str, Any], answer: dict[str, Any]) -> int:
+    size = tuple(case["size"])
+    if answer["transform"]["kind"] == "none":
+        fail(f"make_train_transform({size}) returned None.", mistake="returns-none",
              hint="end your function with `return v2.Compose([...])`.")
-    if not callable(transform):
-        fail(f"make_train_transform((32, 48)) should return a transform (callable), but "
-             f"it returned {show(transform)}.", hint="return `v2.Compose([...])`.")
-    w = _OUT[1]
+    if not answer["callable"]:
+        fail(f"make_train_transform({size}) should return a transform (callable), but it "
+             f"returned {values.shown(answer['transform'])}.", hint="return `v2.Compose([...])`.")
     flips = 0
-    seeds = range(16)
-    with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
-        for seed in seeds:
-            torch.manual_seed(seed)
-            image_in, mask_in = _transform_example()
-            out = transform(image_in, mask_in)
-            call = f"t(image, mask) (seed {seed})"
-            image, mask = _expect_pair_shapes(out, call)
-            _expect_pair_values(image, mask, call)
-            cols = torch.nonzero(mask != 0)[:, 1].float()
-            flips += int(float(cols.mean()) > w / 2)
+    for seed, out in zip(case["seeds"], answer["outputs"], strict=True):
+        call = f"t(image, mask) (seed {seed})"
+        image, mask = _expect_pair_shapes(out, call, case)
+        _expect_pair_values(image, mask, call)
+        cols = np.nonzero(values.array(mask) != 0)[1]
+        flips += int(float(cols.mean()) > case["size"][1] / 2)
+    n = len(case["seeds"])
     if flips == 0:
-        fail(f"in {len(seeds)} calls with different seeds the pair was never flipped.",
+        fail(f"in {n} calls with different seeds the pair was never flipped.",
              mistake="flip-not-random")
-    if flips == len(seeds):
-        fail(f"in {len(seeds)} calls with different seeds the pair was flipped every time.",
+    if flips == n:
+        fail(f"in {n} calls with different seeds the pair was flipped every time.",
              mistake="flip-not-random",
-             hint="a flip that always happens is no augmentation, just a mirrored "
-                  "dataset: use `v2.RandomHorizontalFlip(p=0.5)`.")
-    return f"{len(seeds)} random draws, {flips} flipped, image and mask always aligned"
+             hint="a flip that always happens is no augmentation, just a mirrored dataset: "
+                  "flip half of the time.")
+    return flips
+
+
+def _judge_transform(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    flips = []
+    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
+        with judging(case["drawn"]):
+            flips.append(_judge_transform_case(case, answer))
+    n = len(cases["cases"][0]["seeds"])
+    return f"{n} random draws, {flips[0]} flipped, image and mask always aligned"
+
+
+check_make_train_transform = Check(
+    "01", "make_train_transform", "make_train_transform",
+    references=("segkit.checks.lesson01.reference_make_train_transform",
+                "segkit.transforms.train_transforms"),
+    draw_cases=_draw_transform, ask_student=_ask_transform, judge_answers=_judge_transform)
 
 
 # --------------------------------------------------------------------------- mean_std
 
 
 class _Images(Dataset):
-    """5 items (image, mask): image (3, 12, 16) float32 in [0, 1], mask (12, 16) int64."""
+    """Items (image, mask): image (3, H, W) float32 in [0, 1], mask (H, W) int64."""
 
-    def __init__(self) -> None:
-        generator = torch.Generator().manual_seed(1)
-        levels = [0.2, 0.35, 0.5, 0.65, 0.8]
-        tint = torch.tensor([0.0, 0.05, -0.05]).view(3, 1, 1)
-        self.items = []
-        for level in levels:
-            noise = 0.15 * torch.randn(3, 12, 16, generator=generator)
-            image = (level + tint + noise).clamp(0, 1).float()
-            self.items.append((image, torch.zeros(12, 16, dtype=torch.int64)))
+    def __init__(self, images: np.ndarray) -> None:
+        self.items = [(torch.from_numpy(np.array(image)),
+                       torch.zeros(image.shape[1:], dtype=torch.int64)) for image in images]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -509,71 +583,101 @@ class _Images(Dataset):
         return image.clone(), mask.clone()
 
 
-def _batch_stats(images: list[torch.Tensor], batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _images(rng: np.random.Generator, levels: list[float], h: int, w: int) -> np.ndarray:
+    tint = np.array([0.0, 0.05, -0.05], np.float32).reshape(3, 1, 1)
+    out = [np.clip(level + tint + 0.15 * rng.standard_normal((3, h, w)), 0, 1)
+           for level in levels]
+    return np.stack(out).astype(np.float32)
+
+
+def _draw_mean_std(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked example (5 images (3, 12, 16) of brightness 0.2 to 0.8), then 5 or 7
+    images of a drawn odd, unequal size and drawn brightness: never a whole number of
+    batches of 2, 3 or 4, so a last batch is always smaller."""
+    torch_rng = torch.Generator().manual_seed(1)
+    levels = [0.2, 0.35, 0.5, 0.65, 0.8]
+    tint = torch.tensor([0.0, 0.05, -0.05]).view(3, 1, 1)
+    worked = torch.stack([(level + tint + 0.15 * torch.randn(3, 12, 16, generator=torch_rng)
+                           ).clamp(0, 1).float() for level in levels]).numpy()
+    k = int(rng.choice([5, 7]))
+    h, w = (int(v) for v in rng.choice([9, 11, 13, 15], size=2, replace=False))
+    drawn = _images(rng, sorted(float(v) for v in rng.uniform(0.1, 0.9, k)), h, w)
+    return {"cases": [
+        {"images": worked, "what": "for 5 images (3, 12, 16) of different brightness",
+         "drawn": False},
+        {"images": drawn, "what": f"for {k} images (3, {h}, {w}) of drawn brightness",
+         "drawn": True}]}
+
+
+def _ask_mean_std(mean_std: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    return {"cases": [values.describe(mean_std(_Images(c["images"]))) for c in cases["cases"]]}
+
+
+def _batch_stats(images: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-batch means and stds averaged over batches (the wrong way) for a batch size."""
     means, stds = [], []
     for start in range(0, len(images), batch):
-        stack = torch.stack(images[start:start + batch]).double()
-        means.append(stack.mean(dim=(0, 2, 3)))
-        stds.append(stack.std(dim=(0, 2, 3)))
-    return torch.stack(means).mean(0), torch.stack(stds).mean(0)
+        stack = images[start:start + batch].astype(np.float64)
+        means.append(stack.mean(axis=(0, 2, 3)))
+        stds.append(stack.std(axis=(0, 2, 3), ddof=1))
+    return np.mean(means, axis=0), np.mean(stds, axis=0)
 
 
-@check("mean_std", "mean_std")
-def check_mean_std(mean_std):
-    """mean_std(dataset) -> (mean, std): per channel, over every pixel of every image."""
-    dataset = _Images()
-    images = [image for image, _ in dataset.items]
-    stack = torch.stack(images).double()                       # (5, 3, 12, 16)
-    mean = stack.mean(dim=(0, 2, 3)).numpy()
-    std = stack.std(dim=(0, 2, 3), unbiased=False).numpy()
-    result = mean_std(dataset)
-    name = "mean_std(dataset)"
-    where = "for 5 images (3, 12, 16) of different brightness"
-    if result is None:
+def _channel_values(desc: dict[str, Any], what: str, name: str) -> np.ndarray:
+    array = values.array(desc)
+    if array is None:
+        fail(f"the {what} of {name} should be numbers, but it is {values.shown(desc)}.",
+             hint="return tensors (or lists) of 3 numbers, one per channel.")
+    array = array.astype(np.float64)
+    if array.ndim == 0 or array.size == 1:
+        fail(f"the {what} of {name} is one number, {float(array.reshape(-1)[0]):.6g}, for "
+             "3-channel images.", mistake="not-per-channel")
+    if array.shape != (3,):
+        fail(f"the {what} of {name} has shape {array.shape}, expected (3,).",
+             mistake="reduced-wrong-dims")
+    return array
+
+
+def _judge_mean_std_case(case: dict[str, Any], result: dict[str, Any]) -> None:
+    images = case["images"].astype(np.float64)
+    mean, std = images.mean(axis=(0, 2, 3)), images.std(axis=(0, 2, 3))
+    name, where = "mean_std(dataset)", case["what"]
+    if result["kind"] == "none":
         fail(f"{name} returned None.", mistake="returns-none",
              hint="end your function with `return mean, std`.")
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        fail(f"{name} should be a pair (mean, std), but it is {show(result)}.",
+    if result["kind"] not in ("tuple", "list") or result["length"] != 2:
+        fail(f"{name} should be a pair (mean, std), but it is {values.shown(result)}.",
              hint="return two things: `return mean, std`.")
-    got = []
-    for what, value in zip(("mean", "std"), result):
-        try:
-            array = (value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor)
-                     else np.asarray(value, dtype=np.float64))
-        except (TypeError, ValueError):
-            fail(f"the {what} of {name} should be numbers, but it is {show(value)}.",
-                 hint="return tensors (or lists) of 3 numbers, one per channel.")
-        if array.ndim == 0 or array.size == 1:
-            fail(f"the {what} of {name} is one number, {show(float(array.reshape(-1)[0]))}, "
-                 "for 3-channel images.", mistake="not-per-channel")
-        if array.shape != (3,):
-            fail(f"the {what} of {name} has shape {array.shape}, expected (3,).",
-                 mistake="reduced-wrong-dims")
-        got.append(array)
-    got_mean, got_std = got
+    got_mean, got_std = (_channel_values(d, w, name) for d, w in zip(result["items"],
+                                                                     ("mean", "std")))
     if not close(got_mean, mean, abs_tol=1e-4):
-        for batch in (2, 3, 4):
-            if close(got_mean, _batch_stats(images, batch)[0].numpy(), abs_tol=1e-4):
-                fail(f"the mean of {name} is {np.round(got_mean, 4).tolist()}, expected "
-                     f"{np.round(mean, 4).tolist()} {where}.", mistake="mean-of-batch-means")
-    expect_close(got_mean, mean, name=f"the mean of {name}", tol=1e-4,
-                 hint="the mean of every pixel of every image, per channel.")
+        batches = [_batch_stats(case["images"], b)[0] for b in (2, 3, 4)]
+        mistake = "mean-of-batch-means" if any(close(got_mean, m, abs_tol=1e-4)
+                                               for m in batches) else None
+        fail(f"the mean of {name} is {np.round(got_mean, 4).tolist()}, expected "
+             f"{np.round(mean, 4).tolist()} {where}.", mistake=mistake,
+             hint=None if mistake else GENERAL_HINT)
     if not close(got_std, std, abs_tol=1e-3):
-        image_means = stack.mean(dim=(2, 3))                   # (5, 3)
-        image_stds = stack.std(dim=(2, 3))
-        got_text = (f"the std of {name} is {np.round(got_std, 4).tolist()}, expected "
-                    f"{np.round(std, 4).tolist()} {where}")
-        if close(got_std, std**2, abs_tol=1e-3):
-            fail(got_text + ".", mistake="variance-not-std")
-        if close(got_std, image_means.std(dim=0, unbiased=False).numpy(), abs_tol=1e-3) or \
-                close(got_std, image_means.std(dim=0).numpy(), abs_tol=1e-3):
-            fail(got_text + ".", mistake="std-of-image-means")
-        candidates = [image_stds.mean(dim=0).numpy()]
-        candidates += [_batch_stats(images, batch)[1].numpy() for batch in (2, 3, 4)]
-        if any(close(got_std, c, abs_tol=1e-3) for c in candidates):
-            fail(got_text + ".", mistake="mean-of-image-stds")
-    expect_close(got_std, std, name=f"the std of {name}", tol=1e-3,
-                 hint="the standard deviation of every pixel of every image, per "
-                      "channel: sqrt(E[x²] - E[x]²).")
+        image_means = images.mean(axis=(2, 3))
+        forms = {"variance-not-std": [std ** 2],
+                 "std-of-image-means": [image_means.std(axis=0), image_means.std(axis=0, ddof=1)],
+                 "mean-of-image-stds": [images.std(axis=(2, 3), ddof=1).mean(axis=0),
+                                        images.std(axis=(2, 3)).mean(axis=0)]
+                 + [_batch_stats(case["images"], b)[1] for b in (2, 3, 4)]}
+        mistake = explained_by([got_std], [forms], abs_tol=1e-3)
+        fail(f"the std of {name} is {np.round(got_std, 4).tolist()}, expected "
+             f"{np.round(std, 4).tolist()} {where}.", mistake=mistake,
+             hint=None if mistake else GENERAL_HINT)
+
+
+def _judge_mean_std(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    for case, result in zip(cases["cases"], answers["cases"], strict=True):
+        with judging(case["drawn"]):
+            _judge_mean_std_case(case, result)
     return "5 images of different brightness"
+
+
+check_mean_std = Check(
+    "01", "mean_std", "mean_std",
+    references=("segkit.transforms.compute_mean_std",),
+    draw_cases=_draw_mean_std, ask_student=_ask_mean_std, judge_answers=_judge_mean_std)

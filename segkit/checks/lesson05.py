@@ -1,7 +1,11 @@
 """Checks of lesson 05 (multiclass): ``class_weights``, ``miou_from_confusion``.
 
-Each ``check_*`` function runs the student's function on small fixed inputs and raises
-:class:`~segkit.checks.core.CheckFailed` with a hint that names the mistake. The
+Each check runs the lesson's worked example (the same on every run) and cases drawn fresh
+from a seed: masks of drawn size and class counts with a class absent and ignore
+borders, confusion matrices of drawn size with a class absent, logits of drawn size and
+class count with pixels labelled 255, and it raises :class:`~segkit.checks.core.CheckFailed`
+with a hint that names the mistake (a mistake is named when it gives the student's
+answers on every case; otherwise the general hint). The
 ``reference_*`` functions are what ``checks.use`` falls back to when an exercise was
 skipped; they are thin wrappers around ``segkit.losses`` and ``segkit.metrics``.
 
@@ -41,14 +45,17 @@ The catalogue (``segkit/checks/catalogue.py``) holds each mistake's hint.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from segkit.checks.core import check, close, expect, expect_close, fail, show
-from segkit.losses import class_weights_from_frequencies, pixel_counts
-from segkit.metrics import mean_iou
+from segkit import losses, metrics
+from segkit.checks import core, values
+from segkit.checks.core import GENERAL_HINT, Check, close, explained_by, fail, judging
 
 __all__ = [
     "check_class_weights",
@@ -71,8 +78,8 @@ def reference_class_weights(masks: torch.Tensor, num_classes: int,
 
     segkit's ``pixel_counts`` + ``class_weights_from_frequencies(method="inverse")``.
     """
-    counts = pixel_counts(masks, num_classes, ignore_index)
-    return class_weights_from_frequencies(counts, num_classes, ignore_index)
+    counts = losses.pixel_counts(masks, num_classes, ignore_index)
+    return losses.class_weights_from_frequencies(counts, num_classes, ignore_index)
 
 
 def reference_miou_from_confusion(cm: torch.Tensor, include_background: bool = True) -> float:
@@ -80,13 +87,13 @@ def reference_miou_from_confusion(cm: torch.Tensor, include_background: bool = T
 
     segkit's ``metrics.mean_iou``; class 0 is the background.
     """
-    return mean_iou(cm, include_background=include_background)
+    return metrics.mean_iou(cm, include_background=include_background)
 
 
 # --------------------------------------------------------------------------- class_weights
 
 
-def _weights_masks() -> tuple[torch.Tensor, int]:
+def _weights_masks() -> torch.Tensor:
     """Two 4x6 masks with classes 0, 1, 2 (3 absent) and ignore borders (255).
 
     Counts: class 0 = 24, class 1 = 12, class 2 = 6, class 3 = 0, and 6 pixels of 255.
@@ -99,161 +106,222 @@ def _weights_masks() -> tuple[torch.Tensor, int]:
                       [1, 1, 1, 1, 255, 2],
                       [0, 0, 0, 0, 0, 2],
                       [0, 0, 0, 2, 2, 2]])
-    return torch.stack([a, b]), 4
+    return torch.stack([a, b])
 
 
-def _as_weights(value) -> torch.Tensor:
-    return torch.as_tensor(value).detach().cpu().double().flatten()
+def _draw_weights(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked example (two 4x6 masks, 4 classes), then masks of a drawn size and class
+    count: the background the most frequent class, the others rarer and rarer, one class
+    (never the background) absent, and ignore borders."""
+    worked = {"masks": _weights_masks().numpy(), "classes": 4, "drawn": False}
+    classes = int(rng.integers(3, 7))
+    n, h, w = int(rng.integers(2, 4)), *(int(v) for v in rng.choice([7, 9, 11], 2, replace=False))
+    absent = int(rng.integers(1, classes))
+    present = [c for c in range(classes) if c != absent]
+    share = np.array([2.0 ** -k for k in range(len(present))])
+    masks = rng.choice(present, size=(n, h, w), p=share / share.sum())
+    for c in present:  # every present class has at least one pixel
+        masks.flat[rng.integers(masks.size)] = c
+    masks[rng.random(masks.shape) < 0.1] = 255
+    return {"cases": [worked, {"masks": masks.astype(np.int64), "classes": classes,
+                               "drawn": True}]}
 
 
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return close(a, b, abs_tol=1e-4, rel_tol=1e-4)
+def _ask_weights(class_weights: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    return {"cases": [values.describe(class_weights(values.tensor(c["masks"]), c["classes"]))
+                      for c in cases["cases"]]}
 
 
-def _inverse(counts: torch.Tensor) -> torch.Tensor:
+def _inverse(counts: np.ndarray) -> np.ndarray:
     """Inverse frequency with mean 1 over present classes, 0 for absent ones (float64)."""
-    counts = counts.double()
+    counts = counts.astype(np.float64)
     present = counts > 0
-    out = torch.zeros_like(counts)
+    out = np.zeros_like(counts)
     raw = counts.sum() / counts[present]
     out[present] = raw / raw.mean()
     return out
 
 
-@check("class_weights", "class_weights on two masks with ignore borders")
-def check_class_weights(class_weights):
-    """``class_weights(masks, num_classes, ignore_index=255)`` -> float32 (C,) weights."""
-    masks, num_classes = _weights_masks()
-    counts = torch.tensor([24, 12, 6, 0])
-    expected = _inverse(counts)          # 4/7 * (1, 2, 4) = 0.571, 1.143, 2.286, 0
-    out = class_weights(masks.clone(), num_classes)
-    if out is None:
-        fail("class_weights(masks, 4) returned None.", mistake="returns-none",
-             hint="finish the function with `return weights`.")
-    if not isinstance(out, torch.Tensor):
-        fail(f"class_weights(masks, 4) returned {show(out)}, not a torch tensor.",
-             mistake="weights-not-tensor")
-    if out.ndim == 1 and out.shape[0] > num_classes:
-        fail(f"class_weights(masks, 4) has shape {tuple(out.shape)}, expected (4,): one "
-             "weight per class.", mistake="ignore-counted-as-class")
-    if tuple(out.shape) != (num_classes,):
-        fail(f"class_weights(masks, 4) has shape {tuple(out.shape)}, expected (4,).",
-             mistake="weights-wrong-shape")
-    got = _as_weights(out)
-    if not bool(torch.isfinite(got).all()):
-        fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}: class 3 "
-             "has no pixels and its weight is not a finite number.", mistake="zero-count-inf")
-    # the 255 pixels folded into background, or counted in the total without being dropped
-    folded = _inverse(torch.tensor([30, 12, 6, 0]))
-    if _same(got, folded):
-        fail("the weights are those of masks whose 255 pixels were counted as background.",
-             mistake="ignore-counted-as-class",
-             hint="the ignore label 255 marks pixels nobody labelled: leave them out of the "
-                  "counts (`masks[masks != ignore_index]`), do not clamp or map them to 0.")
+def _counts(masks: np.ndarray, classes: int) -> np.ndarray:
+    return np.bincount(masks[masks != 255].ravel(), minlength=classes)[:classes]
+
+
+def _weights_forms(case: dict[str, Any]) -> dict[str, list[np.ndarray]]:
+    masks, classes = case["masks"], case["classes"]
+    counts = _counts(masks, classes)
+    folded = counts.copy()
+    folded[0] += int((masks == 255).sum())
+    freq = counts / counts.sum()
     present = counts > 0
-    freq = counts.double() / counts.sum()
-    backwards = torch.zeros(4, dtype=torch.float64)
+    backwards = np.zeros(classes)
     backwards[present] = freq[present] / freq[present].mean()
-    if _same(got, backwards) or (got[0] > got[2] and got[2] > 0):
-        fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}: the most "
-             "frequent class (0, 24 pixels) gets more weight than the rarest (2, 6 pixels).",
-             mistake="weights-backwards")
-    ratios_ok = got[0] > 0 and _same(got / got[0], expected / expected[0])
-    if ratios_ok and not _same(got, expected):
-        fail(f"class_weights(masks, 4) is {[round(v, 4) for v in got.tolist()]}; the ratios "
-             f"are right but the mean over the present classes is "
-             f"{got[present].mean().item():.4f}, not 1.", mistake="weights-not-normalised")
-    expect_close(got, expected, name="class_weights(masks, 4)", tol=1e-4,
-                 hint="w_c = (1 / f_c) / mean over present classes of (1 / f_c), f_c = pixels "
-                      "of class c / all counted pixels (255 left out), and 0 for a class "
-                      "with no pixels.")
-    expect(out.dtype == torch.float32,
-           f"class_weights(masks, 4) has dtype {str(out.dtype).replace('torch.', '')}, "
-           "expected float32.", mistake="weights-wrong-dtype")
+    right = _inverse(counts)
+    unnormalised = np.where(present, counts.sum() / np.maximum(counts, 1), 0.0)
+    return {"ignore-counted-as-class": [_inverse(folded)],
+            "weights-backwards": [backwards],
+            "weights-not-normalised": [unnormalised, right * 2]}
+
+
+def _judge_weights_case(case: dict[str, Any], out: dict[str, Any], forms: list,
+                        got_all: list) -> None:
+    classes = case["classes"]
+    name = f"class_weights(masks, {classes})"
+    counts = _counts(case["masks"], classes)
+    with warnings.catch_warnings():  # segkit warns about a class without pixels
+        warnings.simplefilter("ignore")
+        expected = reference_class_weights(values.tensor(case["masks"]), classes).double().numpy()
+    shown = lambda v: [round(float(x), 4) for x in v]  # noqa: E731
+    got = got_all[-1]
+    if not np.isfinite(got).all():
+        fail(f"{name} is {shown(got)}: a class has no pixels and its weight is not a finite "
+             "number.", mistake="zero-count-inf")
+    if close(got, expected, abs_tol=1e-4, rel_tol=1e-4):
+        if out["dtype"] != "float32":
+            fail(f"{name} has dtype {out['dtype']}, expected float32.",
+                 mistake="weights-wrong-dtype")
+        return
+    mistake = explained_by([got], [_weights_forms(case)], abs_tol=1e-4, rel_tol=1e-4)
+    most, rarest = int(np.argmax(counts)), int(np.argmin(np.where(counts > 0, counts, 10**9)))
+    if mistake is None and got[most] > got[rarest] > 0:
+        mistake = "weights-backwards"
+    message = (f"{name} is {shown(got)} for pixel counts {counts.tolist()} "
+               f"({int((case['masks'] == 255).sum())} ignored); expected {shown(expected)}")
+    if mistake == "weights-not-normalised":
+        message += f": the ratios are right but the mean over the present classes is " \
+                   f"{got[counts > 0].mean():.4f}, not 1"
+    fail(message, mistake=mistake, hint=None if mistake else GENERAL_HINT)
+
+
+def _judge_weights(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    got_all = []
+    for case, out in zip(cases["cases"], answers["cases"], strict=True):
+        name = f"class_weights(masks, {case['classes']})"
+        with judging(case["drawn"]):
+            if out["kind"] == "none":
+                fail(f"{name} returned None.", mistake="returns-none",
+                     hint="finish the function with `return weights`.")
+            if out["kind"] != "tensor":
+                fail(f"{name} returned {values.shown(out)}, not a torch tensor.",
+                     mistake="weights-not-tensor")
+            shape = tuple(out["shape"])
+            if len(shape) == 1 and shape[0] > case["classes"]:
+                fail(f"{name} has shape {shape}, expected ({case['classes']},): one weight per "
+                     "class.", mistake="ignore-counted-as-class")
+            if shape != (case["classes"],):
+                fail(f"{name} has shape {shape}, expected ({case['classes']},).",
+                     mistake="weights-wrong-shape")
+            got_all.append(values.array(out).astype(np.float64))
+            _judge_weights_case(case, out, [], got_all)
     return "24/12/6/0 pixels and 6 ignored, weights 0.571/1.143/2.286/0"
+
+
+check_class_weights = Check(
+    "05", "class_weights", "class_weights on two masks with ignore borders",
+    references=("segkit.checks.lesson05.reference_class_weights",
+                "segkit.losses.class_weights_from_frequencies"),
+    draw_cases=_draw_weights, ask_student=_ask_weights, judge_answers=_judge_weights)
 
 
 # --------------------------------------------------------------------------- miou_from_confusion
 
 
-def _cm() -> torch.Tensor:
+def _cm() -> np.ndarray:
     """A (5, 5) confusion matrix, rows = target, columns = prediction; class 4 absent.
 
     IoU per class: 0: 50/60, 1: 8/18, 2: 6/10, 3: 0/4, 4: NaN (0/0).
     """
-    return torch.tensor([[50, 4, 2, 0, 0],
-                         [2, 8, 2, 0, 0],
-                         [0, 0, 6, 0, 0],
-                         [2, 2, 0, 0, 0],
-                         [0, 0, 0, 0, 0]])
+    return np.array([[50, 4, 2, 0, 0],
+                     [2, 8, 2, 0, 0],
+                     [0, 0, 6, 0, 0],
+                     [2, 2, 0, 0, 0],
+                     [0, 0, 0, 0, 0]])
 
 
-def _miou_variants(cm: torch.Tensor) -> dict[str, tuple[float, float]]:
-    """The mistaken versions: name -> (mIoU with background, mIoU without)."""
-    cm = cm.double()
-    tp, rows, cols = cm.diag(), cm.sum(1), cm.sum(0)
+def _draw_miou(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked 5-class matrix, then a drawn one of 4 to 7 classes: a large background,
+    one class absent from target and prediction, one never predicted right."""
+    classes = int(rng.integers(4, 8))
+    cm = rng.integers(0, 6, (classes, classes))
+    cm[np.diag_indices(classes)] = rng.integers(3, 30, classes)
+    cm[0, 0] = int(rng.integers(60, 200))
+    absent, missed = rng.choice(np.arange(1, classes), size=2, replace=False)
+    cm[absent, :] = 0
+    cm[:, absent] = 0
+    cm[missed, missed] = 0
+    cm[missed, 0] += 3
+    return {"cases": [{"cm": _cm(), "drawn": False}, {"cm": cm.astype(np.int64), "drawn": True}]}
 
-    def mean(values: torch.Tensor, background: bool, nan_as_zero: bool = False) -> float:
-        values = values if background else values[1:]
-        if nan_as_zero:
-            return float(torch.nan_to_num(values, nan=0.0).mean())
-        return float(values.nanmean())
+
+def _ask_miou(miou_from_confusion: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    return {"cases": [[values.describe(miou_from_confusion(values.tensor(c["cm"]),
+                                                           include_background=include))
+                       for include in (True, False)] for c in cases["cases"]]}
+
+
+def _miou_forms(cm: np.ndarray, include: bool) -> dict[str, list[float]]:
+    """The mistaken versions' mIoU for this matrix and flag."""
+    cm = cm.astype(np.float64)
+    tp, rows, cols = np.diag(cm), cm.sum(1), cm.sum(0)
 
     def div(a, b):
-        return torch.where(b > 0, a / b, torch.full_like(a, float("nan")))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+
+    def mean(v, background=include, nan_as_zero=False):
+        v = v if background else v[1:]
+        return float(np.nan_to_num(v, nan=0.0).mean()) if nan_as_zero else float(np.nanmean(v))
 
     iou = div(tp, rows + cols - tp)
     inner = cm[1:, 1:]
-    iou_inner = div(inner.diag(), inner.sum(1) + inner.sum(0) - inner.diag())
-    return {
-        "nan-class-as-zero": (mean(iou, True, True), mean(iou, False, True)),
-        "precision-not-iou": (mean(div(tp, cols), True), mean(div(tp, cols), False)),
-        "recall-not-iou": (mean(div(tp, rows), True), mean(div(tp, rows), False)),
-        "union-double-counts-diagonal": (mean(div(tp, rows + cols), True),
-                                         mean(div(tp, rows + cols), False)),
-        "background-pixels-dropped": (mean(iou, True), float(iou_inner.nanmean())),
-    }
+    inner_iou = div(np.diag(inner), inner.sum(1) + inner.sum(0) - np.diag(inner))
+    return {"nan-class-as-zero": [mean(iou, nan_as_zero=True), float("nan")],
+            "precision-not-iou": [mean(div(tp, cols))],
+            "recall-not-iou": [mean(div(tp, rows))],
+            "union-double-counts-diagonal": [mean(div(tp, rows + cols))],
+            "background-not-excluded": [mean(iou, background=True)],
+            "background-pixels-dropped": [mean(iou) if include else float(np.nanmean(inner_iou))]}
 
 
-@check("miou_from_confusion", "miou_from_confusion")
-def check_miou_from_confusion(miou_from_confusion):
-    """``miou_from_confusion(cm, include_background=True)`` -> float mIoU."""
-    cm = _cm()
-    iou = torch.tensor([50 / 60, 8 / 18, 6 / 10, 0 / 4], dtype=torch.float64)
-    want_all = float(iou.mean())            # 0.4694
-    want_objects = float(iou[1:].mean())    # 0.3481
-    variants = _miou_variants(cm)
-    results = []
-    for include, want, index in [(True, want_all, 0), (False, want_objects, 1)]:
-        call = f"miou_from_confusion(cm, include_background={include})"
-        value = miou_from_confusion(cm.clone(), include_background=include)
-        if value is None:
-            fail(f"{call} returned None.", mistake="returns-none",
-                 hint="finish the function with `return` and the mean IoU.")
-        try:
-            number = float(value)
-        except (TypeError, ValueError, RuntimeError):
-            fail(f"{call} returned {show(value)}, not a number.", mistake="miou-not-number")
-        if math.isnan(number):
-            fail(f"{call} is nan.", mistake="nan-class-as-zero",
-                 hint="class 4 has IoU 0/0 = NaN; `.mean()` of values with a NaN is NaN. "
-                      "Leave undefined classes out of the mean with `torch.nanmean` "
-                      "(or `iou[~iou.isnan()].mean()`).")
-        if abs(number - want) > 1e-4:
-            if not include and abs(number - want_all) < 1e-4:
-                fail(f"{call} is {number:.4f}, the same as with the background "
-                     f"({want_all:.4f}); expected {want:.4f}.",
-                     mistake="background-not-excluded")
-            for mistake, values in variants.items():
-                if abs(number - values[index]) < 1e-4:
-                    fail(f"{call} is {number:.4f}, expected {want:.4f}.", mistake=mistake)
-            expect_close(number, want, name=call, tol=1e-4,
-                         hint="IoU_c = TP / (TP + FP + FN) with TP = cm[c, c], "
-                              "TP + FN = row c's sum, TP + FP = column c's sum; average the "
-                              "defined ones (`nanmean`), without class 0 when "
-                              "include_background=False.")
-        results.append(f"{number:.4f}")
-    return f"mIoU {results[0]} with background, {results[1]} without, on a 5-class matrix"
+def _judge_miou(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    got, right, forms, where = [], [], [], []
+    for case, pair in zip(cases["cases"], answers["cases"], strict=True):
+        for include, desc in zip((True, False), pair, strict=True):
+            call = f"miou_from_confusion(cm, include_background={include})"
+            with judging(case["drawn"]):
+                if desc["kind"] == "none":
+                    fail(f"{call} returned None.", mistake="returns-none",
+                         hint="finish the function with `return` and the mean IoU.")
+                number = values.number(desc)
+                if number is None:
+                    fail(f"{call} returned {values.shown(desc)}, not a number.",
+                         mistake="miou-not-number")
+            got.append(number)
+            right.append(reference_miou_from_confusion(values.tensor(case["cm"]), include))
+            forms.append(_miou_forms(case["cm"], include))
+            where.append((case, call))
+    for i, (g, r) in enumerate(zip(got, right)):
+        if close(g, r, abs_tol=1e-4):
+            continue
+        case, call = where[i]
+        with judging(case["drawn"]):
+            size = f"a {len(case['cm'])}-class matrix"
+            if math.isnan(g):
+                fail(f"{call} is nan on {size}.", mistake="nan-class-as-zero",
+                     hint="a class absent from target and prediction has IoU 0/0 = NaN, and "
+                          "a mean with a NaN is NaN: leave undefined classes out of the mean "
+                          "(torch.nanmean).")
+            mistake = explained_by(got, forms, abs_tol=1e-4)
+            fail(f"{call} is {g:.4f} on {size}, expected {r:.4f}.", mistake=mistake,
+                 hint=None if mistake else GENERAL_HINT)
+    return (f"mIoU {right[0]:.4f} with background, {right[1]:.4f} without, on a 5-class "
+            "matrix")
+
+
+check_miou_from_confusion = Check(
+    "05", "miou_from_confusion", "miou_from_confusion",
+    references=("segkit.checks.lesson05.reference_miou_from_confusion",
+                "segkit.metrics.mean_iou"),
+    draw_cases=_draw_miou, ask_student=_ask_miou, judge_answers=_judge_miou)
 
 
 # --------------------------------------------------------------------------- multiclass_loss
@@ -268,73 +336,112 @@ def reference_multiclass_loss(logits: torch.Tensor, target: torch.Tensor,
     return F.cross_entropy(logits, target, weight=weights, ignore_index=_IGNORE)
 
 
-def _loss_inputs(with_ignore: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Logits (2, 4, 3, 5) float32, labels (2, 3, 5) int64 of classes 0..3 (and two 255s),
-    and float32 class weights (4,). Fixed numbers: the same on every run."""
+def _loss_case(with_ignore: bool) -> dict[str, Any]:
+    """The worked example: logits (2, 4, 3, 5), labels of classes 0..3 (two 255s when
+    ``with_ignore``), float32 class weights (4,)."""
     g = torch.Generator().manual_seed(5)
     logits = torch.randn(2, 4, 3, 5, generator=g) * 2
     target = torch.randint(0, 4, (2, 3, 5), generator=g)
     if with_ignore:
         target[0, 0, 0] = target[1, 2, 4] = _IGNORE
-    return logits, target, torch.tensor([0.5, 1.0, 2.0, 4.0])
+    return {"logits": logits.numpy(), "target": target.numpy(),
+            "weights": np.array([0.5, 1.0, 2.0, 4.0], np.float32), "drawn": False,
+            "what": "with two pixels labelled 255" if with_ignore else ""}
 
 
-def _call_loss(multiclass_loss: Callable, logits, target, weights, name: str) -> float:
-    """The student's loss as a float; errors that a catalogued mistake causes are named."""
-    try:
-        value = multiclass_loss(logits.clone().requires_grad_(), target.clone(), weights.clone())
-    except (RuntimeError, ValueError, IndexError) as exc:
-        text = str(exc)
-        if "spatial targets" in text or "dimension: 4" in text:
-            fail(f"{name} raised `{type(exc).__name__}: {text}`", mistake="mask-channel-axis")
-        if "Target size" in text and "same as input size" in text:
-            fail(f"{name} raised `{type(exc).__name__}: {text}`", mistake="bce-for-multiclass")
-        if "out of bounds" in text:
-            fail(f"{name} raised `{type(exc).__name__}: {text}`", mistake="ignore-index-missing")
-        raise
-    if value is None:
-        fail(f"{name} returned None.", mistake="returns-none")
-    expect(isinstance(value, torch.Tensor) and value.numel() == 1 and value.requires_grad,
-           f"{name} is {show(value)}; expected a 1-element tensor that keeps its graph",
-           mistake="loss-not-differentiable")
-    return float(value.detach())
+def _draw_loss(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked example's 2 batches, then logits of drawn size and class count with
+    pixels labelled 255 and drawn class weights."""
+    n, classes = int(rng.integers(1, 4)), int(rng.integers(3, 6))
+    h, w = (int(v) for v in rng.choice([3, 5, 7], size=2, replace=False))
+    target = rng.integers(0, classes, (n, h, w))
+    target[rng.random((n, h, w)) < 0.15] = _IGNORE
+    target.flat[rng.integers(target.size)] = _IGNORE
+    target.flat[rng.integers(target.size)] = 0
+    drawn = {"logits": (rng.standard_normal((n, classes, h, w)) * 2).astype(np.float32),
+             "target": target.astype(np.int64),
+             "weights": rng.uniform(0.3, 4.0, classes).astype(np.float32), "drawn": True,
+             "what": f"on drawn logits {(n, classes, h, w)} with pixels labelled 255"}
+    return {"cases": [_loss_case(False), _loss_case(True), drawn]}
 
 
-def _loss_variants(logits, target, weights) -> dict[str, float]:
-    """The values the catalogued mistakes give on these inputs."""
+def _ask_loss(multiclass_loss: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    answers = []
+    for case in cases["cases"]:
+        value, error = values.call(multiclass_loss,
+                                   values.tensor(case["logits"]).requires_grad_(),
+                                   values.tensor(case["target"]), values.tensor(case["weights"]))
+        answers.append(error or values.describe(value))
+    return {"cases": answers}
+
+
+def _loss_forms(case: dict[str, Any]) -> dict[str, list[float]]:
+    """The values the catalogued mistakes give on this case."""
+    logits, target = values.tensor(case["logits"]), values.tensor(case["target"])
+    weights = values.tensor(case["weights"])
     keep = target != _IGNORE
     one_hot = F.one_hot(target.clamp(max=logits.shape[1] - 1), logits.shape[1])
     one_hot = one_hot.permute(0, 3, 1, 2).float()
     return {
-        "softmax-before-cross-entropy": float(F.cross_entropy(
-            logits.softmax(1), target, weight=weights, ignore_index=_IGNORE)),
-        "bce-for-multiclass": float(F.binary_cross_entropy_with_logits(logits, one_hot)),
-        "class-weights-ignored": float(F.cross_entropy(logits, target, ignore_index=_IGNORE)),
-        "loss-summed": float(F.cross_entropy(logits, target, weight=weights,
-                                             ignore_index=_IGNORE, reduction="sum")),
-        "ignore-as-background": float(F.cross_entropy(
-            logits, torch.where(keep, target, 0), weight=weights)),
+        "softmax-before-cross-entropy": [float(F.cross_entropy(
+            logits.softmax(1), target, weight=weights, ignore_index=_IGNORE))],
+        "bce-for-multiclass": [float(F.binary_cross_entropy_with_logits(logits, one_hot))],
+        "class-weights-ignored": [float(F.cross_entropy(logits, target, ignore_index=_IGNORE))],
+        "loss-summed": [float(F.cross_entropy(logits, target, weight=weights,
+                                              ignore_index=_IGNORE, reduction="sum"))],
+        "ignore-as-background": [float(F.cross_entropy(
+            logits, torch.where(keep, target, 0), weight=weights))],
     }
 
 
-@check("multiclass_loss", "multiclass_loss on 2 small batches")
-def check_multiclass_loss(multiclass_loss: Callable) -> str:
-    """``multiclass_loss(logits, target, weights)``: weighted cross-entropy, 255 ignored."""
-    for with_ignore in (False, True):
-        logits, target, weights = _loss_inputs(with_ignore)
-        name = "multiclass_loss(logits, target, weights)" + (
-            " with two pixels labelled 255" if with_ignore else "")
-        value = _call_loss(multiclass_loss, logits, target, weights, name)
-        want = float(reference_multiclass_loss(logits, target, weights))
-        if abs(value - want) <= 1e-4:
+def _loss_error(record: dict[str, Any], name: str) -> None:
+    """An error that a catalogued mistake causes is named; others are crashes."""
+    text = record["message"]
+    said = f"{name} raised `{record['type']}: {text}`"
+    if "spatial targets" in text or "dimension: 4" in text:
+        fail(said, mistake="mask-channel-axis")
+    if "Target size" in text and "same as input size" in text:
+        fail(said, mistake="bce-for-multiclass")
+    if "out of bounds" in text:
+        fail(said, mistake="ignore-index-missing")
+    core.fail_for(record, "multiclass_loss")
+
+
+def _judge_loss(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    items = list(zip(cases["cases"], answers["cases"], strict=True))
+    got = []
+    for case, desc in items:
+        name = f"multiclass_loss(logits, target, weights) {case['what']}".strip()
+        with judging(case["drawn"]):
+            record = core.raised(desc)
+            if record and not record.get("stub"):
+                _loss_error(record, name)
+            core.value_of(desc, "multiclass_loss")
+            if desc["kind"] == "none":
+                fail(f"{name} returned None.", mistake="returns-none")
+            if desc["kind"] != "tensor" or math.prod(desc["shape"]) != 1 \
+                    or not desc["requires_grad"]:
+                fail(f"{name} is {values.shown(desc)}; expected a 1-element tensor that keeps "
+                     "its graph", mistake="loss-not-differentiable")
+        got.append(values.number(desc))
+    right = [float(reference_multiclass_loss(values.tensor(c["logits"]), values.tensor(c["target"]),
+                                             values.tensor(c["weights"]))) for c, _ in items]
+    for (case, _), g, r in zip(items, got, right):
+        if abs(g - r) <= 1e-4:
             continue
-        for mistake, wrong in _loss_variants(logits, target, weights).items():
-            if abs(value - wrong) <= 1e-4:
-                fail(f"{name} is {value:.4f}, expected {want:.4f}", mistake=mistake)
-        fail(f"{name} is {value:.4f}, expected {want:.4f}",
-             hint="`F.cross_entropy(logits, target, weight=weights, ignore_index=255)` on "
-                  "the raw logits (N, C, H, W) and the labels (N, H, W).")
-    return f"{want:.4f} on logits (2, 4, 3, 5) with two pixels ignored"
+        with judging(case["drawn"]):
+            mistake = explained_by(got, [_loss_forms(c) for c, _ in items], abs_tol=1e-4,
+                                   rel_tol=1e-5)
+            fail(f"multiclass_loss(logits, target, weights) {case['what']} is {g:.4f}, "
+                 f"expected {r:.4f}".replace("  ", " "), mistake=mistake,
+                 hint=None if mistake else GENERAL_HINT)
+    return f"{right[1]:.4f} on logits (2, 4, 3, 5) with two pixels ignored"
+
+
+check_multiclass_loss = Check(
+    "05", "multiclass_loss", "multiclass_loss on 2 small batches",
+    references=("segkit.checks.lesson05.reference_multiclass_loss",),
+    draw_cases=_draw_loss, ask_student=_ask_loss, judge_answers=_judge_loss)
 
 
 # --------------------------------------------------------------------------- predict_labels
@@ -345,35 +452,60 @@ def reference_predict_labels(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(dim=1)
 
 
-@check("predict_labels", "predict_labels on logits (2, 3, 4, 5)")
-def check_predict_labels(predict_labels: Callable) -> str:
-    """``predict_labels(logits)`` -> (N, H, W) int64: argmax over the class axis."""
-    # N, C, H and W all differ, so every wrong axis gives its own shape
-    logits = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(7))
-    name = "predict_labels(logits) for logits (2, 3, 4, 5)"
-    labels = predict_labels(logits.clone())
-    if labels is None:
+def _draw_labels(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked logits (2, 3, 4, 5), then logits whose N, C, H and W are drawn and all
+    differ, so that every wrong axis gives its own shape."""
+    worked = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(7)).numpy()
+    n, c, h, w = (int(v) for v in rng.choice(np.arange(2, 10), size=4, replace=False))
+    drawn = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    return {"cases": [{"logits": worked, "drawn": False}, {"logits": drawn, "drawn": True}]}
+
+
+def _ask_labels(predict_labels: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    answers = []
+    for case in cases["cases"]:
+        labels = predict_labels(values.tensor(case["logits"]))
+        if isinstance(labels, tuple) and hasattr(labels, "indices"):  # torch.max(..., dim)
+            labels = labels.values
+        answers.append(values.describe(labels))
+    return {"cases": answers}
+
+
+def _judge_labels_case(logits: np.ndarray, desc: dict[str, Any]) -> None:
+    n, c, h, w = logits.shape
+    name = f"predict_labels(logits) for logits {logits.shape}"
+    if desc["kind"] == "none":
         fail(f"{name} returned None.", mistake="returns-none")
-    if isinstance(labels, tuple) and hasattr(labels, "indices"):  # torch.max(..., dim)
-        labels = labels.values
-    expect(isinstance(labels, torch.Tensor), f"{name} is {show(labels)}, not a tensor",
-           mistake="not-an-array")
-    shape = tuple(labels.shape)
-    if shape == (2, 1, 4, 5):
-        fail(f"{name} has shape {shape}, expected (2, 4, 5)", mistake="mask-channel-axis")
-    if shape in ((3, 4, 5), (2, 3, 5), (2, 3, 4)):
-        fail(f"{name} has shape {shape}, expected (2, 4, 5)", mistake="argmax-wrong-dim")
-    expect(shape == (2, 4, 5), f"{name} has shape {shape}, expected (2, 4, 5)",
-           hint="one label per pixel: (N, C, H, W) -> (N, H, W).")
-    if labels.is_floating_point() and torch.equal(labels, logits.max(dim=1).values):
+    if desc["kind"] != "tensor":
+        fail(f"{name} is {values.shown(desc)}, not a tensor", mistake="not-an-array")
+    shape = tuple(desc["shape"])
+    if shape == (n, 1, h, w):
+        fail(f"{name} has shape {shape}, expected {(n, h, w)}", mistake="mask-channel-axis")
+    if shape in ((c, h, w), (n, c, w), (n, c, h)):
+        fail(f"{name} has shape {shape}, expected {(n, h, w)}", mistake="argmax-wrong-dim")
+    if shape != (n, h, w):
+        fail(f"{name} has shape {shape}, expected {(n, h, w)}",
+             hint="one label per pixel: (N, C, H, W) -> (N, H, W).")
+    labels, want = values.array(desc), logits.argmax(axis=1)
+    if desc["dtype"].startswith("float") and np.allclose(labels, logits.max(axis=1)):
         fail(f"{name} holds the largest logits, not their classes",
              mistake="max-values-not-indices")
-    expect(labels.dtype == torch.int64, f"{name} has dtype "
-           f"{str(labels.dtype).replace('torch.', '')}, expected int64",
-           mistake="mask-not-int64",
-           hint="`argmax` already gives int64 class indices: keep them as they are.")
-    expect(torch.equal(labels, logits.argmax(dim=1)), f"{name} differs from the argmax over "
-           f"the class axis at {int((labels != logits.argmax(dim=1)).sum())} of 40 pixels",
-           hint="the class of a pixel is the index of its largest logit: "
-                "`logits.argmax(dim=1)`.")
+    if desc["dtype"] != "int64":
+        fail(f"{name} has dtype {desc['dtype']}, expected int64", mistake="mask-not-int64",
+             hint="the class indices argmax gives are already int64: keep them as they are.")
+    if not np.array_equal(labels, want):
+        fail(f"{name} differs from the argmax over the class axis at "
+             f"{int((labels != want).sum())} of {want.size} pixels", hint=GENERAL_HINT)
+
+
+def _judge_labels(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    for case, desc in zip(cases["cases"], answers["cases"], strict=True):
+        with judging(case["drawn"]):
+            _judge_labels_case(case["logits"], desc)
     return "(2, 3, 4, 5) -> (2, 4, 5) int64"
+
+
+check_predict_labels = Check(
+    "05", "predict_labels", "predict_labels on logits (2, 3, 4, 5)",
+    references=("segkit.checks.lesson05.reference_predict_labels",),
+    draw_cases=_draw_labels, ask_student=_ask_labels, judge_answers=_judge_labels)

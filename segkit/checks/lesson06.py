@@ -4,9 +4,11 @@ The references (what ``checks.use`` falls back to) are segkit's own:
 :func:`segkit.experiments.log_spaced`, :class:`segkit.experiments.EarlyStopping` and
 :func:`segkit.experiments.summarize`.
 
-Each check runs the student's code on a few fixed cases and, when an answer differs, runs
-small wrong versions (one per catalogued mistake) on the same cases: the mistake whose
-answers are the student's names the hint. Mistake ids:
+Each check runs the lesson's worked example and cases drawn fresh from a seed (grids of
+drawn bounds and lengths; validation curves of the lesson's shapes with drawn values;
+tables of runs with drawn scores) and, when an answer differs, runs small wrong versions
+(one per catalogued mistake) on the same cases: the mistake whose answers are the
+student's on every case names the hint; otherwise the general hint. Mistake ids:
 
 ================================  ==========================================================
 ``returns-none``                  the function has no ``return``
@@ -46,7 +48,8 @@ from typing import Any
 import numpy as np
 
 from segkit import experiments
-from segkit.checks.core import check, close, fail, show
+from segkit.checks import values
+from segkit.checks.core import GENERAL_HINT, Check, close, fail, judging
 
 __all__ = [
     "check_log_spaced",
@@ -64,56 +67,79 @@ reference_summarize_runs = experiments.summarize
 
 # =========================================================================== log_spaced
 
-_LOG_CASES = [(1e-4, 1e-1, 4), (1e-5, 1e-3, 3), (1e-3, 1e-1, 5)]
+def _draw_log(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked grid (1e-4 to 1e-1 in 4), one between two drawn powers of ten, and one
+    between two drawn values that are no powers of ten; drawn lengths."""
+    a = int(rng.integers(-6, -2))
+    b = a + int(rng.integers(2, 4))
+    low = float(f"{10 ** rng.uniform(-6, -3):.2g}")
+    high = float(f"{low * 10 ** rng.uniform(1.5, 3):.2g}")
+    return {"cases": [[1e-4, 1e-1, 4, False], [10.0 ** a, 10.0 ** b, int(rng.integers(3, 8)), True],
+                      [low, high, int(rng.integers(3, 8)), True]]}
 
 
-def _wrong_log_spaced() -> dict[str, Callable[[float, float, int], list[float]]]:
+def _wrong_log_spaced() -> dict[str, list[Callable[[float, float, int], list[float]]]]:
+    log = np.log10
     return {
-        "linear-spacing": lambda lo, hi, n: np.linspace(lo, hi, n).tolist(),
-        "logspace-takes-exponents": lambda lo, hi, n: np.logspace(lo, hi, n).tolist(),
-        "endpoint-excluded": lambda lo, hi, n: np.logspace(np.log10(lo), np.log10(hi), n,
-                                                           endpoint=False).tolist(),
-        "exponents-not-values": lambda lo, hi, n: np.linspace(np.log10(lo), np.log10(hi),
-                                                              n).tolist(),
-        "wrong-count": lambda lo, hi, n: np.logspace(np.log10(lo), np.log10(hi), n - 1).tolist(),
+        "linear-spacing": [lambda lo, hi, n: np.linspace(lo, hi, n).tolist()],
+        "logspace-takes-exponents": [lambda lo, hi, n: np.logspace(lo, hi, n).tolist()],
+        "endpoint-excluded": [
+            lambda lo, hi, n: np.logspace(log(lo), log(hi), n, endpoint=False).tolist()],
+        "exponents-not-values": [lambda lo, hi, n: np.linspace(log(lo), log(hi), n).tolist()],
+        "wrong-count": [lambda lo, hi, n: np.logspace(log(lo), log(hi), n - 1).tolist(),
+                        lambda lo, hi, n: np.logspace(log(lo), log(hi), n + 1).tolist()],
     }
 
 
-def _as_floats(value: Any, name: str) -> list[float]:
-    if value is None:
+def _as_floats(desc: dict[str, Any], name: str) -> list[float] | None:
+    """The student's values as floats; None (a failure later) when they are no numbers."""
+    if desc["kind"] == "none":
         fail(f"{name} returned None", mistake="returns-none",
              hint="the function computes the values but does not `return` them.")
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        fail(f"{name} should be a list of numbers, but it is {show(value)}",
+    found = values.python(desc, None)
+    if isinstance(found, np.ndarray):
+        found = found.tolist()
+    if not isinstance(found, (list, tuple)) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in found):
+        fail(f"{name} should be a list of numbers, but it is {values.shown(desc)}",
              hint="return a list of floats (a NumPy array or tensor is fine too).")
-    return [float(v) for v in value]
+    return [float(v) for v in found]
 
 
 def _same_values(got: list[float], want: list[float]) -> bool:
-    return close(got, want, abs_tol=1e-12, rel_tol=2e-3)
+    return close(got, want, abs_tol=1e-12, rel_tol=6e-3)  # segkit rounds to 3 digits
 
 
-@check("log_spaced", "log_spaced on 3 grids")
-def check_log_spaced(log_spaced: Callable[[float, float, int], Any]):
-    """``log_spaced(low, high, n)``: n values from low to high, evenly spaced on a log scale."""
-    for low, high, n in _LOG_CASES:
-        call = f"log_spaced({low:g}, {high:g}, {n})"
-        got = _as_floats(log_spaced(low, high, n), call)
+def _ask_log(log_spaced: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    return {"cases": [values.describe(log_spaced(low, high, n))
+                      for low, high, n, _ in cases["cases"]]}
+
+
+def _judge_log(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    grids = list(zip(cases["cases"], answers["cases"], strict=True))
+    got = []
+    for (low, high, n, drawn), desc in grids:
+        with judging(drawn):
+            got.append(_as_floats(desc, f"log_spaced({low:g}, {high:g}, {n})"))
+    for ((low, high, n, drawn), _), mine in zip(grids, got):
         want = experiments.log_spaced(low, high, n)
-        if _same_values(got, want):
+        if _same_values(mine, want):
             continue
-        for mistake, wrong in _wrong_log_spaced().items():
-            if _same_values(got, wrong(low, high, n)):
-                fail(f"{call} is {[f'{v:.3g}' for v in got]}, expected "
-                     f"{[f'{v:.3g}' for v in want]}", mistake=mistake)
-        fail(f"{call} is {[f'{v:.3g}' for v in got]}, expected "
-             f"{[f'{v:.3g}' for v in want]}",
-             hint="each value should be the previous one times the same factor "
-                  "(high / low) ** (1 / (n - 1)), starting at low and ending at high.")
+        call = f"log_spaced({low:g}, {high:g}, {n})"
+        message = (f"{call} is {[f'{v:.3g}' for v in mine]}, expected "
+                   f"{[f'{v:.3g}' for v in want]}")
+        mistake = next((m for m, forms in _wrong_log_spaced().items() for form in forms
+                        if all(_same_values(g, form(lo, hi, k))
+                               for ((lo, hi, k, _), _), g in zip(grids, got))), None)
+        with judging(drawn):
+            fail(message, mistake=mistake, hint=None if mistake else GENERAL_HINT)
     return "3 grids"
+
+
+check_log_spaced = Check(
+    "06", "log_spaced", "log_spaced on 3 grids",
+    references=("segkit.experiments.log_spaced",),
+    draw_cases=_draw_log, ask_student=_ask_log, judge_answers=_judge_log)
 
 
 # =========================================================================== EarlyStopping
@@ -178,10 +204,10 @@ _STOP_MISTAKES: dict[str, dict[str, bool]] = {
 }
 
 
-def _run_stopper(make: Callable[..., Any], kwargs: dict[str, Any], values: list[float]):
+def _run_stopper(make: Callable[..., Any], kwargs: dict[str, Any], curve: list[float]):
     stopper = make(**kwargs)
     decisions = []
-    for value in values:
+    for value in curve:
         decision = stopper.step(value)
         decisions.append(decision)
         if decision is True or (isinstance(decision, (bool, np.bool_)) and bool(decision)):
@@ -197,44 +223,79 @@ def _say_stop(epoch: int | None, n: int) -> str:
     return f"stopped after epoch {epoch}" if epoch else f"ran all {n} epochs"
 
 
-@check("EarlyStopping", "EarlyStopping on 6 validation curves")
-def check_early_stopping(EarlyStopping: type):
-    """``EarlyStopping(patience, min_delta=0.0, mode="max")`` with ``step(value) -> bool``,
-    ``best`` and ``best_epoch``."""
-    for kwargs, values, what in _STOP_CASES:
-        stopper, decisions = _run_stopper(EarlyStopping, kwargs, values)
-        for d in decisions:
-            if not isinstance(d, (bool, np.bool_)):
-                fail(f"step() returned {show(d)}; it should return True (stop) or False",
-                     mistake="returns-none" if d is None else None,
-                     hint="end step() with `return self.bad_epochs >= self.patience`.")
-        ref, ref_decisions = _run_stopper(experiments.EarlyStopping, kwargs, values)
-        got, want = _stop_epoch(decisions), _stop_epoch(ref_decisions)
-        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        if got != want:
-            message = (f"EarlyStopping({args}) fed {what} {values}: it "
-                       f"{_say_stop(got, len(values))}; it should have "
-                       f"{_say_stop(want, len(values))}")
-            for mistake, flags in _STOP_MISTAKES.items():
-                _, wrong = _run_stopper(lambda **kw: _Stopper(**kw, **flags), kwargs, values)
-                if _stop_epoch(wrong) == got:
-                    # the mistake must explain every case, not just this one
-                    if all(_stop_epoch(_run_stopper(lambda **kw: _Stopper(**kw, **flags),
-                                                    k, v)[1])
-                           == _stop_epoch(_run_stopper(EarlyStopping, k, v)[1])
-                           for k, v, _ in _STOP_CASES):
-                        fail(message, mistake=mistake)
-            fail(message, hint="count the epochs in a row without improvement over the "
-                               "BEST value so far, and stop when that count reaches "
-                               "patience.")
-        best = getattr(stopper, "best", None)
-        best_epoch = getattr(stopper, "best_epoch", None)
-        if not (isinstance(best, (int, float)) and math.isclose(best, ref.best)
-                and best_epoch == ref.best_epoch):
-            fail(f"after {what} {values[:len(decisions)]}, best is {show(best)} at "
-                 f"best_epoch {show(best_epoch)}; expected {ref.best:g} at epoch "
-                 f"{ref.best_epoch}", mistake="best-not-tracked")
-    return f"{len(_STOP_CASES)} curves"
+def _draw_stopping(rng: np.random.Generator) -> dict[str, Any]:
+    """The lesson's 6 curves: the first as the lesson shows it (the worked example), the
+    others with drawn values of the same shape (an affine map v -> a + b v with b > 0
+    keeps every comparison, ties included; min_delta is scaled with it)."""
+    cases = []
+    for k, (kwargs, curve, what) in enumerate(_STOP_CASES):
+        if k == 0:
+            a, b = 0.0, 1.0
+        else:
+            b = float(rng.uniform(0.5, 1.2))
+            a = float(rng.uniform(-0.1, 0.1)) if kwargs["mode"] == "max" else \
+                float(rng.uniform(0.0, 0.5))
+        args = dict(kwargs)
+        if "min_delta" in args:
+            args["min_delta"] = round(args["min_delta"] * b, 6)
+        cases.append({"kwargs": args, "curve": [round(a + b * v, 6) for v in curve],
+                      "what": what, "drawn": k > 0})
+    return {"cases": cases}
+
+
+def _ask_stopping(EarlyStopping: Any, cases: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+    answers = []
+    for case in cases["cases"]:
+        stopper, decisions = _run_stopper(EarlyStopping, case["kwargs"], case["curve"])
+        answers.append({"decisions": [values.describe(d) for d in decisions],
+                        "best": values.describe(getattr(stopper, "best", None)),
+                        "best_epoch": values.describe(getattr(stopper, "best_epoch", None))})
+    return {"cases": answers}
+
+
+def _student_stop(answer: dict[str, Any]) -> int | None:
+    decisions = answer["decisions"]
+    return len(decisions) if decisions and decisions[-1].get("value") is True else None
+
+
+def _judge_stopping(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    items = list(zip(cases["cases"], answers["cases"], strict=True))
+    for case, answer in items:
+        for d in answer["decisions"]:
+            if d["kind"] != "bool" and not (d["kind"] == "numpy-scalar" and d["dtype"] == "bool"):
+                with judging(case["drawn"]):
+                    fail(f"step() returned {values.shown(d)}; it should return True (stop) or "
+                         "False", mistake="returns-none" if d["kind"] == "none" else None,
+                         hint="step() returns whether training should stop now.")
+    got = [_student_stop(a) for _, a in items]
+    for (case, answer), mine in zip(items, got):
+        ref, ref_decisions = _run_stopper(experiments.EarlyStopping, case["kwargs"], case["curve"])
+        want = _stop_epoch(ref_decisions)
+        args = ", ".join(f"{k}={v!r}" for k, v in case["kwargs"].items())
+        with judging(case["drawn"]):
+            if mine != want:
+                n = len(case["curve"])
+                message = (f"EarlyStopping({args}) fed {case['what']} {case['curve']}: it "
+                           f"{_say_stop(mine, n)}; it should have {_say_stop(want, n)}")
+                mistake = next((m for m, flags in _STOP_MISTAKES.items() if all(
+                    _stop_epoch(_run_stopper(lambda **kw: _Stopper(**kw, **flags), c["kwargs"],
+                                             c["curve"])[1]) == g
+                    for (c, _), g in zip(items, got))), None)
+                fail(message, mistake=mistake, hint=None if mistake else GENERAL_HINT)
+            best, best_epoch = values.number(answer["best"]), values.python(
+                answer["best_epoch"], None)
+            if best is None or not math.isclose(best, ref.best) or best_epoch != ref.best_epoch:
+                fail(f"after {case['what']} {case['curve'][:len(answer['decisions'])]}, best is "
+                     f"{values.shown(answer['best'])} at best_epoch "
+                     f"{values.shown(answer['best_epoch'])}; expected {ref.best:g} at epoch "
+                     f"{ref.best_epoch}", mistake="best-not-tracked")
+    return f"{len(items)} curves"
+
+
+check_early_stopping = Check(
+    "06", "EarlyStopping", "EarlyStopping on 6 validation curves",
+    references=("segkit.experiments.EarlyStopping",), name="check_early_stopping",
+    draw_cases=_draw_stopping, ask_student=_ask_stopping, judge_answers=_judge_stopping)
 
 
 # =========================================================================== summarize_runs
@@ -254,11 +315,6 @@ _ROWS_GRID = [
     {"batch_size": 8, "kernel_size": 3, "seed": 1, "val_dice": 0.70},
     {"batch_size": 8, "kernel_size": 5, "seed": 1, "val_dice": 0.84},
     {"batch_size": 32, "kernel_size": 3, "seed": 1, "val_dice": 0.50},
-]
-_SUMMARY_CASES = [
-    (_ROWS_LR, ("lr",), "val_dice"),
-    (_ROWS_LR, ("lr",), "best_val_dice"),
-    (_ROWS_GRID, ("batch_size", "kernel_size"), "val_dice"),
 ]
 
 
@@ -289,13 +345,12 @@ def _summary_of(result: Any, by: tuple[str, ...], call: str) -> dict[tuple, dict
              hint="build the list of summary rows and `return` it.")
     if not isinstance(result, (list, tuple)) or not all(isinstance(r, dict) for r in result):
         fail(f"{call} should return a list of dicts (one per setting), but it returned "
-             f"{show(result)}", hint="return a list like [{'lr': 0.01, 'mean': 0.85, "
-                                      "'std': 0.05, 'n': 3}, ...].")
+             f"{result!r}"[:200], hint="return a list of dicts, one per setting.")
     table: dict[tuple, list[dict[str, Any]]] = {}
     for r in result:
         missing = [c for c in (*by, "mean", "std", "n") if c not in r]
         if missing:
-            fail(f"{call}: the summary row {show(r)} has no {missing}", mistake="missing-columns",
+            fail(f"{call}: the summary row {r!r} has no {missing}", mistake="missing-columns",
                  hint=f"each summary row holds the `by` columns {list(by)} and 'mean', 'std' "
                       "and 'n'.")
         table.setdefault(tuple(r[b] for b in by), []).append(r)
@@ -345,50 +400,80 @@ def _fail_split_settings(call: str, result: list[dict], rows: list[dict], by: tu
                        "tuple(row[b] for b in by)) and give one summary row per group.")
 
 
-@check("summarize_runs", "summarize_runs on 3 tables of runs")
-def check_summarize_runs(summarize_runs: Callable[..., Any]):
-    """``summarize_runs(rows, by, key)``: mean, sample std and n of ``key`` per setting."""
-    for rows, by, key in _SUMMARY_CASES:
-        call = f"summarize_runs(rows, by={by!r}, key={key!r})"
-        result = summarize_runs([dict(r) for r in rows], by, key)
-        expected = _group_rows(rows, by, key)
-        if result is None:
-            fail(f"{call} returned None", mistake="returns-none",
-                 hint="build the list of summary rows and `return` it.")
-        if not isinstance(result, (list, tuple)) or not all(isinstance(r, dict)
-                                                            for r in result):
-            fail(f"{call} should return a list of dicts (one per setting), but it "
-                 f"returned {show(result)}",
-                 hint="return a list like [{'lr': 0.01, 'mean': 0.85, 'std': 0.05, "
-                      "'n': 3}, ...].")
-        if len(result) == 1 and len(expected) > 1:
-            fail(f"{call} gave one summary row for {len(rows)} runs of {len(expected)} "
-                 "settings", mistake="not-grouped")
-        if result and not any(b in r for r in result for b in by):
-            others = [c for c in rows[0] if c not in by and c != key
-                      and all(c in r for r in result)]
-            if others:
-                fail(f"{call} grouped the runs by {others[0]!r}, not by {list(by)}",
-                     mistake="grouped-by-wrong-key",
-                     hint=f"group by the `by` columns {list(by)}: the runs of one setting "
-                          "differ only in their seed, and those are the runs to average.")
-        table = _summary_of(result, by, call)
-        if any(len(v) > 1 for v in table.values()):
-            _fail_split_settings(call, result, rows, by, key, len(expected))
-        if _matches(table, expected, by):
-            continue
-        wrong_versions = [
-            ("population-std", _group_rows(rows, by, key, pstd=True)),
-            ("single-run-std-zero", _group_rows(rows, by, key, zero=True)),
-            ("key-ignored", _group_rows(rows, by, "val_dice") if key != "val_dice" else []),
-        ]
-        for mistake, wrong in wrong_versions:
-            if wrong and _matches(table, wrong, by):
-                fail(_summary_message(call, table, expected, by), mistake=mistake)
-        fail(_summary_message(call, table, expected, by),
-             hint="per setting: mean = sum / n, std = sqrt(sum((x - mean)**2) / (n - 1)), "
-                  "NaN when n == 1 (statistics.mean and statistics.stdev do it).")
+def _draw_summary(rng: np.random.Generator) -> dict[str, Any]:
+    """The worked table (learning rates, val_dice), then the same runs with drawn scores
+    summarised by best_val_dice, and a grid of two columns with drawn scores. The runs of a
+    setting are never all neighbours (a groupby without sorting splits them) and one
+    setting has a single run (its std is NaN)."""
+    def drawn(rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
+        out = [dict(r) for r in rows]
+        for r in out:
+            for key in keys:
+                r[key] = round(float(rng.uniform(0.3, 0.95)), 3)
+        return out
+    return {"cases": [
+        {"rows": _ROWS_LR, "by": ["lr"], "key": "val_dice", "drawn": False},
+        {"rows": drawn(_ROWS_LR, ("val_dice", "best_val_dice")), "by": ["lr"],
+         "key": "best_val_dice", "drawn": True},
+        {"rows": drawn(_ROWS_GRID, ("val_dice",)), "by": ["batch_size", "kernel_size"],
+         "key": "val_dice", "drawn": True}]}
+
+
+def _ask_summary(summarize_runs: Any, cases: dict[str, Any]) -> dict[str, Any]:
+    return {"cases": [values.describe(summarize_runs([dict(r) for r in c["rows"]],
+                                                     tuple(c["by"]), c["key"]))
+                      for c in cases["cases"]]}
+
+
+def _judge_summary_case(case: dict[str, Any], desc: dict[str, Any]) -> None:
+    rows, by, key = case["rows"], tuple(case["by"]), case["key"]
+    call = f"summarize_runs(rows, by={by!r}, key={key!r})"
+    result = values.python(desc, None)
+    expected = experiments.summarize(rows, by, key)
+    if desc["kind"] == "none":
+        fail(f"{call} returned None", mistake="returns-none",
+             hint="build the list of summary rows and `return` it.")
+    if not isinstance(result, (list, tuple)) or not all(isinstance(r, dict) for r in result):
+        fail(f"{call} should return a list of dicts (one per setting), but it returned "
+             f"{values.shown(desc)}", hint="return a list of dicts, one per setting, like "
+                                           "[{'lr': 0.01, 'mean': 0.85, 'std': 0.05, 'n': 3}, ...].")
+    if len(result) == 1 and len(expected) > 1:
+        fail(f"{call} gave one summary row for {len(rows)} runs of {len(expected)} settings",
+             mistake="not-grouped")
+    if result and not any(b in r for r in result for b in by):
+        others = [c for c in rows[0] if c not in by and c != key and all(c in r for r in result)]
+        if others:
+            fail(f"{call} grouped the runs by {others[0]!r}, not by {list(by)}",
+                 mistake="grouped-by-wrong-key",
+                 hint=f"group by the `by` columns {list(by)}: the runs of one setting differ "
+                      "only in their seed, and those are the runs to average.")
+    table = _summary_of(result, by, call)
+    if any(len(v) > 1 for v in table.values()):
+        _fail_split_settings(call, result, rows, by, key, len(expected))
+    if _matches(table, expected, by):
+        return
+    wrong_versions = [
+        ("population-std", _group_rows(rows, by, key, pstd=True)),
+        ("single-run-std-zero", _group_rows(rows, by, key, zero=True)),
+        ("key-ignored", _group_rows(rows, by, "val_dice") if key != "val_dice" else []),
+    ]
+    for mistake, wrong in wrong_versions:
+        if wrong and _matches(table, wrong, by):
+            fail(_summary_message(call, table, expected, by), mistake=mistake)
+    fail(_summary_message(call, table, expected, by), hint=GENERAL_HINT)
+
+
+def _judge_summary(cases: dict[str, Any], answers: dict[str, Any]) -> str:
+    for case, desc in zip(cases["cases"], answers["cases"], strict=True):
+        with judging(case["drawn"]):
+            _judge_summary_case(case, desc)
     return "3 tables of runs"
+
+
+check_summarize_runs = Check(
+    "06", "summarize_runs", "summarize_runs on 3 tables of runs",
+    references=("segkit.experiments.summarize",),
+    draw_cases=_draw_summary, ask_student=_ask_summary, judge_answers=_judge_summary)
 
 
 def _summary_message(call, table, expected, by) -> str:
@@ -403,8 +488,8 @@ def _summary_message(call, table, expected, by) -> str:
                 or math.isnan(e["std"]) != math.isnan(float(return_std))
                 or (not math.isnan(e["std"])
                     and not math.isclose(float(return_std), e["std"], abs_tol=1e-6))):
-            return (f"{call}: for {name} got mean {show(g['mean'])}, std {show(return_std)}, "
-                    f"n {show(g['n'])}; expected mean {e['mean']:.4f}, std "
+            return (f"{call}: for {name} got mean {g['mean']!r}, std {return_std!r}, "
+                    f"n {g['n']!r}; expected mean {e['mean']:.4f}, std "
                     f"{'nan' if math.isnan(e['std']) else format(e['std'], '.4f')}, "
                     f"n {e['n']}")
     return f"{call} differs from the expected summary"

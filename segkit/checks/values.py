@@ -33,7 +33,7 @@ import numpy as np
 
 from segkit.checks.core import RAISED, error_record
 
-__all__ = ["array", "call", "describe", "is_number", "number", "shown", "tensor"]
+__all__ = ["array", "call", "describe", "is_number", "number", "python", "shown", "tensor"]
 
 MAX_VALUES = 1 << 20  # values kept per tensor or array
 MAX_ITEMS = 200       # items kept per list, tuple or dict
@@ -211,3 +211,33 @@ def shown(desc: dict[str, Any]) -> str:
         inner = ", ".join(f"{shown(k)}: {shown(v)}" for k, v in desc["items"][:4])
         return "{" + inner + (", ..." if desc["length"] > 4 else "") + "}"
     return desc.get("repr") or f"a {desc.get('type')}"
+
+
+_MISSING = object()
+
+
+def python(desc: dict[str, Any], default: Any = _MISSING) -> Any:
+    """The plain Python value a description stands for: None, bool, int, float, str (a
+    path as its text), lists, tuples, dicts, NumPy arrays (for tensors and arrays, their
+    values). Anything else gives ``default``, or raises ValueError without one."""
+    kind = desc.get("kind")
+    if kind == "none":
+        return None
+    if kind in ("bool", "int", "float", "str", "path"):
+        return desc["value"]
+    if kind == "numpy-scalar" and desc.get("value") is not None:
+        return desc["value"]
+    if kind in ("tensor", "ndarray") and desc.get("values") is not None:
+        return np.asarray(desc["values"])
+    if kind in ("list", "tuple") and desc["length"] == len(desc["items"]):
+        items = [python(item, default) for item in desc["items"]]
+        return tuple(items) if kind == "tuple" else items
+    if kind == "dict" and desc["length"] == len(desc["items"]):
+        out = {}
+        for k, v in desc["items"]:
+            key = python(k, default)
+            out[key if not isinstance(key, (list, np.ndarray)) else repr(key)] = python(v, default)
+        return out
+    if default is _MISSING:
+        raise ValueError(f"no plain value for {shown(desc)}")
+    return default
