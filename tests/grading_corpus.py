@@ -74,12 +74,14 @@ def _kind(source: str, name: str) -> str:
 
 
 def helper_cell(lesson: str, after: bool = False):
-    """Every exercise delegates to a helper defined in a cell of its own."""
+    """Every exercise delegates to a helper defined in a cell of its own, before it (or,
+    for functions, after it and its check: the helper exists when the grader asks)."""
     def build():
         nb = solved(lesson)
         for name, source in solution_code(lesson).items():
             helper = _rename(source, name, f"_my_{name}")
-            if _kind(source, name) == "class":
+            is_class = _kind(source, name) == "class"
+            if is_class:  # a class needs its base when it is defined
                 mine = f"class {name}(_my_{name}):\n    pass\n"
             else:
                 mine = (f"def {name}(*args, **kwargs):\n    \"\"\"Mine.\"\"\"\n"
@@ -87,7 +89,7 @@ def helper_cell(lesson: str, after: bool = False):
             nb = with_code(nb, {name: mine})
             at = next(i for i, c in enumerate(nb.cells)
                       if (c.metadata.get("segkit") or {}).get("exercise") == name)
-            nb.cells.insert(at + (2 if after else 0), code_cell(helper))
+            nb.cells.insert(at + (2 if after and not is_class else 0), code_cell(helper))
         return nb
     return build
 
@@ -651,7 +653,7 @@ def attack_cases() -> list[Case]:
         ("second-answer", acc, _SECOND_ANSWER, "a second answer to one question", True),
     ]
     return [Case(f"attack-{name}", LESSON_04, _attack(exercise, code), (exercise,), route, fast)
-            for name, exercise, code, route, fast in plan]
+            for name, exercise, code, route, fast in plan] + dependent_attacks()
 
 
 # --------------------------------------------------------------------------- hostile files
@@ -737,3 +739,37 @@ def hostile_files(root, solutions) -> dict[str, str]:
         "to-dev-zero/04_metrics.ipynb": "symbolic link",
         "fifo/04_metrics.ipynb": "FIFO",
     }
+
+
+# --------------------------------------------------------------------------- lesson 02: blocks
+
+
+LESSON_02 = "02_unet"
+_LAZY_UNET = '''\
+class UNet(nn.Module):
+    """segkit's own U-Net, looked up only when built: after the blocks were answered."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        self.net = segkit.unet.UNet(*args, **kwargs)
+
+    def forward(self, x):
+        return self.net(x)
+'''
+_SUBCLASS_UNET = "class UNet(segkit.unet.UNet):\n    pass\n"
+
+
+def wrong_block_right_unet():
+    """DoubleConv without padding (a catalogued mistake), every other block right: Down,
+    Up and UNet, which build on DoubleConv, are asked with segkit's DoubleConv."""
+    return with_code(solved(LESSON_02), {"DoubleConv": nbs.mistaken(
+        LESSON_02, "DoubleConv", [("padding=1", "padding=0")])})
+
+
+def dependent_attacks() -> list[Case]:
+    return [Case("attack-02-unet-built-from-segkit-late", LESSON_02,
+                 _attack("UNet", _LAZY_UNET, lesson=LESSON_02), ("UNet",),
+                 "segkit's U-Net looked up after the blocks were answered", True),
+            Case("attack-02-unet-subclass", LESSON_02,
+                 _attack("UNet", _SUBCLASS_UNET, lesson=LESSON_02), ("UNet",),
+                 "a subclass of segkit's U-Net", False)]

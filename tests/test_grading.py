@@ -144,6 +144,29 @@ def test_answers_written_to_the_channel_are_withheld(graded_corpus):
     assert res.status == "review" and "a second answer to one question" in res.hint
 
 
+@pytest.fixture(scope="session")
+def graded_dependent(tmp_path_factory, worker_id):
+    if gradable(corpus.LESSON_02):
+        pytest.skip(gradable(corpus.LESSON_02))
+
+    def make(root: Path):
+        nbs.write(root / "wrong-block" / "02_unet.ipynb", corpus.wrong_block_right_unet())
+        spec, subs, _ = submissions_for([root], solutions_dir=SOLUTIONS)
+        return grade_all(subs, spec, LIMITS, jobs=JOBS)[0]
+    return once_per_session(tmp_path_factory, worker_id, "graded-dependent", make)
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("grading-dependent")
+def test_a_wrong_block_costs_only_its_own_points(graded_dependent):
+    """The later exercises are asked with segkit's DoubleConv once the student's has
+    been answered (and failed): an honest student loses only DoubleConv's points."""
+    statuses = {name: (res.status, res.mistake) for name, res in
+                graded_dependent.exercises.items()}
+    assert statuses == {"DoubleConv": ("fail", "conv-no-padding"), "Down": ("pass", None),
+                        "Up": ("pass", None), "UNet": ("pass", None)}
+
+
 # --------------------------------------------------------------------------- each lesson
 
 
