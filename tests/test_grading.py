@@ -114,9 +114,9 @@ def test_an_attack_earns_nothing_and_says_why(graded_corpus, case):
         res = result.exercises[name]
         assert res.points == 0 and res.status != "pass", (case.route, res)
         assert (res.hint or res.message), (case.route, res)  # a reason, always
-        if res.status == "review":
-            assert res.hint.startswith("review: ") and "tamper" in res.hint or "channel" in \
-                res.hint, res.hint
+        if res.status == "review":  # withheld: the hint says what was tampered with
+            assert res.hint.startswith("review: ") and (
+                "tampered" in res.hint or "channel" in res.hint), res.hint
 
 
 @pytest.mark.notebooks

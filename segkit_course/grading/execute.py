@@ -232,10 +232,14 @@ class _NotebookGrading:
             self.result(name, "review", hint=_CHANNEL_TAMPERED.format(what=what))
 
     def left(self, start: int, status: str, message: str) -> None:
-        """Every exercise from ``start`` on that has no result yet gets ``status``."""
+        """Every exercise from ``start`` on that has no result yet gets ``status`` (a
+        ``review`` says why in its hint, as every review does)."""
         for exercise in self.exercises[start:]:
             if exercise.name not in self.results:
-                self.result(exercise.name, status, message=message)
+                if status == "review":
+                    self.result(exercise.name, status, hint=message)
+                else:
+                    self.result(exercise.name, status, message=message)
 
     def grade(self) -> None:
         from segkit_course.grading.notebook import run_plan
