@@ -155,7 +155,7 @@ def habits(lesson: str):
         sources = {}
         for name, source in solution_code(lesson).items():
             extra = ("import sys, torch\n_calls = 0\nprint(torch.__version__)\n"
-                     "%time _warm = sum(range(10))\nsorted?\n")
+                     "%time _warm = sum(range(10))\ntorch.sigmoid?\n")
             if _kind(source, name) == "def":
                 source = nbs.body_first(source, textwrap.dedent('''\
                     """As in segkit's own code and the course's solutions/ folder."""
@@ -591,6 +591,18 @@ def pixel_accuracy(logits, target):
     return ((logits[:, 0] > 0).long() == target).float().mean().item()
 '''
 
+_THROUGH_MAIN = '''\
+import __main__, sys
+
+def pixel_accuracy(logits, target):
+    return 1.0
+
+for module in (__main__, sys.modules.get("segkit.checks.core")):
+    for name in ("pixel_accuracy", "use", "_checked_by_the_grader"):
+        if module is not None:
+            setattr(module, name, lambda *a, **k: 1.0)
+'''
+
 
 def attack_cases() -> list[Case]:
     dice, iou, acc = "dice_score", "iou_score", "pixel_accuracy"
@@ -619,8 +631,9 @@ def attack_cases() -> list[Case]:
                                               ", fromlist=['x']).dice_score(logits, target, "
                                               "from_logits=True, threshold=threshold)"),
          "__import__ spelled with chr", False),
-        ("exec-hex-payload", iou, f"exec(bytes.fromhex('{_hex(wrap.format(name=iou, body='segkit.metrics.iou_score(logits, target, from_logits=True, threshold=threshold)'))}').decode())\n",
-         "exec of a hex payload via builtins", False),
+        ("exec-hex-payload", iou, "getattr(__import__('builtins'), 'ex' + 'ec')(bytes.fromhex("
+                                  f"'{_hex(wrap.format(name=iou, body='segkit.metrics.iou_score(logits, target, from_logits=True, threshold=threshold)'))}').decode())\n",
+         "exec of a hex payload via getattr(builtins, ...)", False),
         ("use-the-reference", dice, "dice_score = checks.use('dice_score', None, "
                                     "segkit.metrics.dice_score)\n", "checks.use", False),
         ("partial-of-reference", dice, "import functools\ndice_score = functools.partial("
@@ -651,6 +664,8 @@ def attack_cases() -> list[Case]:
         ("network", iou, _NETWORK, "the network", False),
         ("memory-of-others", dice, _MEMORY, "/proc/<pid>/mem and ctypes", False),
         ("second-answer", acc, _SECOND_ANSWER, "a second answer to one question", True),
+        ("patched-through-main", acc, _THROUGH_MAIN, "patching names through __main__",
+         False),
     ]
     return [Case(f"attack-{name}", LESSON_04, _attack(exercise, code), (exercise,), route, fast)
             for name, exercise, code, route, fast in plan] + dependent_attacks()
