@@ -313,8 +313,10 @@ HONEST_04 = [
 ]
 
 FAST_HONEST = {("04_metrics", n) for n in ("helper-cell-before", "exercise-check-use-one-cell",
-                                           "habits", "messy-cells", "functools-partial",
-                                           "callable-instance", "rebound-later")}
+                                           "messy-cells", "functools-partial",
+                                           "callable-instance", "rebound-later")} | {
+    ("00_setup", "habits"), ("03_training", "helper-cell-after"),
+    ("06_experiments", "exercise-check-use-one-cell")}
 HONEST_LESSONS = ["00_setup", "03_training", "04_metrics", "06_experiments"]
 
 

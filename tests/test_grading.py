@@ -81,7 +81,10 @@ def _grade_cases(root: Path, cases: list) -> dict:
 
 @pytest.fixture(scope="session")
 def graded_corpus(tmp_path_factory, worker_id) -> dict:
-    cases = _chosen(corpus.honest_cases()) + _chosen(corpus.attack_cases())
+    """Every notebook of the module's lessons, graded in one run per lesson (each run
+    grades its solution first): the corpora, each lesson's class, the wrong block."""
+    cases = (_chosen(corpus.honest_cases()) + _chosen(corpus.attack_cases())
+             + lesson_cases() + [WRONG_BLOCK])
     return once_per_session(tmp_path_factory, worker_id, "graded-corpus",
                             lambda root: _grade_cases(root, cases))
 
@@ -90,6 +93,12 @@ def _result(graded: dict, case):
     if case.lesson in graded["skipped"]:
         pytest.skip(graded["skipped"][case.lesson])
     return graded["results"][case.name]
+
+
+def _attacked(graded: dict, name: str, exercise: str):
+    """The graded exercise of the attack case ``name``."""
+    case = next(c for c in corpus.attack_cases() if c.name == name)
+    return _result(graded, case).exercises[exercise]
 
 
 # --------------------------------------------------------------------------- the corpora
@@ -122,8 +131,7 @@ def test_an_attack_earns_nothing_and_says_why(graded_corpus, case):
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("grading-corpus")
 def test_calling_segkits_answer_is_flagged_and_earns_nothing(graded_corpus):
-    case = next(c for c in corpus.attack_cases() if c.name == "attack-segkit-function")
-    res = _result(graded_corpus, case).exercises["dice_score"]
+    res = _attacked(graded_corpus, "attack-segkit-function", "dice_score")
     assert res.status == "error" and "not available while grading" in res.hint
     assert any("segkit's own version" in flag for flag in res.flags)
 
@@ -131,38 +139,28 @@ def test_calling_segkits_answer_is_flagged_and_earns_nothing(graded_corpus):
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("grading-corpus")
 def test_flags_never_cost_an_honest_student_a_point(graded_corpus):
-    flagged = [r for r in graded_corpus["results"].values()
-               if r.flags and not r.student.startswith("attack-")]
+    honest = {case.name for case in corpus.honest_cases()}
+    flagged = [r for name, r in graded_corpus["results"].items() if r.flags and name in honest]
     assert all(r.points == r.max_points for r in flagged)
 
 
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("grading-corpus")
 def test_answers_written_to_the_channel_are_withheld(graded_corpus):
-    case = next(c for c in corpus.attack_cases() if c.name == "attack-second-answer")
-    res = _result(graded_corpus, case).exercises["pixel_accuracy"]
+    res = _attacked(graded_corpus, "attack-second-answer", "pixel_accuracy")
     assert res.status == "review" and "a second answer to one question" in res.hint
 
 
-@pytest.fixture(scope="session")
-def graded_dependent(tmp_path_factory, worker_id):
-    if gradable(corpus.LESSON_02):
-        pytest.skip(gradable(corpus.LESSON_02))
-
-    def make(root: Path):
-        nbs.write(root / "wrong-block" / "02_unet.ipynb", corpus.wrong_block_right_unet())
-        spec, subs, _ = submissions_for([root], solutions_dir=SOLUTIONS)
-        return grade_all(subs, spec, LIMITS, jobs=JOBS)[0]
-    return once_per_session(tmp_path_factory, worker_id, "graded-dependent", make)
+WRONG_BLOCK = corpus.Case("02-wrong-block", corpus.LESSON_02, corpus.wrong_block_right_unet)
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("grading-dependent")
-def test_a_wrong_block_costs_only_its_own_points(graded_dependent):
+@pytest.mark.xdist_group("grading-corpus")
+def test_a_wrong_block_costs_only_its_own_points(graded_corpus):
     """The later exercises are asked with segkit's DoubleConv once the student's has
     been answered (and failed): an honest student loses only DoubleConv's points."""
     statuses = {name: (res.status, res.mistake) for name, res in
-                graded_dependent.exercises.items()}
+                _result(graded_corpus, WRONG_BLOCK).exercises.items()}
     assert statuses == {"DoubleConv": ("fail", "conv-no-padding"), "Down": ("pass", None),
                         "Up": ("pass", None), "UNet": ("pass", None)}
 
@@ -198,35 +196,30 @@ MISTAKES: dict[str, list[tuple[str, str, list[tuple[str, str]]]]] = {
 LESSONS = sorted(path.stem for path in SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def _lesson_class(root: Path) -> dict:
-    out = {}
+def lesson_cases() -> list:
+    """For each lesson of MISTAKES: the solution, the lesson as handed out, and a
+    catalogued mistake in every exercise."""
+    cases = []
     for lesson in [name for name in LESSONS if name in MISTAKES]:
-        if gradable(lesson):
-            out[lesson] = gradable(lesson)
-            continue
-        wrong = {ex: nbs.mistaken(lesson, ex, edits) for ex, _, edits in MISTAKES[lesson]}
-        nbs.write(root / lesson / "solved" / f"{lesson}.ipynb", nbs.solved(lesson))
-        nbs.write(root / lesson / "unsolved" / f"{lesson}.ipynb", nbs.slim(lesson))
-        nbs.write(root / lesson / "mistaken" / f"{lesson}.ipynb",
-                  nbs.with_code(nbs.solved(lesson), wrong))
-        spec, subs, _ = submissions_for([root / lesson], solutions_dir=SOLUTIONS)
-        out[lesson] = (spec, grade_all(subs, spec, LIMITS, jobs=JOBS))
-    return out
-
-
-@pytest.fixture(scope="session")
-def graded_lessons(tmp_path_factory, worker_id) -> dict:
-    return once_per_session(tmp_path_factory, worker_id, "graded-lessons", _lesson_class)
+        wrong = {ex: edits for ex, _, edits in MISTAKES[lesson]}
+        cases += [
+            corpus.Case(f"{lesson[:2]}-solved", lesson, lambda l=lesson: nbs.solved(l)),
+            corpus.Case(f"{lesson[:2]}-unsolved", lesson, lambda l=lesson: nbs.slim(l)),
+            corpus.Case(f"{lesson[:2]}-mistaken", lesson, lambda l=lesson, w=wrong: (
+                nbs.with_code(nbs.solved(l), {ex: nbs.mistaken(l, ex, e)
+                                              for ex, e in w.items()})))]
+    return cases
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("grading-lessons")
+@pytest.mark.xdist_group("grading-corpus")
 @pytest.mark.parametrize("lesson", [name for name in LESSONS if name in MISTAKES])
-def test_a_lessons_class_gets_the_checks_own_verdicts(graded_lessons, lesson):
-    if isinstance(graded_lessons[lesson], str):
-        pytest.skip(graded_lessons[lesson])
-    spec, results = graded_lessons[lesson]
-    by = {r.student.split("/")[0]: r for r in results}
+def test_a_lessons_class_gets_the_checks_own_verdicts(graded_corpus, lesson):
+    if lesson in graded_corpus["skipped"]:
+        pytest.skip(graded_corpus["skipped"][lesson])
+    spec = read_lesson(SOLUTIONS / f"{lesson}.ipynb")
+    by = {kind: graded_corpus["results"][f"{lesson[:2]}-{kind}"]
+          for kind in ("solved", "unsolved", "mistaken")}
     assert {n: r.status for n, r in by["solved"].exercises.items()} == {
         ex.name: "pass" for ex in spec.exercises}
     assert {r.status for r in by["unsolved"].exercises.values()} == {"not done"}
