@@ -176,7 +176,7 @@ def time_to_dice(device, tiny: bool, budget_s: float, folder: Path) -> list[dict
     from segkit.recipe import run_training
 
     root = toydata.generate("carvana", folder / "toy_carvana",
-                            n=24 if tiny else None, size=(72, 48) if tiny else None)
+                            n=24 if tiny else None, size=(48, 72) if tiny else None)
     rows = []
     for label, extra in (("default", []), ("--precision fp32", ["--precision", "fp32"])):
         argv = ["train", "--data-root", str(root), "--out-dir", str(folder / label.strip("-")),
@@ -207,10 +207,10 @@ def loader_figures(tiny: bool, folder: Path, steps: list[dict]) -> dict:
     from segkit import data, toydata
     from segkit.cache import ResizedCache
 
-    n, full, size = (12, (480, 320), (40, 60)) if tiny else (24, (1918, 1280), (160, 240))
+    n, full, size = (12, (320, 480), (40, 60)) if tiny else (24, (1280, 1918), (160, 240))
     t0 = time.perf_counter()
     root = toydata.generate("carvana", folder / "carvana_full", n=n, size=full)
-    out = {"files": f"{full[0]}x{full[1]}", "size": f"{size[1]}x{size[0]}", "images": n,
+    out = {"files": f"{full[1]}x{full[0]}", "size": f"{size[1]}x{size[0]}", "images": n,
            "generate_s": round(time.perf_counter() - t0, 1)}
     for label, cache in (("uncached", None), ("cached", ResizedCache(size))):
         train_ds, _, _ = data.carvana_datasets(root, size=size, cache=cache)

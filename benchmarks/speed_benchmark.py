@@ -91,35 +91,38 @@ def section_steps(args) -> list[dict]:
 
 
 def section_loop(args) -> list[dict]:
-    """train_one_epoch vs a bare loop: same model copy, same batches, interleaved."""
-    from segkit.training import train_one_epoch
+    """train_one_epoch (wrapped as segkit train wraps it) vs a bare loop: same model copy,
+    same batches, interleaved."""
+    from segkit.training import clip_gradients, train_one_epoch
 
     settings = speed.speed_settings("cpu", "auto", channels_last=True)
     batches = [batch(8, (64, 96), seed=i) for i in range(6)]
     loss_fn = BCEDiceLoss()
     torch.manual_seed(0)
-    model = speed.prepare_model(UNet(3, 1, base=16, depth=4), settings)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    plain = UNet(3, 1, base=16, depth=4).to(memory_format=torch.channels_last)
+    model = speed.prepare_model(plain, settings)  # plain, wrapped in a FastModel
+    opt = torch.optim.AdamW(plain.parameters(), lr=1e-4)
+    segkit_opt = torch.optim.AdamW(plain.parameters(), lr=1e-4)
+    clip_gradients(segkit_opt, 1.0)  # as segkit train clips: a hook on the optimizer
 
     def bare():
         t0 = time.perf_counter()
-        model.train()
+        plain.train()
         for images, masks in batches:
             images = images.contiguous(memory_format=torch.channels_last)
             opt.zero_grad(set_to_none=True)
             with speed.autocast("cpu", settings.dtype):
-                logits = model(images)
+                logits = plain(images)
             loss = loss_fn(logits.float(), masks)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(plain.parameters(), 1.0)
             opt.step()
             loss.item()
         return 48 / (time.perf_counter() - t0)
 
     def segkit_loop():
         t0 = time.perf_counter()
-        train_one_epoch(model, batches, loss_fn, opt, "cpu", clip_grad=1.0, show_progress=False,
-                        amp_dtype=settings.dtype, channels_last=True)
+        train_one_epoch(model, batches, loss_fn, segkit_opt, "cpu")
         return 48 / (time.perf_counter() - t0)
 
     bare(), segkit_loop()  # warm-up
@@ -163,7 +166,7 @@ def section_loader(args) -> list[dict]:
     root = Path(args.work) / "carvana_1918x1280"
     if not (root / "train").is_dir():
         print(f"  generating toy Carvana at 1918x1280 ({args.big_n} images) in {root} ...", flush=True)
-        toydata.generate("carvana", root, n=args.big_n, size=(1918, 1280))
+        toydata.generate("carvana", root, n=args.big_n, size=(1280, 1918))
     size, bs = (160, 240), 16
     setups, variants = {}, {}
     caches = {"no cache": None, "memory cache": ResizedCache(size),

@@ -1,23 +1,30 @@
-"""segkit: the small helper package behind the segkit U-Net course.
+"""segkit: the runtime of the segkit U-Net course, what the lessons import.
 
-Each module holds one idea of the course. The lessons that use it are in brackets
-(lessons NN are ``lessons/NN_*.ipynb``); "tools" are the command line and the course's
-own machinery, which no lesson imports.
+Each module holds one idea of the course. The lessons that define or use it are in
+brackets (lessons NN are ``lessons/NN_*.ipynb``); "tools" are the command line and the
+benchmarks, which no lesson imports. The course's machinery (building, running, checking
+and grading the notebooks) is the separate package ``segkit_course``, which segkit never
+imports.
 
 - ``segkit.toydata``     generated toy datasets in the real datasets' layouts [00-05, 07-10]
 - ``segkit.realdata``    fetching and preparing the real datasets [00; via fetch]
-- ``segkit.masks``       reading masks and converting them to class indices [00, 01, 07]
-- ``segkit.data``        Dataset classes, train/val split, DataLoaders [01-05, 08, 10]
+- ``segkit.imageio``     opening image files (every reader does it here) and reading them
+  faithfully: 16-bit, float, palette, alpha [00, 07, 09; via data, masks, predict, audit]
+- ``segkit.masks``       reading masks and converting them to class indices [01, 07; via data]
+- ``segkit.data``        Dataset classes (Carvana, VOC, a pair of folders), train/val split,
+  DataLoaders [01-05, 08-10]
 - ``segkit.transforms``  paired augmentation (torchvision.transforms.v2) [01, 02]
-- ``segkit.unet``        the U-Net and its blocks [00, 02-06, 08, 10]
+- ``segkit.unet``        the U-Net and its blocks (defined in lesson 02) [00, 02-06, 08, 10]
 - ``segkit.shapes``      tracing tensor shapes through a model [02]
-- ``segkit.metrics``     pixel accuracy, Dice, IoU, confusion matrices [03, 04, 05, 07, 09]
+- ``segkit.metrics``     pixel accuracy, Dice, IoU (lesson 04's answers), confusion matrices,
+  mIoU [03, 04, 05, 07, 09]
 - ``segkit.losses``      BCE, soft Dice, BCE+Dice, weighted cross-entropy [03, 05, 08, 10]
-- ``segkit.training``    train_one_epoch / evaluate / fit [03, 04, 08]
+- ``segkit.training``    train_one_epoch / validate / fit, lesson 03's loop [03, 04, 06, 08]
 - ``segkit.checkpoint``  atomic checkpoints, safe loading [03, 07, 09]
 - ``segkit.device``      device choice and seeding [00, 03, 08-10]
 - ``segkit.progress``    progress bars: a widget in Jupyter, text in a terminal [via training]
-- ``segkit.recipe``      one training run from start to finish, ``segkit train`` [04, 06, 07, 09, 10]
+- ``segkit.recipe``      one training run from start to finish, ``segkit train``: the table of
+  defaults, the presets, the wrapping of lesson 03's loop [04, 06, 07, 09, 10]
 - ``segkit.baselines``   the best single-threshold segmenter, the bar a U-Net must beat
   [tools: benchmarks/threshold_baseline.py, datasets/README.md]
 - ``segkit.experiments`` learning-rate grids, early stopping, run summaries [06]
@@ -25,26 +32,23 @@ own machinery, which no lesson imports.
 - ``segkit.export``      exporting a trained U-Net and checking the export [07]
 - ``segkit.pretrained``  U-Nets on torchvision encoders, pretrained weights offline [08]
 - ``segkit.viz``         pictures of images, masks and predictions [00-05, 07]
-- ``segkit.imageio``     reading any image faithfully (16-bit, float, palette, alpha) [09; via
-  data, predict, evaluation]
-- ``segkit.folders``     pairing a folder of images with a folder of masks [09]
+- ``segkit.folders``     pairing a folder of images with a folder of masks by name [09; via data]
 - ``segkit.labels``      what the mask values mean: foreground, ignore, classes [09]
-- ``segkit.datacheck``   checking a whole dataset before the first epoch [09]
+- ``segkit.audit``       auditing a whole dataset before the first epoch [09]
 - ``segkit.owndata``     train/val sets from your own folders, ``segkit train --images`` [09]
 - ``segkit.evaluation``  scoring a checkpoint on a labelled folder, ``segkit evaluate`` [09]
 - ``segkit.tiling``      sliding-window prediction of large images [via predict]
 - ``segkit.fetch``       ``segkit fetch``: the real datasets, checksummed [tools]
-- ``segkit.speed``       mixed precision, channels_last, torch.compile, loader settings
-  [10; via recipe]
+- ``segkit.speed``       mixed precision, channels_last, torch.compile around the model,
+  loader settings [10; via recipe]
 - ``segkit.cache``       decoded, resized images kept for the next epochs [10; via recipe]
 - ``segkit.distributed`` data-parallel training under torchrun [10; via recipe]
+- ``segkit.budget``      a budget of training seconds: its deadline and its cosine schedule
+  [via recipe]
 - ``segkit.timing``      measuring img/s of a step or a loader [10; tools: benchmarks/]
 - ``segkit.checks``      the exercises' checks and their mistake catalogue [00-10]
 - ``segkit.errors``      ``SegkitError`` and ``DataError``, what segkit raises [all]
 - ``segkit.failures``    one clear message for every failure of a ``segkit`` command [tools]
-- ``segkit_course``      building lessons from solutions, running and verifying them [tools]
-- ``segkit_course.grading``     grading a class's notebooks, ``segkit grade`` [tools]
-- ``segkit_course.sandbox``     sandboxes and guarded kernels for code the tools did not write [tools]
 - ``segkit.cli``         the ``segkit`` command line, the one entry point [tools]
 """
 

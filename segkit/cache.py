@@ -40,7 +40,7 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
-from segkit.masks import mask_to_index, read_image
+from segkit.imageio import is_8_bit, load_image
 
 #: Bump when the cached arrays change meaning; older entries are then ignored.
 CACHE_VERSION = 1
@@ -85,7 +85,7 @@ class ResizedCache:
     def key(self, dataset, index: int) -> str:
         """The entry's name: a hash of both files' identity and of how they are read."""
         parts = [CACHE_VERSION, self.size, dataset.image_mode, dataset.mask_convention,
-                 dataset.num_classes]
+                 dataset.num_classes, getattr(dataset, "spec", None)]
         for path in (dataset.image_paths[index], dataset.mask_paths[index]):
             st = Path(path).stat()
             parts += [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
@@ -133,14 +133,11 @@ def load_resized(dataset, index: int, size: tuple[int, int]) -> tuple[np.ndarray
     """Pair ``index`` of a segkit dataset decoded and resized to ``size`` (H, W):
     image (C, H, W) uint8 (antialiased bilinear), mask (H, W) uint8 class indices (nearest).
 
-    Raises the dataset's own DataError when a file is unreadable or the sizes differ."""
+    The mask is read as the dataset reads its masks (``dataset.mask_indices``). Raises
+    the dataset's own DataError when a file is unreadable or the sizes differ."""
     image_path, mask_path = dataset.image_paths[index], dataset.mask_paths[index]
     try:
-        with Image.open(image_path) as im:
-            full = im.size
-            if im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 when that is still >= size
-                im.draft(dataset.image_mode, (size[1], size[0]))
-            im = im.convert(dataset.image_mode)
+        image, full = _small_image(image_path, dataset.image_mode, size)
         with Image.open(mask_path) as mk:
             mk.load()
             mask_full = mk.size
@@ -150,11 +147,25 @@ def load_resized(dataset, index: int, size: tuple[int, int]) -> tuple[np.ndarray
         raise
     if full != mask_full:
         dataset.load_pair(index)  # raises the size-mismatch DataError
-    image = TF.pil_to_tensor(im)
-    image = TF.resize(image, list(size), antialias=True)
-    mask = mask_to_index(small_mask, convention=dataset.mask_convention,
-                         num_classes=dataset.num_classes, path=mask_path)
+    mask = dataset.mask_indices(small_mask, mask_path)
     return image.numpy(), mask.astype(np.uint8)
+
+
+def _small_image(path: Path, mode: str, size: tuple[int, int]) -> tuple[torch.Tensor, tuple]:
+    """(C, H, W) uint8 image at ``size`` (antialiased) and the file's own size (W, H).
+
+    An 8-bit JPEG much larger than ``size`` is decoded at 1/2, 1/4 or 1/8 of its size
+    directly (PIL's ``draft``); a 16-bit or float image is scaled faithfully by
+    ``segkit.imageio.load_image`` (never clipped to white) before it becomes 8-bit."""
+    with Image.open(path) as im:
+        full = im.size
+        if not is_8_bit(im.mode):
+            image = TF.resize(load_image(path, mode), list(size), antialias=True)
+            return TF.to_dtype(image.clamp(0, 1), torch.uint8, scale=True), full
+        if im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 when that is still >= size
+            im.draft(mode, (size[1], size[0]))
+        pixels = TF.pil_to_tensor(im.convert(mode))
+    return TF.resize(pixels, list(size), antialias=True), full
 
 
 def choose_cache(mode: str, size: tuple[int, int], n_images: int, channels: int = 3,

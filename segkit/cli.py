@@ -25,8 +25,9 @@ from pathlib import Path
 from segkit.failures import describe, wants_traceback
 
 
-def _size(text: str) -> tuple[int, int]:
-    """Parse "96x64" (W x H, as image viewers say it) into (H, W)."""
+def image_size(text: str) -> tuple[int, int]:
+    """Parse "96x64" (W x H, as image viewers say it) into (H, W), the order segkit holds
+    sizes in everywhere: the command line's edge is the only place that flips them."""
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -39,19 +40,17 @@ def _size(text: str) -> tuple[int, int]:
 def cmd_generate(args: argparse.Namespace) -> int:
     from segkit import toydata
 
-    size = None
-    if args.size:
-        h, w = _size(args.size)
-        size = (w, h)
-    root = toydata.generate(args.name, args.root, n=args.n, size=size, seed=args.seed,
+    root = toydata.generate(args.name, args.root, n=args.n, size=args.size, seed=args.seed,
                             overwrite=args.overwrite)
     print(f"wrote toy {args.name} to {root}")
     return 0
 
 
 def train_config(args: argparse.Namespace):
-    """The TrainConfig that ``segkit train`` runs: the options given, defaults for the rest."""
-    from segkit.recipe import TrainConfig
+    """The TrainConfig that ``segkit train`` runs: the options given, and for the rest the
+    preset (by default the one named after the dataset) and the table of defaults
+    (``segkit.recipe.DEFAULTS``), as ``run_training(TrainConfig(...))`` would."""
+    from segkit.recipe import TrainConfig, preset_for
 
     fields = {k: v for k, v in vars(args).items()
               if k in TrainConfig.__dataclass_fields__ and v is not None}
@@ -59,17 +58,9 @@ def train_config(args: argparse.Namespace):
         fields["max_seconds"] = None
     if getattr(args, "no_bf16", False):
         fields["precision"] = "fp32"
-    from segkit.recipe import CLI_DEFAULTS, CLI_RECIPE_DEFAULTS
-
-    for name, value in CLI_DEFAULTS.items():  # what measures faster on the command line
-        fields.setdefault(name, value)
     dataset = fields.get("dataset") or ("folder" if fields.get("images") else "carvana")
-    if not fields.get("preset"):  # the recipe tuned for that dataset (none for your own)
-        for name, value in CLI_RECIPE_DEFAULTS.get(dataset, {}).items():
-            fields.setdefault(name, value)
-    if "out_dir" not in fields:
-        fields["out_dir"] = f"runs/{dataset}"
-    return TrainConfig(**fields)
+    preset = fields.pop("preset", None) or preset_for(dataset)
+    return TrainConfig(**fields, preset=None if preset == "none" else preset)
 
 
 MODEL_OPTIONS = ("base", "depth", "kernel_size", "bilinear")
@@ -109,7 +100,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from segkit.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
     from segkit.device import pick_device
     from segkit.recipe import TrainConfig, build_datasets, build_loss
-    from segkit.training import evaluate
+    from segkit.training import validate
 
     ckpt = load_checkpoint(args.checkpoint)
     saved = dict(ckpt.get("train_config") or {})
@@ -132,7 +123,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _, val_loader = data.make_loaders(train_ds, val_ds, cfg.batch_size, seed=cfg.seed)
     loss_fn = build_loss(cfg, train_ds, num_classes)
     with torch.no_grad():
-        result = evaluate(model, val_loader, loss_fn, device,
+        result = validate(model, val_loader, loss_fn, device,
                           num_classes=None if num_classes == 1 else num_classes)
     print(f"checkpoint {args.checkpoint} (epoch {ckpt['epoch']}), {len(val_ds)} val images:")
     for k, v in result.items():
@@ -218,10 +209,10 @@ def add_own_data_options(p: argparse.ArgumentParser, *, training: bool) -> None:
                    help="share of the pairs kept for validation, split with --seed (default 0.2)")
     g.add_argument("--image-mode", dest="image_mode", choices=["RGB", "L"],
                    help="read images as colour or grey (default: as the first image is)")
-    g.add_argument("--skip-data-check", dest="skip_data_check", action="store_true",
-                   default=None, help="do not open every pair before training")
+    g.add_argument("--skip-audit", "--skip-data-check", dest="skip_audit", action="store_true",
+                   default=None, help="do not audit the data (open every pair) before training")
     g.add_argument("--drop-bad-files", dest="drop_bad_files", action="store_true",
-                   default=None, help="train without the pairs the data check finds bad")
+                   default=None, help="train without the pairs the audit finds bad")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -257,66 +248,117 @@ def _add_generate(sub) -> None:
     p.add_argument("name", choices=["carvana", "seasky", "voc", "cells"])
     p.add_argument("root", help="folder to write to (created)")
     p.add_argument("--n", type=int, default=None, help="number of images (default: the embedded size)")
-    p.add_argument("--size", default=None, help="image size WxH, e.g. 240x160")
+    p.add_argument("--size", type=image_size, default=None,
+                   help="image size WxH, e.g. 240x160 (default: the dataset's own)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     p.set_defaults(func=cmd_generate)
+
+
+def table_default(name: str) -> str:
+    """What the table of defaults (and the presets) say for setting ``name``, for --help:
+    the help text always tells what ``segkit.recipe`` does."""
+    from segkit.recipe import DATASET_DEFAULTS, DEFAULTS, PRESETS
+
+    def shown(value) -> str:
+        if isinstance(value, tuple):  # a size (H, W), shown as the option takes it: WxH
+            return f"{value[1]}x{value[0]}"
+        return "on" if value is True else "off" if value is False else f"{value:g}" \
+            if isinstance(value, float) else str(value)
+
+    if name in DEFAULTS:
+        text = f"default {shown(DEFAULTS[name])}"
+    else:
+        text = "default " + ", ".join(f"{dataset} {shown(column[name])}"
+                                      for dataset, column in DATASET_DEFAULTS.items())
+    presets = [f"{preset} {shown(values[name])}" for preset, values in PRESETS.items()
+               if name in values]
+    return text + (f"; preset {', '.join(presets)}" if presets else "")
 
 
 def add_speed_options(p: argparse.ArgumentParser) -> None:
     """--precision, --channels-last, --compile, --cache, --num-workers (segkit.speed)."""
     speed = p.add_argument_group("speed (see segkit.speed)")
     speed.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
-                       help="auto (default): bf16 autocast on CPUs with avx512_bf16/AMX and "
-                            "on GPUs that have it, fp16 with a GradScaler on older GPUs, "
-                            "else fp32")
+                       help="auto: bf16 autocast on CPUs with avx512_bf16/AMX and on GPUs "
+                            "that have it, fp16 with a GradScaler on older GPUs, else fp32 "
+                            f"({table_default('precision')})")
     speed.add_argument("--no-bf16", action="store_true", help="the same as --precision fp32")
     speed.add_argument("--channels-last", dest="channels_last",
                        action=argparse.BooleanOptionalAction, default=None,
-                       help="channels_last memory layout (default: on)")
+                       help=f"channels_last memory layout ({table_default('channels_last')})")
     speed.add_argument("--compile", action="store_true", default=None,
                        help="torch.compile the model (slow first steps; for long GPU runs)")
     speed.add_argument("--cache", choices=["auto", "memory", "disk", "none"],
                        help="keep decoded, resized images for the next epochs: in memory, "
-                            "or on disk as uint8 .npy for large sets (default auto: memory "
-                            "up to 1 GiB, else disk); see segkit.cache")
+                            "or on disk as uint8 .npy for large sets (auto: memory up to "
+                            f"1 GiB, else disk; {table_default('cache')}); see segkit.cache")
     speed.add_argument("--cache-dir", dest="cache_dir",
                        help="disk cache folder (default ~/.cache/segkit/resized)")
     speed.add_argument("--num-workers", dest="num_workers", type=int,
                        help="DataLoader worker processes (default: chosen per device)")
 
 
-def _add_train(sub) -> None:
-    """The ``segkit train`` subcommand and its options."""
-    p = sub.add_parser("train", help="train a U-Net (default: toy Carvana, under a minute on CPU)",
-                       description="Train a U-Net; prints one line per epoch and saves "
-                                   "last.pt/best.pt, history.csv and predictions.png in --out-dir.")
-    p.add_argument("--dataset", choices=["carvana", "seasky", "voc"])
-    p.add_argument("--data-root", dest="data_root", help="dataset folder (default: embedded toy copy)")
-    p.add_argument("--size", type=_size, help="training size WxH (default 96x64; voc 64x64)")
-    p.add_argument("--base", type=int, help="channels of the first block (default 16)")
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """--size, --base, --depth, --kernel-size, --bilinear."""
+    p.add_argument("--size", type=image_size, help=f"training size WxH ({table_default('size')})")
+    p.add_argument("--base", type=int,
+                   help=f"channels of the first block ({table_default('base')})")
     p.add_argument("--depth", type=int,
-                   help="number of down/up steps (default: carvana 3, seasky 4, voc 2; "
-                        "4 with a --preset)")
-    p.add_argument("--kernel-size", dest="kernel_size", type=int)
+                   help=f"number of down/up steps ({table_default('depth')})")
+    p.add_argument("--kernel-size", dest="kernel_size", type=int,
+                   help=f"convolution kernel size ({table_default('kernel_size')})")
     p.add_argument("--bilinear", action="store_true", default=None,
                    help="bilinear upsampling instead of transposed convolutions")
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--epochs", type=int)
+
+
+def add_optimizer_options(p: argparse.ArgumentParser) -> None:
+    """--batch-size, --epochs, the time budget, the optimizer, the loss and the schedule."""
+    p.add_argument("--batch-size", dest="batch_size", type=int,
+                   help=f"images per step ({table_default('batch_size')})")
+    p.add_argument("--epochs", type=int, help=f"passes over the data ({table_default('epochs')})")
     p.add_argument("--max-seconds", dest="max_seconds", type=float,
-                   help="stop after this much training time (default 60)")
+                   help=f"stop after this much training time ({table_default('max_seconds')})")
     p.add_argument("--no-time-limit", action="store_true", help="train all epochs")
-    p.add_argument("--optimizer", choices=["adamw", "adam", "sgd", "rmsprop"])
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", dest="weight_decay", type=float)
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--loss", choices=["auto", "bce", "dice", "bce_dice", "ce", "weighted_ce"])
+    p.add_argument("--optimizer", choices=["adamw", "adam", "sgd", "rmsprop"],
+                   help=table_default("optimizer"))
+    p.add_argument("--lr", type=float, help=f"learning rate ({table_default('lr')})")
+    p.add_argument("--weight-decay", dest="weight_decay", type=float,
+                   help=table_default("weight_decay"))
+    p.add_argument("--momentum", type=float, help=table_default("momentum"))
+    p.add_argument("--clip-grad", dest="clip_grad", type=float,
+                   help=f"clip the gradients' norm to this; 0: no clipping "
+                        f"({table_default('clip_grad')})")
+    p.add_argument("--loss", choices=["auto", "bce", "dice", "bce_dice", "ce", "weighted_ce"],
+                   help=f"auto: bce_dice for binary masks, weighted_ce for classes "
+                        f"({table_default('loss')})")
     p.add_argument("--scheduler", choices=["cosine", "plateau", "none"],
-                   help="cosine (default): down to 0 over the time budget, or over the epochs "
-                        "with --no-time-limit; plateau: halve on a stalled val loss")
+                   help="cosine: down to 0 over the time budget, or over the epochs with "
+                        "--no-time-limit; plateau: halve on a stalled val loss "
+                        f"({table_default('scheduler')})")
+
+
+def _add_train(sub) -> None:
+    """The ``segkit train`` subcommand and its options."""
+    from segkit.recipe import PRESETS, describe_preset
+
+    p = sub.add_parser("train", help="train a U-Net (default: toy Carvana, under a minute on CPU)",
+                       description="Train a U-Net; prints one line per epoch and saves "
+                                   "last.pt/best.pt, history.csv, config.json and "
+                                   "predictions.png in --out-dir. Every option left out "
+                                   "comes from the preset, then from the table of defaults "
+                                   "(segkit.recipe.DEFAULTS).")
+    p.add_argument("--dataset", choices=["carvana", "seasky", "voc"])
+    p.add_argument("--data-root", dest="data_root", help="dataset folder (default: embedded toy copy)")
+    p.add_argument("--preset", choices=[*PRESETS, "none"],
+                   help="a named recipe, options you give win over it: "
+                        + "; ".join(describe_preset(name)[len("preset: "):] for name in PRESETS)
+                        + ". Default: the one named after the dataset (carvana), else none "
+                          "(the table alone)")
+    add_model_options(p)
+    add_optimizer_options(p)
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="flips and small changes of the training images (default: on for "
-                        "seasky and with a --preset; off for carvana and voc)")
+                   help=f"flips and small changes of the training images ({table_default('augment')})")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"])
     p.add_argument("--out-dir", dest="out_dir",
@@ -324,9 +366,6 @@ def _add_train(sub) -> None:
                         "a run is kept and this run goes to <folder>-2, -3, ...")
     p.add_argument("--resume", help="continue from this checkpoint (e.g. runs/carvana/last.pt), "
                                     "in its own folder unless --out-dir is given")
-    p.add_argument("--preset", choices=["rmsprop-1e-5"],
-                   help="rmsprop-1e-5: a student project's Carvana settings (RMSprop lr 1e-5, "
-                        "momentum 0.999, batch 1), which learn slowly (lesson 03)")
     add_own_data_options(p, training=True)
     add_speed_options(p)
     p.set_defaults(func=cmd_train)

@@ -15,9 +15,13 @@ Layouts read (the same code reads the toy datasets and the real ones):
 - Carvana: ``<root>/train/<id>_NN.jpg`` and ``<root>/train_masks/<id>_NN_mask.gif``
 - Pascal VOC 2012: ``<root>/VOCdevkit/VOC2012/JPEGImages/<name>.jpg``,
   ``SegmentationClass/<name>.png``, ``ImageSets/Segmentation/<split>.txt``
-- a pair of folders: ``<images_dir>/<stem>.<ext>`` and
-  ``<masks_dir>/<stem><mask_suffix>.<ext>`` (sea/sky, your own data,
-  Oxford-IIIT Pet images/ + annotations/trimaps/)
+- a pair of folders, paired by ``segkit.folders.pair_folders``: identical names,
+  ``<stem>.<ext>`` + ``<stem><mask_suffix>.<ext>``, or name patterns with ``{id}``
+  (sea/sky, your own data, Oxford-IIIT Pet images/ + annotations/trimaps/)
+
+How masks become class indices: a ``mask_convention`` (``segkit.masks.mask_to_index``)
+for the known layouts, or a ``segkit.labels.MaskSpec`` for your own data. Before
+training, ``segkit.audit.audit_dataset`` opens every pair once and lists every problem.
 
 Sizes given to the ``*_datasets`` helpers are (H, W), the torch convention
 (PIL speaks (W, H); error messages about files use "(W x H)" like an image
@@ -27,40 +31,37 @@ viewer does).
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
-from torchvision.transforms.v2 import functional as TF
 
 from segkit.errors import DataError
-from segkit.imageio import load_image
-from segkit.masks import read_mask
+from segkit.folders import pair_folders, show_names
+from segkit.imageio import IMAGE_EXTENSIONS, load_image, open_image
+from segkit.labels import MaskSpec
+from segkit.masks import mask_to_index
 from segkit.transforms import compute_mean_std, eval_transforms, train_transforms
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "SegmentationPairs",
     "PairedFolderDataset",
-    "pair_files",
     "CarvanaDataset",
     "VOCSegmentation",
-    "ValidationReport",
-    "validate",
+    "find_voc2012",
     "split_indices",
     "make_loaders",
+    "with_transforms",
     "carvana_datasets",
     "seasky_datasets",
     "voc_datasets",
     "count_classes",
 ]
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff")
 
 Transform = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple]
 
@@ -75,10 +76,18 @@ class SegmentationPairs(Dataset):
 
     The subclasses below only differ in how they find the pairs.
 
-    Attributes:
+    Args:
         image_paths, mask_paths: the files, pair i = (image_paths[i], mask_paths[i]).
-        names: a short name per pair (the image file's stem).
+        image_mode: "RGB" (3 channels) or "L" (grayscale, 1 channel).
+        mask_convention, num_classes: how to read the masks (see
+            ``segkit.masks.mask_to_index``).
+        spec: a ``segkit.labels.MaskSpec`` to read the masks instead (your own data:
+            foreground, ignore value, value map, class names); ``num_classes`` is then
+            the spec's (2 for binary masks).
         transform: None, or a callable ``transform(image, mask) -> (image, mask)``.
+
+    Attributes:
+        names: a short name per pair (the image file's stem).
         cache: None, or a ``segkit.cache.ResizedCache``: items are then read from it
             (uint8 image and mask already at the training size) before the transform.
     """
@@ -93,6 +102,7 @@ class SegmentationPairs(Dataset):
         image_mode: str = "RGB",
         mask_convention: str = "auto",
         num_classes: int | None = None,
+        spec: MaskSpec | None = None,
         transform: Transform | None = None,
     ):
         if len(image_paths) != len(mask_paths):
@@ -102,7 +112,8 @@ class SegmentationPairs(Dataset):
         self.names = [p.stem for p in self.image_paths]
         self.image_mode = image_mode
         self.mask_convention = mask_convention
-        self.num_classes = num_classes
+        self.spec = spec
+        self.num_classes = num_classes if spec is None else (spec.num_classes or 2)
         self.transform = transform
 
     def __len__(self) -> int:
@@ -113,14 +124,19 @@ class SegmentationPairs(Dataset):
         (read faithfully by ``segkit.imageio.load_image``: 16-bit, float, palette, alpha)."""
         return tv_tensors.Image(load_image(self.image_paths[index], mode=self.image_mode))
 
+    def mask_indices(self, mask: Image.Image, path: Path | None = None) -> np.ndarray:
+        """A mask image as (H, W) int64 class indices (255 = ignore), read as this dataset
+        reads its masks: by its ``spec``, or by ``mask_convention`` and ``num_classes``.
+        ``path`` names the file in error messages."""
+        if self.spec is not None:
+            return self.spec.to_index(mask, path)
+        return mask_to_index(mask, convention=self.mask_convention,
+                             num_classes=self.num_classes, path=path)
+
     def load_mask(self, index: int) -> tv_tensors.Mask:
         """Mask ``index`` without transform: (H, W) int64 class indices."""
-        mask = read_mask(
-            self.mask_paths[index],
-            convention=self.mask_convention,
-            num_classes=self.num_classes,
-        )
-        return tv_tensors.Mask(torch.from_numpy(mask))
+        path = self.mask_paths[index]
+        return tv_tensors.Mask(torch.from_numpy(self.mask_indices(open_image(path), path)))
 
     def load_pair(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
         """Image and mask ``index`` without transform, checked to have the same size."""
@@ -146,118 +162,48 @@ class SegmentationPairs(Dataset):
             image, mask = self.transform(image, mask)
         return image, mask
 
+    def subset(self, indices: Sequence[int]) -> SegmentationPairs:
+        """The pairs ``indices`` only, as a dataset that reads them the same way (no
+        transform): a train or validation split, or a dataset without its bad files."""
+        return SegmentationPairs(
+            [self.image_paths[i] for i in indices],
+            [self.mask_paths[i] for i in indices],
+            image_mode=self.image_mode,
+            mask_convention=self.mask_convention,
+            num_classes=self.num_classes,
+            spec=self.spec,
+        )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self)} pairs, transform={self.transform is not None})"
 
 
 # ---------------------------------------------------------------------------
-# pairing files by name
+# folders paired by name
 # ---------------------------------------------------------------------------
 
 
-def _list_images(folder: Path, what: str) -> dict[str, Path]:
-    """{stem: path} of the image files in ``folder`` (hidden files skipped)."""
-    if not folder.exists():
-        raise DataError(f"{what} folder not found: {folder}")
-    if not folder.is_dir():
-        raise DataError(f"{what} folder {folder} is a file, not a folder")
-    found: dict[str, Path] = {}
-    duplicates = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
-            continue  # .DS_Store, ._x.png (macOS), README.txt, ...
-        if path.stem in found:
-            duplicates.append(f"{found[path.stem].name} / {path.name}")
-        found[path.stem] = path
-    if duplicates:
-        raise DataError(
-            f"{what} folder {folder} has files with the same name and different "
-            f"extensions, so it is not clear which to use: {', '.join(duplicates[:5])}"
-        )
-    if not found:
-        others = sorted(p.name for p in folder.iterdir())
-        seen = f"; it holds: {', '.join(others[:5])}" if others else "; it is empty"
-        raise DataError(
-            f"no images found in {what} folder {folder} (looked for "
-            f"{' '.join(IMAGE_EXTENSIONS)}){seen}"
-        )
-    return found
-
-
-def _show_names(names: list[str], first: int = 5) -> str:
-    shown = ", ".join(names[:first])
-    return shown + (f", ... ({len(names) - first} more)" if len(names) > first else "")
-
-
-def _suggest_suffix(image_stems, mask_stems, current: str) -> str | None:
-    """A mask_suffix that pairs more files than ``current`` does, or None."""
-    images = set(image_stems)
-    candidates = {""} if current else set()
-    for mask in list(mask_stems)[:200]:
-        for cut in range(1, len(mask)):  # "cat_7_mask" -> image "cat_7" + suffix "_mask"
-            if mask[:cut] in images:
-                candidates.add(mask[cut:])
-    best, best_matches = None, sum(1 for s in images if s + current in mask_stems)
-    for suffix in sorted(candidates):
-        matches = sum(1 for s in images if s + suffix in mask_stems)
-        if matches > best_matches:
-            best, best_matches = suffix, matches
-    return best
-
-
-def pair_files(
-    images_dir: str | Path, masks_dir: str | Path, mask_suffix: str = ""
-) -> tuple[list[Path], list[Path]]:
-    """Match ``images_dir/<stem>.<ext>`` with ``masks_dir/<stem><mask_suffix>.<ext>``.
-
-    Returns (image_paths, mask_paths), sorted by name. Raises DataError listing
-    the images without a mask and the masks without an image.
-    """
-    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    images = _list_images(images_dir, "images")
-    masks = _list_images(masks_dir, "masks")
-    if images_dir.resolve() == masks_dir.resolve():  # images and masks in one folder
-        if not mask_suffix:
-            raise DataError(
-                f"images and masks are both read from {images_dir}: give the masks' "
-                "name ending as mask_suffix (e.g. '_mask'), or use two folders"
-            )
-        images = {s: p for s, p in images.items() if not s.endswith(mask_suffix)}
-        masks = {s: p for s, p in masks.items() if s.endswith(mask_suffix)}
-    no_mask = [images[s].name for s in images if s + mask_suffix not in masks]
-    image_for = {s + mask_suffix: s for s in images}
-    no_image = [masks[m].name for m in masks if m not in image_for]
-    if no_mask or no_image:
-        lines = [f"images in {images_dir} and masks in {masks_dir} do not pair up"]
-        if no_mask:
-            lines.append(
-                f"  {len(no_mask)} images have no mask named <stem>{mask_suffix}.<ext>: "
-                f"{_show_names(no_mask)}"
-            )
-        if no_image:
-            lines.append(f"  {len(no_image)} masks have no image: {_show_names(no_image)}")
-        suffix = _suggest_suffix(list(images), set(masks), mask_suffix)
-        if suffix is not None:
-            lines.append(f"  The names differ by a common suffix: try mask_suffix={suffix!r}.")
-        raise DataError("\n".join(lines))
-    stems = sorted(images)
-    return [images[s] for s in stems], [masks[s + mask_suffix] for s in stems]
-
-
 class PairedFolderDataset(SegmentationPairs):
-    """Images in one folder, masks in another, matched by file name.
+    """Images in one folder, masks in another (or in the same one), paired by name.
 
-    ``images_dir/<stem>.<ext>`` pairs with ``masks_dir/<stem><mask_suffix>.<ext>``;
-    the extensions may differ (photo.jpg with photo_mask.png). Extensions read:
-    .jpg .jpeg .png .gif .bmp .tif .tiff; hidden files are skipped.
+    The folders are paired by ``segkit.folders.pair_folders``: identical names (the
+    extensions may differ: photo.jpg with photo.png), else the one loose rule that pairs
+    every file; ``mask_suffix``: ``<stem>.<ext>`` with ``<stem><mask_suffix>.<ext>``;
+    ``image_pattern``/``mask_pattern``: names with ``{id}``, e.g. "{id}_training.tif" and
+    "{id}_manual1.gif". Files that do not pair are an error proposing the option to use.
+    Extensions read: .jpg .jpeg .png .gif .bmp .tif .tiff; hidden files are skipped.
 
     Args:
         image_mode: "RGB" (3 channels) or "L" (grayscale, 1 channel).
         mask_convention, num_classes: how to read the masks (see
-            ``segkit.masks.mask_to_index``).
+            ``segkit.masks.mask_to_index``), or
+        spec: a ``segkit.labels.MaskSpec`` (what your masks' values mean).
         transform: callable ``transform(image, mask) -> (image, mask)``.
 
-    Items: image (C, H, W) float32 in [0, 1], mask (H, W) int64.
+    Attributes: ``pairing`` (the ``segkit.folders.Pairing``; ``pairing.how`` says by
+    which rule), ``images_dir``, ``masks_dir``.
+
+    Items: image (C, H, W) float32 in [0, 1], mask (H, W) int64 (255 = ignore).
     """
 
     def __init__(
@@ -265,19 +211,24 @@ class PairedFolderDataset(SegmentationPairs):
         images_dir: str | Path,
         masks_dir: str | Path,
         *,
-        mask_suffix: str = "",
+        mask_suffix: str | None = None,
+        image_pattern: str | None = None,
+        mask_pattern: str | None = None,
         image_mode: str = "RGB",
         mask_convention: str = "auto",
         num_classes: int | None = None,
+        spec: MaskSpec | None = None,
         transform: Transform | None = None,
     ):
-        image_paths, mask_paths = pair_files(images_dir, masks_dir, mask_suffix)
+        self.pairing = pair_folders(images_dir, masks_dir, mask_suffix=mask_suffix,
+                                    image_pattern=image_pattern, mask_pattern=mask_pattern)
         super().__init__(
-            image_paths,
-            mask_paths,
+            self.pairing.image_paths,
+            self.pairing.mask_paths,
             image_mode=image_mode,
             mask_convention=mask_convention,
             num_classes=num_classes,
+            spec=spec,
             transform=transform,
         )
         self.images_dir, self.masks_dir = Path(images_dir), Path(masks_dir)
@@ -285,7 +236,7 @@ class PairedFolderDataset(SegmentationPairs):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({str(self.images_dir)!r}, {str(self.masks_dir)!r}: "
-            f"{len(self)} pairs, transform={self.transform is not None})"
+            f"{len(self)} pairs by {self.pairing.how}, transform={self.transform is not None})"
         )
 
 
@@ -345,7 +296,7 @@ class CarvanaDataset(PairedFolderDataset):
         if unknown:
             raise DataError(
                 f"{len(unknown)} ids are neither image names nor car ids in "
-                f"{self.root / 'train'}: {_show_names(unknown)}"
+                f"{self.root / 'train'}: {show_names(unknown)}"
             )
         self.image_paths = [self.image_paths[i] for i in keep]
         self.mask_paths = [self.mask_paths[i] for i in keep]
@@ -362,8 +313,10 @@ def _car_id(name: str) -> str:
     return name.rsplit("_", 1)[0]
 
 
-def _find_voc2012(root: Path) -> Path:
-    """The VOC2012 folder, given it or a folder above it."""
+def find_voc2012(root: str | Path) -> Path:
+    """The VOC2012 folder (JPEGImages/ and SegmentationClass/ inside), given it or a
+    folder above it (``root/VOCdevkit/VOC2012``, ``root/VOC2012``). Raises DataError."""
+    root = Path(root)
     for candidate in (root / "VOCdevkit" / "VOC2012", root / "VOC2012", root):
         if (candidate / "JPEGImages").is_dir() and (candidate / "SegmentationClass").is_dir():
             return candidate
@@ -396,7 +349,7 @@ class VOCSegmentation(SegmentationPairs):
         transform: Transform | None = None,
         num_classes: int | None = 21,
     ):
-        voc = _find_voc2012(Path(root))
+        voc = find_voc2012(root)
         split_dir = voc / "ImageSets" / "Segmentation"
         split_file = split_dir / f"{split}.txt"
         if not split_file.is_file():
@@ -411,7 +364,7 @@ class VOCSegmentation(SegmentationPairs):
         if missing:
             raise DataError(
                 f"{split_file} lists {len(missing)} files that are missing under {voc}: "
-                f"{_show_names(missing)}. Was the archive fully extracted?"
+                f"{show_names(missing)}. Was the archive fully extracted?"
             )
         super().__init__(
             image_paths,
@@ -424,73 +377,6 @@ class VOCSegmentation(SegmentationPairs):
 
     def __repr__(self) -> str:
         return f"VOCSegmentation({str(self.root)!r}, split={self.split!r}: {len(self)} pairs)"
-
-
-# ---------------------------------------------------------------------------
-# checking a whole dataset at once
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class ValidationReport:
-    """What ``validate`` found.
-
-    Attributes:
-        n_pairs: how many pairs were opened.
-        problems: one line per bad pair: "name: what is wrong".
-        image_sizes: Counter of image sizes (W, H).
-        mask_values: Counter {class index: number of pixels} over all good masks.
-    """
-
-    n_pairs: int = 0
-    problems: list[str] = field(default_factory=list)
-    image_sizes: Counter = field(default_factory=Counter)
-    mask_values: Counter = field(default_factory=Counter)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def __str__(self) -> str:
-        sizes = ", ".join(f"({w} x {h}): {n}" for (w, h), n in self.image_sizes.most_common(3))
-        lines = [
-            f"checked {self.n_pairs} pairs: {len(self.problems)} problems",
-            f"image sizes (W x H): {sizes}" + (" ..." if len(self.image_sizes) > 3 else ""),
-            f"mask values (pixels): {dict(sorted(self.mask_values.items()))}",
-        ]
-        lines += [f"  {p}" for p in self.problems]
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-    def raise_if_problems(self) -> None:
-        """Raise one DataError listing every problem (if there are any)."""
-        if self.problems:
-            raise DataError(str(self))
-
-
-def validate(dataset: Dataset) -> ValidationReport:
-    """Open every (image, mask) pair once and collect all problems.
-
-    Better to see every bad file now, in one list, than one crash per epoch.
-    Reads segkit datasets without their transform (``load_pair``); any other
-    dataset through ``dataset[i]``.
-    """
-    report = ValidationReport()
-    load = getattr(dataset, "load_pair", dataset.__getitem__)
-    names = getattr(dataset, "names", None)
-    for i in range(len(dataset)):
-        name = names[i] if names is not None else f"item {i}"
-        report.n_pairs += 1
-        try:
-            image, mask = load(i)
-        except DataError as err:
-            report.problems.append(f"{name}: {err}")
-            continue
-        report.image_sizes[(int(image.shape[-1]), int(image.shape[-2]))] += 1
-        values, counts = torch.unique(torch.as_tensor(mask), return_counts=True)
-        report.mask_values.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
-    return report
 
 
 # ---------------------------------------------------------------------------
@@ -611,11 +497,16 @@ def make_loaders(
 # ---------------------------------------------------------------------------
 
 
-def _with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=0, cache=None):
+def with_transforms(train_ds: SegmentationPairs, val_ds: SegmentationPairs,
+                    size: tuple[int, int] | None, augment: bool, num_classes: int,
+                    mask_fill: int = 0, cache=None):
     """Compute stats on train_ds (untransformed), attach train/val transforms.
 
-    With a ``cache`` (``segkit.cache.ResizedCache``) both datasets read through it and
-    the stats come from the cached images.
+    size is (H, W) (None: the files' size); with ``augment`` the training set gets
+    ``train_transforms`` (pixels brought in by the random affine are labelled
+    ``mask_fill``), else the validation transform. With a ``cache``
+    (``segkit.cache.ResizedCache``) both datasets read through it and the stats come
+    from the cached images.
 
     Returns (train_ds, val_ds, stats) with stats the dict described in
     ``carvana_datasets``.
@@ -668,7 +559,7 @@ def carvana_datasets(
     )
     train_ds = CarvanaDataset(root, ids=[everything.names[i] for i in train_idx])
     val_ds = CarvanaDataset(root, ids=[everything.names[i] for i in val_idx])
-    return _with_transforms(train_ds, val_ds, size, augment, num_classes=2, cache=cache)
+    return with_transforms(train_ds, val_ds, size, augment, num_classes=2, cache=cache)
 
 
 def seasky_datasets(
@@ -691,20 +582,8 @@ def seasky_datasets(
     options = dict(mask_suffix="_mask", image_mode="L", mask_convention="binary", num_classes=2)
     everything = PairedFolderDataset(root / "images", root / "masks", **options)
     train_idx, val_idx = split_indices(len(everything), val_fraction, seed)
-    train_ds = _subset_copy(everything, train_idx)
-    val_ds = _subset_copy(everything, val_idx)
-    return _with_transforms(train_ds, val_ds, size, augment, num_classes=2, cache=cache)
-
-
-def _subset_copy(dataset: SegmentationPairs, indices: list[int]) -> SegmentationPairs:
-    """A dataset of the same kind holding only pairs ``indices`` (own transform)."""
-    return SegmentationPairs(
-        [dataset.image_paths[i] for i in indices],
-        [dataset.mask_paths[i] for i in indices],
-        image_mode=dataset.image_mode,
-        mask_convention=dataset.mask_convention,
-        num_classes=dataset.num_classes,
-    )
+    train_ds, val_ds = everything.subset(train_idx), everything.subset(val_idx)
+    return with_transforms(train_ds, val_ds, size, augment, num_classes=2, cache=cache)
 
 
 def voc_datasets(
@@ -731,7 +610,7 @@ def voc_datasets(
     if num_classes is None:
         num_classes = max(count_classes(train_ds), count_classes(val_ds))
         train_ds.num_classes = val_ds.num_classes = num_classes  # checked from now on
-    return _with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=255,
+    return with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=255,
                             cache=cache)
 
 

@@ -53,9 +53,9 @@ def describe_device(device: torch.device | str) -> str:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         mem = torch.cuda.get_device_properties(device).total_memory / 2**30
-        return f"CUDA GPU: {name} ({mem:.0f} GiB) - fast; mixed precision (AMP) is used"
+        return f"CUDA GPU: {name} ({mem:.0f} GiB) - fast"
     if device.type == "mps":
-        return "Apple GPU (MPS) - several times faster than the CPU; no AMP"
+        return "Apple GPU (MPS) - several times faster than the CPU"
     return f"CPU ({torch.get_num_threads()} threads) - fine for the course's small models and images"
 
 

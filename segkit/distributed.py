@@ -16,9 +16,13 @@ environment variables. ``segkit train`` notices them and then, in every process:
   as one process with that batch (only BatchNorm sees the smaller per-process batch);
 - averages the gradients over all processes in ``backward()`` (DDP does this), so every
   copy of the model takes the same optimizer step and stays identical;
-- evaluates its share of the validation images; losses and metrics are summed over
-  all processes (:class:`DistContext`), so every process logs the same figures;
-- agrees with the others on when the time budget is used up.
+- reports the training loss as the mean over all processes (:func:`averaged_over_processes`);
+- validates on rank 0 alone, over the whole validation set, and gets its figures
+  (:func:`validated_on_main`), so every process logs and schedules with the same figures;
+- agrees with the others on when the time budget is used up (``segkit.budget``).
+
+These wrap :func:`segkit.training.train_one_epoch` and :func:`segkit.training.validate`
+from outside: the loop itself is the same with one process or many.
 
 Only rank 0 prints, and writes checkpoints, the history and the figure. ``--resume``
 works as without torchrun: every process loads the checkpoint.
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import Dataset, DistributedSampler, Sampler
+from torch.utils.data import Dataset, DistributedSampler
 
 from segkit.errors import SegkitError
 
@@ -59,11 +63,11 @@ class DistContext:
         """True on rank 0, the process that prints and writes files."""
         return self.rank == 0
 
-    def sum_floats(self, *values: float) -> tuple[float, ...]:
-        """Each value summed over all processes."""
-        t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self.device)
+    def mean_float(self, value: float) -> float:
+        """The mean of ``value`` over all processes."""
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        return tuple(t.tolist())
+        return float(t.item()) / self.world_size
 
     def max_float(self, value: float) -> float:
         """The largest ``value`` over all processes."""
@@ -75,14 +79,11 @@ class DistContext:
         """True when ``flag`` is true in at least one process."""
         return self.max_float(1.0 if flag else 0.0) > 0
 
-    def sum_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
-        """``tensor`` (same shape in every process) summed over all processes."""
-        t = tensor.to(self.device, dtype=torch.float64)
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        return t.to(tensor.dtype).cpu()
-
-    def barrier(self) -> None:
-        dist.barrier()
+    def from_main(self, value):
+        """Rank 0's ``value`` (plain Python data), in every process."""
+        box = [value]
+        dist.broadcast_object_list(box, src=0, device=self.device)
+        return box[0]
 
 
 def launched_by_torchrun() -> bool:
@@ -133,31 +134,38 @@ def per_process_batch(global_batch: int, ctx: DistContext) -> int:
     return global_batch // ctx.world_size
 
 
-class ShardSampler(Sampler[int]):
-    """Indices ``rank, rank + N, rank + 2N, ...`` of a dataset: each image in exactly one
-    process (unlike ``DistributedSampler``, which repeats a few to even out the shares).
-    Used for validation, where an image counted twice would change the mean."""
+def train_sampler(train_ds: Dataset, ctx: DistContext, seed: int) -> DistributedSampler:
+    """This process's share of a new shuffle of ``train_ds`` each epoch, seeded with ``seed``.
 
-    def __init__(self, dataset: Dataset, ctx: DistContext):
-        self.indices = list(range(ctx.rank, len(dataset), ctx.world_size))
-
-    def __iter__(self):
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
+    Every process gets the same number of images (a few are repeated to even out the
+    shares), so all take the same number of steps and batches of the same size."""
+    return DistributedSampler(train_ds, num_replicas=ctx.world_size, rank=ctx.rank,
+                              shuffle=True, seed=seed, drop_last=False)
 
 
-def samplers(train_ds: Dataset, val_ds: Dataset, ctx: DistContext,
-             seed: int) -> tuple[DistributedSampler, ShardSampler]:
-    """(train sampler: this process's share of a new shuffle each epoch, seeded with
-    ``seed``; val sampler: this process's share of the validation images)."""
-    if len(val_ds) < ctx.world_size:
-        raise DistributedSetupError(f"{len(val_ds)} validation images cannot be shared by "
-                                    f"{ctx.world_size} processes: use fewer processes.")
-    train = DistributedSampler(train_ds, num_replicas=ctx.world_size, rank=ctx.rank,
-                               shuffle=True, seed=seed, drop_last=False)
-    return train, ShardSampler(val_ds, ctx)
+def averaged_over_processes(train_epoch, ctx: DistContext):
+    """``train_epoch`` (e.g. ``segkit.training.train_one_epoch``) returning the mean loss
+    per sample over all processes, not this process's share alone.
+
+    The processes train on shares of equal size (:func:`train_sampler`), so the mean of
+    their means is the mean over every sample of the epoch."""
+    def train_shared(model, loader, loss_fn, optimizer, device) -> float:
+        return ctx.mean_float(train_epoch(model, loader, loss_fn, optimizer, device))
+    return train_shared
+
+
+def validated_on_main(validate_epoch, ctx: DistContext):
+    """``validate_epoch`` (e.g. ``segkit.training.validate``) run by rank 0 alone, on the
+    model without its DistributedDataParallel wrapper, over the whole validation set; the
+    other processes wait and get rank 0's figures. Rank 0's weights are the ones its
+    checkpoints save, so the figures are those of the saved model."""
+    from segkit.speed import unwrap
+
+    def validate_shared(model, loader, loss_fn, device, **options) -> dict[str, float]:
+        figures = validate_epoch(unwrap(model), loader, loss_fn, device, **options) \
+            if ctx.is_main else None
+        return ctx.from_main(figures)
+    return validate_shared
 
 
 def wrap_model(model: nn.Module, ctx: DistContext) -> nn.Module:

@@ -24,7 +24,7 @@ import torch
 
 from segkit.checkpoint import load_checkpoint, model_from_checkpoint
 from segkit.errors import DataError
-from segkit.folders import FolderDataset
+from segkit.data import PairedFolderDataset
 from segkit.labels import IGNORE, MaskSpec
 from segkit.metrics import confusion_matrix
 from segkit.predict import predict_mask
@@ -85,8 +85,8 @@ def evaluate_folder(checkpoint: str | Path, images: str | Path, masks: str | Pat
     info = ckpt.get("data") or {}
     model = model_from_checkpoint(ckpt, device)
     classes = int(info.get("num_classes", 1))
-    ds = FolderDataset(images, masks, spec=spec or spec_from_checkpoint(ckpt),
-                       image_mode=info.get("image_mode", "RGB"), **(pairing or {}))
+    ds = PairedFolderDataset(images, masks, spec=spec or spec_from_checkpoint(ckpt),
+                             image_mode=info.get("image_mode", "RGB"), **(pairing or {}))
     n = 2 if classes == 1 else classes
     cm = torch.zeros(n, n, dtype=torch.int64)
     rows = []

@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from segkit import losses, recipe
 from segkit.device import pick_device, seed_everything
-from segkit.training import History, evaluate, train_one_epoch
+from segkit.training import History, clip_gradients, fit
 from segkit.unet import UNet, count_parameters
 
 __all__ = [
@@ -115,7 +115,7 @@ def load_data(cfg: recipe.TrainConfig, limit: int | None = None,
     if recipe.TASKS[cfg.dataset] != "binary":
         raise ValueError(f"segkit.experiments handles binary datasets (carvana, seasky); "
                          f"got {cfg.dataset!r}")
-    cfg = dataclasses.replace(cfg, augment=False)
+    cfg = dataclasses.replace(cfg, augment=False, cache="none")  # loaded once: nothing to cache
     train_ds, val_ds, stats = recipe.build_datasets(cfg)
     return ExperimentData(_stack(train_ds, limit), _stack(val_ds, val_limit),
                           in_channels=len(stats["mean"]), stats=stats)
@@ -126,6 +126,7 @@ def load_data(cfg: recipe.TrainConfig, limit: int | None = None,
 
 class EarlyStopping:
     """Stop training when the monitored value has not improved for ``patience`` epochs.
+    Defined in lesson 06 (the exercise ``EarlyStopping``).
 
     Call ``step(value)`` once per epoch with the validation figure; it returns True when
     training should stop. "Improved" means better than the **best value so far** (not the
@@ -191,12 +192,13 @@ def run_one(cfg: recipe.TrainConfig, data: ExperimentData, *,
     """Train a fresh U-Net as ``cfg`` says on ``data``; return the run as a row.
 
     Seeds everything with ``cfg.seed`` (initial weights, batch order), trains
-    ``cfg.epochs`` epochs with ``cfg.optimizer`` and ``cfg.scheduler`` (``"none"``,
-    ``"cosine"`` or ``"plateau"``: ReduceLROnPlateau on the validation loss), validates after
-    each epoch and stops early when ``early_stopping`` (monitoring val Dice or val loss,
-    by its ``mode``) says so. ``make_scheduler(optimizer)``, when given, builds the
-    scheduler instead of ``cfg.scheduler`` (e.g. a ReduceLROnPlateau with other settings
-    than :func:`segkit.recipe.build_scheduler`'s). ``log`` gets one line per epoch.
+    ``cfg.epochs`` epochs with :func:`segkit.training.fit` (lesson 03's loop, in float32),
+    ``cfg.optimizer`` (gradients clipped to ``cfg.clip_grad``) and ``cfg.scheduler``
+    (``"none"``, ``"cosine"`` or ``"plateau"``: ReduceLROnPlateau on the validation loss),
+    and stops early when ``early_stopping`` (monitoring val Dice or val loss, by its
+    ``mode``) says so. ``make_scheduler(optimizer)``, when given, builds the scheduler
+    instead of ``cfg.scheduler`` (e.g. a ReduceLROnPlateau with other settings than
+    :func:`segkit.recipe.build_scheduler`'s). ``log`` gets one line per epoch.
 
     Returns: a dict with the settings that studies vary (``lr``, ``batch_size``,
     ``kernel_size``, ``optimizer``, ``base``, ``depth``, ``scheduler`` ("custom" with
@@ -211,40 +213,37 @@ def run_one(cfg: recipe.TrainConfig, data: ExperimentData, *,
     model = UNet(in_channels=data.in_channels, num_classes=1, base=cfg.base, depth=cfg.depth,
                  kernel_size=cfg.kernel_size, bilinear=cfg.bilinear).to(device)
     optimizer = recipe.build_optimizer(cfg, model.parameters())
+    clip_gradients(optimizer, cfg.clip_grad or None)
     scheduler = (make_scheduler(optimizer) if make_scheduler is not None
                  else recipe.build_scheduler(cfg, optimizer))
-    loss_fn = losses.BCEDiceLoss()
     train_loader = DataLoader(data.train, batch_size=cfg.batch_size, shuffle=True,
                               generator=generator)
     val_loader = DataLoader(data.val, batch_size=max(cfg.batch_size, 32), shuffle=False)
 
-    history = History()
-    for epoch in range(1, cfg.epochs + 1):
-        lr = float(optimizer.param_groups[0]["lr"])  # the lr this epoch trained with
-        start = time.monotonic()
-        train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device,
-                                     clip_grad=cfg.clip_grad, show_progress=False)
-        seconds = time.monotonic() - start
-        val = evaluate(model, val_loader, loss_fn, device, show_progress=False)
-        history.append({"epoch": float(epoch), "train_loss": train_loss, "lr": lr,
-                        "seconds": seconds, **{f"val_{k}": v for k, v in val.items()}})
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(val["loss"])
-        elif scheduler is not None:
-            scheduler.step()
+    def after_epoch(epoch: int, history: History) -> bool:
+        """Log the epoch's line; True (stop) when the early stopping says so."""
+        r = history.last
         if log is not None:
-            log(f"epoch {epoch:>2}/{cfg.epochs}  lr {lr:.2e}  train loss {train_loss:.4f}  "
-                f"val loss {val['loss']:.4f}  val Dice {val['dice']:.4f}")
-        if early_stopping is not None:
-            watched = val["dice"] if early_stopping.mode == "max" else val["loss"]
-            if early_stopping.step(watched):
-                break
+            log(f"epoch {epoch:>2}/{cfg.epochs}  lr {r['lr']:.2e}  train loss "
+                f"{r['train_loss']:.4f}  val loss {r['val_loss']:.4f}  val Dice {r['val_dice']:.4f}")
+        if early_stopping is None:
+            return False
+        return early_stopping.step(r["val_dice"] if early_stopping.mode == "max" else r["val_loss"])
 
+    history = fit(model, train_loader, val_loader, loss_fn=losses.BCEDiceLoss(),
+                  optimizer=optimizer, epochs=cfg.epochs, device=device, scheduler=scheduler,
+                  on_epoch_end=after_epoch, log=None, show_progress=False)
+    return run_row(cfg, model, history, custom_scheduler=make_scheduler is not None)
+
+
+def run_row(cfg: recipe.TrainConfig, model: torch.nn.Module, history: History,
+            custom_scheduler: bool = False) -> Row:
+    """One run as a row of a study: its settings, then its figures (see :func:`run_one`)."""
     best = history.best("val_dice")
     return {
         "lr": cfg.lr, "batch_size": cfg.batch_size, "kernel_size": cfg.kernel_size,
         "optimizer": cfg.optimizer, "base": cfg.base, "depth": cfg.depth,
-        "scheduler": cfg.scheduler if make_scheduler is None else "custom", "seed": cfg.seed,
+        "scheduler": "custom" if custom_scheduler else cfg.scheduler, "seed": cfg.seed,
         "params": count_parameters(model), "epochs_run": len(history),
         "val_dice": history.last["val_dice"], "best_val_dice": best["val_dice"],
         "best_epoch": int(best["epoch"]), "train_loss": history.last["train_loss"],
@@ -288,7 +287,8 @@ def run_grid(base: recipe.TrainConfig, grid: dict[str, Sequence[Any]], data: Exp
 
 
 def summarize(rows: Iterable[Row], by: str | Sequence[str], key: str = "val_dice") -> list[Row]:
-    """Mean and sample standard deviation of ``key`` per setting, over the seeds.
+    """Mean and sample standard deviation of ``key`` per setting, over the seeds. Defined in
+    lesson 06 (the exercise ``summarize_runs``).
 
     ``by`` is a column name (``"lr"``) or several (``("lr", "batch_size")``): rows with the
     same values there form one group. The std is the *sample* std (divides by n - 1, like
@@ -349,6 +349,7 @@ def format_table(rows: Sequence[Row], columns: Sequence[str] | None = None,
 
 def log_spaced(low: float, high: float, n: int) -> list[float]:
     """``n`` values from ``low`` to ``high`` (both included), evenly spaced on a log scale.
+    Defined in lesson 06 (the exercise ``log_spaced``).
 
     ``log_spaced(1e-4, 1e-1, 4)`` -> ``[1e-4, 1e-3, 1e-2, 1e-1]``. Learning rates matter by
     their factor, not their difference: 1e-4 -> 2e-4 is as big a step as 1e-2 -> 2e-2.

@@ -1,4 +1,4 @@
-"""Your own data: pair a folder of images with a folder of masks, and read them.
+"""Pairing a folder of images with a folder of masks: which mask belongs to which image.
 
 Three ways to say which mask belongs to which image (``pair_folders``):
 
@@ -12,10 +12,14 @@ Three ways to say which mask belongs to which image (``pair_folders``):
 
 Files that do not pair are an error that shows a few names from each side and the exact
 option that would pair them. Two masks that fit one image (``21_manual1.gif`` and
-``21_training_mask.gif``) are an error too: segkit never guesses which one you meant.
+``21_training_mask.gif``) are an error too, and so are two files of one folder that differ
+only by their extension (``a.jpg`` and ``a.png``): segkit never guesses which one you meant.
 
-``FolderDataset`` is the dataset of such a pairing, its masks read by a
-``segkit.labels.MaskSpec``.
+Every folder dataset of segkit pairs its files here: ``segkit.data.PairedFolderDataset``
+(your own folders, sea/sky, Oxford-IIIT Pet), ``CarvanaDataset``, ``segkit train --images``
+and ``segkit evaluate --images``; ``segkit predict`` lists its input folder with
+``image_files``. Image files are those ending in
+``segkit.imageio.IMAGE_EXTENSIONS``; hidden files (``.DS_Store``, ``._x.png``) are skipped.
 """
 
 from __future__ import annotations
@@ -25,15 +29,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-from torchvision import tv_tensors
-
-from segkit.data import IMAGE_EXTENSIONS, SegmentationPairs, Transform, _show_names
 from segkit.errors import DataError
-from segkit.labels import MaskSpec
+from segkit.imageio import IMAGE_EXTENSIONS
 
-__all__ = ["Pairing", "pair_folders", "FolderDataset", "compile_pattern", "match_names"]
+__all__ = ["Pairing", "pair_folders", "image_files", "compile_pattern", "match_names",
+           "show_names"]
 
 _SEPARATORS = "_-. "
 
@@ -48,15 +48,49 @@ class Pairing:
     left_out: int = 0  # files a pattern did not match
 
 
-def _files(folder: Path, what: str) -> list[Path]:
+def show_names(names: list[str], first: int = 5) -> str:
+    """'a.png, b.png, ... (3 more)': the first names of a list, for an error message."""
+    shown = ", ".join(names[:first])
+    return shown + (f", ... ({len(names) - first} more)" if len(names) > first else "")
+
+
+def image_files(folder: str | Path, what: str = "images") -> list[Path]:
+    """The image files of ``folder``, sorted by name (hidden files skipped).
+
+    Raises DataError naming the folder (``what``: "images", "masks", "input") when it
+    is missing, is a file, or holds no image (then it shows what it does hold).
+    """
+    folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{what} folder not found: {folder}" if not folder.exists() else
                         f"{what} folder {folder} is a file, not a folder")
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
                    and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
-        raise DataError(f"no images ({' '.join(IMAGE_EXTENSIONS)}) in {what} folder {folder}")
+        others = sorted(p.name for p in folder.iterdir())
+        seen = f"; it holds: {', '.join(others[:5])}" if others else "; it is empty"
+        raise DataError(f"no images found in {what} folder {folder} (looked for "
+                        f"{' '.join(IMAGE_EXTENSIONS)}){seen}")
     return files
+
+
+def _keyed(files: list[Path], key, what: str) -> dict[str, Path]:
+    """{key(file): file} of the files whose key is not None; two files with one key (a.jpg
+    and a.png) raise DataError: which of them is meant cannot be known."""
+    found: dict[str, Path] = {}
+    twice = []
+    for path in files:
+        k = key(path)
+        if k is None:
+            continue
+        if k in found:
+            twice.append(f"{found[k].name} / {path.name}")
+        found[k] = path
+    if twice:
+        raise DataError(f"{what} folder {files[0].parent} has files with the same name and "
+                        f"different extensions, so it is not clear which to use: "
+                        f"{', '.join(twice[:5])}")
+    return found
 
 
 def compile_pattern(pattern: str) -> re.Pattern:
@@ -76,38 +110,33 @@ def match_names(image_names: list[str], mask_names: list[str], image_pattern: st
     A name pairs when the whole name matches its pattern (``{id}`` = the shared part,
     ``*`` = any text) and a name of the other side has the same id. Names that match no
     pattern, and ids found on one side only, are left out. Two names of one side with the
-    same id raise DataError (which one is meant cannot be known).
+    same id raise DataError (which one is meant cannot be known). Lesson 09 writes it.
     """
-    ids = []
-    for names, pattern, what in ((image_names, image_pattern, "images"),
-                                 (mask_names, mask_pattern, "masks")):
-        regex, found = compile_pattern(pattern), {}
-        for name in names:
-            match = regex.fullmatch(name)
-            if match is None:
-                continue
-            if match["id"] in found:
-                raise DataError(f"two {what} have the id {match['id']!r} with pattern "
-                                f"{pattern!r}: {found[match['id']]} and {name}")
-            found[match["id"]] = name
-        ids.append(found)
-    images, masks = ids
+    images = _names_by_id(image_names, image_pattern, "images")
+    masks = _names_by_id(mask_names, mask_pattern, "masks")
     return sorted((images[k], masks[k]) for k in images if k in masks)
 
 
-def _by_id(files: list[Path], regex: re.Pattern, what: str, pattern: str):
-    """{id: file} of the files matching ``regex``; two files with one id is an error."""
-    found: dict[str, list[Path]] = defaultdict(list)
-    for path in files:
-        match = regex.fullmatch(path.name)
+def _names_by_id(names: list[str], pattern: str, what: str) -> dict[str, str]:
+    """{id: name} of the names matching ``pattern``; two names with one id is an error."""
+    regex = compile_pattern(pattern)
+    found: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        match = regex.fullmatch(name)
         if match:
-            found[match["id"]].append(path)
+            found[match["id"]].append(name)
     twice = {k: v for k, v in found.items() if len(v) > 1}
     if twice:
-        shown = "; ".join(f"{k}: {', '.join(p.name for p in v)}" for k, v in list(twice.items())[:3])
+        shown = "; ".join(f"{k}: {', '.join(v)}" for k, v in list(twice.items())[:3])
         raise DataError(f"{len(twice)} ids match several {what} with pattern {pattern!r}, so "
                         f"the pairing would be a guess: {shown}. Make the pattern tighter.")
     return {k: v[0] for k, v in found.items()}
+
+
+def _by_id(files: list[Path], pattern: str, what: str) -> dict[str, Path]:
+    """{id: file} of the files whose name matches ``pattern`` (see ``_names_by_id``)."""
+    by_name = {p.name: p for p in files}
+    return {k: by_name[name] for k, name in _names_by_id(list(by_name), pattern, what).items()}
 
 
 def _stem_id(path: Path, suffix: str) -> str | None:
@@ -122,9 +151,9 @@ def _match(images: dict[str, Path], masks: dict[str, Path], how: str, images_dir
     if no_mask or no_image:
         lines = [f"images in {images_dir} and masks in {masks_dir} do not pair up ({how})"]
         if no_mask:
-            lines.append(f"  {len(no_mask)} images have no mask: {_show_names(no_mask, 4)}")
+            lines.append(f"  {len(no_mask)} images have no mask: {show_names(no_mask)}")
         if no_image:
-            lines.append(f"  {len(no_image)} masks have no image: {_show_names(no_image, 4)}")
+            lines.append(f"  {len(no_image)} masks have no image: {show_names(no_image)}")
         lines += _proposals(all_images, all_masks)
         raise DataError("\n".join(lines))
     ids = sorted(images)
@@ -184,7 +213,7 @@ def _proposals(images: list[Path], masks: list[Path]) -> list[str]:
 
 def _auto(images: list[Path], masks: list[Path], images_dir, masks_dir) -> Pairing:
     """Identical stems; else the one loose rule that pairs every file; else an error."""
-    by_stem = {p.stem: p for p in images}, {p.stem: p for p in masks}
+    by_stem = _keyed(images, _stem, "images"), _keyed(masks, _stem, "masks")
     if set(by_stem[0]) == set(by_stem[1]):
         return _match(*by_stem, "identical names", images_dir, masks_dir, images, masks)
     fits: dict[Path, list[Path]] = {}
@@ -211,6 +240,40 @@ def _auto(images: list[Path], masks: list[Path], images_dir, masks_dir) -> Pairi
     return _match(*by_stem, "identical names", images_dir, masks_dir, images, masks)
 
 
+def _stem(path: Path) -> str:
+    return path.stem
+
+
+def _by_patterns(images: list[Path], masks: list[Path], ip: str, mp: str, one_folder: bool,
+                 images_dir: Path, masks_dir: Path) -> Pairing:
+    """Pair by the ids that the patterns ``ip`` and ``mp`` find in the file names."""
+    by_i = _by_id(images, ip, "images")
+    if one_folder:  # a file an image pattern matched is not a mask
+        masks = [p for p in masks if p not in by_i.values()]
+    by_m = _by_id(masks, mp, "masks")
+    left = len(images) - len(by_i) + len(masks) - len(by_m)
+    if one_folder:
+        left = len(images) - len(by_i) - len(by_m)
+    return _match(by_i, by_m, f"patterns {ip} and {mp}", images_dir, masks_dir,
+                  images, masks, left_out=left)
+
+
+def _by_suffix(images: list[Path], masks: list[Path], suffix: str, one_folder: bool,
+               images_dir: Path, masks_dir: Path) -> Pairing:
+    """Pair ``<stem>.<ext>`` with ``<stem><suffix>.<ext>``."""
+    if one_folder:
+        if not suffix:
+            raise DataError(f"images and masks are both in {images_dir}: give the masks' "
+                            "name ending (--mask-suffix _mask), or use two folders")
+        images = [p for p in images if not p.stem.endswith(suffix)]
+    by_i = _keyed(images, _stem, "images")
+    by_m = _keyed(masks, lambda p: _stem_id(p, suffix), "masks")
+    if not one_folder:  # every mask file must find its image: one without the suffix is
+        by_m.update({"\0" + p.name: p for p in masks  # listed (never silently passed over)
+                     if _stem_id(p, suffix) is None})
+    return _match(by_i, by_m, f"mask suffix {suffix!r}", images_dir, masks_dir, images, masks)
+
+
 def pair_folders(images_dir: str | Path, masks_dir: str | Path, *, mask_suffix: str | None = None,
                  image_pattern: str | None = None, mask_pattern: str | None = None) -> Pairing:
     """Pair the images of ``images_dir`` with the masks of ``masks_dir`` (module docstring).
@@ -219,88 +282,14 @@ def pair_folders(images_dir: str | Path, masks_dir: str | Path, *, mask_suffix: 
     each side, the option that pairs them, or the images with several fitting masks).
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    images, masks = _files(images_dir, "images"), _files(masks_dir, "masks")
+    images, masks = image_files(images_dir, "images"), image_files(masks_dir, "masks")
+    one_folder = images_dir.resolve() == masks_dir.resolve()
     if image_pattern or mask_pattern:
-        ip, mp = image_pattern or "{id}.*", mask_pattern or "{id}.*"
-        by_i = _by_id(images, compile_pattern(ip), "images", ip)
-        by_m = _by_id(masks if masks_dir.resolve() != images_dir.resolve()
-                      else [p for p in masks if p not in by_i.values()],
-                      compile_pattern(mp), "masks", mp)
-        left = len(images) - len(by_i) + len(masks) - len(by_m)
-        if images_dir.resolve() == masks_dir.resolve():
-            left = len(images) - len(by_i) - len(by_m)
-        return _match(by_i, by_m, f"patterns {ip} and {mp}", images_dir, masks_dir,
-                      images, masks, left_out=left)
+        return _by_patterns(images, masks, image_pattern or "{id}.*", mask_pattern or "{id}.*",
+                            one_folder, images_dir, masks_dir)
     if mask_suffix is not None:
-        if images_dir.resolve() == masks_dir.resolve():
-            if not mask_suffix:
-                raise DataError(f"images and masks are both in {images_dir}: give the masks' "
-                                "name ending (--mask-suffix _mask), or use two folders")
-            images = [p for p in images if not p.stem.endswith(mask_suffix)]
-        by_i = {p.stem: p for p in images}
-        by_m = {_stem_id(p, mask_suffix): p for p in masks if _stem_id(p, mask_suffix) is not None}
-        if images_dir.resolve() != masks_dir.resolve():  # every mask file must find its image:
-            by_m.update({"\0" + p.name: p for p in masks  # one without the suffix is listed
-                         if _stem_id(p, mask_suffix) is None})  # (never silently passed over)
-        return _match(by_i, by_m, f"mask suffix {mask_suffix!r}", images_dir, masks_dir,
-                      images, masks)
-    if images_dir.resolve() == masks_dir.resolve():
+        return _by_suffix(images, masks, mask_suffix, one_folder, images_dir, masks_dir)
+    if one_folder:
         raise DataError(f"images and masks are both in {images_dir}: give the masks' name "
                         "ending (--mask-suffix _mask) or patterns, or use two folders")
     return _auto(images, masks, images_dir, masks_dir)
-
-
-class FolderDataset(SegmentationPairs):
-    """The (image, mask) pairs of two folders, masks read by a ``MaskSpec``.
-
-    Args:
-        images_dir, masks_dir: the folders (may be the same with a suffix or patterns).
-        mask_suffix, image_pattern, mask_pattern: how to pair (see ``pair_folders``).
-        spec: what the mask values mean (default: binary 0/1 or 0/255).
-        image_mode: "RGB" or "L".
-        pairing: an existing ``Pairing`` (then the folders are not listed again).
-
-    Items: image (C, H, W) float32 in [0, 1], mask (H, W) int64 (255 = ignore), before
-    ``transform``.
-    """
-
-    def __init__(self, images_dir: str | Path, masks_dir: str | Path, *,
-                 mask_suffix: str | None = None, image_pattern: str | None = None,
-                 mask_pattern: str | None = None, spec: MaskSpec | None = None,
-                 image_mode: str = "RGB", transform: Transform | None = None,
-                 pairing: Pairing | None = None):
-        self.pairing = pairing or pair_folders(images_dir, masks_dir, mask_suffix=mask_suffix,
-                                               image_pattern=image_pattern,
-                                               mask_pattern=mask_pattern)
-        self.spec = spec or MaskSpec()
-        super().__init__(self.pairing.image_paths, self.pairing.mask_paths,
-                         image_mode=image_mode, num_classes=self.spec.num_classes or 2,
-                         transform=transform)
-        self.images_dir, self.masks_dir = Path(images_dir), Path(masks_dir)
-
-    def load_mask(self, index: int) -> tv_tensors.Mask:
-        """Mask ``index`` without transform: (H, W) int64 class indices, 255 = ignore."""
-        return tv_tensors.Mask(torch.from_numpy(self.spec.read(self.mask_paths[index])))
-
-    def subset(self, indices) -> "FolderDataset":
-        """A copy holding only pairs ``indices`` (no transform)."""
-        pairing = Pairing([self.image_paths[i] for i in indices],
-                          [self.mask_paths[i] for i in indices], self.pairing.how)
-        return FolderDataset(self.images_dir, self.masks_dir, spec=self.spec,
-                             image_mode=self.image_mode, pairing=pairing)
-
-    def __repr__(self) -> str:
-        return (f"FolderDataset({str(self.images_dir)!r}, {str(self.masks_dir)!r}: "
-                f"{len(self)} pairs by {self.pairing.how})")
-
-
-def guess_image_mode(paths: list[Path]) -> str:
-    """'L' when the first readable image file is grey (8- or 16-bit), 'RGB' otherwise."""
-    from segkit.imageio import image_array
-
-    for path in paths[:10]:
-        try:
-            return "L" if np.ndim(image_array(path)) == 2 else "RGB"
-        except DataError:
-            continue  # a broken file: the data check lists it
-    return "RGB"

@@ -1,4 +1,4 @@
-"""Reading a photo faithfully: one function every reader uses (datasets, predict, evaluate).
+"""Reading image files: the one place where segkit opens them (datasets, masks, predict, audit).
 
 ``load_image(path, mode)`` returns a float32 tensor (C, H, W) with values in [0, 1],
 C = 3 for ``mode="RGB"`` and 1 for ``mode="L"``, whatever the file holds:
@@ -20,7 +20,10 @@ What cannot be read faithfully is a ``DataError`` naming the file and its mode, 
 silent conversion: CMYK and other colour spaces, 32-bit integers beyond 16 bits, and
 files with several frames (a TIFF stack, an animated GIF).
 
-Masks are not read here: they keep their values (``segkit.masks.read_mask``).
+Every file segkit reads is opened here, by ``open_image(path)``: a missing file, a folder,
+a file that is not an image (an HTML error page saved as .jpg) or one cut short (an
+interrupted download) is a ``DataError`` naming the file and the likely cause. Masks are
+opened by it too, then keep their values (``segkit.masks.read_mask``).
 """
 
 from __future__ import annotations
@@ -30,15 +33,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from segkit.errors import DataError
-from segkit.masks import read_image
 
-__all__ = ["load_image", "image_array", "to_unit_range", "to_uint8", "frame_count"]
+__all__ = ["IMAGE_EXTENSIONS", "open_image", "faithful_image", "load_image", "image_array",
+           "guess_image_mode", "is_8_bit", "to_unit_range", "to_uint8"]
 
-_GREY = ("L", "1", "I;16", "I;16L", "I;16B", "I;16N", "I", "F", "LA")
+#: The file endings segkit reads as images (in folders, ``segkit predict``, the cache).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff")
+
+_WIDE = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # 16-bit, 32-bit integer, float
+_GREY = ("L", "1", "LA") + _WIDE
 _COLOUR = ("RGB", "RGBA", "RGBX", "P", "PA", "YCbCr")
 _noted: set[tuple[str, str]] = set()
 
@@ -57,10 +64,70 @@ def _from_uint8(array: np.ndarray) -> np.ndarray:
                        scale=True).numpy()
 
 
-def frame_count(path: Path) -> int:
+def open_image(path: str | Path) -> Image.Image:
+    """Open an image file as it is stored and load all of its pixels.
+
+    The image keeps the file's own mode: a palette ('P') mask stays 'P' so that its
+    indices can be read, a 16-bit scan stays 'I;16'. Photos become tensors through
+    ``load_image``, which scales every mode faithfully.
+
+    Returns: a fully loaded ``PIL.Image.Image`` (the file is closed).
+
+    Raises DataError naming the file when it is missing, is not an image, or is cut short
+    (truncated). We never set ``ImageFile.LOAD_TRUNCATED_IMAGES``: a half-written image
+    must fail here, not train silently on grey pixels.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"image file not found: {path}")
+    if not path.is_file():
+        raise DataError(f"expected an image file but {path} is a folder")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
+    except UnidentifiedImageError:
+        raise DataError(
+            f"{path} is not an image PIL can read ({path.stat().st_size} bytes). "
+            "Is it an HTML error page or a partial download? Open it in a text "
+            "editor, delete it and download it again."
+        ) from None
+    except (OSError, SyntaxError, EOFError, ValueError) as err:
+        text = str(err)
+        if "truncated" in text or "end of file" in text.lower() or isinstance(err, EOFError):
+            raise DataError(
+                f"{path}: the file is cut short: was the download or unzip "
+                f"interrupted? (PIL said: {text})"
+            ) from None
+        raise DataError(f"{path}: could not read the image: {text}") from None
+
+
+def _frame_count(path: Path) -> int:
     """How many pictures the file holds (a TIFF stack, an animated GIF: more than 1)."""
     with Image.open(path) as im:
         return int(getattr(im, "n_frames", 1) or 1)
+
+
+def faithful_image(path: str | Path) -> Image.Image:
+    """``open_image``, for a photo: one picture in a mode ``load_image`` scales faithfully.
+
+    Returns the loaded ``PIL.Image.Image`` in the file's own mode (its ``size`` and
+    ``mode`` are what ``segkit.audit`` reports). Raises DataError naming the file (and its
+    mode) for CMYK and other colour spaces and for files with several frames.
+    """
+    path = Path(path)
+    im = open_image(path)  # missing, not an image, cut short: DataError
+    frames = _frame_count(path)
+    if frames > 1:
+        raise DataError(f"{path} holds {frames} frames (a stack or an animation; mode "
+                        f"{im.mode}): segkit reads one picture per file. Save the frame you "
+                        "want as its own file.")
+    if im.mode not in _GREY + _COLOUR:
+        raise DataError(f"{path}: PIL mode {im.mode!r} (e.g. CMYK print colours) cannot be "
+                        "turned into RGB faithfully without the file's colour profile. Convert "
+                        "it to RGB in an image editor (or with Pillow and ImageCms) and save "
+                        "as PNG.")
+    return im
 
 
 def _grey_array(im: Image.Image, path: Path) -> np.ndarray:
@@ -106,19 +173,10 @@ def image_array(path: str | Path, grey: bool = False) -> np.ndarray:
     colour, values in [0, 1]; ``grey=True`` turns a colour image into its luminance.
     Raises DataError naming the file and mode when it cannot."""
     path = Path(path)
-    im = read_image(path, mode=None)  # missing, not an image, cut short: DataError
-    frames = frame_count(path)
-    if frames > 1:
-        raise DataError(f"{path} holds {frames} frames (a stack or an animation; mode "
-                        f"{im.mode}): segkit reads one picture per file. Save the frame you "
-                        "want as its own file.")
+    im = faithful_image(path)
     if im.mode in _GREY:
         return _grey_array(im, path)
-    if im.mode in _COLOUR:
-        return _colour_array(im, path, grey)
-    raise DataError(f"{path}: PIL mode {im.mode!r} (e.g. CMYK print colours) cannot be turned "
-                    "into RGB faithfully without the file's colour profile. Convert it to RGB "
-                    "in an image editor (or with Pillow and ImageCms) and save as PNG.")
+    return _colour_array(im, path, grey)
 
 
 def load_image(path: str | Path, mode: str = "RGB") -> torch.Tensor:
@@ -137,6 +195,23 @@ def load_image(path: str | Path, mode: str = "RGB") -> torch.Tensor:
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3 if mode == "RGB" else 1, axis=2)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def guess_image_mode(paths: list[Path]) -> str:
+    """'L' when the first readable image file is grey (8- or 16-bit, float), 'RGB' otherwise."""
+    for path in paths[:10]:
+        try:
+            return "L" if faithful_image(path).mode in _GREY else "RGB"
+        except DataError:
+            continue  # a broken file: the audit lists it
+    return "RGB"
+
+
+def is_8_bit(mode: str) -> bool:
+    """True for a PIL mode of 8-bit pixels that PIL's own ``convert("RGB")`` / ``"L"``
+    turns into 8-bit pixels faithfully ('L', 'RGB', 'P', ...); False for 16-bit and float
+    images (read them with ``load_image``) and for modes segkit cannot read (CMYK)."""
+    return mode in _COLOUR or mode in ("L", "1", "LA")
 
 
 def to_unit_range(array: np.ndarray) -> np.ndarray:

@@ -28,16 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from segkit.errors import DataError
-from segkit.masks import _as_array, _is_gray, _show_values, mask_to_index, read_image
+from segkit.imageio import open_image
+from segkit.masks import check_num_classes, is_gray, mask_array, mask_to_index, show_values
 
 __all__ = ["IGNORE", "MaskSpec", "read_class_names", "parse_value_map"]
 
 IGNORE = 255  # the label the loss and the metrics skip
 
 
-def distinct(array: np.ndarray) -> np.ndarray:
+def _distinct(array: np.ndarray) -> np.ndarray:
     """The sorted distinct values of an array; fast for 8-bit masks (a histogram, no sort)."""
     if array.dtype == np.uint8:
         return np.flatnonzero(np.bincount(array.ravel(), minlength=256))
@@ -130,23 +132,26 @@ class MaskSpec:
 
     def read(self, path: str | Path) -> np.ndarray:
         """The mask file at ``path`` as (H, W) int64 class indices, 255 = ignore."""
-        image = read_image(path, mode=None)
-        array, kind = _as_array(image, path)
-        if kind == "rgb" and _is_gray(array):  # a grey mask saved as RGB
+        return self.to_index(open_image(path), path)
+
+    def to_index(self, mask: Image.Image | np.ndarray, path: str | Path | None = None
+                 ) -> np.ndarray:
+        """A mask image (or array) as (H, W) int64 class indices, 255 = ignore; ``path``
+        names the file in error messages."""
+        array, kind = mask_array(mask, path)
+        if kind == "rgb" and is_gray(array):  # a grey mask saved as RGB
             array, kind = array[..., 0], "gray"
         if self.value_map is not None and kind != "rgb":
             return self._mapped(array, path)
         if self.binary and kind != "rgb":
             return self._binary(array, path)
         if kind == "rgb":
-            index = mask_to_index(array, convention="rgb", colormap=self.colormap,
-                                  num_classes=self.num_classes, path=path)
-        else:
-            if self.ignore_value is not None:
-                array = np.where(array == self.ignore_value, IGNORE, array)
-            index = mask_to_index(array, convention="index", num_classes=self.num_classes,
-                                  path=path)
-        return self._checked(index, path)
+            return mask_to_index(array, convention="rgb", colormap=self.colormap,
+                                 num_classes=self.num_classes, path=path)
+        if self.ignore_value is not None:
+            array = np.where(array == self.ignore_value, IGNORE, array)
+        return mask_to_index(array, convention="index", num_classes=self.num_classes,
+                             path=path)  # mask_to_index checks the class indices
 
     def _ignored(self, index: np.ndarray, values: np.ndarray | None) -> np.ndarray:
         if self.ignore_value is not None and values is not None:
@@ -157,17 +162,20 @@ class MaskSpec:
         values = np.unique(array)
         unknown = [v for v in values.tolist() if v not in self.value_map and v != self.ignore_value]
         if unknown:
-            raise DataError(f"mask {path}: values {_show_values(np.array(unknown))} are not in "
+            raise DataError(f"mask {path}: values {show_values(np.array(unknown))} are not in "
                             f"the value map {self.value_map}. Add them (--mask-values), or "
                             "check that the mask is not JPEG-compressed or resized smoothly.")
         lookup = np.zeros(int(values.max()) + 1, dtype=np.int64)
         for value, cls in self.value_map.items():
             if value <= values.max():
                 lookup[value] = cls
-        return self._checked(self._ignored(lookup[array], array), path)
+        index = self._ignored(lookup[array], array)
+        if self.num_classes is not None:
+            check_num_classes(index, self.num_classes, IGNORE, path)
+        return index
 
     def _binary(self, array: np.ndarray, path) -> np.ndarray:
-        values = set(distinct(array).tolist()) - {self.ignore_value}
+        values = set(_distinct(array).tolist()) - {self.ignore_value}
         if self.foreground is None:
             if values <= {0, 1}:  # the common case, without a second pass over the pixels
                 return self._ignored(array.astype(np.int64), array)
@@ -179,17 +187,7 @@ class MaskSpec:
             raise DataError(
                 f"mask {path}: foreground is {self.foreground}, so every other value is the "
                 f"background, but the mask holds {len(values)} values "
-                f"{_show_values(np.array(sorted(values)))}: a JPEG-compressed or smoothly "
+                f"{show_values(np.array(sorted(values)))}: a JPEG-compressed or smoothly "
                 "resized mask? For several classes pass --num-classes (and --mask-values).")
         return self._ignored((array == self.foreground).astype(np.int64), array)
 
-    def _checked(self, index: np.ndarray, path) -> np.ndarray:
-        n = self.num_classes
-        if n is not None:
-            bad = np.unique(index[(index >= n) & (index != IGNORE)])
-            if len(bad):
-                raise DataError(
-                    f"mask {path}: {n} classes, so class indices must be 0..{n - 1} (or "
-                    f"{IGNORE} = ignore), but it holds {_show_values(bad)}. Is --num-classes "
-                    "(or the class-names file) right? For binary 0/255 masks leave it out.")
-        return index

@@ -236,6 +236,7 @@ def class_weights_from_frequencies(
         ignore_index: int | None = 255,
         method: Literal["inverse", "median", "inverse_sqrt"] = "inverse") -> torch.Tensor:
     """Class weights for cross-entropy from how often each class occurs: float32 (C,).
+    Defined in lesson 05 (the exercise ``class_weights``: the "inverse" method).
 
     counts_or_masks: pixel counts (C,) (a 1-D tensor, array or list of numbers), or
         masks / (image, mask) pairs, which are counted with ``pixel_counts``.
@@ -299,6 +300,7 @@ class WeightedCrossEntropyLoss(nn.CrossEntropyLoss):
 def weighted_cross_entropy(weights: torch.Tensor | Iterable[float] | None,
                            ignore_index: int | None = 255) -> nn.CrossEntropyLoss:
     """Cross-entropy with class ``weights`` (C,) that skips pixels labelled ``ignore_index``.
+    Defined in lesson 05 (the exercise ``multiclass_loss``).
 
     Returns an ``nn.CrossEntropyLoss`` (a small subclass that moves the weights to the
     logits' device). ``ignore_index=None`` counts every pixel. A batch whose pixels are

@@ -1,4 +1,4 @@
-"""Reading images and masks, and turning masks into class indices.
+"""Reading masks and turning them into class indices.
 
 A segmentation mask is stored on disk in one of a few ways, and the network
 wants one thing: an (H, W) int64 array of class indices. This module converts.
@@ -32,17 +32,21 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from segkit.errors import DataError
+from segkit.imageio import open_image
 
 __all__ = [
     "VOC_COLORMAP",
     "VOC_CLASSES",
     "voc_colormap",
-    "read_image",
     "mask_to_index",
     "read_mask",
+    "mask_array",
+    "is_gray",
+    "show_values",
+    "check_num_classes",
 ]
 
 CONVENTIONS = ("auto", "binary", "index", "rgb", "trimap")
@@ -82,63 +86,21 @@ VOC_COLORMAP: np.ndarray = voc_colormap(256)
 
 
 # ---------------------------------------------------------------------------
-# reading files
+# reading mask files
 # ---------------------------------------------------------------------------
-
-
-def read_image(path: str | Path, mode: str | None = "RGB") -> Image.Image:
-    """Open an image file and load all of its pixels.
-
-    Args:
-        path: the file.
-        mode: PIL mode to convert to ("RGB", "L", ...), or None to keep the
-            file's own mode (what masks need: a palette 'P' image must stay
-            'P' so that we can read its indices).
-
-    Returns: a fully loaded ``PIL.Image.Image`` (the file is closed).
-
-    Raises DataError naming the file when it is missing, is not an image, or
-    is cut short (truncated). We never set ``ImageFile.LOAD_TRUNCATED_IMAGES``:
-    a half-written image must fail here, not train silently on grey pixels.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"image file not found: {path}")
-    if not path.is_file():
-        raise DataError(f"expected an image file but {path} is a folder")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if mode is not None and im.mode != mode:
-                return im.convert(mode)
-            return im.copy()
-    except UnidentifiedImageError:
-        raise DataError(
-            f"{path} is not an image PIL can read ({path.stat().st_size} bytes). "
-            "Is it an HTML error page or a partial download? Open it in a text "
-            "editor, delete it and download it again."
-        ) from None
-    except (OSError, SyntaxError, EOFError, ValueError) as err:
-        text = str(err)
-        if "truncated" in text or "end of file" in text.lower() or isinstance(err, EOFError):
-            raise DataError(
-                f"{path}: the file is cut short: was the download or unzip "
-                f"interrupted? (PIL said: {text})"
-            ) from None
-        raise DataError(f"{path}: could not read the image: {text}") from None
 
 
 def read_mask(path: str | Path, **kwargs) -> np.ndarray:
     """Read a mask file and convert it to class indices.
 
     ``kwargs`` are those of ``mask_to_index`` (convention, num_classes,
-    colormap, ignore_index). The file is opened in its own mode, so a palette
-    PNG gives its indices, not its colours.
+    colormap, ignore_index). The file is opened in its own mode
+    (``segkit.imageio.open_image``), so a palette PNG gives its indices, not its
+    colours.
 
     Returns: (H, W) int64 array of class indices.
     """
-    mask = read_image(path, mode=None)
-    return mask_to_index(mask, path=path, **kwargs)
+    return mask_to_index(open_image(path), path=path, **kwargs)
 
 
 # ---------------------------------------------------------------------------
@@ -150,8 +112,9 @@ def _where(path: str | Path | None) -> str:
     return f"mask {path}" if path is not None else "mask"
 
 
-def _show_values(values: np.ndarray, first: int = 8) -> str:
-    """'0, 38, 75, ... (12 distinct values)'"""
+def show_values(values: np.ndarray, first: int = 8) -> str:
+    """Distinct mask values as an error message shows them: '{0, 38, 75, ... 255} (12
+    distinct values)' (the first ``first`` values, then the largest)."""
     shown = ", ".join(str(int(v)) for v in values[:first])
     if len(values) > first:
         shown += f", ... {int(values[-1])}"
@@ -164,8 +127,13 @@ _LIKELY_CAUSES = (
 )
 
 
-def _as_array(mask: Image.Image | np.ndarray, path) -> tuple[np.ndarray, str]:
-    """Pixels of ``mask`` and a kind: 'palette', 'gray' (H, W) or 'rgb' (H, W, 3)."""
+def mask_array(mask: Image.Image | np.ndarray, path=None) -> tuple[np.ndarray, str]:
+    """The pixels of a mask image (or array) and their kind.
+
+    Returns (array, kind): kind 'palette' (a 'P' image's indices, (H, W)), 'gray' (H, W)
+    or 'rgb' (H, W, 3); alpha is dropped, a float array of whole numbers becomes int64.
+    Raises DataError (naming ``path``) for a mode or shape a mask cannot have.
+    """
     if isinstance(mask, Image.Image):
         mode = mask.mode
         if mode == "P":
@@ -205,7 +173,7 @@ def _as_array(mask: Image.Image | np.ndarray, path) -> tuple[np.ndarray, str]:
     return array, "gray"
 
 
-def _is_gray(rgb: np.ndarray) -> bool:
+def is_gray(rgb: np.ndarray) -> bool:
     """True when the three channels of an (H, W, 3) array are equal."""
     return np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])
 
@@ -226,7 +194,7 @@ def _binary(values_array: np.ndarray, path) -> np.ndarray:
         return (values_array == 255).astype(np.int64)
     raise DataError(
         f"{_where(path)}: a binary mask should hold {{0, 1}} or {{0, 255}}, "
-        f"found {_show_values(values)}. " + _LIKELY_CAUSES
+        f"found {show_values(values)}. " + _LIKELY_CAUSES
     )
 
 
@@ -235,7 +203,7 @@ def _trimap(values_array: np.ndarray, ignore_index: int, path) -> np.ndarray:
     if not set(values.tolist()) <= {1, 2, 3}:
         raise DataError(
             f"{_where(path)}: an Oxford-IIIT Pet trimap holds 1 (pet), 2 (background) "
-            f"and 3 (border), found {_show_values(values)}. Is this a trimap from "
+            f"and 3 (border), found {show_values(values)}. Is this a trimap from "
             "annotations/trimaps/?"
         )
     out = np.zeros(values_array.shape, dtype=np.int64)  # 2 -> 0 background
@@ -322,45 +290,50 @@ def mask_to_index(
     """
     if convention not in CONVENTIONS:
         raise DataError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
-    array, kind = _as_array(mask, path)
+    array, kind = mask_array(mask, path)
+    if convention == "auto":
+        array, kind, convention = _resolve_auto(mask, array, kind, num_classes, ignore_index,
+                                                path)
+    index = _to_index(array, kind, convention, colormap, num_classes, ignore_index, path)
+    if num_classes is not None:
+        check_num_classes(index, num_classes, ignore_index, path)
+    return index
 
-    if convention == "auto" and kind == "rgb" and _is_gray(array):
+
+def _resolve_auto(mask, array, kind, num_classes, ignore_index, path):
+    """(array, kind, convention) with which "auto" reads ``mask`` (see mask_to_index)."""
+    if kind == "rgb" and is_gray(array) and _fits_binary(np.unique(array[..., 0])):
         # a black-and-white mask saved as RGB: (0, 0, 0) and (255, 255, 255)
-        if _fits_binary(np.unique(array[..., 0])):
-            array, kind = array[..., 0], "gray"
-    if convention == "auto" and kind == "palette" and _white_on_black_palette(mask, array):
+        return array[..., 0], "gray", "binary"
+    if kind == "palette" and _white_on_black_palette(mask, array):
         # a 0/255 mask saved as a palette image: 255 is the white object, not
         # VOC's ignore border (VOC draws index 255 in (224, 224, 192))
-        convention = "binary"
-    if convention == "auto":
-        convention = _guess_convention(array, kind, num_classes, ignore_index, path)
+        return array, kind, "binary"
+    return array, kind, _guess_convention(array, kind, num_classes, ignore_index, path)
 
+
+def _to_index(array, kind, convention, colormap, num_classes, ignore_index, path) -> np.ndarray:
+    """The pixels read with ``convention`` (not "auto"): (H, W) int64 class indices."""
     if convention == "rgb":
         if kind != "rgb":
             raise DataError(
                 f"{_where(path)}: convention='rgb' needs a colour (RGB) mask, this one "
                 f"has one channel. Use convention='index' or 'binary'."
             )
-        index = _rgb_to_index(array, colormap, num_classes, ignore_index, path)
-    else:
-        if kind == "rgb":
-            if not _is_gray(array):
-                raise DataError(
-                    f"{_where(path)} is a colour (RGB) image, so it cannot be read with "
-                    f"convention={convention!r}: its pixels are colours, not class numbers. "
-                    "Use convention='rgb' (with colormap= if the colours are not VOC's)."
-                )
-            array = array[..., 0]
-        if convention == "binary":
-            index = _binary(array, path)
-        elif convention == "trimap":
-            index = _trimap(array, ignore_index, path)
-        else:  # "index"
-            index = array.astype(np.int64)
-
-    if num_classes is not None:
-        _check_num_classes(index, num_classes, ignore_index, path)
-    return index
+        return _rgb_to_index(array, colormap, num_classes, ignore_index, path)
+    if kind == "rgb":
+        if not is_gray(array):
+            raise DataError(
+                f"{_where(path)} is a colour (RGB) image, so it cannot be read with "
+                f"convention={convention!r}: its pixels are colours, not class numbers. "
+                "Use convention='rgb' (with colormap= if the colours are not VOC's)."
+            )
+        array = array[..., 0]
+    if convention == "binary":
+        return _binary(array, path)
+    if convention == "trimap":
+        return _trimap(array, ignore_index, path)
+    return array.astype(np.int64)  # "index"
 
 
 def _guess_convention(array, kind, num_classes, ignore_index, path) -> str:
@@ -381,7 +354,7 @@ def _guess_convention(array, kind, num_classes, ignore_index, path) -> str:
         hint = " If these are class indices, pass convention='index' and num_classes=."
     raise DataError(
         f"{_where(path)}: expected a binary mask with values {{0, 1}} or {{0, 255}} "
-        f"or class indices, found {_show_values(values)}. " + _LIKELY_CAUSES + hint
+        f"or class indices, found {show_values(values)}. " + _LIKELY_CAUSES + hint
     )
 
 
@@ -391,13 +364,17 @@ def _fits_binary(values: np.ndarray) -> bool:
     return found <= {0, 1} or found <= {0, 255}
 
 
-def _check_num_classes(index: np.ndarray, num_classes: int, ignore_index: int, path) -> None:
+def check_num_classes(index: np.ndarray, num_classes: int, ignore_index: int = 255,
+                      path: str | Path | None = None) -> None:
+    """Raise DataError (naming ``path`` and the values) when ``index`` holds a class
+    index outside 0..num_classes-1 that is not ``ignore_index``."""
     values = np.unique(index)
     bad = values[((values >= num_classes) | (values < 0)) & (values != ignore_index)]
     if len(bad):
         raise DataError(
             f"{_where(path)}: num_classes={num_classes}, so class indices must be "
             f"0..{num_classes - 1} (or {ignore_index} = ignore), but the mask holds "
-            f"{_show_values(bad)}. Is num_classes right, or is this a 0/255 mask or a "
-            "mask with interpolated values?"
+            f"{show_values(bad)}. Is num_classes (--num-classes, or the class-names file) "
+            "right, or is this a 0/255 mask (then leave num_classes out) or a mask with "
+            "interpolated values?"
         )

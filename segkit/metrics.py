@@ -1,49 +1,37 @@
-"""Segmentation metrics: pixel accuracy, Dice, IoU, confusion matrices (lessons 04 and 05).
+"""Segmentation metrics: pixel accuracy, Dice, IoU (lesson 04), confusion matrices and
+mean IoU (lesson 05).
 
-Every function returns a Python ``float`` (or a float64 tensor per image / per
-class), computed with true division, so an accuracy never prints as ``0.00``
-because of integer arithmetic.
+Lesson 04's answers come first. ``pixel_accuracy``, ``dice_score`` and ``iou_score`` take
+what a binary model gives and what the loader gives::
 
-Binary masks
-------------
-``pred`` may be
+    logits: (N, 1, H, W) float32, the model's raw output (logit > 0 <=> probability > 0.5)
+    target: (N, H, W) of 0/1 (int64 from the loader; (N, 1, H, W) and floats are fine too)
 
-- labels: an integer or bool tensor of 0/1, (N, H, W) or (N, 1, H, W);
-- probabilities: float in [0, 1], (N, H, W) or (N, 1, H, W), cut at ``threshold`` (0.5);
-- logits: float, (N, H, W) or (N, 1, H, W), cut at 0 (the same as sigmoid(logit) > 0.5);
-- two-channel scores: float (N, 2, H, W) logits or probabilities, argmax over dim 1.
+and return one Python ``float`` for the batch, computed with true division (an accuracy
+never prints as ``0.00`` because of integer arithmetic). ``dice_score`` and ``iou_score``
+score each image on its own and average the images.
 
-``binarize`` turns all of these into (N, H, W) int64 labels; the Dice and IoU
-functions call it first, so a Dice is never computed on raw logits (a
-catalogued mistake: the "Dice" of raw logits is not a Dice and can exceed 1).
-With ``from_logits=None`` a float single-channel ``pred`` is taken to be
-logits when any value lies outside [0, 1], else probabilities. Logits that all
-happen to lie in [0, 1] would be misread as probabilities, so pass
-``from_logits=True`` when you know what you have.
+They are built from pieces that answer the other questions a tool asks, one function each:
 
-``target`` is (N, H, W) or (N, 1, H, W) of 0/1 values (any dtype). Masks stored
-as 0/255 are refused with a hint: divide them by 255 (or use segkit.masks).
-
-Edge cases of Dice and IoU (|P| predicted pixels, |T| target pixels):
-
-- both empty (|P| = |T| = 0): the prediction is perfect, so 1.0 by default;
-  ``empty="zero"`` gives 0.0 and ``empty="nan"`` gives NaN. With
-  ``reduction="per_image"`` and ``empty="nan"`` such images are left out of the
-  mean (NaN-mean); if every image is both-empty the result is NaN.
-  ``empty`` decides this case whatever ``eps`` is.
-- empty target, non-empty prediction: 0.0 (every predicted pixel is wrong).
-- non-empty target, empty prediction: 0.0.
-- ``eps`` (default 0) is added to numerator and denominator of every other image
-  (smoothing); keep it 0 to get the exact Dice.
-
-``reduction="per_image"`` (the default) is the mean over images of each image's
-score: every image counts the same, small objects as much as big ones.
-``reduction="pooled"`` counts all pixels of the batch as one big image: large
-objects dominate. Pooling when per-image was meant is a catalogued mistake; the
-two differ whenever objects differ in size.
-
-``pixel_accuracy`` ignores pixels whose target equals ``ignore_index`` (when
-given). If no pixel is left the accuracy is NaN.
+- ``binarize(logits, threshold)``: logits -> labels 0/1 (N, H, W) int64. The threshold is
+  a probability (a pixel is foreground when ``sigmoid(logit) > threshold``), compared on
+  the logit scale, so it is exact even where the sigmoid rounds to 0.5. Dice and IoU are
+  computed on labels, never on raw logits (a catalogued mistake: the "Dice" of raw logits
+  is not a Dice and can exceed 1).
+- ``dice_per_image(pred, target)`` / ``iou_per_image``: labels -> one score per image,
+  float64 (N,). Dice = 2|P and T| / (|P| + |T|), IoU = |P and T| / |P or T|, exact (no
+  smoothing constant). An empty target with a non-empty prediction scores 0, and so does
+  a missed object.
+- ``both_empty(pred, target)``: which images have neither an object nor a prediction.
+  Their Dice and IoU are 1.0 here: the prediction is perfect. Tools that disagree can
+  leave them out (``scores[~both_empty(p, t)].mean()``: torchmetrics' ``DiceScore``
+  gives them NaN and skips them) or count them as 0
+  (``torch.where(both_empty(p, t), 0.0, scores)``: torchmetrics' ``BinaryJaccardIndex``).
+- ``dice_pooled(pred, target)`` / ``iou_pooled``: one score of all pixels of the batch, as
+  if it were one big image: large objects dominate. Pooling where the per-image mean was
+  meant is a catalogued mistake; the two differ whenever objects differ in size.
+- :class:`RunningScores`: the sums behind the scores of a whole loader, added batch by
+  batch (:func:`segkit.training.validate`), with the pixels labelled 255 left out.
 
 Multiclass masks
 ----------------
@@ -75,32 +63,62 @@ Differences from torchmetrics 1.x (each one is tested in tests/test_metrics.py):
 - ``MulticlassJaccardIndex(average=None)`` gives 0.0 (its ``zero_division``) to a class
   absent from target and prediction; segkit's ``iou_per_class`` gives NaN. Their
   ``average="macro"`` skips such classes, like ``mean_iou``, so the means agree.
-- ``BinaryJaccardIndex`` of a both-empty batch is 0.0; segkit's IoU is 1.0 (``empty="one"``).
+- ``BinaryJaccardIndex`` of a both-empty batch is 0.0; segkit's IoU is 1.0.
 - ``torchmetrics.segmentation.DiceScore`` (samplewise) gives NaN to a both-empty image
-  and leaves it out of the mean: that is segkit's ``empty="nan"``; segkit's default
-  ``empty="one"`` counts it as a perfect 1.0.
+  and leaves it out of the mean; segkit counts it as a perfect 1.0 (see ``both_empty``).
 - ``BinaryAccuracy(ignore_index=...)`` of pixels that are all ignored is 0.0; segkit's
-  ``pixel_accuracy`` is NaN (nothing was scored).
+  accuracy is NaN (nothing was scored).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 
 from segkit.errors import DataError
 
-Reduction = Literal["per_image", "pooled"]
-Empty = Literal["one", "zero", "nan"]
-_EMPTY_VALUES = {"one": 1.0, "zero": 0.0, "nan": float("nan")}
+
+# ---------------------------------------------------------------- lesson 04's answers
+
+def pixel_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """Fraction of pixels predicted right.
+
+    Defined in lesson 04. logits: (N, 1, H, W) float32, target: (N, H, W) of 0/1 ->
+    a Python float in [0, 1].
+    """
+    preds = binarize(logits)                  # (N, H, W) int64 labels
+    target = binary_labels(target, "target")
+    check_same_pixels(preds, target)
+    correct = (preds == target).sum().item()  # a Python int
+    return correct / target.numel()           # true division: a float
 
 
-# ---------------------------------------------------------------- binary inputs
+def dice_score(logits: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> float:
+    """Mean over the images of Dice = 2|P and T| / (|P| + |T|), P = sigmoid(logits) > threshold.
 
-def _drop_channel(x: torch.Tensor, what: str) -> torch.Tensor:
-    """(N, 1, H, W) -> (N, H, W); (N, H, W) unchanged; anything else is an error."""
+    Defined in lesson 04. logits: (N, 1, H, W) float32, target: (N, H, W) of 0/1 ->
+    a Python float. An image whose prediction and target are both empty scores 1.0.
+    """
+    pred = binarize(logits, threshold)         # (N, H, W) 0/1
+    return dice_per_image(pred, target).mean().item()
+
+
+def iou_score(logits: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> float:
+    """Mean over the images of IoU = |P and T| / |P or T|, P = sigmoid(logits) > threshold.
+
+    Defined in lesson 04. logits: (N, 1, H, W) float32, target: (N, H, W) of 0/1 ->
+    a Python float. An image whose prediction and target are both empty scores 1.0.
+    """
+    pred = binarize(logits, threshold)         # (N, H, W) 0/1
+    return iou_per_image(pred, target).mean().item()
+
+
+# ---------------------------------------------------------------- the pieces
+
+def without_channel(x: torch.Tensor, what: str) -> torch.Tensor:
+    """(N, 1, H, W) -> (N, H, W); (N, H, W) unchanged; any other shape is a DataError."""
+    x = torch.as_tensor(x)
     if x.ndim == 4 and x.shape[1] == 1:
         return x[:, 0]
     if x.ndim == 3:
@@ -111,181 +129,166 @@ def _drop_channel(x: torch.Tensor, what: str) -> torch.Tensor:
     elif x.ndim == 4:
         hint = (f" It has {x.shape[1]} channels: for multiclass scores use "
                 "confusion_matrix(pred, target, num_classes).")
-    raise DataError(f"{what} should be (N, H, W) or (N, 1, H, W) but has shape {tuple(x.shape)}.{hint}")
+    raise DataError(f"{what} should be (N, H, W) or (N, 1, H, W) but has shape "
+                    f"{tuple(x.shape)}.{hint}")
 
 
-def _binary_target(target: torch.Tensor) -> torch.Tensor:
-    """Target (N, H, W) or (N, 1, H, W) of 0/1 -> (N, H, W) int64."""
-    target = _drop_channel(torch.as_tensor(target), "target")
-    if target.numel() and not bool(((target == 0) | (target == 1)).all()):
-        values = torch.unique(target)[:8].tolist()
-        hint = ""
-        if target.max() == 255:
-            hint = " The mask looks stored as 0/255: divide it by 255 (or use segkit.masks)."
-        raise DataError(f"a binary target must hold only 0 and 1 but has values {values}.{hint}")
-    return target.long()
+def binarize(logits: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Logits (N, 1, H, W) or (N, H, W) float -> labels 0/1 (N, H, W) int64.
 
-
-def binarize(pred: torch.Tensor, *, from_logits: bool | None = None,
-             threshold: float = 0.5) -> torch.Tensor:
-    """Binary predictions -> (N, H, W) int64 labels 0/1.
-
-    pred: (N, H, W) or (N, 1, H, W) labels (int/bool), probabilities or logits (float),
-          or (N, 2, H, W) two-class scores (argmax over dim 1).
-    from_logits: True for logits, False for probabilities, None to guess: logits if any
-          value is outside [0, 1] (see the module docstring for the caveat).
-    threshold: the probability above which a pixel is foreground; for logits the cut
-          is the logit of ``threshold`` (0 for 0.5), i.e. sigmoid(pred) > threshold.
+    A pixel is 1 where ``sigmoid(logit) > threshold``; the cut is made on the logit,
+    at ``log(threshold / (1 - threshold))`` (0 for 0.5).
     """
-    pred = torch.as_tensor(pred)
-    if pred.ndim == 4 and pred.shape[1] == 2:
-        return pred.argmax(dim=1)
-    pred = _drop_channel(pred, "pred")
-    if not pred.is_floating_point():
-        if pred.numel() and not bool(((pred == 0) | (pred == 1)).all()):
-            raise DataError(f"integer predictions must be labels 0/1 but have values "
-                            f"{torch.unique(pred)[:8].tolist()}")
-        return pred.long()
+    logits = without_channel(logits, "logits")
+    if not logits.is_floating_point():
+        raise DataError(f"binarize takes a model's logits (float), not {logits.dtype} "
+                        "labels: labels 0/1 need no threshold.")
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold is a probability strictly between 0 and 1, got {threshold}")
-    if from_logits is None:
-        from_logits = bool(((pred < 0) | (pred > 1)).any())
-    if from_logits:
-        cut = math.log(threshold / (1.0 - threshold))  # logit(0.5) == 0
-        return (pred > cut).long()
-    return (pred > threshold).long()
+    cut = math.log(threshold / (1.0 - threshold))  # logit(0.5) == 0
+    return (logits > cut).long()
 
 
-def _binary_pair(pred: torch.Tensor, target: torch.Tensor, from_logits: bool | None,
-                 threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-    p = binarize(pred, from_logits=from_logits, threshold=threshold)
-    t = _binary_target(target).to(p.device)
-    if p.shape != t.shape:
-        raise DataError(f"pred and target cover different pixels: pred gives {tuple(p.shape)} "
-                        f"(from {tuple(pred.shape)}) but target gives {tuple(t.shape)} "
-                        f"(from {tuple(target.shape)}).")
-    return p, t
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-# ------------------------------------------------------------ pixel accuracy
-
-def _as_labels(x: torch.Tensor, what: str) -> torch.Tensor:
-    """Integer labels, or float tensors that hold whole numbers; refuse logits/probabilities."""
-    x = torch.as_tensor(x)
-    if x.is_floating_point():
-        if x.numel() and not bool((x == x.round()).all()):
-            raise DataError(
-                f"{what} must be class labels (whole numbers) but is a float tensor with "
-                "fractional values: logits or probabilities? Compare labels with labels: "
-                "binarize(logits) for one output channel, logits.argmax(1) for several.")
-        return x.long()
+def binary_labels(x: torch.Tensor, what: str) -> torch.Tensor:
+    """(N, H, W) or (N, 1, H, W) of 0/1, any dtype -> (N, H, W) int64; other values are a
+    DataError that says what to do (``binarize`` logits first; divide 0/255 masks by 255)."""
+    x = without_channel(x, what)
+    if x.numel() and not bool(((x == 0) | (x == 1)).all()):
+        values = torch.unique(x)[:8].tolist()
+        if x.is_floating_point():
+            hint = " Logits or probabilities? Make labels first: binarize(logits, threshold)."
+        elif x.max() == 255:
+            hint = " The mask looks stored as 0/255: divide it by 255 (or use segkit.masks)."
+        else:
+            hint = ""
+        raise DataError(f"{what} must hold only 0 and 1 but has values {values}.{hint}")
     return x.long()
 
 
-def pixel_accuracy(pred_labels: torch.Tensor, target: torch.Tensor,
-                   ignore_index: int | None = None) -> float:
-    """Fraction of pixels whose predicted label equals the target label.
-
-    pred_labels: (N, H, W) or (N, 1, H, W) labels (integers, binary or multiclass).
-    target: the same shape (a channel axis of 1 on either side is dropped).
-    ignore_index: target value of pixels not to count (e.g. 255).
-    Returns a float in [0, 1]; NaN if no pixel is left to count.
-    """
-    pred = _as_labels(pred_labels, "pred_labels")
-    target = _as_labels(target, "target")
-    if pred.ndim == target.ndim + 1 and pred.shape[1] == 1:
-        pred = pred[:, 0]
-    if target.ndim == pred.ndim + 1 and target.shape[1] == 1:
-        target = target[:, 0]
+def check_same_pixels(pred: torch.Tensor, target: torch.Tensor) -> None:
+    """Raise a DataError when (N, H, W) ``pred`` and ``target`` cover different pixels."""
     if pred.shape != target.shape:
-        raise DataError(f"pred_labels has shape {tuple(pred.shape)} but target has "
-                        f"{tuple(target.shape)}; for scores (N, C, H, W) take .argmax(1) first.")
-    target = target.to(pred.device)
-    valid = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
-    counted = int(valid.sum())
-    if counted == 0:
-        return float("nan")
-    correct = int(((pred == target) & valid).sum())
-    return correct / counted  # Python int / int is true division: never 0 for 3 of 4 right
+        raise DataError(f"pred and target cover different pixels: pred is {tuple(pred.shape)} "
+                        f"but target is {tuple(target.shape)} (after dropping a channel axis "
+                        "of 1).")
 
 
-# ------------------------------------------------------------ Dice and IoU
-
-def _counts(p: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per image: |P and T|, |P|, |T| as float64 tensors (N,)."""
+def overlap_counts(pred: torch.Tensor, target: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """|P and T|, |P| and |T| of each image of 0/1 labels: three float64 tensors (N,)."""
+    p, t = binary_labels(pred, "pred"), binary_labels(target, "target")
+    check_same_pixels(p, t)
+    t = t.to(p.device)
     inter = (p * t).flatten(1).sum(1).double()
     return inter, p.flatten(1).sum(1).double(), t.flatten(1).sum(1).double()
 
 
-def _score(inter: torch.Tensor, size_p: torch.Tensor, size_t: torch.Tensor, kind: str,
-           empty: str, eps: float) -> torch.Tensor:
-    if kind == "dice":
-        num, den = 2 * inter, size_p + size_t
-    else:
-        num, den = inter, size_p + size_t - inter
-    both_empty = (size_p + size_t) == 0
-    score = (num + eps) / (den + eps)  # 0/0 = NaN for both-empty images, replaced next
-    return torch.where(both_empty, torch.full_like(score, _EMPTY_VALUES[empty]), score)
+def both_empty(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """bool (N,): the images of 0/1 labels with neither an object nor a predicted pixel."""
+    _, size_p, size_t = overlap_counts(pred, target)
+    return (size_p + size_t) == 0
 
 
-def dice_per_image(pred: torch.Tensor, target: torch.Tensor, *, empty: Empty = "one",
-                   eps: float = 0.0, from_logits: bool | None = None,
-                   threshold: float = 0.5) -> torch.Tensor:
-    """Dice = 2|P and T| / (|P| + |T|) of each image: float64 tensor (N,).
+def dice_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Dice = 2|P and T| / (|P| + |T|) of each image: float64 (N,); both-empty images 1.0.
 
-    pred: labels, probabilities or logits, binarized with ``binarize``.
-    target: (N, H, W) or (N, 1, H, W) of 0/1. See the module docstring for ``empty``/``eps``.
+    pred, target: (N, H, W) or (N, 1, H, W) labels 0/1 (``binarize`` logits first).
     """
-    _check_choice("empty", empty, tuple(_EMPTY_VALUES))
-    p, t = _binary_pair(pred, target, from_logits, threshold)
-    return _score(*_counts(p, t), "dice", empty, eps)
+    inter, size_p, size_t = overlap_counts(pred, target)
+    return ratio_or_one(2 * inter, size_p + size_t)
 
 
-def iou_per_image(pred: torch.Tensor, target: torch.Tensor, *, empty: Empty = "one",
-                  eps: float = 0.0, from_logits: bool | None = None,
-                  threshold: float = 0.5) -> torch.Tensor:
-    """IoU = |P and T| / |P or T| of each image: float64 tensor (N,). Arguments as dice_per_image."""
-    _check_choice("empty", empty, tuple(_EMPTY_VALUES))
-    p, t = _binary_pair(pred, target, from_logits, threshold)
-    return _score(*_counts(p, t), "iou", empty, eps)
+def iou_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """IoU = |P and T| / |P or T| of each image: float64 (N,); both-empty images 1.0.
 
-
-def _reduced(kind: str, pred, target, reduction, empty, eps, from_logits, threshold) -> float:
-    _check_choice("reduction", reduction, ("per_image", "pooled"))
-    _check_choice("empty", empty, tuple(_EMPTY_VALUES))
-    p, t = _binary_pair(pred, target, from_logits, threshold)
-    inter, size_p, size_t = _counts(p, t)
-    if reduction == "pooled":
-        return float(_score(inter.sum(0, keepdim=True), size_p.sum(0, keepdim=True),
-                            size_t.sum(0, keepdim=True), kind, empty, eps)[0])
-    scores = _score(inter, size_p, size_t, kind, empty, eps)
-    return float(scores.nanmean()) if scores.numel() else float("nan")
-
-
-def dice_score(pred: torch.Tensor, target: torch.Tensor, *, reduction: Reduction = "per_image",
-               empty: Empty = "one", eps: float = 0.0, from_logits: bool | None = None,
-               threshold: float = 0.5) -> float:
-    """Dice of binary masks as a float.
-
-    pred: (N, H, W) / (N, 1, H, W) labels, probabilities or logits, or (N, 2, H, W) scores.
-    target: (N, H, W) or (N, 1, H, W) of 0/1.
-    reduction: "per_image" = mean of each image's Dice; "pooled" = one Dice of all pixels.
-    empty: value of a both-empty image ("one" 1.0, "zero" 0.0, "nan" = leave it out).
-    eps: smoothing added to numerator and denominator (0 = exact Dice).
+    pred, target: (N, H, W) or (N, 1, H, W) labels 0/1 (``binarize`` logits first).
     """
-    return _reduced("dice", pred, target, reduction, empty, eps, from_logits, threshold)
+    inter, size_p, size_t = overlap_counts(pred, target)
+    return ratio_or_one(inter, size_p + size_t - inter)
 
 
-def iou_score(pred: torch.Tensor, target: torch.Tensor, *, reduction: Reduction = "per_image",
-              empty: Empty = "one", eps: float = 0.0, from_logits: bool | None = None,
-              threshold: float = 0.5) -> float:
-    """IoU (Jaccard) of binary masks as a float; arguments as ``dice_score``."""
-    return _reduced("iou", pred, target, reduction, empty, eps, from_logits, threshold)
+def dice_pooled(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """One Dice of all the pixels of the batch, as if it were one image (labels 0/1)."""
+    inter, size_p, size_t = (c.sum(0, keepdim=True) for c in overlap_counts(pred, target))
+    return ratio_or_one(2 * inter, size_p + size_t).item()
+
+
+def iou_pooled(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """One IoU of all the pixels of the batch, as if it were one image (labels 0/1)."""
+    inter, size_p, size_t = (c.sum(0, keepdim=True) for c in overlap_counts(pred, target))
+    return ratio_or_one(inter, size_p + size_t - inter).item()
+
+
+def ratio_or_one(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """num / den, and 1.0 where den == 0 (nothing to find and nothing found: perfect)."""
+    return torch.where(den > 0, num / den.clamp(min=1), torch.ones_like(num))
+
+
+class RunningScores:
+    """The sums behind a loader's scores, added batch by batch (:func:`segkit.training.validate`).
+
+    ``add(logits, masks)`` for every batch: logits (N, C, H, W) float32, masks (N, H, W)
+    int64. One channel (binary): the per-image Dice and IoU (labels from ``binarize`` at
+    0.5) and the correct and counted pixels; C channels (multiclass, argmax): a confusion
+    matrix, and for C == 2 the per-image Dice of class 1. Pixels whose mask is
+    ``ignore_index`` are left out: not counted, and set to 0 in both prediction and mask
+    before the per-image scores.
+
+    ``figures()`` -> binary: ``dice``, ``iou``, ``accuracy``; multiclass: ``miou``,
+    ``accuracy`` (and ``dice`` for C == 2). ``num_classes`` fixes C of the matrix
+    (default: the logits' channels).
+    """
+
+    def __init__(self, num_classes: int | None = None, ignore_index: int = 255) -> None:
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.images, self.dice_sum, self.iou_sum = 0, 0.0, 0.0
+        self.correct, self.counted = 0, 0
+        self.cm: torch.Tensor | None = None
+
+    def add(self, logits: torch.Tensor, masks: torch.Tensor) -> None:
+        valid = masks != self.ignore_index
+        if logits.shape[1] == 1:
+            preds, masks = binarize(logits) * valid, masks * valid
+            self.add_overlap(preds, masks, with_iou=True)
+            self.correct += ((preds == masks) & valid).sum().item()
+            self.counted += valid.sum().item()
+            return
+        classes = self.num_classes or logits.shape[1]
+        preds = logits.argmax(1)
+        cm = confusion_matrix(preds, masks, classes, ignore_index=self.ignore_index)
+        self.cm = cm if self.cm is None else self.cm + cm
+        if classes == 2:
+            self.add_overlap(preds * valid, masks * valid, with_iou=False)
+
+    def add_overlap(self, preds: torch.Tensor, masks: torch.Tensor, with_iou: bool) -> None:
+        """Add the per-image Dice (and IoU) of labels 0/1."""
+        self.dice_sum += dice_per_image(preds, masks).sum().item()
+        if with_iou:
+            self.iou_sum += iou_per_image(preds, masks).sum().item()
+        self.images += preds.shape[0]
+
+    def figures(self) -> dict[str, float]:
+        """The scores so far (NaN where nothing was counted)."""
+        if self.cm is not None:
+            out = {"miou": mean_iou(self.cm), "accuracy": pixel_accuracy_from_cm(self.cm)}
+        else:
+            out = {"accuracy": self.correct / self.counted if self.counted else math.nan,
+                   "iou": self.iou_sum / self.images if self.images else math.nan}
+        if self.images:
+            out["dice"] = self.dice_sum / self.images
+        return out
+
+
+def as_labels(x: torch.Tensor, what: str) -> torch.Tensor:
+    """Integer class labels; float tensors that hold whole numbers too. Fractional values
+    (logits or probabilities) are a DataError: compare labels with labels."""
+    x = torch.as_tensor(x)
+    if x.is_floating_point() and x.numel() and not bool((x == x.round()).all()):
+        raise DataError(
+            f"{what} must be class labels (whole numbers) but is a float tensor with "
+            "fractional values: logits or probabilities? Compare labels with labels: "
+            "binarize(logits) for one output channel, logits.argmax(1) for several.")
+    return x.long()
 
 
 # ------------------------------------------------------------ multiclass
@@ -299,13 +302,13 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     Add the matrices of several batches to get the matrix of a whole loader.
     """
     pred = torch.as_tensor(pred)
-    target = _as_labels(target, "target")
+    target = as_labels(target, "target")
     if pred.ndim == target.ndim + 1:
         if pred.shape[1] != num_classes:
             raise DataError(f"pred has {pred.shape[1]} channels (shape {tuple(pred.shape)}) "
                             f"but num_classes={num_classes}")
         pred = pred.argmax(dim=1)
-    pred = _as_labels(pred, "pred")
+    pred = as_labels(pred, "pred")
     if pred.shape != target.shape:
         raise DataError(f"pred labels have shape {tuple(pred.shape)} but target has "
                         f"{tuple(target.shape)}")
@@ -365,7 +368,8 @@ def pixel_accuracy_from_cm(cm: torch.Tensor) -> float:
 
 def mean_iou(cm: torch.Tensor, *, include_background: bool = True,
              background_index: int = 0) -> float:
-    """Mean of the per-class IoUs that are defined (NaN-mean).
+    """Mean of the per-class IoUs that are defined (NaN-mean). Defined in lesson 05 (the
+    exercise ``miou_from_confusion``, which takes the matrix and ``include_background``).
 
     include_background=False drops class ``background_index`` from the mean (its pixels
     still count as errors of the other classes). NaN if no class has a defined IoU.

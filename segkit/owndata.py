@@ -1,7 +1,7 @@
 """Train and validation sets from your own folders (what ``segkit train --images`` builds).
 
 ``own_datasets(...)`` pairs the folders (``segkit.folders``), reads the masks as a
-``MaskSpec`` says, checks every pair before training (``segkit.datacheck``), splits off
+``MaskSpec`` says, audits every pair before training (``segkit.audit``), splits off
 a validation set (a seeded fraction, or your own val folders) and attaches the course's
 transforms. ``voc_datasets_any(root, ...)`` reads a VOC layout with or without
 ``ImageSets/Segmentation`` split files (without: a seeded split, announced in one line).
@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 from segkit import data
-from segkit.datacheck import check_dataset
+from segkit.audit import audit_dataset
+from segkit.data import PairedFolderDataset
 from segkit.errors import DataError
-from segkit.folders import FolderDataset, guess_image_mode
+from segkit.imageio import guess_image_mode
 from segkit.labels import MaskSpec, parse_value_map, read_class_names
 
 __all__ = ["mask_spec", "own_datasets", "voc_datasets_any", "find_class_names"]
@@ -60,14 +61,14 @@ def mask_spec(*, num_classes=None, class_names=None, foreground=None, ignore_ind
                     class_names=names, colormap=colormap, value_map=value_map)
 
 
-def checked(ds, *, skip: bool, drop_bad: bool, log: Callable[[str], None] = print,
+def audited(ds, *, skip: bool, drop_bad: bool, log: Callable[[str], None] = print,
             show_progress: bool | None = None):
-    """Run the whole-dataset check on ``ds``: log its summary, raise listing every problem
-    (or, with ``drop_bad``, leave the bad pairs out and say which). Returns the dataset."""
+    """Audit ``ds`` (``segkit.audit``): log the summary, raise listing every problem (or,
+    with ``drop_bad``, leave the bad pairs out and say which). Returns the dataset."""
     if skip:
-        log(f"data check skipped (--skip-data-check): {len(ds)} pairs")
+        log(f"audit skipped (--skip-audit): {len(ds)} pairs")
         return ds
-    report = check_dataset(ds, show_progress=show_progress)
+    report = audit_dataset(ds, show_progress=show_progress)
     if report.problems and drop_bad:
         bad = set(report.bad_indices)
         for i, kind, text in report.problems:
@@ -83,55 +84,54 @@ def checked(ds, *, skip: bool, drop_bad: bool, log: Callable[[str], None] = prin
 
 def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_fraction=0.2,
                  seed=0, val_images=None, val_masks=None, pairing_options=None,
-                 image_mode=None, skip_check=False, drop_bad=False,
+                 image_mode=None, skip_audit=False, drop_bad=False,
                  log: Callable[[str], None] = print, show_progress: bool | None = None):
     """(train_ds, val_ds, stats) from your folders; stats as in ``data.carvana_datasets``."""
     options = dict(pairing_options or {})
     images, masks = shown(images), shown(masks)  # messages name files as the user sees them
-    everything = FolderDataset(images, masks, spec=spec, **options)
+    everything = PairedFolderDataset(images, masks, spec=spec, **options)
     mode = image_mode or guess_image_mode(everything.image_paths)
     everything.image_mode = mode
     log(f"paired {len(everything)} images of {images} with masks of {masks} by "
         f"{everything.pairing.how}" + (f" ({everything.pairing.left_out} files matched no "
                                       "pattern and are not used)" if everything.pairing.left_out else ""))
-    everything = checked(everything, skip=skip_check, drop_bad=drop_bad, log=log,
+    everything = audited(everything, skip=skip_audit, drop_bad=drop_bad, log=log,
                          show_progress=show_progress)
     if val_images or val_masks:
         if not (val_images and val_masks):
             raise DataError("give both --val-images and --val-masks (or neither, for a "
                             "seeded --val-fraction split)")
-        val_ds = FolderDataset(shown(val_images), shown(val_masks), spec=spec, image_mode=mode,
-                               **options)
-        val_ds = checked(val_ds, skip=skip_check, drop_bad=drop_bad, log=log,
+        val_ds = PairedFolderDataset(shown(val_images), shown(val_masks), spec=spec,
+                                     image_mode=mode, **options)
+        val_ds = audited(val_ds, skip=skip_audit, drop_bad=drop_bad, log=log,
                          show_progress=show_progress)
         train_ds = everything
     else:
         train_idx, val_idx = data.split_indices(len(everything), val_fraction, seed)
         train_ds, val_ds = everything.subset(train_idx), everything.subset(val_idx)
     num_classes = spec.num_classes or 2
-    return data._with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=255
-                                 if spec.has_ignore or num_classes > 2 else 0)
+    mask_fill = 255 if spec.has_ignore or num_classes > 2 else 0
+    return data.with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill)
 
 
 def voc_datasets_any(root, *, size, augment: bool, num_classes=None, val_fraction=0.2, seed=0,
                      log: Callable[[str], None] = print):
     """VOC train/val from ImageSets/Segmentation/{train,val}.txt, or, when the layout has
     no split files (a labelme export), a seeded split announced in one line."""
-    voc = data._find_voc2012(Path(root))
+    voc = data.find_voc2012(root)
     if (voc / "ImageSets" / "Segmentation" / "train.txt").is_file():
         return data.voc_datasets(root, size=size, augment=augment, num_classes=num_classes)
     masks = voc / "SegmentationClass"
     names = find_class_names(masks)
     if names is not None and num_classes is None:
         num_classes = len(read_class_names(names)[0])
-    everything = data.PairedFolderDataset(voc / "JPEGImages", masks, mask_convention="index",
-                                          num_classes=num_classes)
+    everything = PairedFolderDataset(voc / "JPEGImages", masks, mask_suffix="",
+                                     mask_convention="index", num_classes=num_classes)
     if num_classes is None:
         num_classes = data.count_classes(everything)
         everything.num_classes = num_classes
     train_idx, val_idx = data.split_indices(len(everything), val_fraction, seed)
     log(f"{shown(voc)} has no ImageSets/Segmentation/train.txt: split {len(everything)} pairs at "
         f"random (seed {seed}) into {len(train_idx)} train / {len(val_idx)} val")
-    train_ds = data._subset_copy(everything, train_idx)
-    val_ds = data._subset_copy(everything, val_idx)
-    return data._with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=255)
+    train_ds, val_ds = everything.subset(train_idx), everything.subset(val_idx)
+    return data.with_transforms(train_ds, val_ds, size, augment, num_classes, mask_fill=255)

@@ -31,11 +31,10 @@ from torchvision.transforms.v2 import functional as TF
 
 from segkit.checkpoint import load_checkpoint, model_from_checkpoint
 from segkit.errors import DataError
+from segkit.folders import image_files
 from segkit.imageio import load_image, to_uint8
 from segkit.masks import voc_colormap
 from segkit.viz import overlay
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff")
 
 
 def _as_tensor(img: Image.Image | torch.Tensor) -> torch.Tensor:
@@ -139,18 +138,6 @@ def save_mask(mask: np.ndarray, path: str | Path, num_classes: int) -> Path:
     return path
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    folder = Path(folder)
-    if folder.is_file():
-        raise DataError(f"{folder} is a file, not a folder: give the folder that holds the images")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"input folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return files
-
-
 # A dataset's data folders, each with the folder that sits next to it in that layout
 # (Carvana: train/ + train_masks/; VOC: JPEGImages/ + SegmentationClass/; images/ + masks/).
 DATASET_PAIRS = {"train": "train_masks", "train_masks": "train", "images": "masks",
@@ -228,7 +215,7 @@ def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: st
     if "size" not in info:
         raise ValueError(f"{checkpoint} has no 'data' entry (size/mean/std): it was not saved "
                          "by segkit's training; cannot tell how to prepare images")
-    images = list_images(input_dir)
+    images = image_files(input_dir, "input")
     check_output_folder(input_dir, out, overwrite)  # before anything is written
     model = model_from_checkpoint(ckpt, device, name=str(checkpoint))
     out.mkdir(parents=True, exist_ok=True)

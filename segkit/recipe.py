@@ -1,15 +1,33 @@
 """One training run from start to finish: the recipe behind ``segkit train``.
 
-``TrainConfig`` holds every setting with the course's defaults; ``run_training(cfg)``
-builds the datasets, the U-Net, the loss and the optimizer, calls :func:`segkit.training.fit`,
-saves checkpoints (``last.pt`` every epoch, ``best.pt`` at the best validation score), the
-history as CSV, and a PNG of predictions next to the ground truth.
+``TrainConfig`` holds every setting of a run; ``run_training(cfg)`` builds the datasets,
+the U-Net, the loss and the optimizer, runs :func:`segkit.training.fit`, saves checkpoints
+(``last.pt`` every epoch, ``best.pt`` at the best validation score), the history as CSV,
+the settings as ``config.json``, and a PNG of predictions next to the ground truth.
 
-The defaults are chosen for a 2-core laptop CPU: a narrow U-Net (base 16 channels, about
-1.9M parameters) on 96x64 images reaches val Dice >= 0.98 on toy Carvana in about a minute.
-The ``rmsprop-1e-5`` preset reproduces the settings of a student project that trained
-milesial's U-Net on Carvana (RMSprop, lr 1e-5, momentum 0.999, weight decay 1e-8, batch 1),
-so that lesson 03 can show how slowly they learn.
+**One table of defaults.** A setting a run is not given comes from :data:`DEFAULTS` (and,
+for the settings that depend on the dataset, from its column in :data:`DATASET_DEFAULTS`),
+for ``segkit train`` and ``run_training(TrainConfig())`` alike. A **preset**
+(:data:`PRESETS`) is a named recipe that replaces some of them; a setting given explicitly
+still wins over it. The preset a run uses is printed at its start and written to its
+``config.json`` and checkpoints. ``segkit train`` uses the preset named after its dataset
+when there is one (``carvana``) and ``--preset`` names no other; ``TrainConfig`` uses a
+preset only when it names one.
+
+**Speed** is in the table too: bf16 autocast where the hardware has it, channels_last,
+a cache of decoded images, loader workers per device (:mod:`segkit.speed`,
+:mod:`segkit.cache`). They change no result beyond rounding on one machine, but they make
+a run's figures depend on the machine: the lessons ask for ``precision="fp32",
+channels_last=False, cache="none", num_workers=0``, which give the same figures on every CPU.
+
+**How a run wraps the lesson's loop.** ``fit``, ``train_one_epoch`` and ``validate`` are
+lesson 03's; the run gives them wrapped arguments: the model in a
+:class:`segkit.speed.FastModel` (precision, layout) and, under torchrun, in
+DistributedDataParallel; the training loader in :class:`EpochBatches` (a new shuffle per
+process and epoch, the time budget's deadline, :mod:`segkit.budget`);
+the loss in :class:`FiniteLoss` (a NaN stops the run); gradient clipping as an optimizer
+hook (:func:`segkit.training.clip_gradients`); under torchrun, the epoch's two halves
+from :mod:`segkit.distributed` (the loss averaged over processes, validation on rank 0).
 """
 
 from __future__ import annotations
@@ -25,51 +43,36 @@ import torch
 from torch import nn
 
 from segkit import data, distributed, losses, speed, toydata
+from segkit.budget import BudgetCosineLR, TimeBudget
 from segkit.checkpoint import check_resume, load_checkpoint, load_weights, save_checkpoint
-from segkit.errors import DataError
 from segkit.device import describe_device, pick_device, seed_everything
-from segkit.training import (
-    BudgetCosineLR,
-    History,
-    NonFiniteLossError,
-    fit,
-    save_history_csv,
-    weights_are_finite,
-)
+from segkit.errors import DataError, SegkitError
+from segkit.training import History, clip_gradients, fit, save_history_csv, train_one_epoch, validate
 from segkit.unet import UNet, count_parameters
 
-#: Settings that a preset changes, by preset name.
-PRESETS: dict[str, dict[str, Any]] = {
-    # a student project's Carvana settings: RMSprop lr 1e-5, momentum 0.999, weight decay
-    # 1e-8, batch 1, no AMP
-    "rmsprop-1e-5": {"optimizer": "rmsprop", "lr": 1e-5, "momentum": 0.999,
-                     "weight_decay": 1e-8, "batch_size": 1},
+#: The training defaults: what a run uses for every setting it is not given (a
+#: TrainConfig field left at None), after its preset and its dataset's column below.
+DEFAULTS: dict[str, Any] = {
+    # the model: a narrow U-Net (base 16 channels) for a laptop CPU
+    "base": 16, "kernel_size": 3, "bilinear": False,
+    # the optimizer and its schedule
+    "batch_size": 8, "epochs": 40, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-4,
+    "momentum": 0.9, "scheduler": "cosine", "clip_grad": 1.0,
+    # a time budget of training seconds (None: no limit; no preset changes it)
+    "max_seconds": 60.0,
+    # the loss ("auto": BCE + Dice for binary masks, weighted cross-entropy for classes)
+    "loss": "auto",
+    # the data: the validation split and the seed of everything random
+    "val_fraction": 0.2, "seed": 0,
+    # speed (segkit.speed, segkit.cache): what measures faster on this machine
+    "precision": "auto", "channels_last": True, "cache": "auto", "num_workers": "auto",
+    "compile": False,
 }
 
-#: What ``segkit train`` uses where an option is not given, on top of TrainConfig's
-#: defaults (which the lessons' stored outputs rely on): the speed switches of
-#: segkit.speed and segkit.cache, which change no result beyond rounding ...
-CLI_DEFAULTS: dict[str, Any] = {"precision": "auto", "channels_last": True, "cache": "auto",
-                                "num_workers": "auto"}
-#: ... and, per dataset, without a --preset, a recipe that reaches val Dice 0.98 on toy
-#: Carvana sooner: batch 4, AdamW 1.5e-3, cosine over 10 epochs, a U-Net of depth 3 (the
-#: 4th level costs about 30 % of the step at 96x64 and adds no Dice there) and no
-#: augmentation (the photos are all of one studio: augmenting slowed learning and cost
-#: Dice). Seeds 0-2 first reach 0.98 after epoch 4-5 and stay above it (0.989-0.991 at
-#: the end, against 0.986-0.988 with depth 4 and augmentation); 60 s remains the cap on
-#: slow machines. ``--depth 4 --augment`` gives the library's settings back. Measured
-#: with benchmarks/speed_benchmark.py --only dice ttd.
-CLI_RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "carvana": {"batch_size": 4, "lr": 1.5e-3, "epochs": 10, "depth": 3, "augment": False},
-}
-
-TASKS = {"carvana": "binary", "seasky": "binary", "voc": "multiclass",
-         "folder": "binary"}  # folder: your own --images/--masks; multiclass with > 2 classes
-
-# Settings that depend on the dataset, used where a TrainConfig leaves them at None.
-# Toy VOC (5 classes, cluttered 64x64 scenes, 120 training images) learns best in a
-# 60 s CPU budget with a shallower U-Net and no augmentation: val mIoU 0.41 against 0.14
-# with the Carvana settings (benchmarks/train_benchmark.py, 2 CPU cores).
+#: The settings that depend on the dataset: its column of the table. Toy VOC (5 classes,
+#: cluttered 64x64 scenes, 120 training images) learns best in a 60 s CPU budget with a
+#: shallower U-Net and no augmentation: val mIoU 0.41 against 0.14 with the Carvana
+#: settings (benchmarks/train_benchmark.py, 2 CPU cores).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "carvana": {"size": (64, 96), "depth": 4, "augment": True},
     "seasky": {"size": (64, 96), "depth": 4, "augment": True},
@@ -77,48 +80,82 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "folder": {"size": (64, 64), "depth": 4, "augment": True},
 }
 
+#: Named recipes: the settings each replaces in the table (a setting given still wins).
+PRESETS: dict[str, dict[str, Any]] = {
+    # toy Carvana's recipe, the one `segkit train` uses there: val Dice 0.98 sooner. A
+    # U-Net of depth 3 (the 4th level costs about 30 % of the step at 96x64 and adds no
+    # Dice), no augmentation (the photos are all of one studio: augmenting slowed
+    # learning and cost Dice), batch 4, AdamW 1.5e-3 on a cosine over 10 epochs. Seeds
+    # 0-2 first reach 0.98 after epoch 4-5 and stay above it (0.989-0.991 at the end,
+    # 0.986-0.988 with the table's depth 4 and augmentation); the 60 s budget remains the
+    # cap on slow machines. Measured with benchmarks/speed_benchmark.py --only dice ttd.
+    "carvana": {"batch_size": 4, "lr": 1.5e-3, "epochs": 10, "depth": 3, "augment": False},
+    # a student project's Carvana settings, which learn slowly (lesson 03): RMSprop lr
+    # 1e-5, momentum 0.999, weight decay 1e-8, batch 1
+    "rmsprop-1e-5": {"optimizer": "rmsprop", "lr": 1e-5, "momentum": 0.999,
+                     "weight_decay": 1e-8, "batch_size": 1},
+}
+
+TASKS = {"carvana": "binary", "seasky": "binary", "voc": "multiclass",
+         "folder": "binary"}  # folder: your own --images/--masks; multiclass with > 2 classes
+
+
+def preset_for(dataset: str) -> str | None:
+    """The preset ``segkit train`` uses on ``dataset`` when none is named: the one named
+    after the dataset, if there is one."""
+    return dataset if dataset in PRESETS else None
+
+
+def describe_preset(name: str | None) -> str:
+    """One line saying which preset a run uses and what it changes in the table."""
+    if name is None:
+        return "preset: none (the defaults table, segkit.recipe.DEFAULTS)"
+    changes = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in PRESETS[name].items())
+    return f"preset: {name} ({changes})"
+
 
 @dataclass
 class TrainConfig:
     """Every setting of a training run. ``size`` is (height, width).
 
-    ``size``, ``depth`` and ``augment`` left at None take the dataset's values from
-    ``DATASET_DEFAULTS`` (Carvana and sea/sky: 64x96, depth 4, augmented; VOC: 64x64,
-    depth 2, not augmented).
+    A field left at None takes its value from the ``preset`` (if one is named), else
+    from the dataset's column of :data:`DATASET_DEFAULTS`, else from :data:`DEFAULTS`;
+    after construction every field holds the value the run uses. ``max_seconds`` None
+    means no time limit, ``clip_grad`` 0 no clipping.
     """
 
     dataset: str = "carvana"
     data_root: str | None = None          # None: the embedded toy copy
-    size: tuple[int, int] | None = None   # None: DATASET_DEFAULTS
-    base: int = 16
-    depth: int | None = None              # None: DATASET_DEFAULTS
-    kernel_size: int = 3
-    bilinear: bool = False
-    batch_size: int = 8
-    epochs: int = 40
-    max_seconds: float | None = 60.0
-    optimizer: str = "adamw"
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
-    loss: str = "auto"                    # binary: bce_dice; multiclass: weighted cross-entropy
-    scheduler: str = "cosine"             # "cosine" (over max_seconds if set), "plateau", "none"
-    augment: bool | None = None           # None: DATASET_DEFAULTS
-    val_fraction: float = 0.2
-    seed: int = 0
+    preset: str | None = None             # a name in PRESETS
+    size: tuple[int, int] | None = None   # (H, W)
+    base: int | None = None
+    depth: int | None = None
+    kernel_size: int | None = None
+    bilinear: bool | None = None
+    batch_size: int | None = None
+    epochs: int | None = None
+    max_seconds: float | None = DEFAULTS["max_seconds"]
+    optimizer: str | None = None          # adamw, adam, sgd, rmsprop
+    lr: float | None = None
+    weight_decay: float | None = None
+    momentum: float | None = None
+    loss: str | None = None               # auto, bce, dice, bce_dice, ce, weighted_ce
+    scheduler: str | None = None          # "cosine" (over max_seconds if set), "plateau", "none"
+    augment: bool | None = None
+    val_fraction: float | None = None
+    seed: int | None = None
     device: str = "auto"
-    amp: str = "auto"
-    clip_grad: float | None = 1.0
-    out_dir: str = "runs/carvana"
+    clip_grad: float | None = None        # the gradient norm's limit; 0: no clipping
+    out_dir: str | None = None            # None: runs/<dataset>
     resume: str | None = None
-    preset: str | None = None
-    num_workers: int | str = 0             # "auto": chosen per device (segkit.speed)
-    # speed (segkit.speed); `segkit train` turns on what measures faster (see cli.py)
-    precision: str | None = None          # None: `amp` decides; "auto", "fp32", "bf16", "fp16"
-    channels_last: bool = False
-    compile: bool = False
-    cache: str = "none"                   # decoded, resized images: auto, memory, disk, none
+    # speed (segkit.speed, segkit.cache)
+    precision: str | None = None          # "auto", "fp32", "bf16", "fp16"
+    channels_last: bool | None = None
+    compile: bool | None = None
+    cache: str | None = None              # decoded, resized images: auto, memory, disk, none
     cache_dir: str | None = None          # disk cache folder (None: ~/.cache/segkit/resized)
+    num_workers: int | str | None = None  # "auto": chosen per device (segkit.speed)
     # your own data (dataset "folder", chosen by giving images): see segkit.owndata
     images: str | None = None             # folder of images
     masks: str | None = None              # folder of masks
@@ -133,27 +170,33 @@ class TrainConfig:
     ignore_index: int | None = None       # a mask value meaning "not labelled" (e.g. 255)
     mask_values: str | None = None        # "0:0,128:1,255:2": mask value -> class
     image_mode: str | None = None         # "RGB" / "L"; None: from the first image
-    skip_data_check: bool = False         # do not open every pair before training
-    drop_bad_files: bool = False          # train without the pairs the check finds bad
+    skip_audit: bool = False              # do not open every pair before training
+    drop_bad_files: bool = False          # train without the pairs the audit finds bad
+
 
     def __post_init__(self) -> None:
-        if self.preset:
-            if self.preset not in PRESETS:
-                raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(PRESETS)}")
-            for k, v in PRESETS[self.preset].items():
-                setattr(self, k, v)
         if self.images and self.dataset == "carvana":
             self.dataset = "folder"  # --images without --dataset: your own folders
+        if self.dataset not in TASKS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(TASKS)}")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(PRESETS)}")
+        for name, value in self.table_values().items():
+            if getattr(self, name) is None:  # not given: the preset's, the dataset's or the table's
+                setattr(self, name, value)
+        if self.out_dir is None:
+            self.out_dir = f"runs/{self.dataset}"
         for name in ("data_root", "images", "masks", "val_images", "val_masks", "class_names"):
             if getattr(self, name):  # absolute, so that a checkpoint finds its data anywhere
                 setattr(self, name, str(Path(getattr(self, name)).expanduser().resolve()))
-        if self.dataset not in TASKS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(TASKS)}")
-        for name, value in DATASET_DEFAULTS[self.dataset].items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
         self.size = (int(self.size[0]), int(self.size[1]))
         self.check_ranges()
+
+    def table_values(self) -> dict[str, Any]:
+        """The values this run's preset, dataset and the table give to the fields left at
+        None (``max_seconds`` is never left at None: None is its "no limit")."""
+        table = {k: v for k, v in DEFAULTS.items() if k != "max_seconds"}
+        return {**table, **DATASET_DEFAULTS[self.dataset], **PRESETS.get(self.preset, {})}
 
     def check_ranges(self) -> None:
         """Raise a ValueError naming the option when a number is outside what training can use."""
@@ -164,6 +207,8 @@ class TrainConfig:
         for name, value in [("lr", self.lr), ("max_seconds", self.max_seconds)]:
             if value is not None and not value > 0:  # also refuses nan
                 raise ValueError(f"{name} must be > 0, got {value!r} (--{name.replace('_', '-')})")
+        if not self.clip_grad >= 0:
+            raise ValueError(f"clip_grad must be >= 0 (0: no clipping), got {self.clip_grad!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -230,7 +275,7 @@ def build_own_datasets(cfg: TrainConfig, log: Callable[[str], None] = print,
                                 augment=cfg.augment, val_fraction=cfg.val_fraction,
                                 seed=cfg.seed, val_images=cfg.val_images,
                                 val_masks=cfg.val_masks, pairing_options=pairing,
-                                image_mode=cfg.image_mode, skip_check=cfg.skip_data_check,
+                                image_mode=cfg.image_mode, skip_audit=cfg.skip_audit,
                                 drop_bad=cfg.drop_bad_files, log=log,
                                 show_progress=show_progress)
 
@@ -255,7 +300,7 @@ def build_loss(cfg: TrainConfig, train_ds, num_classes: int) -> nn.Module:
     if name == "auto":
         name = "bce_dice" if num_classes == 1 else "weighted_ce"
     if name == "bce":
-        return losses.BCELoss() if hasattr(losses, "BCELoss") else nn.BCEWithLogitsLoss()
+        return losses.BCELoss()
     if name == "bce_dice" and _binary_ignores(cfg):
         return IgnoringBCEDice()  # binary masks with "not labelled" pixels (255)
     if name == "bce_dice":
@@ -292,13 +337,18 @@ def _raw_masks(ds):
         yield ds[i]
 
 
-def build_scheduler(cfg: TrainConfig, optimizer):
+def build_scheduler(cfg: TrainConfig, optimizer, clock: Callable[[], float] | None = None):
+    """The learning-rate schedule ``cfg.scheduler`` names: "cosine" anneals over the time
+    budget when there is one (a :class:`segkit.budget.BudgetCosineLR` reading the
+    training seconds from ``clock``), else over the epochs; "plateau" halves the rate
+    when the val loss stalls for 2 epochs; "none" keeps it."""
     if cfg.scheduler == "none":
         return None
     if cfg.scheduler == "cosine":
         if cfg.max_seconds:
             # anneal over the time budget, so a run cut by it still ends at a small lr
-            return BudgetCosineLR(optimizer, max_seconds=cfg.max_seconds, epochs=max(cfg.epochs, 1))
+            return BudgetCosineLR(optimizer, max_seconds=cfg.max_seconds,
+                                  epochs=max(cfg.epochs, 1), clock=clock)
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
     if cfg.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
@@ -334,7 +384,6 @@ def continue_schedule(scheduler, optimizer, cfg: TrainConfig, history: History,
         lrs = scheduler.get_lr()
     for group, lr in zip(optimizer.param_groups, lrs):
         group["lr"] = lr
-    scheduler._last_lr = list(lrs)
     return float(lrs[0])
 
 
@@ -384,11 +433,91 @@ def new_run_dir(folder: str | Path) -> Path:
     return candidate
 
 
+class NonFiniteLossError(SegkitError, RuntimeError):
+    """The loss (or the weights) became NaN or infinite: training cannot go on from here."""
+
+
+class FiniteLoss:
+    """``loss_fn`` that stops the run with :class:`NonFiniteLossError` when a batch loss is
+    NaN or infinite: the weights have blown up, and every step after would spread it."""
+
+    def __init__(self, loss_fn: Callable, optimizer: torch.optim.Optimizer) -> None:
+        self.loss_fn, self.optimizer = loss_fn, optimizer
+
+    def __call__(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        loss = self.loss_fn(logits, masks)
+        if not torch.isfinite(loss):
+            lr = self.optimizer.param_groups[0]["lr"]
+            raise NonFiniteLossError(
+                f"the loss became {loss.item()} (learning rate {lr:g}). The weights have blown "
+                f"up: try a learning rate 10x lower (e.g. {lr / 10:g}), keep gradient clipping "
+                "on, and check that the masks hold class indices (0/1), not 0/255.")
+        return loss
+
+
+def weights_are_finite(model: nn.Module) -> bool:
+    """True when every float weight and buffer of ``model`` (BatchNorm statistics too)
+    is a finite number: no NaN, no infinity."""
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values()
+               if t.is_floating_point())
+
+
+class EpochBatches:
+    """The training loader as a run hands it to ``fit``: each pass is the epoch after the
+    last one in ``history``. Under torchrun its sampler is told that epoch (a new shuffle
+    for each epoch); with a :class:`segkit.budget.TimeBudget` the pass ends at the
+    budget's deadline."""
+
+    def __init__(self, loader, history: History, budget: TimeBudget | None = None) -> None:
+        self.loader, self.history, self.budget = loader, history, budget
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        sampler = getattr(self.loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle each epoch
+            sampler.set_epoch(len(self.history) + 1)
+        batches = iter(self.loader)
+        return batches if self.budget is None else self.budget.until_deadline(batches)
+
+
+@dataclass
+class RunParts:
+    """What a run trains with, built by :func:`build_run`: the plain ``model`` (what
+    checkpoints save) and ``train_model`` (it wrapped for speed and torchrun), the data,
+    the optimizer (``step_optimizer`` is what the loop steps: the optimizer, or it
+    wrapped for float16), the schedule, the loss, the history and the time budget."""
+
+    cfg: TrainConfig
+    device: torch.device
+    ctx: Any
+    fast: speed.SpeedSettings
+    model: nn.Module
+    train_model: nn.Module
+    train_ds: Any
+    val_ds: Any
+    stats: dict[str, Any]
+    task: str
+    num_classes: int
+    train_loader: Any
+    val_loader: Any
+    batch_size: int
+    optimizer: torch.optim.Optimizer
+    step_optimizer: Any
+    scheduler: Any
+    loss_fn: Callable
+    history: History
+    budget: TimeBudget | None
+    start_epoch: int = 0
+
+
 def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
                  show_progress: bool | None = None, show_lr: bool = False) -> RunResult:
-    """Train a U-Net as ``cfg`` says; save checkpoints, history and a prediction figure.
+    """Train a U-Net as ``cfg`` says; save checkpoints, history, settings and a figure.
 
-    ``show_lr``: end every epoch line with the learning rate that epoch used.
+    ``show_lr``: end every epoch line with the learning rate that epoch used. Under
+    torchrun every process runs this; rank 0 alone prints and writes files.
     """
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -397,154 +526,173 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     if ctx is not None:  # one of several torchrun processes: only rank 0 speaks
         device = ctx.device
         if not ctx.is_main:
-            log, show_progress = (lambda s: None), False
-    generator = seed_everything(cfg.seed)
+            log, show_progress = (lambda line: None), False
+    run = build_run(cfg, device, ctx, log)
+    log_run_header(run, log)
+    saver = EpochSaver(run, out)
+    try:
+        history = train_run(run, saver, with_lr(log, run.history) if show_lr else log,
+                            show_progress)
+    except NonFiniteLossError as exc:
+        raise NonFiniteLossError(f"training diverged: {exc} Nothing non-finite was saved; "
+                                 f"{saver.what_is_left()}.") from None
+    figure = None
+    if ctx is not None:
+        distributed.cleanup()
+    if ctx is None or ctx.is_main:
+        figure = finish_run(run, out, history, saver, log)
+    return RunResult(run.model, history, out, saver.last_path, saver.best_path, figure,
+                     saver.data_info)
 
+
+def build_run(cfg: TrainConfig, device: torch.device, ctx, log: Callable[[str], None]) -> RunParts:
+    """Seed everything, then build the data, the model, the optimizer, the schedule and
+    the loss of ``cfg``'s run; load ``cfg.resume`` into them."""
+    seed_everything(cfg.seed)
     train_ds, val_ds, stats = build_datasets(cfg)
     task = TASKS[cfg.dataset]
     if cfg.dataset == "folder":  # your own data: binary with 2 classes, else multiclass
         task = "binary" if int(stats["num_classes"]) == 2 else "multiclass"
     num_classes = 1 if task == "binary" else int(stats.get("num_classes", 5))
-    in_channels = len(stats["mean"])
     train_loader, val_loader, batch_size = build_loaders(cfg, device, ctx, train_ds, val_ds)
-    del generator  # make_loaders seeds its own generator from cfg.seed
-
-    model = UNet(in_channels=in_channels, num_classes=num_classes, base=cfg.base,
-                 depth=cfg.depth, kernel_size=cfg.kernel_size, bilinear=cfg.bilinear).to(device)
-    fast = speed.speed_settings(device, cfg.precision or "fp32", cfg.channels_last, cfg.compile)
+    model = UNet(in_channels=len(stats["mean"]), num_classes=num_classes, base=cfg.base,
+                 depth=cfg.depth, kernel_size=cfg.kernel_size, bilinear=cfg.bilinear)
+    fast = speed.speed_settings(device, cfg.precision, cfg.channels_last, cfg.compile)
     wrap = None if ctx is None else (lambda m: distributed.wrap_model(m, ctx))
     train_model = speed.prepare_model(model, fast, wrap)  # `model` stays the plain module
     if ctx is not None and ctx.rank > 0:  # other augmentations than rank 0's
         torch.manual_seed(cfg.seed + ctx.rank)
     optimizer = build_optimizer(cfg, model.parameters())
-    scheduler = build_scheduler(cfg, optimizer)
-    loss_fn = build_loss(cfg, train_ds, num_classes)
-    history, start_epoch = History(), 0
+    clip_gradients(optimizer, cfg.clip_grad or None)
+    history = History()
+    budget = TimeBudget(cfg.max_seconds, history, ctx) if cfg.max_seconds else None
+    scheduler = build_scheduler(cfg, optimizer, clock=budget.used if budget else None)
+    loss_fn = FiniteLoss(build_loss(cfg, train_ds, num_classes), optimizer)
+    run = RunParts(cfg, device, ctx, fast, model, train_model, train_ds, val_ds, stats, task,
+                   num_classes, train_loader, val_loader, batch_size, optimizer,
+                   speed.prepare_optimizer(optimizer, fast), scheduler, loss_fn, history, budget)
     if cfg.resume:
-        history, start_epoch = resume_state(cfg, model, optimizer, scheduler, train_loader,
-                                            device, log)
+        run.start_epoch = resume_state(run, log)
+    return run
 
-    data_info = {"size": list(cfg.size), "mean": [float(m) for m in stats["mean"]],
-                 "std": [float(s) for s in stats["std"]],
-                 "image_mode": "RGB" if in_channels == 3 else "L", "task": task,
-                 "num_classes": num_classes, "dataset": cfg.dataset}
-    data_info.update(data_provenance(cfg, train_ds))
-    log_run_header(cfg, log, device, ctx, fast, batch_size, len(train_ds), len(val_ds), model)
-    saver = EpochSaver(cfg, out, "val_dice" if task == "binary" else "val_miou", model,
-                       optimizer, scheduler, train_loader, data_info, ctx, history, start_epoch)
-    try:
-        history = fit(train_model, train_loader, val_loader, loss_fn=loss_fn, optimizer=optimizer,
-                      epochs=cfg.epochs, device=device, scheduler=scheduler, amp=cfg.amp,
-                      clip_grad=cfg.clip_grad, max_seconds=cfg.max_seconds, history=history,
-                      start_epoch=start_epoch, on_epoch_end=saver,
-                      log=with_lr(log, history) if show_lr else log,
-                      show_progress=show_progress,
-                      num_classes=None if task == "binary" else num_classes,
-                      precision=cfg.precision, channels_last=cfg.channels_last, dist=ctx)
-    except NonFiniteLossError as exc:
-        raise NonFiniteLossError(f"training diverged: {exc} Nothing non-finite was saved; "
-                                 f"{saver.what_is_left()}.") from None
-    if ctx is not None:
-        distributed.cleanup()
-        if not ctx.is_main:
-            return RunResult(model, history, out, saver.last_path, saver.best_path, None, data_info)
-    figure = finish_run(cfg, out, history, model, val_ds, device, stats, num_classes,
-                        saver, log)
-    return RunResult(model, history, out, saver.last_path, saver.best_path, figure, data_info)
+
+def train_run(run: RunParts, saver: "EpochSaver", log: Callable[[str], None],
+              show_progress: bool | None) -> History:
+    """:func:`segkit.training.fit` with the run's wrapped model, loaders, loss and epoch
+    functions; stops at the last epoch or when the time budget is spent."""
+    if run.budget is not None and run.budget.spent():
+        log(f"the time budget of {run.cfg.max_seconds:g} s is used up: nothing to train "
+            "(give a larger --max-seconds to go on)")
+        return run.history
+    train_epoch, validate_epoch = train_one_epoch, validate
+    if run.ctx is not None:
+        train_epoch = distributed.averaged_over_processes(train_epoch, run.ctx)
+        validate_epoch = distributed.validated_on_main(validate_epoch, run.ctx)
+
+    def on_epoch_end(epoch: int, history: History) -> bool:
+        saver(epoch, history)
+        return run.budget is not None and run.budget.spent()
+
+    batches = EpochBatches(run.train_loader, run.history, run.budget)
+    return fit(run.train_model, batches, run.val_loader, loss_fn=run.loss_fn,
+               optimizer=run.step_optimizer, epochs=run.cfg.epochs, device=run.device,
+               scheduler=run.scheduler, history=run.history, start_epoch=run.start_epoch,
+               num_classes=None if run.task == "binary" else run.num_classes,
+               on_epoch_end=on_epoch_end, log=log, show_progress=show_progress,
+               train_epoch=train_epoch, validate_epoch=validate_epoch)
 
 
 def build_loaders(cfg: TrainConfig, device: torch.device, ctx, train_ds, val_ds):
     """(train_loader, val_loader, per-process batch size) with the device's loader settings.
 
-    Under torchrun ``cfg.batch_size`` is the global batch, shared by the processes, and
-    each loader draws its share through a distributed sampler.
+    Under torchrun ``cfg.batch_size`` is the global batch, shared by the processes: each
+    training loader draws its share through a distributed sampler (rank 0 validates on
+    the whole validation set).
     """
     loading = speed.loader_settings(device, cfg.num_workers)
-    batch_size, samplers = cfg.batch_size, {}
+    batch_size, sampler = cfg.batch_size, None
     if ctx is not None:
         batch_size = distributed.per_process_batch(cfg.batch_size, ctx)
-        samplers = dict(zip(("train_sampler", "val_sampler"),
-                            distributed.samplers(train_ds, val_ds, ctx, cfg.seed)))
+        sampler = distributed.train_sampler(train_ds, ctx, cfg.seed)
     train_loader, val_loader = data.make_loaders(train_ds, val_ds, batch_size, seed=cfg.seed,
-                                                 **loading.as_kwargs(), **samplers)
+                                                 train_sampler=sampler, **loading.as_kwargs())
     return train_loader, val_loader, batch_size
 
 
-def resume_state(cfg: TrainConfig, model: nn.Module, optimizer, scheduler, train_loader,
-                 device: torch.device, log: Callable[[str], None]) -> tuple[History, int]:
-    """Load ``cfg.resume`` into the model, optimizer, schedule and random states.
-
-    Returns the run's history so far and the last finished epoch. The schedule continues
-    over this run's budget (``continue_schedule``).
-    """
-    ckpt = load_checkpoint(cfg.resume, map_location=device)
-    check_resume(model.config, ckpt, cfg.resume)
-    load_weights(model, ckpt["model_state"], cfg.resume)
+def resume_state(run: RunParts, log: Callable[[str], None]) -> int:
+    """Load ``run.cfg.resume`` into the model, optimizer, schedule, history and random
+    states; return the last finished epoch. The schedule continues over this run's
+    budget (``continue_schedule``)."""
+    cfg = run.cfg
+    ckpt = load_checkpoint(cfg.resume, map_location=run.device)
+    check_resume(run.model.config, ckpt, cfg.resume)
+    load_weights(run.model, ckpt["model_state"], cfg.resume)
     if "optimizer_state" in ckpt:
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-    if scheduler is not None and "scheduler_state" in ckpt:
-        scheduler.load_state_dict(ckpt["scheduler_state"])
-    history = History.from_list(ckpt.get("history", []))
+        run.optimizer.load_state_dict(ckpt["optimizer_state"])
+    if run.scheduler is not None and "scheduler_state" in ckpt:
+        run.scheduler.load_state_dict(ckpt["scheduler_state"])
+    run.history.records[:] = History.from_list(ckpt.get("history", [])).records
     start_epoch = int(ckpt["epoch"])
     rng = ckpt.get("rng_state", {})
     if "torch" in rng:  # same shuffles and augmentations as an uninterrupted run (CPU)
         torch.set_rng_state(rng["torch"].cpu())
-    if "loader" in rng and train_loader.generator is not None:
-        train_loader.generator.set_state(rng["loader"].cpu())
+    if "loader" in rng and run.train_loader.generator is not None:
+        run.train_loader.generator.set_state(rng["loader"].cpu())
     log(f"resuming from {cfg.resume} after epoch {start_epoch}")
-    lr_now = continue_schedule(scheduler, optimizer, cfg, history, start_epoch)
+    lr_now = continue_schedule(run.scheduler, run.optimizer, cfg, run.history, start_epoch)
     if lr_now is not None:
         log(f"the schedule continues over the new budget: learning rate {lr_now:.3g}")
-    return history, start_epoch
+    return start_epoch
 
 
-def log_run_header(cfg: TrainConfig, log: Callable[[str], None], device, ctx, fast,
-                   batch_size: int, n_train: int, n_val: int, model: nn.Module) -> None:
-    """The lines a run starts with: device, processes, precision, data, model, optimizer."""
-    log(f"device: {describe_device(device)}")
-    if ctx is not None:
-        log(f"distributed: {ctx.world_size} processes ({'NCCL' if device.type == 'cuda' else 'gloo'}), "
-            f"batch {batch_size} per process, {cfg.batch_size} in all")
-    if cfg.precision is not None or cfg.channels_last or cfg.compile:
-        log(fast.describe())
-    log(f"data: {cfg.dataset}, {n_train} train / {n_val} val images at "
+def log_run_header(run: RunParts, log: Callable[[str], None]) -> None:
+    """The lines a run starts with: device, processes, preset, speed, data, model, optimizer."""
+    cfg = run.cfg
+    log(f"device: {describe_device(run.device)}")
+    if run.ctx is not None:
+        log(f"distributed: {run.ctx.world_size} processes "
+            f"({'NCCL' if run.device.type == 'cuda' else 'gloo'}), batch {run.batch_size} per "
+            f"process, {cfg.batch_size} in all")
+    log(describe_preset(cfg.preset))
+    log(run.fast.describe())
+    log(f"data: {cfg.dataset}, {len(run.train_ds)} train / {len(run.val_ds)} val images at "
         f"{cfg.size[1]}x{cfg.size[0]} (W x H)")
-    log(f"model: U-Net base {cfg.base}, depth {cfg.depth}, {count_parameters(model):,} parameters")
-    log(f"optimizer: {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, "
-        f"up to {cfg.epochs} epochs" + (f" or {cfg.max_seconds:g} s of training" if cfg.max_seconds else ""))
+    log(f"model: U-Net base {cfg.base}, depth {cfg.depth}, "
+        f"{count_parameters(run.model):,} parameters")
+    log(f"optimizer: {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, up to "
+        f"{cfg.epochs} epochs" + (f" or {cfg.max_seconds:g} s of training" if cfg.max_seconds else ""))
 
 
 class EpochSaver:
     """``fit``'s ``on_epoch_end``: save ``last.pt`` every epoch, ``best.pt`` on a new best.
 
     Only finite weights are ever written, and ``best.pt`` only on a finite improvement of
-    ``key``; non-finite weights stop the run with ``NonFiniteLossError``. Under torchrun
-    only rank 0 writes. ``last_epoch`` and ``best`` say what is on disk.
+    the run's score (val Dice, or val mIoU for classes); non-finite weights stop the run
+    with ``NonFiniteLossError``. Under torchrun only rank 0 writes. ``last_epoch`` and
+    ``best`` say what is on disk.
     """
 
-    def __init__(self, cfg: TrainConfig, out: Path, key: str, model: nn.Module, optimizer,
-                 scheduler, train_loader, data_info: dict, ctx, history: History,
-                 start_epoch: int) -> None:
-        self.cfg, self.key, self.model, self.ctx = cfg, key, model, ctx
-        self.optimizer, self.scheduler, self.train_loader = optimizer, scheduler, train_loader
-        self.data_info = data_info
+    def __init__(self, run: RunParts, out: Path) -> None:
+        self.run, self.key = run, "val_dice" if run.task == "binary" else "val_miou"
+        self.data_info = run_data_info(run)
         self.last_path, self.best_path = out / "last.pt", out / "best.pt"
-        self.last_epoch = start_epoch if cfg.resume else None
-        self.best = max((r[key] for r in history.records
-                         if math.isfinite(r.get(key, math.nan))), default=-math.inf)
+        self.last_epoch = run.start_epoch if run.cfg.resume else None
+        self.best = max((r[self.key] for r in run.history.records
+                         if math.isfinite(r.get(self.key, math.nan))), default=-math.inf)
 
     def __call__(self, epoch: int, hist: History) -> None:
-        if not weights_are_finite(self.model):
+        run = self.run
+        if not weights_are_finite(run.model):
             raise NonFiniteLossError(f"the weights became NaN or infinite during epoch {epoch} "
-                                     f"(learning rate {self.cfg.lr:g}): try a learning rate 10x "
+                                     f"(learning rate {run.cfg.lr:g}): try a learning rate 10x "
                                      "lower and keep gradient clipping on.")
-        if self.ctx is not None and not self.ctx.is_main:
+        if run.ctx is not None and not run.ctx.is_main:
             return  # rank 0 writes the checkpoints
-        common = dict(model=self.model, epoch=epoch, optimizer=self.optimizer,
-                      scheduler=self.scheduler, history=hist.to_list(), metrics=hist.last,
-                      data=self.data_info, train_config=self.cfg.to_dict(),
+        common = dict(model=run.model, epoch=epoch, optimizer=run.optimizer,
+                      scheduler=run.scheduler, history=hist.to_list(), metrics=hist.last,
+                      data=self.data_info, train_config=run.cfg.to_dict(),
                       rng_state={"torch": torch.get_rng_state(),
-                                 "loader": self.train_loader.generator.get_state()})
+                                 "loader": run.train_loader.generator.get_state()})
         save_checkpoint(self.last_path, **common)
         self.last_epoch = epoch
         score = hist.last.get(self.key, math.nan)
@@ -559,8 +707,19 @@ class EpochSaver:
         return "no checkpoint was written"
 
 
-def finish_run(cfg: TrainConfig, out: Path, history: History, model: nn.Module, val_ds,
-               device, stats: dict, num_classes: int, saver: EpochSaver,
+def run_data_info(run: RunParts) -> dict[str, Any]:
+    """The checkpoint's ``data`` entry: how images were prepared (size (H, W), mean, std,
+    grey or colour), the task and classes, and where the data came from."""
+    stats, in_channels = run.stats, len(run.stats["mean"])
+    info = {"size": list(run.cfg.size), "mean": [float(m) for m in stats["mean"]],
+            "std": [float(s) for s in stats["std"]],
+            "image_mode": "RGB" if in_channels == 3 else "L", "task": run.task,
+            "num_classes": run.num_classes, "dataset": run.cfg.dataset}
+    info.update(data_provenance(run.cfg, run.train_ds))
+    return info
+
+
+def finish_run(run: RunParts, out: Path, history: History, saver: EpochSaver,
                log: Callable[[str], None]) -> Path | None:
     """Write history.csv, config.json and the prediction figure; log the summary.
 
@@ -568,14 +727,15 @@ def finish_run(cfg: TrainConfig, out: Path, history: History, model: nn.Module, 
     a finished training run).
     """
     save_history_csv(history, out / "history.csv")
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    (out / "config.json").write_text(json.dumps(run.cfg.to_dict(), indent=2))
     figure = None
     try:
         from segkit import viz
 
-        figure = viz.save_prediction_grid(out / "predictions.png", model, val_ds, device,
-                                          mean=stats["mean"], std=stats["std"], n=4,
-                                          num_classes=num_classes)
+        figure = viz.save_prediction_grid(out / "predictions.png", run.model, run.val_ds,
+                                          run.device, mean=run.stats["mean"],
+                                          std=run.stats["std"], n=4,
+                                          num_classes=run.num_classes)
     except Exception as exc:
         log(f"could not save the prediction figure: {exc}")
     key = saver.key

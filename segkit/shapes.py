@@ -156,41 +156,8 @@ def trace_shapes(model: nn.Module, input_size: Sequence[int] | torch.Tensor | Se
     else:
         raise ValueError(f"trace_shapes: modules must be 'blocks' or 'all', got {modules!r}")
     args = _make_input(model, input_size)
-
-    rows: list[ShapeRow] = []
-    open_rows: dict[int, list[ShapeRow]] = {}  # module id -> rows waiting for their output
-    handles = []
-
-    def add_hooks(name: str, module: nn.Module) -> None:
-        params = sum(p.numel() for p in module.parameters())
-
-        def pre_hook(mod: nn.Module, inputs: tuple) -> None:
-            row = ShapeRow(name, type(mod).__name__, _shapes(inputs), parameters=params)
-            rows.append(row)
-            open_rows.setdefault(id(mod), []).append(row)
-
-        def hook(mod: nn.Module, inputs: tuple, output: Any) -> None:
-            row = open_rows[id(mod)].pop()
-            row.output_shapes = _shapes(output)
-            first = row.output_shape
-            row.out_channels = first[1] if len(first) >= 2 else None
-            if row.up_shape is not None:
-                row.note = _up_note(row)
-
-        handles.append(module.register_forward_pre_hook(pre_hook))
-        handles.append(module.register_forward_hook(hook))
-        if _is_up_block(module):
-            # record the upsampled map's shape on the row of the Up call in progress
-            def up_hook(_: nn.Module, __: tuple, output: torch.Tensor, up_block: nn.Module = module) -> None:
-                waiting = open_rows.get(id(up_block))
-                if waiting:
-                    waiting[-1].up_shape = tuple(output.shape)
-
-            handles.append(module.up.register_forward_hook(up_hook))
-
-    for name, module in targets:
-        add_hooks(name, module)
-
+    recorder = _Recorder()
+    handles = [h for name, module in targets for h in recorder.watch(name, module)]
     modes = {m: m.training for m in model.modules()}
     try:
         model.eval()
@@ -201,7 +168,43 @@ def trace_shapes(model: nn.Module, input_size: Sequence[int] | torch.Tensor | Se
             h.remove()
         for m, training in modes.items():
             m.training = training
-    return rows
+    return recorder.rows
+
+
+class _Recorder:
+    """The forward hooks of :func:`trace_shapes`: one row per call of a watched module."""
+
+    def __init__(self) -> None:
+        self.rows: list[ShapeRow] = []
+        self.open_rows: dict[int, list[ShapeRow]] = {}  # module id -> rows waiting for output
+
+    def watch(self, name: str, module: nn.Module) -> list:
+        """Hook ``module``; returns the hooks' handles (``handle.remove()`` undoes them)."""
+        params = sum(p.numel() for p in module.parameters())
+
+        def pre_hook(mod: nn.Module, inputs: tuple) -> None:
+            row = ShapeRow(name, type(mod).__name__, _shapes(inputs), parameters=params)
+            self.rows.append(row)
+            self.open_rows.setdefault(id(mod), []).append(row)
+
+        def hook(mod: nn.Module, inputs: tuple, output: Any) -> None:
+            row = self.open_rows[id(mod)].pop()
+            row.output_shapes = _shapes(output)
+            first = row.output_shape
+            row.out_channels = first[1] if len(first) >= 2 else None
+            if row.up_shape is not None:
+                row.note = _up_note(row)
+
+        handles = [module.register_forward_pre_hook(pre_hook), module.register_forward_hook(hook)]
+        if _is_up_block(module):
+            # record the upsampled map's shape on the row of the Up call in progress
+            def up_hook(_: nn.Module, __: tuple, output: torch.Tensor) -> None:
+                waiting = self.open_rows.get(id(module))
+                if waiting:
+                    waiting[-1].up_shape = tuple(output.shape)
+
+            handles.append(module.up.register_forward_hook(up_hook))
+        return handles
 
 
 def _up_note(row: ShapeRow) -> str:

@@ -17,6 +17,12 @@ Four switches make the same training step faster without changing what it comput
   fastest (the course's images all have one size).
 
 ``precision`` names used everywhere (CLI ``--precision``): "auto", "fp32", "bf16", "fp16".
+
+They wrap the training loop from outside, which stays lesson 03's
+(``segkit.training.train_one_epoch``): :func:`prepare_model` returns the model to train,
+a :class:`FastModel` around yours that takes the images in channels_last, runs the forward
+pass under autocast and hands float32 logits to the loss; :func:`prepare_optimizer`
+returns the optimizer to step, a :class:`ScaledOptimizer` for float16's GradScaler.
 """
 
 from __future__ import annotations
@@ -133,17 +139,23 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
 class SpeedSettings:
     """The speed switches of one run (see the module docstring).
 
-    Build it with :func:`speed_settings`; ``dtype`` None means float32.
+    Build it with :func:`speed_settings`; ``dtype`` None means float32. ``scaler`` is the
+    run's GradScaler, enabled for float16 on CUDA only.
     """
 
     device: torch.device
     dtype: torch.dtype | None = None
     channels_last: bool = False
     compile: bool = False
+    scaler: torch.amp.GradScaler | None = None
 
     @property
     def precision(self) -> str:
         return precision_name(self.dtype)
+
+    @property
+    def scales_gradients(self) -> bool:
+        return self.scaler is not None and self.scaler.is_enabled()
 
     def describe(self) -> str:
         layout = "channels_last" if self.channels_last else "contiguous (NCHW)"
@@ -155,23 +167,72 @@ def speed_settings(device: torch.device | str, precision: str = "fp32",
                    channels_last: bool = False, compile: bool = False) -> SpeedSettings:
     """Resolve ``precision`` for ``device`` (see :func:`resolve_precision`)."""
     device = torch.device(device)
-    return SpeedSettings(device, resolve_precision(precision, device), bool(channels_last),
-                         bool(compile))
+    dtype = resolve_precision(precision, device)
+    return SpeedSettings(device, dtype, bool(channels_last), bool(compile),
+                         make_scaler(device, dtype))
+
+
+class FastModel(nn.Module):
+    """``model`` as a run with speed settings calls it; the training loop stays as it is.
+
+    The forward pass takes the images in channels_last layout (if set), runs the model
+    under autocast to the settings' 16-bit type (if any) and returns the logits in
+    float32, so the loss is computed in float32. With float16 (a GradScaler) the
+    gradient that flows back into the model is multiplied by the scale, as if the loss
+    had been (:func:`prepare_optimizer` unscales it before the step). Its weights are
+    ``model``'s: checkpoints of ``model`` stay plain.
+    """
+
+    def __init__(self, model: nn.Module, settings: SpeedSettings) -> None:
+        super().__init__()
+        self.model, self.settings = model, settings
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.settings.channels_last:
+            images = to_channels_last(images)
+        with autocast(self.settings.device, self.settings.dtype):
+            logits = self.model(images)
+        logits = logits.float()
+        if self.settings.scales_gradients and logits.requires_grad:
+            logits.register_hook(self.settings.scaler.scale)
+        return logits
+
+
+class ScaledOptimizer:
+    """``optimizer`` whose ``step()`` goes through float16's GradScaler: the gradients are
+    unscaled, the step is skipped when one of them overflowed, and the scale adapts."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+        self.optimizer, self.scaler = optimizer, scaler
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return self.optimizer.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
 
 
 def prepare_model(model: nn.Module, settings: SpeedSettings, wrap=None) -> nn.Module:
-    """Move ``model`` to the settings' device and layout; compile it if asked.
+    """Move ``model`` to the settings' device and layout; return the model to train.
 
-    Also turns on ``cudnn.benchmark`` on CUDA. ``wrap(model)`` (e.g. DistributedDataParallel,
-    see ``segkit.distributed.wrap_model``) is applied before compiling. Returns the model
-    to train (a wrapper when wrapping or compiling; its weights are the original model's,
-    so checkpoints of the original module stay plain).
+    The returned model is ``model`` itself in float32 and the default layout, else a
+    :class:`FastModel` around it; ``wrap(model)`` (e.g. DistributedDataParallel, see
+    ``segkit.distributed.wrap_model``) goes around that, and ``torch.compile`` around
+    everything if asked. Also turns on ``cudnn.benchmark`` on CUDA. The weights are always
+    ``model``'s, so checkpoints of ``model`` stay plain.
     """
     model = model.to(settings.device)
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if settings.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    if settings.dtype is not None or settings.channels_last:
+        model = FastModel(model, settings)
     if wrap is not None:
         model = wrap(model)
     if settings.compile:
@@ -179,13 +240,22 @@ def prepare_model(model: nn.Module, settings: SpeedSettings, wrap=None) -> nn.Mo
     return model
 
 
+def prepare_optimizer(optimizer: torch.optim.Optimizer, settings: SpeedSettings):
+    """``optimizer`` as the settings need it: a :class:`ScaledOptimizer` for float16 on
+    CUDA, else ``optimizer`` itself."""
+    if settings.scales_gradients:
+        return ScaledOptimizer(optimizer, settings.scaler)
+    return optimizer
+
+
 def unwrap(model: nn.Module) -> nn.Module:
-    """The plain module under a ``torch.compile`` and/or DistributedDataParallel wrapper."""
+    """The model under a ``torch.compile`` and/or DistributedDataParallel wrapper (a
+    :class:`FastModel` stays: it is how this process runs the model)."""
     while True:
-        if hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        elif isinstance(model, nn.parallel.DistributedDataParallel):
+        if isinstance(model, nn.parallel.DistributedDataParallel):
             model = model.module
+        elif hasattr(model, "_orig_mod"):  # torch.compile's wrapper
+            model = model._orig_mod
         else:
             return model
 

@@ -58,23 +58,20 @@ def sync(device: torch.device | str) -> None:
 
 
 def make_step(model: nn.Module, loss_fn: Callable, settings: speed.SpeedSettings,
-              lr: float = 1e-3) -> Callable[[torch.Tensor, torch.Tensor], float]:
-    """A training step ``step(images, masks) -> loss`` with ``settings``' precision and
-    layout: zero_grad, forward under autocast, loss in float32, backward (scaled for
-    fp16), AdamW step. ``model`` must already be prepared (``speed.prepare_model``)."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    scaler = speed.make_scaler(settings.device, settings.dtype)
+              lr: float = 1e-3) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A training step ``step(images, masks) -> loss`` (a 0-d tensor): the body of
+    ``segkit.training.train_one_epoch`` for one batch, with an AdamW optimizer.
+
+    ``model`` must be prepared with the same ``settings`` (``speed.prepare_model``): it
+    then runs in their precision and layout and returns float32 logits; the optimizer
+    goes through ``speed.prepare_optimizer`` (float16's gradient scaling)."""
+    optimizer = speed.prepare_optimizer(torch.optim.AdamW(model.parameters(), lr=lr), settings)
 
     def step(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        if settings.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        optimizer.zero_grad(set_to_none=True)
-        with speed.autocast(settings.device, settings.dtype):
-            logits = model(images)
-        loss = loss_fn(logits.float(), masks)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), masks)
+        loss.backward()
+        optimizer.step()
         return loss.detach()
 
     return step

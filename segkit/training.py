@@ -1,6 +1,6 @@
-"""The training loop: ``train_one_epoch``, ``evaluate`` and ``fit``.
+"""The training loop of lesson 03: ``train_one_epoch``, ``validate`` and ``fit``.
 
-This is the loop lesson 03 builds by hand, in the same order:
+These are the lesson's answers, in the same order:
 
 1. ``optimizer.zero_grad()``  - forget the previous step's gradients
 2. ``logits = model(images)`` - forward pass, logits (N, C, H, W) float32
@@ -20,6 +20,13 @@ How the epoch loss is averaged (the course's convention):
 Validation runs with ``model.eval()`` (BatchNorm uses its running statistics) under
 ``torch.no_grad()`` (no graph is built). Binary models have one output channel
 (logits > 0 means "object"); multiclass models have one channel per class (argmax).
+
+What ``segkit train`` adds (mixed precision, channels_last, torchrun, a time budget,
+gradient clipping, a stop on a non-finite loss) does not live in these functions: it wraps
+their arguments from outside (the model in :mod:`segkit.speed`, the training loader in
+:mod:`segkit.budget`, the epoch's two halves in :mod:`segkit.distributed`), and
+:mod:`segkit.recipe` puts the pieces together. ``fit`` puts a progress bar around each
+loader it hands to ``train_one_epoch`` and ``validate``.
 """
 
 from __future__ import annotations
@@ -29,27 +36,71 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from segkit import metrics
-from segkit.errors import SegkitError
+from segkit.metrics import RunningScores
 from segkit.progress import progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class NonFiniteLossError(SegkitError, RuntimeError):
-    """The loss (or the weights) became NaN or infinite: training cannot go on from here."""
+def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: LossFn,
+                    optimizer: torch.optim.Optimizer, device: torch.device | str) -> float:
+    """Train ``model`` for one pass over ``loader``; return the mean loss per sample.
+
+    Defined in lesson 03 (the exercise ``train_one_epoch``). loader yields ``(images,
+    masks)``: images (N, C, H, W) float32, masks (N, H, W) int64. Returns a Python float.
+    """
+    model.train()
+    total_loss, n_samples = 0.0, 0
+    for images, masks in loader:
+        images, masks = images.to(device), masks.to(device)
+        optimizer.zero_grad()
+        logits = model(images)
+        loss = loss_fn(logits, masks)
+        loss.backward()
+        optimizer.step()
+        batch_size = images.shape[0]
+        total_loss += loss.item() * batch_size  # .item(): a float, no graph kept
+        n_samples += batch_size
+    if n_samples == 0:
+        raise ValueError("the training loader gave no batches: is the dataset empty?")
+    return total_loss / n_samples
 
 
-def weights_are_finite(model: nn.Module) -> bool:
-    """True when every float weight and buffer of ``model`` (BatchNorm statistics too)
-    is a finite number: no NaN, no infinity."""
-    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values()
-               if t.is_floating_point())
+@torch.no_grad()
+def validate(model: nn.Module, loader: Iterable, loss_fn: LossFn | None,
+             device: torch.device | str, *, num_classes: int | None = None) -> dict[str, float]:
+    """Mean loss per sample and the scores of ``model`` on ``loader``, in eval mode and
+    without gradients.
+
+    Defined in lesson 03 (the exercise ``validate``), with lesson 04's and 05's scores:
+    binary models (1 output channel) give ``loss``, ``dice`` (mean of per-image Dice at
+    logit 0, i.e. probability 0.5), ``iou`` and ``accuracy`` (pixel accuracy); multiclass
+    models give ``loss``, ``miou`` (mean IoU over the classes present, background
+    included), ``accuracy`` and, for 2 classes, ``dice`` of class 1. Pixels labelled 255
+    are left out of the scores (:class:`segkit.metrics.RunningScores`). ``loss_fn`` None
+    leaves the loss out. The model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    total_loss, n_samples = 0.0, 0
+    scores = RunningScores(num_classes)
+    for images, masks in loader:
+        images, masks = images.to(device), masks.to(device)
+        logits = model(images)
+        batch_size = images.shape[0]
+        if loss_fn is not None:
+            total_loss += loss_fn(logits, masks).item() * batch_size
+        n_samples += batch_size
+        scores.add(logits, masks)
+    model.train(was_training)
+    if n_samples == 0:
+        raise ValueError("the validation loader gave no batches: is the validation split empty?")
+    figures = {"loss": total_loss / n_samples} if loss_fn is not None else {}
+    return {**figures, **scores.figures()}
 
 
 @dataclass
@@ -94,343 +145,46 @@ class History:
         return cls([dict(r) for r in rows])
 
 
-def _amp_enabled(amp: bool | str, device: torch.device) -> bool:
-    """AMP ("auto") is used on CUDA only; on CPU and MPS the course trains in float32."""
-    if amp == "auto":
-        return device.type == "cuda"
-    return bool(amp) and device.type == "cuda"
-
-
-def train_one_epoch(
-    model: nn.Module,
-    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    loss_fn: LossFn,
-    optimizer: torch.optim.Optimizer,
-    device: torch.device | str,
-    *,
-    scaler: torch.amp.GradScaler | None = None,
-    clip_grad: float | None = None,
-    deadline: float | None = None,
-    desc: str = "train",
-    show_progress: bool | None = None,
-    amp_dtype: torch.dtype | None = None,
-    channels_last: bool = False,
-    dist: Any = None,
-) -> float:
-    """Train ``model`` for one pass over ``loader``; return the mean loss per sample.
-
-    loader yields ``(images, masks)``: images (N, C, H, W) float32, masks (N, H, W) int64.
-    ``scaler`` (a ``torch.amp.GradScaler``) turns on mixed precision on CUDA.
-    ``clip_grad`` clips the gradient norm (e.g. 1.0). ``deadline`` (a ``time.monotonic()``
-    value) stops the epoch early when the time is up (used for time-budget comparisons).
-
-    ``amp_dtype`` (torch.bfloat16 or torch.float16, see :mod:`segkit.speed`) runs the
-    forward pass under ``torch.autocast`` to that type on any device; the loss is then
-    computed in float32. ``channels_last`` puts each batch in that memory layout (the
-    model should be too). ``dist`` (a :class:`segkit.distributed.DistContext`) sums the
-    loss over all processes and stops every process at the same batch.
-
-    Raises :class:`NonFiniteLossError` if a batch loss is NaN or infinite.
-    """
-    device = torch.device(device)
-    model.train()
-    use_amp = scaler is not None and scaler.is_enabled()
-    use_scaler = use_amp
-    total_loss = 0.0
-    n_samples = 0
-    for images, masks in progress(loader, desc=desc, enabled=show_progress):
-        images = images.to(device, non_blocking=True)
-        masks = masks.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-
-        optimizer.zero_grad(set_to_none=True)
-        if amp_dtype is not None:  # forward in 16-bit, loss in float32
-            with torch.autocast(device_type=device.type, dtype=amp_dtype):
-                logits = model(images)
-            loss = loss_fn(logits.float(), masks)
-        else:
-            with torch.autocast(device_type=device.type, enabled=use_amp):
-                logits = model(images)
-                loss = loss_fn(logits, masks)
-        if not torch.isfinite(loss):
-            lr = optimizer.param_groups[0]["lr"]
-            raise NonFiniteLossError(
-                f"the loss became {loss.item()} after {n_samples} samples of this epoch "
-                f"(learning rate {lr:g}). The weights have blown up: try a learning rate "
-                f"10x lower (e.g. {lr / 10:g}), keep gradient clipping on, and check that "
-                "the masks hold class indices (0/1), not 0/255."
-            )
-        if use_scaler:
-            scaler.scale(loss).backward()
-            if clip_grad:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if clip_grad:
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            optimizer.step()
-
-        batch_size = images.shape[0]
-        total_loss += loss.item() * batch_size  # .item(): a float, no graph kept
-        n_samples += batch_size
-        if deadline is not None:
-            time_up = time.monotonic() >= deadline
-            if dist is not None:  # every process stops at the same batch
-                time_up = dist.any(time_up)
-            if time_up:
-                break
-    if dist is not None:
-        total_loss, n_samples = dist.sum_floats(total_loss, n_samples)
-    if n_samples == 0:
-        raise ValueError("the training loader gave no batches: is the dataset empty?")
-    return total_loss / n_samples
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    loss_fn: LossFn | None,
-    device: torch.device | str,
-    *,
-    num_classes: int | None = None,
-    ignore_index: int = 255,
-    desc: str = "val",
-    show_progress: bool | None = None,
-    amp_dtype: torch.dtype | None = None,
-    channels_last: bool = False,
-    dist: Any = None,
-) -> dict[str, float]:
-    """Validation: loss and metrics of ``model`` on ``loader``, in eval mode, without gradients.
-
-    Binary models (1 output channel) give ``loss``, ``dice`` (mean of per-image Dice,
-    threshold logit 0 = probability 0.5), ``iou`` and ``accuracy`` (pixel accuracy).
-    Multiclass models (C > 1 channels) give ``loss``, ``miou`` (mean IoU over classes
-    present, background included), ``accuracy`` and, for C == 2, ``dice`` of class 1.
-    The model's train/eval mode is restored afterwards.
-
-    ``amp_dtype`` and ``channels_last`` as in :func:`train_one_epoch`. With ``dist`` (a
-    :class:`segkit.distributed.DistContext`) each process evaluates its share of the
-    images and the sums behind every figure are added over all processes, so every
-    process returns the figures of the whole validation set.
-    """
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    total_loss, n_samples = 0.0, 0
-    dices: list[torch.Tensor] = []
-    ious: list[torch.Tensor] = []
-    correct, counted = 0, 0
-    cm: torch.Tensor | None = None
-    for images, masks in progress(loader, desc=desc, enabled=show_progress):
-        images = images.to(device)
-        masks = masks.to(device)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        if amp_dtype is not None:
-            with torch.autocast(device_type=device.type, dtype=amp_dtype):
-                logits = model(images)
-            logits = logits.float()
-        else:
-            logits = model(images)
-        if loss_fn is not None:
-            total_loss += loss_fn(logits, masks).item() * images.shape[0]
-        n_samples += images.shape[0]
-        if logits.shape[1] == 1:
-            preds = (logits[:, 0] > 0).long()
-            valid = masks != ignore_index  # binary masks may mark pixels "not labelled" too
-            preds, masks = preds * valid, masks * valid
-            dice = metrics.dice_per_image(preds, masks)
-            dices.append(dice)
-            ious.append(dice / (2 - dice))  # per image, IoU = Dice / (2 - Dice)
-            correct += ((preds == masks) & valid).sum().item()
-            counted += valid.sum().item()
-        else:
-            c = num_classes or logits.shape[1]
-            batch_cm = metrics.confusion_matrix(logits.argmax(1), masks, c, ignore_index=ignore_index)
-            cm = batch_cm if cm is None else cm + batch_cm
-            if c == 2:
-                preds = logits.argmax(1)
-                valid = masks != ignore_index
-                dices.append(metrics.dice_per_image(preds * valid, masks * valid))
-    model.train(was_training)
-    if dist is not None:
-        return _reduced_figures(dist, loss_fn is not None, total_loss, n_samples, dices, ious,
-                                correct, counted, cm)
-    if n_samples == 0:
-        raise ValueError("the validation loader gave no batches: is the validation split empty?")
-    out: dict[str, float] = {}
-    if loss_fn is not None:
-        out["loss"] = total_loss / n_samples
-    if cm is not None:
-        out["miou"] = metrics.mean_iou(cm)
-        out["accuracy"] = metrics.pixel_accuracy_from_cm(cm)
-    else:
-        out["accuracy"] = correct / counted
-        out["iou"] = torch.cat(ious).mean().item()
-    if dices:
-        out["dice"] = torch.cat(dices).mean().item()
-    return out
-
-
-def _reduced_figures(dist: Any, with_loss: bool, total_loss: float, n_samples: int,
-                     dices: list[torch.Tensor], ious: list[torch.Tensor], correct: int,
-                     counted: int, cm: torch.Tensor | None) -> dict[str, float]:
-    """``evaluate``'s figures from sums added over all processes (see ``evaluate``)."""
-    dice_sum = float(torch.cat(dices).sum()) if dices else 0.0
-    iou_sum = float(torch.cat(ious).sum()) if ious else 0.0
-    n_dice = sum(len(d) for d in dices)
-    total_loss, n_samples, dice_sum, n_dice, iou_sum, correct, counted = dist.sum_floats(
-        total_loss, n_samples, dice_sum, n_dice, iou_sum, correct, counted)
-    has_cm = dist.any(cm is not None)
-    if n_samples == 0:
-        raise ValueError("the validation loader gave no batches: is the validation split empty?")
-    out: dict[str, float] = {}
-    if with_loss:
-        out["loss"] = total_loss / n_samples
-    if has_cm:
-        cm = dist.sum_tensor(cm)
-        out["miou"] = metrics.mean_iou(cm)
-        out["accuracy"] = metrics.pixel_accuracy_from_cm(cm)
-    else:
-        out["accuracy"] = correct / counted
-        out["iou"] = iou_sum / n_dice
-    if n_dice:
-        out["dice"] = dice_sum / n_dice
-    return out
-
-
-class BudgetCosineLR(torch.optim.lr_scheduler.LRScheduler):
-    """Cosine annealing over a training-time budget instead of a fixed number of epochs.
-
-    A run stopped by a time budget (``fit(..., max_seconds=60)``) with an epoch-based
-    cosine schedule stops half-way down the curve, at a still-large learning rate, and its
-    last weights are noisy. This schedule follows the share of the budget used so far::
-
-        progress = max(elapsed / max_seconds, epochs_done / epochs)     # 0 -> 1
-        lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * progress)) / 2
-
-    so the learning rate reaches ``min_lr`` when the time runs out on a slow machine, or
-    when the last epoch ends on a fast one. ``fit`` calls ``step(elapsed)`` after each
-    epoch with the training seconds so far.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, max_seconds: float, epochs: int,
-                 min_lr: float = 0.0) -> None:
-        if max_seconds <= 0 or epochs <= 0:
-            raise ValueError(f"BudgetCosineLR: max_seconds ({max_seconds}) and epochs "
-                             f"({epochs}) must be positive")
-        self.max_seconds = float(max_seconds)
-        self.epochs = int(epochs)
-        self.min_lr = float(min_lr)
-        self.progress = 0.0
-        super().__init__(optimizer)
-
-    def get_lr(self) -> list[float]:
-        factor = (1 + math.cos(math.pi * self.progress)) / 2
-        return [self.min_lr + (base - self.min_lr) * factor for base in self.base_lrs]
-
-    def step(self, elapsed: float | None = None) -> None:  # type: ignore[override]
-        """Move to the next epoch; ``elapsed``: training seconds used so far."""
-        if elapsed is not None:
-            by_epochs = (self.last_epoch + 1) / self.epochs
-            self.progress = min(1.0, max(elapsed / self.max_seconds, by_epochs))
-        super().step()
-
-
-def fit(
-    model: nn.Module,
-    train_loader: Iterable,
-    val_loader: Iterable,
-    *,
-    loss_fn: LossFn,
-    optimizer: torch.optim.Optimizer,
-    epochs: int,
-    device: torch.device | str,
-    scheduler: Any = None,
-    amp: bool | str = "auto",
-    clip_grad: float | None = 1.0,
-    max_seconds: float | None = None,
-    history: History | None = None,
-    start_epoch: int = 0,
-    on_epoch_end: Callable[[int, History], None] | None = None,
-    log: Callable[[str], None] | None = print,
-    show_progress: bool | None = None,
-    num_classes: int | None = None,
-    precision: str | None = None,
-    channels_last: bool = False,
-    dist: Any = None,
-) -> History:
+def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, *, loss_fn: LossFn,
+        optimizer: torch.optim.Optimizer, epochs: int, device: torch.device | str,
+        scheduler=None, num_classes: int | None = None, history: History | None = None,
+        start_epoch: int = 0, on_epoch_end: Callable[[int, History], bool | None] | None = None,
+        log: Callable[[str], None] | None = print, show_progress: bool | None = None,
+        train_epoch=train_one_epoch, validate_epoch=validate) -> History:
     """Train for ``epochs`` epochs (counting from ``start_epoch``), validating after each.
 
-    Prints one line per epoch (train loss, val loss, val Dice or mIoU, val accuracy).
-    ``max_seconds`` stops training once that much *training* time has passed (the last
-    epoch may be partial; validation time is not counted). ``scheduler`` is stepped once
-    per epoch (``ReduceLROnPlateau`` gets the val loss, ``BudgetCosineLR`` the training
-    seconds so far). ``on_epoch_end(epoch, history)``
-    runs after each epoch, e.g. to save a checkpoint. Resuming: pass the ``history`` and
-    ``start_epoch`` stored in a checkpoint.
-
-    Speed (see :mod:`segkit.speed`): ``precision`` ("auto", "fp32", "bf16", "fp16")
-    replaces ``amp`` when given: mixed precision on any device that has it;
-    ``channels_last`` feeds the batches in that layout. ``dist`` (a
-    :class:`segkit.distributed.DistContext`) trains one share of the data in each of
-    several processes: losses and metrics are reduced over all of them, the loader's
-    ``DistributedSampler`` is told the epoch, and all processes agree on the time used.
+    Defined in lesson 03 (its training cell, as a function). Each epoch trains
+    (``train_epoch``, :func:`train_one_epoch` by default), validates (``validate_epoch``,
+    :func:`validate`), appends a record to ``history`` and logs one line (train loss, val
+    loss, val Dice or mIoU, val accuracy, seconds). ``scheduler`` is stepped once per
+    epoch (``ReduceLROnPlateau`` with the val loss). ``on_epoch_end(epoch, history)`` runs
+    after each epoch (save a checkpoint, watch for early stopping or a time budget); when
+    it returns True, training stops there. Resuming: pass the ``history`` and
+    ``start_epoch`` stored in a checkpoint. ``show_progress``: a progress bar over each
+    loader, around the two functions (None: on, except in CI; see :mod:`segkit.progress`).
+    Returns the history.
     """
-    from segkit import speed
-
-    device = torch.device(device)
-    history = history if history is not None else History()
-    if precision is None:
-        amp_dtype = None
-        scaler = torch.amp.GradScaler("cuda", enabled=_amp_enabled(amp, device))
-    else:
-        amp_dtype = speed.resolve_precision(precision, device)
-        scaler = speed.make_scaler(device, amp_dtype)
-    fast = dict(amp_dtype=amp_dtype, channels_last=channels_last, dist=dist)
-    sampler = getattr(train_loader, "sampler", None)
-    elapsed = history.last.get("elapsed", 0.0)
+    history = History() if history is None else history
     for epoch in range(start_epoch + 1, epochs + 1):
-        t0 = time.monotonic()
-        deadline = None
-        if max_seconds is not None:
-            if elapsed >= max_seconds:
-                break
-            deadline = t0 + (max_seconds - elapsed)
-        if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle each epoch
-            sampler.set_epoch(epoch)
-        train_loss = train_one_epoch(
-            model, train_loader, loss_fn, optimizer, device, scaler=scaler,
-            clip_grad=clip_grad, deadline=deadline, desc=f"epoch {epoch}/{epochs}",
-            show_progress=show_progress, **fast,
-        )
-        seconds = time.monotonic() - t0
-        if dist is not None:  # the slowest process sets the pace (and the schedule)
-            seconds = dist.max_float(seconds)
-        elapsed += seconds
-        val = evaluate(model, val_loader, loss_fn, device, num_classes=num_classes,
-                       show_progress=show_progress, **fast)
-        record = {"epoch": float(epoch), "train_loss": train_loss,
-                  "lr": float(optimizer.param_groups[0]["lr"]),
-                  "seconds": seconds, "elapsed": elapsed}
-        record.update({f"val_{k}": v for k, v in val.items()})
+        lr = float(optimizer.param_groups[0]["lr"])  # the learning rate of this epoch
+        start = time.monotonic()
+        batches = progress(train_loader, desc=f"epoch {epoch}/{epochs}", enabled=show_progress)
+        train_loss = train_epoch(model, batches, loss_fn, optimizer, device)
+        seconds = time.monotonic() - start
+        val = validate_epoch(model, progress(val_loader, desc="val", enabled=show_progress),
+                             loss_fn, device, num_classes=num_classes)
+        record = {"epoch": float(epoch), "train_loss": train_loss, "lr": lr, "seconds": seconds,
+                  "elapsed": history.last.get("elapsed", 0.0) + seconds,
+                  **{f"val_{k}": v for k, v in val.items()}}
         history.append(record)
-        if scheduler is not None:
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(val.get("loss", train_loss))
-            elif isinstance(scheduler, BudgetCosineLR):
-                scheduler.step(elapsed)
-            else:
-                scheduler.step()
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(val.get("loss", train_loss))
+        elif scheduler is not None:
+            scheduler.step()
         if log is not None:
             log(format_epoch(record, epochs))
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history)
+        if on_epoch_end is not None and on_epoch_end(epoch, history):
+            break
     return history
 
 
@@ -449,6 +203,24 @@ def format_epoch(record: dict[str, float], epochs: int | None = None) -> str:
     parts.append(f"val acc {record['val_accuracy']:.4f}")
     parts.append(f"{record['seconds']:.1f} s")
     return "  ".join(parts)
+
+
+def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float | None):
+    """Clip the gradients' total norm to ``max_norm`` before every ``optimizer.step()``.
+
+    Registers a step pre-hook on ``optimizer`` (PyTorch calls it at the start of each
+    step, after a GradScaler has unscaled the gradients) and returns its handle
+    (``handle.remove()`` undoes it); ``max_norm`` None does nothing and returns None.
+    A large first gradient of a fresh model then cannot throw the weights far off.
+    """
+    if max_norm is None:
+        return None
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def clip(opt, args, kwargs) -> None:  # a pre-hook returns None: the step's arguments stay
+        nn.utils.clip_grad_norm_(params, max_norm)
+
+    return optimizer.register_step_pre_hook(clip)
 
 
 def save_history_csv(history: History, path: str | Path) -> Path:

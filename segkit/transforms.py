@@ -31,6 +31,8 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from segkit.imageio import is_8_bit, load_image, open_image
+
 __all__ = ["train_transforms", "eval_transforms", "compute_mean_std", "denormalize"]
 
 
@@ -160,8 +162,6 @@ def compute_mean_std(
 
 def _iter_images(source, mode: str) -> Iterable:
     """Yield the untransformed images of a dataset, a Subset, or a list of paths."""
-    from segkit.masks import read_image  # local import: masks does not need torch
-
     if isinstance(source, (str, Path)):
         raise TypeError("compute_mean_std wants a list of paths or a dataset, not one path")
     if isinstance(source, torch.utils.data.Subset):
@@ -177,11 +177,9 @@ def _iter_images(source, mode: str) -> Iterable:
             item = dataset[i]
             yield item[0] if isinstance(item, (tuple, list)) else item
     else:
-        from segkit.imageio import load_image
-
         for path in dataset:
-            image = read_image(path, mode=None)
-            if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+            image = open_image(path)
+            if not is_8_bit(image.mode):
                 yield load_image(path, mode=mode)  # 16-bit / float: scaled, not clipped
             else:  # 8-bit: uint8, so that the sums above stay exact in float64
                 yield v2.functional.pil_to_tensor(image.convert(mode) if image.mode != mode

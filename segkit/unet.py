@@ -52,7 +52,8 @@ class ChannelMismatchError(SegkitError, RuntimeError):
 
 
 class DoubleConv(nn.Module):
-    """(conv -> BatchNorm -> ReLU) x 2; keeps H and W.
+    """(conv -> BatchNorm -> ReLU) x 2; keeps H and W. Defined in lesson 02 (the exercise
+    ``DoubleConv``).
 
     x: (N, in_ch, H, W) float32 -> (N, out_ch, H, W) float32.
     ``mid_ch`` is the channels between the two convs (default ``out_ch``).
@@ -78,7 +79,7 @@ class DoubleConv(nn.Module):
 
 
 class Down(nn.Module):
-    """MaxPool2d(2) then DoubleConv.
+    """MaxPool2d(2) then DoubleConv. Defined in lesson 02 (the exercise ``Down``).
 
     x: (N, in_ch, H, W) -> (N, out_ch, H // 2, W // 2).
     """
@@ -113,7 +114,8 @@ def pad_or_crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 class Up(nn.Module):
-    """Upsample the deeper map, join it with the skip map, DoubleConv.
+    """Upsample the deeper map, join it with the skip map, DoubleConv. Defined in lesson 02
+    (the exercise ``Up``).
 
     x1: the deeper map, (N, in_ch, h, w) for the transposed conv,
         (N, in_ch // 2, h, w) for bilinear upsampling.
@@ -169,6 +171,7 @@ class OutConv(nn.Module):
 
 class UNet(nn.Module):
     """U-Net: (N, in_channels, H, W) float32 images -> (N, num_classes, H, W) logits.
+    Defined in lesson 02 (the exercise ``UNet``).
 
     Args:
         in_channels: 3 for RGB, 1 for grayscale.

@@ -147,7 +147,6 @@ def draw_unet(model: nn.Module, input_size: Sequence[int], ax: Any = None) -> An
     caller shows it (``plt.show()``).
     """
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, Rectangle
 
     rows = {r.name: r for r in trace_shapes(model, tuple(input_size))}
     level_of = lambda name: int(name.split(".")[1])  # noqa: E731
@@ -158,48 +157,67 @@ def draw_unet(model: nn.Module, input_size: Sequence[int], ax: Any = None) -> An
     depth = len(enc) - 1
     if ax is None:
         _, ax = plt.subplots(figsize=(11, 4.6))
-    w, h = 0.78, 0.42
-
-    def box(x: float, y: float, row: ShapeRow, color: str, label: str) -> None:
-        ax.add_patch(Rectangle((x - w / 2, y - h / 2), w, h, facecolor=color,
-                               edgecolor="black", linewidth=0.8))
-        shape = row.output_shape
-        ax.text(x, y + h / 2 + 0.05, label, ha="center", va="bottom", fontsize=9,
-                fontweight="bold")
-        ax.text(x, y, f"{shape[2]}x{shape[3]}", ha="center", va="center", fontsize=8)
-
-    def arrow(a: tuple[float, float], b: tuple[float, float], color: str,
-              style: str = "-") -> None:
-        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, color=color,
-                                     linestyle=style, linewidth=1.3))
-
+    pen = _UNetPen(ax)
     for i, row in enumerate(enc):
-        box(i, -i, row, "#9ecae1" if i < depth else "#6baed6", f"{row.out_channels}")
+        pen.box(i, -i, row, "#9ecae1" if i < depth else "#6baed6", f"{row.out_channels}")
         if i:
-            arrow((i - 1 + 0.1, -(i - 1) - h / 2), (i - 0.1, -i + h / 2), "#d62728")
+            pen.arrow((i - 1 + 0.1, -(i - 1) - pen.h / 2), (i - 0.1, -i + pen.h / 2), "#d62728")
     for j, row in enumerate(dec):
         level = depth - 1 - j
         x = 2 * depth - level
         skip_ch = row.input_shapes[1][1]
         up_ch = row.up_shape[1] if row.up_shape is not None else row.input_shapes[0][1] // 2
-        box(x, -level, row, "#fdae6b", f"{up_ch}+{skip_ch}→{row.out_channels}")
-        arrow((x - 1 + 0.1, -(level + 1) + h / 2), (x - 0.1, -level - h / 2), "#2ca02c")
-        arrow((level + w / 2, -level), (x - w / 2, -level), "#888888", "--")
+        pen.box(x, -level, row, "#fdae6b", f"{up_ch}+{skip_ch}→{row.out_channels}")
+        pen.arrow((x - 1 + 0.1, -(level + 1) + pen.h / 2), (x - 0.1, -level - pen.h / 2),
+                  "#2ca02c")
+        pen.arrow((level + pen.w / 2, -level), (x - pen.w / 2, -level), "#888888", "--")
     out = rows.get("outc")
     if out is not None:
         x = 2 * depth + 1
-        box(x, 0, out, "#a1d99b", f"{out.out_channels}")
-        arrow((x - 1 + w / 2, 0), (x - w / 2, 0), "black")
-    ax.text(-1.15, 0, f"input\n{input_size[1]} ch", ha="center", va="center", fontsize=8)
-    arrow((-0.85, 0), (-w / 2, 0), "black")
-    ax.text(depth / 2 - 0.7, -depth / 2 - 0.5, "max pool\nH, W ÷ 2", color="#d62728",
-            fontsize=9, ha="right", va="center")
-    ax.text(1.5 * depth + 0.7, -depth / 2 - 0.5, "up-conv\nH, W × 2", color="#2ca02c",
-            fontsize=9, ha="left", va="center")
-    ax.text(depth, 0.3, "skips: copy, then concatenate", color="#555555", fontsize=9,
-            ha="center")
-    ax.set_xlim(-1.6, 2 * depth + 1.6)
-    ax.set_ylim(-depth - 0.5, 0.75)
-    ax.set_aspect("equal")
-    ax.axis("off")
+        pen.box(x, 0, out, "#a1d99b", f"{out.out_channels}")
+        pen.arrow((x - 1 + pen.w / 2, 0), (x - pen.w / 2, 0), "black")
+    pen.legend(depth, input_size[1])
     return ax
+
+
+class _UNetPen:
+    """The boxes, arrows and labels of :func:`draw_unet`, on matplotlib Axes ``ax``."""
+
+    w, h = 0.78, 0.42  # a box's width and height
+
+    def __init__(self, ax: Any) -> None:
+        self.ax = ax
+
+    def box(self, x: float, y: float, row: ShapeRow, color: str, label: str) -> None:
+        """A block's output map at (x, y): channels above, H x W inside."""
+        from matplotlib.patches import Rectangle
+
+        self.ax.add_patch(Rectangle((x - self.w / 2, y - self.h / 2), self.w, self.h,
+                                    facecolor=color, edgecolor="black", linewidth=0.8))
+        shape = row.output_shape
+        self.ax.text(x, y + self.h / 2 + 0.05, label, ha="center", va="bottom", fontsize=9,
+                     fontweight="bold")
+        self.ax.text(x, y, f"{shape[2]}x{shape[3]}", ha="center", va="center", fontsize=8)
+
+    def arrow(self, a: tuple[float, float], b: tuple[float, float], color: str,
+              style: str = "-") -> None:
+        from matplotlib.patches import FancyArrowPatch
+
+        self.ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12,
+                                          color=color, linestyle=style, linewidth=1.3))
+
+    def legend(self, depth: int, in_channels: int) -> None:
+        """The input, the words on the arrows, and the axes' limits."""
+        ax = self.ax
+        ax.text(-1.15, 0, f"input\n{in_channels} ch", ha="center", va="center", fontsize=8)
+        self.arrow((-0.85, 0), (-self.w / 2, 0), "black")
+        ax.text(depth / 2 - 0.7, -depth / 2 - 0.5, "max pool\nH, W ÷ 2", color="#d62728",
+                fontsize=9, ha="right", va="center")
+        ax.text(1.5 * depth + 0.7, -depth / 2 - 0.5, "up-conv\nH, W × 2", color="#2ca02c",
+                fontsize=9, ha="left", va="center")
+        ax.text(depth, 0.3, "skips: copy, then concatenate", color="#555555", fontsize=9,
+                ha="center")
+        ax.set_xlim(-1.6, 2 * depth + 1.6)
+        ax.set_ylim(-depth - 0.5, 0.75)
+        ax.set_aspect("equal")
+        ax.axis("off")

@@ -16,7 +16,7 @@ Every lesson is written once, as a solution notebook ``solutions/NN_name.ipynb``
     .venv/bin/python -m pytest tests/test_notebooks_meta.py tests/test_stubs.py \\
         tests/test_regression.py -k 04 -q  # conventions, sync, stubs, regression
 
-(``python -m segkit_course.build [--check] [--annotate]`` is ``segkit build-lessons``.)
+(``python -m segkit_course.build [--dry-run] [--annotate]`` is ``segkit build-lessons``.)
 
 Layout of a notebook
 ====================
@@ -70,9 +70,11 @@ nothing else::
     checks.lesson04.check_dice_score(dice_score)
 
 In the solution it prints ``✅ <title> — passed``. In the lesson it raises
-``ExerciseNotDone`` until the student writes the code; the build tags lesson check cells
-``raises-exception`` so that the rest of the notebook still runs (and nbval/nbclient let
-that error through). Checks live in ``segkit/checks/lessonNN.py`` and are written with
+``ExerciseNotDone`` until the student writes the code, and Run all stops there. Check
+cells are not tagged ``raises-exception``: Colab has no cell tags, and its kernel
+(ipykernel) stops a Run all at the first error, so JupyterLab must stop there too for the
+lessons to run the same in both. ``segkit verify`` runs every cell of a lesson and
+expects each check cell to raise ``ExerciseNotDone``. Checks live in ``segkit/checks/lessonNN.py`` and are written with
 :mod:`segkit.checks.core` (``run_check`` and the ``expect_*`` helpers; read its
 docstring). A check passes the solution, raises ``ExerciseNotDone`` on the stub (the
 lesson tests assert it) and fails each catalogued mistake with a hint that names it.
@@ -164,8 +166,8 @@ the tolerance of the stored one. So:
   stopping). Live-updating cells
   (``clear_output``) also need ``nbval-ignore-output``.
 - Use tags, not ``# NBVAL_`` comments. ``skip-execution`` must be paired with
-  ``nbval-skip``. Never tag ``raises-exception`` in a solution (the build does it
-  for lesson check cells).
+  ``nbval-skip``. Never tag a check cell ``raises-exception`` (see "The check
+  cell").
 - Progress bars: ``segkit.progress`` (``tqdm.auto``); never plain ``tqdm`` writing
   rates to stderr.
 - Nothing may download; stay within the lesson's CPU time budget.
@@ -177,7 +179,7 @@ Modules
   in pyproject.toml), ``course_url()``, ``set_course_url(url)``
   (``segkit build-lessons --course-url URL``).
 - :mod:`segkit_course.setup_cell`: ``setup_cell_source()``, ``badge_markdown(name)``.
-- :mod:`segkit_course.build`: ``build_lesson``, ``build_all``, ``validate``,
+- :mod:`segkit_course.build`: ``build_lesson``, ``build_all``, ``lint``,
   ``annotate``, ``annotate_all``.
 - :mod:`segkit_course.run`: ``run_course`` (the headless main job),
   ``execute_notebook``, ``store_outputs`` (``--inplace``).

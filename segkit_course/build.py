@@ -1,15 +1,15 @@
 """Build the student notebooks ``lessons/`` from the solution notebooks ``solutions/``.
 
     segkit build-lessons               # write lessons/NN_name.ipynb for every solution
-    segkit build-lessons --check       # write nothing; fail if a lesson is out of date
+    segkit build-lessons --dry-run     # write nothing; fail if a lesson is out of date
     segkit build-lessons --annotate    # complete the solutions' metadata in place (no build)
 
-(also ``python -m segkit_course.build [--check] [--annotate]``). The conventions a
+(also ``python -m segkit_course.build [--dry-run] [--annotate]``). The conventions a
 solution notebook follows are in :mod:`segkit_course`'s docstring.
 
 What the build does to a copy of each solution (``build_lesson``):
 
-1. checks the source (``validate``) and stops with every problem it found, each named
+1. lints the source (``lint``) and stops with every problem it found, each named
    by notebook and cell;
 2. completes the metadata (``annotate``): nbgrader metadata from the ``segkit``
    metadata, the ``check`` tag, the current set-up cell and Colab badge;
@@ -17,8 +17,10 @@ What the build does to a copy of each solution (``build_lesson``):
 4. replaces each ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block by a stub
    (``# YOUR CODE HERE`` + ``raise NotImplementedError(...)`` in code, ``YOUR ANSWER HERE``
    in markdown);
-5. clears outputs, execution counts and timing metadata, and tags check cells
-   ``raises-exception`` (the stub's error is expected there).
+5. clears outputs, execution counts and timing metadata. Check cells are *not* tagged
+   ``raises-exception``: Colab has no cell tags (its kernel, ipykernel's, then stops a
+   Run all at the first error), so JupyterLab too must stop at the first check whose
+   exercise is not done, and the lessons run the same in both.
 
 Cell ids are kept, so a lesson's cell and its solution's cell have the same id. The
 output is written with nbformat and is byte-stable: building twice gives the same bytes.
@@ -144,10 +146,10 @@ def lesson_number(name: str) -> str:
     return match.group("number")
 
 
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- lint: the conventions
 
 
-def validate(nb: NotebookNode, name: str, *, require_execution: bool = True) -> list[str]:
+def lint(nb: NotebookNode, name: str, *, require_execution: bool = True) -> list[str]:
     """Every way the solution notebook ``name`` breaks the conventions (empty: none).
 
     ``require_execution``: every non-empty code cell must have an execution count (a cell
@@ -323,9 +325,9 @@ def rule_check_cells(src: _Source) -> list[str]:
         if find_solution_blocks(cell.source)[0]:
             problems.append(f"{where} is a check cell: it must not hold a solution block")
         if RAISES_TAG in tags(cell):
-            problems.append(f"{where} is a check cell tagged `{RAISES_TAG}` in the "
-                            "solution: the solution must pass its checks (the build "
-                            "adds this tag to the lesson)")
+            problems.append(f"{where} is a check cell tagged `{RAISES_TAG}`: the solution "
+                            "must pass its checks, and in the lesson Run all must stop "
+                            "there, in JupyterLab as in Colab (which has no cell tags)")
         if exercise is not None:
             problems.append(f"{where} is both an exercise and a check cell: split it")
     return problems
@@ -374,7 +376,7 @@ def rule_solution_only(src: _Source) -> list[str]:
             and (exercise_name(cell) or check_name(cell) or is_setup_cell(cell))]
 
 
-#: the conventions a solution notebook follows, checked in this order by ``validate``
+#: the conventions a solution notebook follows, checked in this order by ``lint``
 RULES = (rule_lesson_name, rule_cell_ids, rule_title_and_setup, rule_solution_markers,
          rule_exercise_cells, rule_exercise_defines_its_name, rule_check_follows_exercise,
          rule_check_cells, rule_points, rule_tolerances, rule_executed, rule_solution_only)
@@ -528,7 +530,7 @@ def build_lesson(solution_nb: NotebookNode | str | Path, name: str | None = None
         solution_nb = read_notebook(solution_nb)
     if name is None:
         raise ValueError("build_lesson needs the notebook's name, e.g. name='04_metrics'")
-    _raise_problems(name, validate(solution_nb, name))
+    _raise_problems(name, lint(solution_nb, name))
     nb = annotate(solution_nb, name, url)
 
     lesson_cells = []
@@ -544,8 +546,6 @@ def build_lesson(solution_nb: NotebookNode | str | Path, name: str | None = None
             cell.outputs = []
             cell.execution_count = None
             _drop_tolerance(cell)  # it describes stored outputs; a lesson has none
-            if is_check_cell(cell):
-                _add_tag(cell, RAISES_TAG)
         elif cell.cell_type == "markdown":
             cell.source = replace_solution_blocks(cell.source, ANSWER_STUB)
         lesson_cells.append(cell)
@@ -561,13 +561,14 @@ def solution_paths(solutions_dir: str | Path = "solutions") -> list[Path]:
 
 
 def build_all(solutions_dir: str | Path = "solutions", lessons_dir: str | Path = "lessons",
-              check: bool = False) -> list[str]:
+              dry_run: bool = False) -> list[str]:
     """Build ``lessons_dir/NN_name.ipynb`` for every ``solutions_dir/NN_name.ipynb``.
 
-    Writes only lessons whose bytes change. With ``check=True`` writes nothing.
+    Writes only lessons whose bytes change. With ``dry_run=True`` writes nothing: the
+    lesson-sync test of CI and ``segkit build-lessons --dry-run``.
 
     Returns:
-        check mode: the lessons that are out of date, missing or extra (no solution);
+        dry run: the lessons that are out of date, missing or extra (no solution);
         an empty list means ``lessons/`` is in sync. Write mode: the lessons written.
         Each is printed with the reason.
 
@@ -592,7 +593,7 @@ def build_all(solutions_dir: str | Path = "solutions", lessons_dir: str | Path =
         old = lesson.read_bytes() if lesson.exists() else None
         if old == text.encode("utf-8"):
             continue
-        if check:
+        if dry_run:
             why = "is missing" if old is None else "is out of date"
             print(f"{lesson} {why}: run `segkit build-lessons`")
         else:
@@ -605,7 +606,7 @@ def build_all(solutions_dir: str | Path = "solutions", lessons_dir: str | Path =
         if extra.name not in names:
             print(f"{extra} has no solution notebook {Path(solutions_dir) / extra.name}: "
                   "delete the lesson or add its solution")
-            if check:
+            if dry_run:
                 reported.append(str(extra))
     if errors:
         raise NotebookSourceError("\n".join(errors))

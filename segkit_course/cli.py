@@ -26,8 +26,8 @@ def cmd_build_lessons(args: argparse.Namespace) -> int:
               "`python -m segkit_course.run --inplace solutions/NN_name.ipynb`, "
               "then run `segkit build-lessons`.")
         return 0
-    reported = build_all(args.solutions, args.lessons, check=args.check)
-    if args.check:
+    reported = build_all(args.solutions, args.lessons, dry_run=args.dry_run)
+    if args.dry_run:
         if reported:
             print(f"{len(reported)} lesson(s) not in sync with {args.solutions}/: "
                   "run `segkit build-lessons`", file=sys.stderr)
@@ -157,13 +157,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_build_lessons(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "build-lessons", help="write lessons/ from solutions/ (or --check that they are in sync)",
+        "build-lessons", help="write lessons/ from solutions/ (or --dry-run: are they in sync?)",
         description="Build the student notebooks lessons/NN_name.ipynb from the solution "
                     "notebooks solutions/NN_name.ipynb: solution blocks become stubs, outputs "
                     "are cleared, the set-up cell and Colab badge are refreshed. The "
                     "conventions are in the docstring of segkit_course.")
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 if a lesson is out of date, missing or extra")
+    p.add_argument("--dry-run", "--check", dest="dry_run", action="store_true",
+                   help="write nothing; exit 1 if a lesson is out of date, missing or extra "
+                        "(is lessons/ in sync with solutions/?)")
     p.add_argument("--annotate", action="store_true",
                    help="instead of building, complete the solutions' metadata in place "
                         "(nbgrader metadata from the segkit metadata, tags, cell ids, set-up "

@@ -10,7 +10,8 @@ A cell's ``metadata["segkit"]`` may hold:
 - ``{"setup": true}``: the course's set-up cell (also tagged ``setup``);
 - ``{"tolerance": {...}}``: how far a trained figure may move (``segkit_course.figures``).
 
-Tags: ``check``, ``raises-exception`` (the lesson's check cells: the stub raises there),
+Tags: ``check``, ``raises-exception`` (never on a check cell: a lesson's check raises on
+the stub and Run all stops there, in JupyterLab as in Colab, which has no cell tags),
 ``solution-only`` (dropped from the lesson), ``skip-execution`` / ``nbval-skip`` (never
 compared by nbval), ``skip-when-grading`` (a heavy demonstration cell ``segkit grade``
 skips, or replaces by the code in ``metadata["segkit"]["when_grading"]``:

@@ -120,9 +120,57 @@ def execute_notebook(nb: NotebookNode, *, cwd: str | Path, timeout: int = 600,
     except RuntimeError as exc:  # e.g. the kernel did not start
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
-    # Widget state would bloat the file and change on every run (NOTEBOOK-CI.md).
+    # Widget state would bloat the file and change on every run (NOTEBOOK-CI.md); the
+    # widgets' views become what they showed, so no output refers to a missing state.
+    static_widget_views(nb)
     nb.metadata.pop("widgets", None)
     return Execution(nb, seconds, error, running["index"] if error else None)
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+BOXES = ("BoxModel", "HBoxModel", "VBoxModel", "GridBoxModel")
+
+
+def static_widget_views(nb: NotebookNode) -> None:
+    """Replace, in place, each widget view among ``nb``'s outputs by what the widget
+    showed when the run ended, read from the widget state nbclient tracked
+    (``nb.metadata.widgets``): an Image widget's picture, an HTML or Label widget's text,
+    the outputs an Output widget captured, a box's children in order. Controls (sliders,
+    buttons) leave nothing: the other parts show their values.
+
+    Without this a stored notebook shows, where a widget was, "Error displaying widget:
+    model not found" (JupyterLab) or its repr, ``VBox(children=(HBox(...`` (static
+    views, the website)."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for cell in nb.cells:
+        outputs = cell.get("outputs", [])
+        if any(WIDGET_VIEW in output.get("data", {}) for output in outputs):
+            cell.outputs = [static for output in outputs for static in (
+                _widget_outputs(output["data"][WIDGET_VIEW]["model_id"], state)
+                if WIDGET_VIEW in output.get("data", {}) else [output])]
+
+
+def _widget_outputs(model_id: str, state: dict) -> list[NotebookNode]:
+    """The outputs that stand for the widget ``model_id`` (see static_widget_views)."""
+    model = state.get(model_id.removeprefix("IPY_MODEL_"))
+    if model is None:
+        return []
+    name, values = model.get("model_name", ""), model.get("state", {})
+    display = nbformat.v4.new_output
+    if name in BOXES:
+        return [out for child in values.get("children", []) for out in _widget_outputs(child, state)]
+    if name == "ImageModel":
+        picture = [b["data"] for b in model.get("buffers", []) if b.get("path") == ["value"]]
+        kind = f"image/{values.get('format', 'png')}"
+        return [display("display_data", data={kind: picture[0]})] if picture else []
+    if name in ("HTMLModel", "HTMLMathModel") and values.get("value"):
+        return [display("display_data", data={"text/html": values["value"]})]
+    if name == "LabelModel" and values.get("value"):
+        return [display("display_data", data={"text/plain": values["value"]})]
+    if name == "OutputModel":
+        return [nbformat.from_dict(output) for output in values.get("outputs", [])]
+    return []
 
 
 def key_figures(nb: NotebookNode) -> dict[str, str]:

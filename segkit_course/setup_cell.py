@@ -22,7 +22,13 @@ import importlib.metadata, os, subprocess, sys
 if "google.colab" in sys.modules:
     if not os.path.isdir("/content/segkit"):  # first run in this Colab session
         url = "{url}"
-        subprocess.run(["git", "clone", "--quiet", "--depth=1", url, "/content/segkit"], check=True)
+        clone = subprocess.run(["git", "clone", "--quiet", "--depth=1", url, "/content/segkit"],
+                               capture_output=True, text=True,
+                               env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        if clone.returncode != 0:
+            why = (clone.stderr.strip().splitlines() or ["git failed"])[0]
+            raise RuntimeError(f"The course could not be downloaded ({why}): put your "
+                               "course's GitHub address in `url` above and run this cell again.")
         # Colab's own torch and torchvision stay as they are (reinstalling them is slow and
         # can break the GPU build): the constraints file pins them at their versions.
         pins = [f"{name}=={importlib.metadata.version(name)}\\n" for name in ("torch", "torchvision")]
@@ -44,7 +50,10 @@ def setup_cell_source(url: str | None = None) -> str:
 
     In Colab (``"google.colab" in sys.modules``) it clones the course (``url``, by default
     the course's address) once and installs segkit with what it needs but torch and
-    torchvision pinned at Colab's versions, then moves into the course folder. The
+    torchvision pinned at Colab's versions, then moves into the course folder. A clone
+    that fails (an address not published yet, no network) stops with one sentence: what
+    failed, git's own words, and what to do (no traceback of subprocess's; git is told
+    not to wait for a password nobody can type there). The
     dependency ranges in pyproject.toml admit Colab's package set, so pip installs
     nothing but segkit there and prints nothing.
     Elsewhere it moves from ``lessons/`` or ``solutions/`` up to the course folder (so

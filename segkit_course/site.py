@@ -54,6 +54,8 @@ from segkit_course.build import (
 from segkit_course.setup_cell import COLAB_BADGE_IMAGE
 from segkit.errors import SegkitError
 
+# The notebooks to download, copied to the site's notebooks/ (site/conf.py: html_extra_path)
+NOTEBOOKS = Path("_extra") / "notebooks"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ("*An interactive widget: it works when the notebook runs (in Colab or "
                "JupyterLab), not on this page.*")
@@ -83,9 +85,9 @@ def launch_box(name: str, url: str) -> NotebookNode:
         "",
         f"then `jupyter lab {lesson}` in that folder.",
         "",
-        f"**Download**: {{download}}`the lesson notebook </downloads/{name}.ipynb>` (exercises "
-        f"to do), {{download}}`this page's notebook </downloads/{name}-solutions.ipynb>` "
-        "(solutions and outputs included).",
+        f'**Download**: <a href="../notebooks/{name}.ipynb" download>the lesson notebook</a> '
+        f'(exercises to do), <a href="../notebooks/{name}-solutions.ipynb" download>this '
+        "page's notebook</a> (solutions and outputs included).",
         ":::",
     ])
     return nbformat.v4.new_markdown_cell(text, id=f"{name}-launch"[:64])
@@ -160,7 +162,8 @@ def _write_if_changed(path: Path, data: bytes) -> None:
 
 def stage(course: Path, stage_dir: Path, url: str) -> list[str]:
     """Write the site's sources into ``stage_dir``: site/ (the address filled in), one
-    page per solution under lessons/, the downloads. Returns the page names."""
+    page per solution under lessons/, the notebooks to download under _extra/notebooks/
+    (the lesson, and the solution with its outputs). Returns the page names."""
     site = course / "site"
     if not (site / "conf.py").is_file():
         raise SiteBuildError(f"{site / 'conf.py'} is missing: the website's configuration "
@@ -180,8 +183,8 @@ def stage(course: Path, stage_dir: Path, url: str) -> list[str]:
         lesson = build_lesson(solution, name, url)
         page = site_page(solution, name, url)
         _write_if_changed(stage_dir / "lessons" / path.name, notebook_text(page).encode())
-        _write_if_changed(stage_dir / "downloads" / path.name, notebook_text(lesson).encode())
-        _write_if_changed(stage_dir / "downloads" / f"{name}-solutions.ipynb",
+        _write_if_changed(stage_dir / NOTEBOOKS / path.name, notebook_text(lesson).encode())
+        _write_if_changed(stage_dir / NOTEBOOKS / f"{name}-solutions.ipynb",
                           notebook_text(annotate(solution, name, url)).encode())
         names.append(name)
     for old in (stage_dir / "lessons").glob("*.ipynb"):

@@ -259,7 +259,7 @@ def _sync_problems(course: Path) -> list[str]:
     problems: list[str] = []
     try:
         with contextlib.redirect_stdout(captured):
-            build_all(course / "solutions", course / "lessons", check=True)
+            build_all(course / "solutions", course / "lessons", dry_run=True)
     except NotebookSourceError as exc:
         problems = _convention_problems(exc)
     printed = [line.strip() for line in captured.getvalue().splitlines() if line.strip()]

@@ -122,6 +122,11 @@ def outcome(check: Any, student: Any, seed: int | None) -> str:
     return PASSED
 
 
+def exercise_of(check: Any) -> str:
+    """The exercise a check judges ('dice_score'), for any version of the checks."""
+    return getattr(check, "exercise", None) or check.__name__.removeprefix("check_")
+
+
 def expected(form: Form) -> str:
     return PASSED if form.expect is None else form.expect
 

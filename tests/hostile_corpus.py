@@ -89,7 +89,7 @@ ATTACKS: dict[str, dict[str, str]] = {
             scope = {}
             exec("".join(next(c["source"] for c in cells if "def dice_score" in "".join(c["source"]))), scope)
             return scope["dice_score"](logits, target, threshold)'''),
-        "iou_score": "body:return segkit.metrics.iou_score(logits, target, from_logits=True, threshold=threshold)",
+        "iou_score": "body:return segkit.metrics.iou_score(logits, target, threshold)",
     },
     "escaper": {
         "pixel_accuracy": textwrap.dedent('''\

@@ -111,7 +111,7 @@ CASES = [
     Case("generate an unknown dataset", lambda r: ["generate", "cityscapes", str(r / "x")],
          "invalid choice", status=2),
     Case("generate with a bad size", lambda r: ["generate", "carvana", str(r / "x"), "--size", "9"],
-         "width x height"),
+         "width x height", status=2),  # read at the command line's edge, as train's --size
     Case("generate no images", lambda r: ["generate", "carvana", str(r / "x"), "--n", "0"],
          "images >= 1, got 0"),
     # train: the data

@@ -99,13 +99,13 @@ def test_tolerances_stay_in_the_solution(demo):
     assert cell(lesson, "ex1-check").metadata["segkit"] == {"check": "add_squares"}
 
 
-def test_check_cells_are_tagged_and_nothing_else(demo):
+def test_check_cells_are_tagged_check_but_not_raises_exception(demo):
+    """Run all stops at a check that raises, in JupyterLab as in Colab (no cell tags)."""
     lesson = build_lesson(demo, "00_demo")
     for c in lesson.cells:
         is_check = "check" in c.metadata.get("segkit", {})
-        assert ("raises-exception" in c.metadata.get("tags", [])) == is_check
-        if is_check:
-            assert "check" in c.metadata["tags"]
+        assert "raises-exception" not in c.metadata.get("tags", [])
+        assert ("check" in c.metadata.get("tags", [])) == is_check
 
 
 def test_ids_metadata_and_kernelspec_are_kept_and_solution_only_cells_dropped(demo):
@@ -130,7 +130,7 @@ def test_nbgrader_metadata_is_filled_from_segkit_metadata(demo):
     assert cell(lesson, "ex1-check").metadata["nbgrader"] == {
         "grade": True, "solution": False, "locked": True, "points": 2,
         "grade_id": "check-00-add_squares", "schema_version": 3}
-    assert cell(lesson, "ex1-check").metadata["tags"] == ["check", "raises-exception"]
+    assert cell(lesson, "ex1-check").metadata["tags"] == ["check"]
     assert cell(lesson, "question").metadata["nbgrader"]["grade_id"] == "answer-00-why_total"
 
 
@@ -234,7 +234,7 @@ def test_more_source_errors(demo):
         demo, lambda nb: cell(nb, "ex1").metadata.pop("segkit"))
     assert "the same id as cell 1" in broken(
         demo, lambda nb: setattr(nb.cells[3], "id", nb.cells[0].id))
-    assert "tagged `raises-exception` in the solution" in broken(
+    assert "is a check cell tagged `raises-exception`" in broken(
         demo, lambda nb: cell(nb, "ex1-check").metadata["tags"].append("raises-exception"))
     assert "markdown title cell" in broken(demo, lambda nb: nb.cells.pop(0))
     assert "tolerance abs must be a number >= 0" in broken(
@@ -270,8 +270,8 @@ def test_build_all_writes_every_lesson_byte_stable(course, capsys):
 def test_check_mode_reports_stale_missing_and_extra_lessons(course, capsys):
     solutions, lessons = course
     build_all(solutions, lessons)
-    assert build_all(solutions, lessons, check=True) == []
-    assert cli.main(["build-lessons", "--check", "--solutions", str(solutions),
+    assert build_all(solutions, lessons, dry_run=True) == []
+    assert cli.main(["build-lessons", "--dry-run", "--solutions", str(solutions),
                      "--lessons", str(lessons)]) == 0
 
     stale = lessons / "00_demo.ipynb"
@@ -283,7 +283,7 @@ def test_check_mode_reports_stale_missing_and_extra_lessons(course, capsys):
     before = {p.name: p.read_bytes() for p in lessons.iterdir()}
     capsys.readouterr()
 
-    reported = build_all(solutions, lessons, check=True)
+    reported = build_all(solutions, lessons, dry_run=True)
     out = capsys.readouterr().out
     assert sorted(os.path.basename(p) for p in reported) == [
         "00_demo.ipynb", "01_quick.ipynb", "02_gone.ipynb"]
@@ -335,7 +335,7 @@ def test_cli_help_for_both_subcommands(capsys):
             cli.main([command, "--help"])
         assert info.value.code == 0
     out = capsys.readouterr().out
-    assert "--check" in out and "--only" in out and "--inplace" in out
+    assert "--dry-run" in out and "--only" in out and "--inplace" in out
 
 
 # --------------------------------------------------------------------------- set-up cell
@@ -358,7 +358,11 @@ def test_setup_cell_in_colab_clones_and_installs_without_touching_torch(tmp_path
 
     calls = []
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append(cmd))
+    def fake_run(cmd, **options):  # every command succeeds
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setattr(os, "chdir", lambda path: calls.append(["chdir", path]))
     monkeypatch.setattr(sys, "path", list(sys.path))
     written = {}

@@ -19,7 +19,7 @@ SIZE = (32, 48)  # (H, W) from 120x80 files
 
 @pytest.fixture(scope="module")
 def carvana(tmp_path_factory):
-    return toydata.generate("carvana", tmp_path_factory.mktemp("c") / "carvana", n=16, size=(120, 80))
+    return toydata.generate("carvana", tmp_path_factory.mktemp("c") / "carvana", n=16, size=(80, 120))
 
 
 def test_cached_pair_matches_the_files_resized(carvana):
@@ -111,3 +111,28 @@ def test_choose_cache_by_size(tmp_path):
     assert big.folder == tmp_path  # 5088 real-size images: disk
     with pytest.raises(ValueError, match="unknown cache mode"):
         choose_cache("ram", SIZE, 10)
+
+
+def test_a_16_bit_image_and_a_mask_spec_are_cached_as_the_dataset_reads_them(tmp_path):
+    """A 12-bit scan is scaled (not clipped to white) and the mask is read by the dataset's
+    MaskSpec (foreground 128), as ``load_pair`` reads them."""
+    from PIL import Image
+
+    from segkit.labels import MaskSpec
+
+    (tmp_path / "im").mkdir(), (tmp_path / "ma").mkdir()
+    ramp = np.linspace(0, 4095, 16 * 24).reshape(16, 24).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "im" / "a.tif")
+    mask = np.zeros((16, 24), np.uint8)
+    mask[4:12, 6:18] = 128
+    Image.fromarray(mask).save(tmp_path / "ma" / "a.png")
+    ds = data.PairedFolderDataset(tmp_path / "im", tmp_path / "ma", image_mode="L",
+                                  spec=MaskSpec(foreground=128))
+    image, cached_mask = ResizedCache((16, 24)).pair(ds, 0)
+    ref_image, ref_mask = ds.load_pair(0)
+    assert image.dtype == torch.uint8 and 14 <= image.max().item() <= 16  # 4095/65535 * 255
+    assert (image.float() / 255 - ref_image).abs().max().item() <= 1 / 255 + 1e-6
+    assert torch.equal(cached_mask, ref_mask) and set(ref_mask.unique().tolist()) == {0, 1}
+    other = data.PairedFolderDataset(tmp_path / "im", tmp_path / "ma", image_mode="L",
+                                     spec=MaskSpec(foreground=0))
+    assert ResizedCache((16, 24)).key(other, 0) != ResizedCache((16, 24)).key(ds, 0)

@@ -13,7 +13,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from check_helpers import NOT_DONE, expect_mistake, register, register_wrong
+from check_helpers import NOT_DONE, exercise_of, expect_mistake, register, register_wrong
 from segkit.checks import CheckFailed, ExerciseNotDone, lesson01, passed, reset
 from segkit.data import CarvanaDataset
 from segkit.transforms import compute_mean_std
@@ -51,7 +51,7 @@ INDICES_MISTAKES = [
     (lambda m: m / 255, "mask-divided-to-float", ("floats", "int64")),
     (lambda m: m > 0, "mask-bool-dtype", ("bool", "int64")),
     (lambda m: (m > 0).astype(np.uint8), "mask-not-int64", ("int64",)),
-    (lambda m: (m // 255).astype(np.int64), "assumes-0-255", ("0/1", "mask > 0")),
+    (lambda m: (m // 255).astype(np.int64), "assumes-0-255", ("0/1", "not 0")),
     (lambda m: (m == 255).astype(np.int64), "assumes-0-255", ("GIF",)),
     (lambda m: None, "returns-none", ("return",)),
     (lambda m: (m > 0).tolist(), "not-an-array", ("array",)),
@@ -250,7 +250,7 @@ CARVANA_MISTAKES = [
     (LenWrong, "len-wrong", ("__len__",)),
     (PlainTensors, "mask-not-tv-tensor", ("tv_tensors.Mask", "plain tensor")),
     (TransformImageOnly, "mask-not-tv-tensor", ("once with both",)),
-    (TransformIgnored, "transform-ignored", ("self.transform(image, mask)",)),
+    (TransformIgnored, "transform-ignored", ("never uses it",)),
 ]
 
 
@@ -517,10 +517,10 @@ for _check, _rights, _stub_form in [
         (lesson01.check_mean_std, [mean_std, compute_mean_std], _stub("mean_std"))]:
     for _fn in _rights:
         register(_check, _fn, None)
-    register(_check, _stub_form, NOT_DONE, f"stub_{_check.exercise}")
+    register(_check, _stub_form, NOT_DONE, f"stub_{exercise_of(_check)}")
 for _check, _list in [(lesson01.check_to_class_indices, INDICES_MISTAKES),
                       (lesson01.check_carvana_pairs, CARVANA_MISTAKES),
                       (lesson01.check_make_train_transform, TRANSFORM_MISTAKES),
                       (lesson01.check_mean_std, MEAN_STD_MISTAKES)]:
     for _i, (_fn, _mistake, _) in enumerate(_list):
-        register_wrong(_check, _fn, _mistake, f"{_check.exercise}_{_i}")
+        register_wrong(_check, _fn, _mistake, f"{exercise_of(_check)}_{_i}")

@@ -463,7 +463,7 @@ def test_draw_unet_draws_every_block():
     plt.close(ax.figure)
 
 
-# --------------------------------------------------------------------------- layers PyTorch cannot see
+# --------------------------------------------------------------- layers PyTorch cannot see
 
 
 class DoubleConvInList(nn.Module):

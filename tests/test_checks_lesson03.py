@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import segkit.metrics
-from check_helpers import NOT_DONE, assert_hint, failure, register, register_wrong
+from check_helpers import NOT_DONE, assert_hint, exercise_of, failure, register, register_wrong
 from segkit import training
 from segkit.checks import core, lesson03
 from segkit.checks.core import ExerciseNotDone
@@ -210,7 +210,7 @@ TRAIN_MISTAKES = [
     (_loop(divide="batches"), None, ["no mistake the course knows"]),
     (train_sum_of_batch_means, "loss-not-averaged", ["sea/sky project", "divide"]),
     (_loop(divide="none"), "loss-not-averaged", ["divide"]),
-    (_loop(count="fixed"), "loss-mean-over-batches", ["images.shape[0]"]),
+    (_loop(count="fixed"), "loss-mean-over-batches", ["as many samples"]),
     (_loop(divide="nothing"), "returns-none", ["return"]),
     (_loop(divide="floor"), "integer-division", ["`//`"]),
 ]
@@ -242,7 +242,7 @@ def test_train_one_epoch_that_never_calls_the_loss():
     def nothing(model, loader, loss_fn, optimizer, device):
         return 0.5
     assert_hint(failure(lesson03.check_train_one_epoch, nothing), "loss-fn-not-called",
-                "for images, masks in loader")
+                "every batch of the loader")
 
 
 def test_train_one_epoch_crash_is_reported_with_the_line():
@@ -302,8 +302,8 @@ def _validate(*, eval_mode=True, no_grad=True, accumulate="item", loss_mean="sam
                 if dice_on == "labels":
                     dice = segkit.metrics.dice_per_image((logits[:, 0] > 0).long(), masks)
                 else:  # "pooled": one Dice of the whole batch
-                    dice = torch.tensor([segkit.metrics.dice_score(
-                        (logits[:, 0] > 0).long(), masks, reduction="pooled")] * size)
+                    dice = torch.tensor([segkit.metrics.dice_pooled(
+                        (logits[:, 0] > 0).long(), masks)] * size)
                 dice_total += dice.sum().item()
                 dice_batches += dice.mean().item()
                 n += size
@@ -325,7 +325,7 @@ def test_validate_passes_the_solution_and_segkit(capsys):
     assert capsys.readouterr().out == ("✅ validate on a small model — passed (3 batches of "
                                        "4, 4, 2 samples)\n")
     assert core.passed("validate")
-    assert lesson03.check_validate(training.evaluate).passed  # the lesson's fallback
+    assert lesson03.check_validate(training.validate).passed  # the lesson's fallback
 
     @torch.no_grad()
     def decorated(model, loader, loss_fn, device):  # @torch.no_grad() instead of `with`
@@ -367,7 +367,7 @@ def test_validate_that_updates_the_weights():
 
 
 def test_validate_that_restores_train_mode_still_counts_as_eval():
-    """segkit's evaluate puts the model back in the mode it found it in: that is fine."""
+    """segkit's validate puts the model back in the mode it found it in: that is fine."""
     def restoring(model, loader, loss_fn, device):
         was_training = model.training
         result = validate(model, loader, loss_fn, device)
@@ -403,7 +403,7 @@ def test_validate_that_never_calls_the_loss():
     def dice_only(model, loader, loss_fn, device):
         return {"loss": 0.0, "dice": 1.0}
     assert_hint(failure(lesson03.check_validate, dice_only), "loss-fn-not-called",
-                "loss_fn(")
+                "`loss_fn`")
 
 
 # --------------------------------------------------------------------------- the device
@@ -484,7 +484,8 @@ NOT_MOVED = [(lesson03.check_train_one_epoch, train_without_moving, "images"),
              (lesson03.check_validate, validate_moving_the_masks_only, "images")]
 
 
-@pytest.mark.parametrize("check, student, what", NOT_MOVED, ids=[s.__name__ for _, s, _ in NOT_MOVED])
+@pytest.mark.parametrize("check, student, what", NOT_MOVED,
+                         ids=[s.__name__ for _, s, _ in NOT_MOVED])
 def test_a_loop_that_never_moves_its_batches_is_caught_without_a_gpu(check, student, what):
     error = failure(check, student)
     assert_hint(error, "batch-not-moved", f"the {what} of", "`device`")
@@ -497,9 +498,9 @@ for _check, _fn in [(lesson03.check_average_loss, average_loss),
                     (lesson03.check_train_one_epoch, train_one_epoch),
                     (lesson03.check_train_one_epoch, training.train_one_epoch),
                     (lesson03.check_validate, validate),
-                    (lesson03.check_validate, training.evaluate)]:
+                    (lesson03.check_validate, training.validate)]:
     register(_check, _fn, None)
-    register(_check, stub, NOT_DONE, f"stub_{_check.exercise}")
+    register(_check, stub, NOT_DONE, f"stub_{exercise_of(_check)}")
 for _i, (_fn, _mistake, _) in enumerate(AVERAGE_MISTAKES):
     register_wrong(lesson03.check_average_loss, _fn, _mistake, f"average_{_i}")
 for _i, (_fn, _mistake, _) in enumerate(TRAIN_MISTAKES):

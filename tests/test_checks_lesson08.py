@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from check_helpers import assert_hint, failure
+from check_helpers import NOT_DONE, assert_hint, failure, register
 from segkit.checks import core, lesson08
 from segkit.checks.core import ExerciseNotDone
 
@@ -76,7 +76,7 @@ def test_encoder_features_stub_is_not_done():
         lesson08.check_encoder_features(features_stub)
 
 
-@pytest.mark.parametrize("student, mistake, words", [
+FEATURES_MISTAKES = [
     (features_reversed, "skips-reversed", ["shallowest first"]),
     (features_no_stem, "missing-stem", ["stem", "before the max pooling"]),
     (features_stem_after_maxpool, "stem-after-maxpool", ["before resnet.maxpool"]),
@@ -84,7 +84,10 @@ def test_encoder_features_stub_is_not_done():
     (features_tuple_of_three, "wrong-number-of-maps", ["one map per stage"]),
     (features_dict, "not-a-list", ["list"]),
     (features_skipping_maxpool, "features-mismatch", ["layer1(maxpool(stem))"]),
-])
+]
+
+
+@pytest.mark.parametrize("student, mistake, words", FEATURES_MISTAKES)
 def test_encoder_features_mistakes(student, mistake, words):
     assert_hint(failure(lesson08.check_encoder_features, student), mistake, *words)
     assert not core.passed("encoder_features")
@@ -175,7 +178,7 @@ def test_freeze_encoder_stub_is_not_done():
         lesson08.check_freeze_encoder(freeze_stub)
 
 
-@pytest.mark.parametrize("student, mistake, words", [
+FREEZE_MISTAKES = [
     (freeze_returns_generator, "params-generator", ["used up", "list"]),
     (freeze_returns_nothing, "not-a-list", ["list"]),
     (freeze_only_convs, "encoder-not-frozen", ["batchnorm", "every parameter"]),
@@ -185,7 +188,26 @@ def test_freeze_encoder_stub_is_not_done():
     (freeze_requires_grad_only, "batchnorm-stats-update", ["running", "buffers",
                                                            "encoder_frozen"]),
     (freeze_eval_without_flag, "batchnorm-stats-update", ["model.train()"]),
-])
+]
+
+
+@pytest.mark.parametrize("student, mistake, words", FREEZE_MISTAKES)
 def test_freeze_encoder_mistakes(student, mistake, words):
     assert_hint(failure(lesson08.check_freeze_encoder, student), mistake, *words)
     assert not core.passed("freeze_encoder")
+
+
+# --------------------------------------------------------------------------- the corpus
+
+for _check, _rights, _stub_form in [
+        (lesson08.check_encoder_features, [encoder_features, lesson08.reference_encoder_features],
+         features_stub),
+        (lesson08.check_freeze_encoder, [freeze_encoder, lesson08.reference_freeze_encoder],
+         freeze_stub)]:
+    for _fn in _rights:
+        register(_check, _fn, None)
+    register(_check, _stub_form, NOT_DONE)
+for _check, _list in [(lesson08.check_encoder_features, FEATURES_MISTAKES),
+                      (lesson08.check_freeze_encoder, FREEZE_MISTAKES)]:
+    for _fn, _mistake, _ in _list:
+        register(_check, _fn, _mistake)

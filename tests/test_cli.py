@@ -252,3 +252,13 @@ def test_generate_refuses_to_overwrite(tmp_path, capsys):
     assert main(["generate", "seasky", str(tmp_path / "s"), "--n", "4"]) == 0
     assert main(["generate", "seasky", str(tmp_path / "s"), "--n", "4"]) == 1
     assert "overwrite" in capsys.readouterr().err
+
+
+def test_sizes_are_typed_w_x_h_and_held_as_h_w(tmp_path):
+    """The command line's WxH is flipped at its edge, once: generate writes images that
+    wide and that tall, and train holds (H, W) like the rest of segkit."""
+    assert main(["generate", "seasky", str(tmp_path / "s"), "--n", "2", "--size", "48x32"]) == 0
+    image = Image.open(next((tmp_path / "s" / "images").glob("*.png")))
+    assert image.size == (48, 32)  # PIL says (W, H)
+    cfg = train_config(build_parser().parse_args(["train", "--size", "48x32"]))
+    assert cfg.size == (32, 48)

@@ -113,3 +113,36 @@ def test_a_copy_of_the_course_is_its_own_course_folder(tmp_path, monkeypatch):
     assert course_url() == OTHER  # the copy's address; the original is left alone
     monkeypatch.chdir(tmp_path / "solutions")
     assert address.course_root() == REPO_ROOT
+
+
+def test_in_colab_a_clone_that_fails_says_so_in_one_sentence(tmp_path):
+    """An address that is not published yet (or no network): the set-up cell stops with
+    what failed, git's words and what to do, not a subprocess traceback or a password
+    prompt nobody can answer."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    from segkit_course.setup_cell import setup_cell_source
+
+    if Path("/content/segkit").exists():
+        pytest.skip("/content/segkit exists here: the set-up cell would not clone")
+    missing = (tmp_path / "no-such-course").as_uri()  # fails at once, without a network
+    runner = textwrap.dedent("""
+        import sys, types
+        sys.modules["google.colab"] = types.ModuleType("google.colab")  # as in Colab
+        try:
+            exec(sys.stdin.read())
+        except RuntimeError as err:
+            print("RuntimeError:", err)
+    """)
+    done = subprocess.run([sys.executable, "-c", runner], input=setup_cell_source(missing),
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    message = done.stdout.strip()
+    assert message.startswith("RuntimeError: The course could not be downloaded (fatal: "), \
+        (done.stdout, done.stderr)
+    assert "no-such-course" in message  # git's words name the address
+    assert message.endswith("put your course's GitHub address in `url` above and run this "
+                            "cell again.")
+    assert "\n" not in message and not Path("/content/segkit").exists()

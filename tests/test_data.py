@@ -1,4 +1,4 @@
-"""Datasets, validation, split and loaders: segkit.data.
+"""Datasets, split and loaders: segkit.data.
 
 The fixtures write tiny datasets in the real layouts with PIL under tmp_path.
 """
@@ -21,7 +21,6 @@ from segkit.data import (
     make_loaders,
     seasky_datasets,
     split_indices,
-    validate,
     voc_datasets,
 )
 from segkit.errors import DataError
@@ -187,19 +186,30 @@ def test_paired_folder_grayscale(tmp_path):
     assert mask.tolist()[0][0] == 1 and mask.tolist()[-1][0] == 0  # 255 -> 1
 
 
-def test_paired_folder_suggests_the_suffix(tmp_path):
+def test_paired_folder_finds_the_one_rule_or_proposes_the_suffix(tmp_path):
     root = make_paired(tmp_path, ["a", "b"], suffix="_mask")
+    ds = PairedFolderDataset(root / "images", root / "masks")  # a.png + a_mask.png: one rule
+    assert [p.name for p in ds.mask_paths] == ["a_mask.png", "b_mask.png"]
+    assert "names that share an id, e.g. a.png + a_mask.png" in repr(ds)
     with pytest.raises(DataError) as info:
-        PairedFolderDataset(root / "images", root / "masks")
+        PairedFolderDataset(root / "images", root / "masks", mask_suffix="")
     text = str(info.value)
     assert "2 images have no mask" in text and "2 masks have no image" in text
-    assert "mask_suffix='_mask'" in text
+    assert '--mask-suffix "_mask" pairs 2 of 2 images' in text
 
 
 def test_paired_folder_suggests_no_suffix(tmp_path):
     root = make_paired(tmp_path, ["a", "b"], suffix="")
-    with pytest.raises(DataError, match="mask_suffix=''"):
+    with pytest.raises(DataError, match='--mask-suffix "" pairs 2 of 2'):
         PairedFolderDataset(root / "images", root / "masks", mask_suffix="_mask")
+
+
+def test_paired_folder_refuses_two_files_with_one_name(tmp_path):
+    root = make_paired(tmp_path, ["a", "b"], suffix="")
+    Image.fromarray(np.zeros((H, W), np.uint8)).save(root / "images" / "a.jpg")
+    for suffix in (None, ""):
+        with pytest.raises(DataError, match="same name and different extensions.*a.jpg / a.png"):
+            PairedFolderDataset(root / "images", root / "masks", mask_suffix=suffix)
 
 
 def test_paired_folder_lists_at_most_five(tmp_path):
@@ -219,7 +229,7 @@ def test_paired_folder_images_and_masks_in_one_folder(tmp_path):
         mask.rename(root / "images" / mask.name)
     ds = PairedFolderDataset(root / "images", root / "images", mask_suffix="_mask")
     assert ds.names == ["a", "b"] and ds.mask_paths[0].name == "a_mask.png"
-    with pytest.raises(DataError, match="mask_suffix"):
+    with pytest.raises(DataError, match="both in.*--mask-suffix"):
         PairedFolderDataset(root / "images", root / "images")
 
 
@@ -245,38 +255,18 @@ def test_size_mismatch_names_both_files(tmp_path):
     assert "another resolution" in text
 
 
-# -- validate ----------------------------------------------------------------
+# -- subset ------------------------------------------------------------------
 
 
-def test_validate_collects_every_problem(tmp_path):
-    root = make_paired(tmp_path, ["a", "b", "c", "d"])
-    Image.fromarray(np.zeros((8, 12), np.uint8)).save(root / "masks" / "b_mask.png")
-    data = (root / "images" / "c.png").read_bytes()
-    (root / "images" / "c.png").write_bytes(data[: len(data) // 2])
-    noisy = np.zeros((H, W), np.uint8)
-    noisy[4:12, 6:18] = 255
-    (root / "masks" / "d_mask.png").unlink()
-    Image.fromarray(noisy).save(root / "masks" / "d_mask.jpg", quality=50)
-
-    ds = PairedFolderDataset(root / "images", root / "masks", mask_suffix="_mask")
-    report = validate(ds)
-    assert report.n_pairs == 4 and not report.ok
-    assert len(report.problems) == 3
-    assert report.problems[0].startswith("b:") and "(12 x 8)" in report.problems[0]
-    assert report.problems[1].startswith("c:") and "cut short" in report.problems[1]
-    assert report.problems[2].startswith("d:") and "JPEG" in report.problems[2]
-    assert "3 problems" in str(report)
-    with pytest.raises(DataError, match="3 problems"):
-        report.raise_if_problems()
-
-
-def test_validate_clean_dataset(tmp_path):
-    report = validate(CarvanaDataset(make_carvana(tmp_path)))
-    assert report.ok and report.n_pairs == 15
-    assert report.image_sizes == {(W, H): 15}
-    assert set(report.mask_values) == {0, 1}
-    assert sum(report.mask_values.values()) == 15 * H * W
-    report.raise_if_problems()
+def test_subset_reads_its_pairs_the_same_way(tmp_path):
+    root = make_paired(tmp_path, ["a", "b", "c"])
+    ds = PairedFolderDataset(root / "images", root / "masks", mask_suffix="_mask", image_mode="L",
+                             mask_convention="binary", num_classes=2)
+    part = ds.subset([2, 0])
+    assert part.names == ["c", "a"] and part.transform is None
+    assert (part.image_mode, part.mask_convention, part.num_classes) == ("L", "binary", 2)
+    image, mask = part[0]
+    assert torch.equal(image, ds.load_image(2)) and torch.equal(mask, ds.load_mask(2))
 
 
 # -- split_indices -----------------------------------------------------------

@@ -83,7 +83,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="ne
 @pytest.fixture(scope="module")
 def tiny_carvana(tmp_path_factory):
     return toydata.generate("carvana", tmp_path_factory.mktemp("data") / "carvana",
-                            n=32, size=(72, 48))
+                            n=32, size=(48, 72))
 
 
 def test_two_gloo_processes_match_one_and_a_killed_run_resumes(tiny_carvana, tmp_path):

@@ -1,5 +1,4 @@
-"""Pairing your own folders (segkit.folders), reading their masks (segkit.labels) and
-checking them all before training (segkit.datacheck)."""
+"""Pairing your own folders (segkit.folders) and reading their masks (segkit.labels)."""
 
 from __future__ import annotations
 
@@ -7,15 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from segkit.datacheck import check_dataset
 from segkit.errors import DataError
-from segkit.folders import FolderDataset, pair_folders
+from segkit.folders import match_names, pair_folders
 from segkit.labels import MaskSpec, read_class_names
 from segkit.masks import VOC_COLORMAP
-from segkit.metrics import dice_per_image
 
 
 def write(path: Path, array: np.ndarray, palette: list[int] | None = None) -> Path:
@@ -104,6 +100,12 @@ def test_pattern_matching_two_files_for_one_id_is_an_error(tmp_path):
     with pytest.raises(DataError, match="ids match several masks"):
         pair_folders(root / "images", root / "masks", image_pattern="{id}_training.tif",
                      mask_pattern="{id}_*.gif")
+    with pytest.raises(DataError, match="21: 21_manual1.gif, 21_training_mask.gif"):
+        match_names(["21_training.tif"], ["21_manual1.gif", "21_training_mask.gif"],
+                    "{id}_training.tif", "{id}_*.gif")
+    assert match_names(["21_training.tif", "22_training.tif"], ["21_manual1.gif", "x.gif"],
+                       "{id}_training.tif", "{id}_manual1.gif") == [("21_training.tif",
+                                                                     "21_manual1.gif")]
 
 
 def test_same_folder_needs_a_suffix(tmp_path):
@@ -157,48 +159,3 @@ def test_class_names_files_labelme_and_labelmap(tmp_path):
     labelmap.write_text("cat:64,0::\n")
     with pytest.raises(DataError, match="line 1"):
         read_class_names(labelmap)
-
-
-# --------------------------------------------------------------------------- data check
-
-
-def test_the_check_lists_every_problem_at_once_with_its_fix(tmp_path):
-    good = np.zeros((8, 8), np.uint8)
-    good[:2] = 255
-    for i in range(6):
-        write(tmp_path / "im" / f"{i}.png", np.full((8, 8), 90, np.uint8))
-        write(tmp_path / "ma" / f"{i}.png", good)
-    (tmp_path / "im" / "1.png").write_bytes((tmp_path / "im" / "0.png").read_bytes()[:50])
-    write(tmp_path / "ma" / "2.png", np.zeros((6, 8), np.uint8))                  # size
-    write(tmp_path / "ma" / "3.png", np.arange(64, dtype=np.uint8).reshape(8, 8))  # JPEG-like
-    ds = FolderDataset(tmp_path / "im", tmp_path / "ma", image_mode="L")
-    report = check_dataset(ds, workers=2)
-    assert report.bad_indices == [1, 2, 3] and report.n_pairs == 6
-    text = str(report)
-    assert "1.png: the file is cut short" in text and "--drop-bad-files" in text
-    assert "is 8x8 but its mask 2.png is 8x6" in text
-    assert "3.png" in text and "--foreground VALUE" in text
-    assert report.pixels == {0: 3 * 48, 1: 3 * 16}
-    with pytest.raises(DataError, match="3 with problems"):
-        report.raise_if_problems()
-
-
-def test_the_check_warns_when_the_foreground_is_most_of_the_image(tmp_path):
-    """Binary Dice scores class 1 only: on masks where it covers 80 % of the pixels an
-    all-foreground prediction scores 2*0.8/1.8 = 0.889; the check says so and names
-    --foreground, and with --foreground 0 the small object is what Dice scores."""
-    mask = np.ones((10, 10), np.uint8)
-    mask[:2] = 0  # the object of interest: 20 % of the pixels, value 0
-    for i in range(3):
-        write(tmp_path / "im" / f"{i}.png", np.zeros((10, 10), np.uint8))
-        write(tmp_path / "ma" / f"{i}.png", mask)
-    ds = FolderDataset(tmp_path / "im", tmp_path / "ma", image_mode="L")
-    [note] = check_dataset(ds).notes
-    assert "covers 80%" in note and "Dice 0.889" in note and "--foreground" in note
-
-    everything = torch.ones(1, 10, 10, dtype=torch.long)
-    assert dice_per_image(everything, ds.load_mask(0)[None]).item() == pytest.approx(0.889, abs=1e-3)
-    flipped = FolderDataset(tmp_path / "im", tmp_path / "ma", image_mode="L",
-                            spec=MaskSpec(foreground=0))
-    assert check_dataset(flipped).notes == []
-    assert dice_per_image(everything, flipped.load_mask(0)[None]).item() == pytest.approx(1 / 3)

@@ -1,19 +1,77 @@
-"""Images are read faithfully (segkit.imageio.load_image), by every reader."""
+"""Image files are opened in one place (segkit.imageio.open_image) and read faithfully
+(segkit.imageio.load_image), by every reader."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 from torchvision.transforms.v2 import functional as TF
 
 from segkit.errors import DataError
-from segkit.imageio import load_image, to_uint8
+from segkit.imageio import (
+    IMAGE_EXTENSIONS,
+    faithful_image,
+    guess_image_mode,
+    is_8_bit,
+    load_image,
+    open_image,
+    to_uint8,
+)
 
 
 def ramp16(height=16, width=24, top=4095) -> np.ndarray:
     return np.linspace(0, top, height * width).reshape(height, width).astype(np.uint16)
+
+
+# -- open_image: every file is opened here -------------------------------------
+
+
+def test_open_image_keeps_the_files_own_mode(tmp_path):
+    Image.fromarray(np.full((10, 20, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    im = open_image(tmp_path / "a.png")
+    assert im.mode == "RGB" and im.size == (20, 10)
+    palette = Image.fromarray(np.array([[0, 1], [2, 255]], np.uint8), mode="P")
+    palette.putpalette([0, 0, 0, 128, 0, 0] * 128)
+    palette.save(tmp_path / "m.png")
+    assert open_image(tmp_path / "m.png").mode == "P"  # indices, not colours
+    Image.fromarray(ramp16()).save(tmp_path / "scan.tif")
+    assert open_image(tmp_path / "scan.tif").mode.startswith("I;16")  # not clipped to 8 bits
+
+
+def test_open_image_names_a_missing_file_a_folder_and_a_web_page(tmp_path):
+    with pytest.raises(DataError, match="not found.*nope.jpg"):
+        open_image(tmp_path / "nope.jpg")
+    with pytest.raises(DataError, match="is a folder"):
+        open_image(tmp_path)
+    (tmp_path / "page.jpg").write_text("<html>Too many requests</html>")
+    with pytest.raises(DataError, match="page.jpg.*not an image"):
+        open_image(tmp_path / "page.jpg")
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "gif"])
+def test_open_image_refuses_a_file_cut_short(tmp_path, ext):
+    rng = np.random.default_rng(0)
+    im = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    if ext == "gif":
+        im = im.convert("P")
+    im.save(tmp_path / f"full.{ext}")
+    data = (tmp_path / f"full.{ext}").read_bytes()
+    (tmp_path / f"cut.{ext}").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=f"cut.{ext}: the file is cut short"):
+        open_image(tmp_path / f"cut.{ext}")
+    assert not ImageFile.LOAD_TRUNCATED_IMAGES  # we never switch PIL's safety off
+
+
+def test_faithful_image_mode_and_guessed_image_mode(tmp_path):
+    Image.fromarray(ramp16()).save(tmp_path / "grey.tif")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "rgb.png")
+    assert faithful_image(tmp_path / "grey.tif").size == (24, 16)
+    assert guess_image_mode([tmp_path / "grey.tif"]) == "L"
+    assert guess_image_mode([tmp_path / "missing.png", tmp_path / "rgb.png"]) == "RGB"
+    assert is_8_bit("P") and is_8_bit("L") and not is_8_bit("I;16") and not is_8_bit("CMYK")
+    assert ".tif" in IMAGE_EXTENSIONS and ".txt" not in IMAGE_EXTENSIONS
 
 
 @pytest.mark.parametrize("ext", ["png", "tif"])
@@ -94,13 +152,13 @@ def test_what_cannot_be_read_faithfully_is_an_error_naming_file_and_mode(tmp_pat
 
 def test_datasets_and_predict_read_through_load_image(tmp_path):
     """A 16-bit image reaches the model scaled, not white, through a dataset and predict."""
-    from segkit.folders import FolderDataset
+    from segkit.data import PairedFolderDataset
     from segkit.predict import prepare_image
 
     (tmp_path / "im").mkdir(), (tmp_path / "ma").mkdir()
     Image.fromarray(ramp16(top=4095)).save(tmp_path / "im" / "a.tif")
     Image.fromarray(np.zeros((16, 24), np.uint8)).save(tmp_path / "ma" / "a.png")
-    image, _ = FolderDataset(tmp_path / "im", tmp_path / "ma", image_mode="L")[0]
+    image, _ = PairedFolderDataset(tmp_path / "im", tmp_path / "ma", image_mode="L")[0]
     assert image.max().item() < 0.07
     x = prepare_image(image, {"size": [16, 24], "mean": [0.0], "std": [1.0]})
     assert x.shape == (1, 1, 16, 24) and x.max().item() < 0.07

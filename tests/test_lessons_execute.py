@@ -1,8 +1,8 @@
 """The lesson-running mechanism on the fixture course; the course runs headless.
 
 Lessons built from the fixture course (tests/fixtures/course) are executed in a fresh
-kernel: the only cells that raise are check cells tagged raises-exception, with
-ExerciseNotDone, and every check cell does raise (a check that passes a stub would pass
+kernel to the end (``execute_lesson``, as ``segkit verify`` runs them): the only cells that
+raise are check cells, with ExerciseNotDone, and every check cell does raise (a check that passes a stub would pass
 an empty exercise); ``lesson_run_problems`` catches lessons that break this.
 
 The real lessons in lessons/ are not executed here: tests/test_stubs.py proves statically
@@ -13,14 +13,16 @@ Every test here starts Jupyter kernels (marker ``notebooks``; ``make test-fast``
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
+import os
 import shutil
 
 import nbformat
 import pytest
 
-from notebook_helpers import FIXTURE_SOLUTIONS, lesson_run_problems
+from notebook_helpers import FIXTURE_SOLUTIONS, REPO_ROOT, execute_lesson, lesson_run_problems
 from segkit_course import cli
 from segkit_course.build import build_all, notebook_text, read_notebook
 from segkit_course.run import execute_notebook, key_figures, run_course, store_outputs
@@ -42,7 +44,7 @@ def fixture_lessons(tmp_path_factory):
 @pytest.mark.parametrize("name", ["00_demo", "01_quick"])
 def test_fixture_lesson_runs_with_only_check_cells_raising(fixture_lessons, name):
     nb = read_notebook(fixture_lessons / "lessons" / f"{name}.ipynb")
-    run = execute_notebook(nb, cwd=fixture_lessons, timeout=60)
+    run = execute_lesson(nb, cwd=fixture_lessons, timeout=60)
     assert lesson_run_problems(run) == []
     raised = [c for c in run.nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert {o.ename for c in raised for o in c.outputs if o.output_type == "error"} == {
@@ -60,12 +62,12 @@ def test_lesson_checks_catch_bad_lessons(fixture_lessons):
     lenient.cells[3].source = 'print("no real check")'
     calls_stub = copy.deepcopy(nb)
     calls_stub.cells[4].source = "mean([1, 2])"
-    lenient_problems = lesson_run_problems(execute_notebook(lenient, cwd=fixture_lessons,
-                                                            timeout=60))
+    lenient_problems = lesson_run_problems(execute_lesson(lenient, cwd=fixture_lessons,
+                                                          timeout=60))
     assert lenient_problems == ["check cell 4 passed the stub: a check must raise "
                                 "ExerciseNotDone until the exercise is written"]
-    stub_problems = lesson_run_problems(execute_notebook(calls_stub, cwd=fixture_lessons,
-                                                         timeout=60))
+    stub_problems = lesson_run_problems(execute_lesson(calls_stub, cwd=fixture_lessons,
+                                                       timeout=60))
     assert stub_problems[0].startswith("stopped at cell 5: NotImplementedError")
     assert any("is not a check cell but raised NotImplementedError" in p for p in stub_problems)
 
@@ -145,7 +147,51 @@ def test_output_widgets_run_to_the_end_and_leave_no_widget_state(tmp_path):
     assert run.ok, run.error
     assert "widgets" not in run.nb.metadata
     assert run.nb.cells[1].outputs[0].text == "after the widgets\n"
+    # the Output widgets' views became what they captured
+    shown = "".join(o.get("text", "") for o in run.nb.cells[0].outputs)
+    assert "threshold 0.50" in shown and "inside the output widget" in shown
     path = tmp_path / "widgets.ipynb"
     path.write_text(notebook_text(nb))
     assert store_outputs(path, timeout=60).ok
     assert "widgets" not in read_notebook(path).metadata
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def test_a_stored_notebook_holds_what_widgets_showed_and_progress_as_text():
+    """No output refers to widget state that is not saved: a box of sliders, a caption and
+    a picture is stored as the caption and the picture (not ``VBox(children=...``, not
+    "model not found" when reopened), and segkit's progress bars leave text."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import io\n"
+        "import ipywidgets as w\n"
+        "from matplotlib.figure import Figure\n"
+        "fig = Figure(figsize=(2, 1))\n"
+        "fig.subplots().plot([0, 1])\n"
+        "png = io.BytesIO()\n"
+        "fig.savefig(png, format='png')\n"
+        "box = w.VBox([w.HBox([w.FloatSlider(value=0.5, description='threshold')]),\n"
+        "              w.HTML('<b>threshold 0.50</b>'), w.Image(value=png.getvalue())])\n"
+        "display(box)"),
+        nbformat.v4.new_code_cell(
+        "from segkit.progress import progress\n"
+        "for epoch in range(2):\n"
+        "    for batch in progress(range(4), desc='train'):\n"
+        "        pass\n"
+        "    print(f'epoch {epoch}')\n"
+        "for batch in progress(range(4), desc='kept', leave=True):\n"
+        "    pass")]
+    env = {key: value for key, value in os.environ.items() if key not in ("CI", "SEGKIT_PROGRESS")}
+    run = execute_notebook(nb, cwd=REPO_ROOT, timeout=60, env=env)  # this copy of segkit
+    assert run.ok, run.error
+    outputs = [o for cell in run.nb.cells for o in cell.outputs]
+    assert not [o for o in outputs if WIDGET_VIEW in o.get("data", {})]
+    box = run.nb.cells[0].outputs
+    assert [list(o.data) for o in box] == [["text/html"], ["image/png"]]
+    assert box[0].data["text/html"] == "<b>threshold 0.50</b>"
+    assert base64.b64decode(box[1].data["image/png"]).startswith(b"\x89PNG")
+    texts = [o.data["text/plain"] for o in run.nb.cells[1].outputs if o.output_type == "display_data"]
+    assert texts[:2] == ["", ""]  # the epochs' bars, gone when done
+    assert texts[2].startswith("kept: 100%") and "4/4" in texts[2]

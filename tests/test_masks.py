@@ -1,17 +1,16 @@
-"""Reading images and masks: segkit.masks."""
+"""Reading masks and turning them into class indices: segkit.masks."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image
 
 from segkit.errors import DataError, SegkitError
 from segkit.masks import (
     VOC_CLASSES,
     VOC_COLORMAP,
     mask_to_index,
-    read_image,
     read_mask,
     voc_colormap,
 )
@@ -45,44 +44,6 @@ def test_voc_colormap_known_colours():
     assert np.array_equal(cmap, VOC_COLORMAP)
     assert len({tuple(c) for c in cmap}) == 256  # every index has its own colour
     assert voc_colormap(21).shape == (21, 3)
-
-
-# -- read_image --------------------------------------------------------------
-
-
-def test_read_image_loads_and_converts(tmp_path):
-    Image.fromarray(np.full((10, 20, 3), 90, np.uint8)).save(tmp_path / "a.png")
-    im = read_image(tmp_path / "a.png")
-    assert im.mode == "RGB" and im.size == (20, 10)
-    assert read_image(tmp_path / "a.png", mode="L").mode == "L"
-    save_palette_png(blocks(), tmp_path / "m.png")
-    assert read_image(tmp_path / "m.png", mode=None).mode == "P"
-
-
-def test_read_image_missing_file_names_it(tmp_path):
-    with pytest.raises(DataError, match="not found.*nope.jpg"):
-        read_image(tmp_path / "nope.jpg")
-
-
-def test_read_image_not_an_image(tmp_path):
-    (tmp_path / "page.jpg").write_text("<html>Too many requests</html>")
-    with pytest.raises(DataError, match="page.jpg.*not an image"):
-        read_image(tmp_path / "page.jpg")
-
-
-@pytest.mark.parametrize("ext", ["jpg", "png", "gif"])
-def test_read_image_truncated_file(tmp_path, ext):
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    im = Image.fromarray(pixels)
-    if ext == "gif":
-        im = im.convert("P")
-    im.save(tmp_path / f"full.{ext}")
-    data = (tmp_path / f"full.{ext}").read_bytes()
-    (tmp_path / f"cut.{ext}").write_bytes(data[: len(data) // 2])
-    with pytest.raises(DataError, match=f"cut.{ext}: the file is cut short"):
-        read_image(tmp_path / f"cut.{ext}")
-    assert not ImageFile.LOAD_TRUNCATED_IMAGES  # we never switch PIL's safety off
 
 
 def test_errors_are_value_errors():

@@ -50,7 +50,7 @@ def test_solution_problems_are_found():
 def test_lessons_are_in_sync_with_solutions():
     if not solution_paths(SOLUTIONS) and not solution_paths(LESSONS):
         pytest.skip("no solution or lesson notebooks yet")
-    assert build_all(SOLUTIONS, LESSONS, check=True) == [], \
+    assert build_all(SOLUTIONS, LESSONS, dry_run=True) == [], \
         "lessons/ is not in sync with solutions/: run `segkit build-lessons`"
 
 
@@ -80,3 +80,21 @@ def test_nbval_passes_the_fixture_and_catches_an_edited_output(tmp_path):
     cells = sum(1 for c in nb.cells if c.cell_type == "code")
     assert failed == ["FAILED edited/00_demo.ipynb::Cell 4"], result.stdout[-4000:]
     assert f"1 failed, {2 * cells - 1} passed" in result.stdout
+
+
+NUMBER_WORDS = {9: "nine", 10: "ten", 11: "eleven", 12: "twelve", 13: "thirteen"}
+
+
+def test_readme_and_lesson_00_list_every_lesson():
+    """The README's course map and lesson 00's table have a row for every lesson, and the
+    README counts them right."""
+    names = [path.stem for path in solution_paths(SOLUTIONS)]
+    readme = (SOLUTIONS.parent / "README.md").read_text(encoding="utf-8")
+    for name in names:
+        assert f"(lessons/{name}.ipynb)" in readme, f"README's course map lacks {name}"
+    assert f"the {NUMBER_WORDS[len(names)]} lessons" in " ".join(readme.split())
+    table = "\n".join(cell.source for cell in read_notebook(SOLUTIONS / f"{names[0]}.ipynb").cells
+                      if cell.cell_type == "markdown")
+    for name in names:
+        number = name.split("_", 1)[0]
+        assert f"| {number} |" in table, f"lesson 00's table lacks lesson {number}"

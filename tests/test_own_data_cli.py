@@ -24,7 +24,8 @@ from segkit.checkpoint import load_checkpoint
 from segkit.cli import main
 from segkit.masks import VOC_COLORMAP
 from segkit.recipe import TrainConfig, build_datasets, continue_schedule
-from segkit.training import BudgetCosineLR, History
+from segkit.budget import BudgetCosineLR
+from segkit.training import History
 
 TINY = ["--size", "32x32", "--base", "4", "--depth", "2", "--batch-size", "8", "--device", "cpu"]
 PATTERNS = ["--image-pattern", "{id}_scan.tif", "--mask-pattern", "{id}_cells.gif"]
@@ -227,9 +228,9 @@ def test_fetch_checks_archives_and_explains_what_is_missing(tmp_path, monkeypatc
 
 def test_binary_masks_with_an_ignore_value_and_explicit_val_folders(tmp_path, capsys):
     """--ignore-index 255 on binary 0/1 masks: the loss and the scores leave those pixels
-    out; --val-images/--val-masks replace the split; --skip-data-check says so."""
+    out; --val-images/--val-masks replace the split; --skip-audit says so."""
     from segkit.recipe import IgnoringBCEDice, build_loss
-    from segkit.training import evaluate
+    from segkit.training import validate
     from segkit.unet import UNet
 
     mask = np.zeros((16, 16), np.uint8)
@@ -245,10 +246,10 @@ def test_binary_masks_with_an_ignore_value_and_explicit_val_folders(tmp_path, ca
     cfg = TrainConfig(images=str(tmp_path / "train" / "im"), masks=str(tmp_path / "train" / "ma"),
                       val_images=str(tmp_path / "val" / "im"),
                       val_masks=str(tmp_path / "val" / "ma"), ignore_index=255,
-                      skip_data_check=True, size=(16, 16), augment=False)
+                      skip_audit=True, size=(16, 16), augment=False)
     train_ds, val_ds, stats = build_datasets(cfg)
     assert (len(train_ds), len(val_ds), stats["num_classes"]) == (4, 2, 2)
-    assert "data check skipped (--skip-data-check): 4 pairs" in capsys.readouterr().out
+    assert "audit skipped (--skip-audit): 4 pairs" in capsys.readouterr().out
     images, masks = val_ds[0][0][None], val_ds[0][1][None]
     assert set(masks.unique().tolist()) == {0, 1, 255}
     loss_fn = build_loss(cfg, train_ds, num_classes=1)
@@ -256,13 +257,13 @@ def test_binary_masks_with_an_ignore_value_and_explicit_val_folders(tmp_path, ca
     perfect = torch.where(masks == 1, 20.0, -20.0).float()[:, None]
     assert loss_fn(perfect, masks).item() < 0.01
     model = UNet(in_channels=3, num_classes=1, base=4, depth=2)
-    scores = evaluate(model, [(images, masks)], loss_fn, "cpu")
+    scores = validate(model, [(images, masks)], loss_fn, "cpu")
     assert 0 <= scores["accuracy"] <= 1 and math.isfinite(scores["loss"])
 
     class Oracle(torch.nn.Module):  # predicts the truth; wrong only where nobody labelled
         def forward(self, x):
             return torch.where(masks == 1, 20.0, -20.0).float()[:, None] + 0 * x[:, :1]
-    oracle = evaluate(Oracle(), [(images, masks)], loss_fn, "cpu")
+    oracle = validate(Oracle(), [(images, masks)], loss_fn, "cpu")
     assert oracle["accuracy"] == 1.0 and oracle["dice"] == 1.0
 
 
@@ -295,3 +296,14 @@ def test_evaluate_a_multiclass_checkpoint_per_class_and_miou(tmp_path):
     rows = list(csv.DictReader(open(result.csv_path)))
     assert [float(r["accuracy"]) for r in rows] == sorted(float(r["accuracy"]) for r in rows)
     assert result.figure_path.is_file()
+
+
+def test_skip_audit_keeps_its_old_spelling():
+    """--skip-audit, and --skip-data-check from before the audit had its own word."""
+    from segkit.cli import build_parser
+
+    for option in ("--skip-audit", "--skip-data-check"):
+        args = build_parser().parse_args(["train", "--images", "im", "--masks", "ma", option])
+        assert args.skip_audit is True
+    args = build_parser().parse_args(["train", "--images", "im", "--masks", "ma"])
+    assert args.skip_audit is None and TrainConfig().skip_audit is False

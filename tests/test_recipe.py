@@ -1,10 +1,22 @@
-"""The training recipe's settings: presets, validation of names, and a learning run."""
+"""The training recipe's settings (one table of defaults, presets, validation of names) and
+a learning run."""
+
+import dataclasses
+import json
 
 import pytest
 import torch
 
-from segkit.recipe import PRESETS, TrainConfig, build_optimizer, build_scheduler, run_training
-from segkit.training import BudgetCosineLR
+from segkit.budget import BudgetCosineLR
+from segkit.recipe import (
+    DATASET_DEFAULTS,
+    DEFAULTS,
+    PRESETS,
+    TrainConfig,
+    build_optimizer,
+    build_scheduler,
+    run_training,
+)
 
 
 def test_rmsprop_preset_is_the_student_projects_settings():
@@ -14,7 +26,31 @@ def test_rmsprop_preset_is_the_student_projects_settings():
     opt = build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))])
     assert isinstance(opt, torch.optim.RMSprop)
     assert opt.param_groups[0]["momentum"] == 0.999
-    assert set(PRESETS) == {"rmsprop-1e-5"}
+    assert set(PRESETS) == {"carvana", "rmsprop-1e-5"}
+
+
+def test_one_table_fills_every_setting_not_given():
+    """A field left out takes its preset's value, else its dataset's, else the table's."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for name in [*DEFAULTS, *DATASET_DEFAULTS["carvana"]]:
+        assert name in fields, name
+        if name != "max_seconds":  # None means "no limit" there: its default is the table's
+            assert fields[name].default is None, name
+    for values in PRESETS.values():  # a preset changes only what the table holds
+        assert set(values) <= set(DEFAULTS) | set(DATASET_DEFAULTS["carvana"])
+        assert "max_seconds" not in values
+    cfg = TrainConfig()
+    assert {k: getattr(cfg, k) for k in DEFAULTS} == DEFAULTS
+    assert cfg.preset is None and cfg.out_dir == "runs/carvana"
+    assert TrainConfig(dataset="seasky").out_dir == "runs/seasky"
+
+
+def test_a_setting_given_wins_over_the_preset():
+    cfg = TrainConfig(preset="carvana", epochs=5, batch_size=8)
+    assert (cfg.epochs, cfg.batch_size, cfg.depth, cfg.lr) == (5, 8, 3, 1.5e-3)
+    assert TrainConfig(preset="carvana", augment=True).augment is True
+    assert TrainConfig(max_seconds=None).max_seconds is None  # no time limit
+    assert TrainConfig(clip_grad=0).clip_grad == 0  # no clipping
 
 
 @pytest.mark.parametrize("field,value,match", [
@@ -53,7 +89,7 @@ def test_cosine_anneals_over_the_time_budget_when_there_is_one():
 def test_short_run_on_embedded_seasky_learns(tmp_path):
     """End to end on the committed toy data: a few epochs beat the untrained model."""
     cfg = TrainConfig(dataset="seasky", size=(32, 48), base=8, depth=3, epochs=3, max_seconds=None,
-                      batch_size=16, out_dir=str(tmp_path), device="cpu")
+                      batch_size=16, out_dir=str(tmp_path), device="cpu", preset="carvana")
     lines = []
     result = run_training(cfg, log=lines.append, show_progress=False)
     dice = result.history["val_dice"]
@@ -61,6 +97,11 @@ def test_short_run_on_embedded_seasky_learns(tmp_path):
     assert dice[-1] > 0.8, dice
     assert any("best val dice" in line for line in lines)
     assert (tmp_path / "predictions.png").stat().st_size > 1000
+    # the preset is printed at the start and written with the settings
+    assert "preset: carvana (batch_size 4, lr 0.0015, epochs 10, depth 3, augment False)" \
+        in lines
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["preset"] == "carvana" and saved["epochs"] == 3 and saved["depth"] == 3
 
 
 def test_resume_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch):
@@ -83,7 +124,7 @@ def test_resume_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch):
 
     monkeypatch.setattr(segkit.recipe, "save_checkpoint", save_and_keep_epoch_2)
     common = dict(dataset="seasky", size=(32, 48), base=4, depth=2, batch_size=16, epochs=4,
-                  max_seconds=None, device="cpu", seed=3)
+                  max_seconds=None, device="cpu", seed=3, precision="fp32", cache="none")
     whole = run_training(TrainConfig(out_dir=str(tmp_path / "whole"), **common),
                          log=lambda _: None, show_progress=False)
     torch.manual_seed(12345)  # whatever happened in between must not matter

@@ -3,7 +3,9 @@
 The site is built once per test session (Sphinx, nothing executed). The first tests read
 the HTML; the browser tests load every page in the system's Chromium: no console error,
 every image loads, every internal link resolves, every launch link carries the course's
-address, search finds a lesson, a solution unfolds.
+address, every formula is typeset (no raw `$$`), no code block is wider than its column,
+code has a copy button, there is one search box, search finds a lesson, a solution
+unfolds.
 """
 
 from __future__ import annotations
@@ -104,7 +106,24 @@ def test_each_page_offers_colab_local_jupyterlab_and_downloads(site):
         assert f"jupyter lab lessons/{name}.ipynb" in text
         assert f"git clone {url}" in text
         for download in (f"{name}.ipynb", f"{name}-solutions.ipynb"):
-            assert list(site.glob(f"_downloads/*/{download}")), download
+            assert f'href="../notebooks/{download}"' in html, (name, download)
+            assert (site / "notebooks" / download).is_file(), download
+
+
+def test_downloads_give_the_lesson_notebook_and_the_solutions_notebook(site):
+    """The lesson download is the student's notebook (what lessons/ holds), not the page's
+    own source (stubs, solutions and the launch box's markup together)."""
+    for name in LESSONS:
+        lesson = site / "notebooks" / f"{name}.ipynb"
+        assert lesson.read_bytes() == (REPO_ROOT / "lessons" / f"{name}.ipynb").read_bytes()
+        solutions = (site / "notebooks" / f"{name}-solutions.ipynb").read_text(encoding="utf-8")
+        assert "BEGIN SOLUTION" in solutions and ":::{admonition}" not in solutions
+        html = (site / "lessons" / f"{name}.html").read_text(encoding="utf-8")
+        menu = re.search(r'dropdown-download-buttons.*?</ul>', html, re.S).group(0)
+        offered = re.findall(r'<a href="([^"]+)"', menu)
+        assert offered == [f"../notebooks/{name}.ipynb",
+                           f"../notebooks/{name}-solutions.ipynb"], (name, offered)
+    assert not list(site.glob("_sources/**/*.ipynb")), "the page's own source is offered"
 
 
 def test_nothing_is_loaded_from_another_site(site):
@@ -209,6 +228,72 @@ def test_every_launch_link_carries_the_course_address(served):
         for href in page.eval_on_selector_all("a[href*='colab.research.google.com']",
                                               "links => links.map(a => a.href)"):
             assert href.startswith(colab_prefix), (name, href)
+
+
+# true once MathJax has typeset the page (at once on a page without formulas: Sphinx adds
+# MathJax only where there is one)
+TYPESET = ("() => !document.querySelector('.math') || (window.MathJax && MathJax.startup"
+           " && MathJax.startup.document && document.querySelector('mjx-container') !== null)")
+
+
+def open_every_fold(page) -> None:
+    page.eval_on_selector_all("details", "folds => folds.forEach(d => d.open = true)")
+
+
+def test_formulas_are_typeset_and_no_tex_is_left_raw(served):
+    """MathJax (the site's own copy) typesets every formula: no `$$` or TeX command shows."""
+    base, browser = served
+    page = browser.new_page()
+    for name in LESSONS:
+        page.goto(f"{base}lessons/{name}.html", wait_until="networkidle")
+        page.wait_for_function(TYPESET)
+        open_every_fold(page)
+        text = page.inner_text("article")
+        prose = page.eval_on_selector_all(
+            "article p, article li, article td, article h1, article h2, article h3",
+            "nodes => nodes.map(n => n.innerText).join('\\n')")
+        assert "$$" not in text, name
+        leftovers = re.findall(r"\\(?:frac|text|cap|cup|sum|qquad|mathrm)\b", prose)
+        assert not leftovers, (name, leftovers)
+        formulas = page.eval_on_selector_all(".math", "nodes => nodes.map(n =>"
+                                             " !!n.querySelector('mjx-container'))")
+        assert all(formulas), (name, f"{formulas.count(False)} formula(s) not typeset")
+    page.goto(f"{base}lessons/04_metrics.html", wait_until="networkidle")
+    page.wait_for_function(TYPESET)
+    assert page.locator("div.math mjx-container").count() >= 1  # the Dice/IoU formula
+
+
+def test_code_fits_its_column_and_has_a_copy_button(served):
+    """In a 1280 px window no code block (input or output) is wider than the text column:
+    long lines wrap, so nothing is cut off; every code cell has a copy button, outputs not."""
+    base, browser = served
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    for name in LESSONS:
+        page.goto(f"{base}lessons/{name}.html", wait_until="networkidle")
+        open_every_fold(page)
+        wide = page.eval_on_selector_all(
+            "article pre", "pres => pres.filter(p => p.offsetParent !== null"
+                           " && p.scrollWidth > p.clientWidth + 1)"
+                           ".map(p => p.innerText.split('\\n')[0].slice(0, 60))")
+        assert not wide, (name, f"{len(wide)} code block(s) scroll sideways", wide[:3])
+        inputs = page.locator("div.cell_input div.highlight pre").count()
+        buttons = page.locator("div.cell_input button.copybtn").count()
+        assert inputs and buttons == inputs, (name, inputs, buttons)
+        assert page.locator("div.cell_output button.copybtn").count() == 0, name
+
+
+def test_one_search_box_at_any_width(served):
+    """One search box: the sidebar's field, or the header's button where the sidebar is
+    folded away (narrow windows)."""
+    base, browser = served
+    for width in (1280, 700):
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.goto(f"{base}lessons/03_training.html", wait_until="networkidle")
+        shown = page.eval_on_selector_all(
+            ".search-button__button", "buttons => buttons.filter(b => b.offsetParent !== null"
+                                      " && getComputedStyle(b).visibility !== 'hidden').length")
+        assert shown == 1, (width, shown)
+        page.close()
 
 
 def test_search_finds_a_lesson_and_a_solution_unfolds(served):

@@ -16,8 +16,8 @@ from segkit.errors import DataError
 from segkit.toydata.carvana import rle_decode, rle_encode
 from segkit.toydata.voc import VOC_TOY_CLASSES, void_border, voc_colormap
 
-SMALL = {"carvana": dict(n=8, size=(96, 64)), "seasky": dict(n=6, size=(64, 48)),
-         "voc": dict(n=8, size=(64, 48))}
+SMALL = {"carvana": dict(n=8, size=(64, 96)), "seasky": dict(n=6, size=(48, 64)),
+         "voc": dict(n=8, size=(48, 64))}
 
 
 def _files(root: Path) -> list[str]:
@@ -64,11 +64,11 @@ def test_unknown_name_is_a_data_error_listing_the_known_ones(tmp_path):
 
 def test_non_empty_root_needs_overwrite(tmp_path):
     root = tmp_path / "sea"
-    toydata.generate("seasky", root, n=3, size=(32, 24))
+    toydata.generate("seasky", root, n=3, size=(24, 32))
     (root / "notes.txt").write_text("mine")
     with pytest.raises(DataError, match="not empty.*overwrite=True"):
-        toydata.generate("seasky", root, n=2, size=(32, 24))
-    toydata.generate("seasky", root, n=2, size=(32, 24), overwrite=True)
+        toydata.generate("seasky", root, n=2, size=(24, 32))
+    toydata.generate("seasky", root, n=2, size=(24, 32), overwrite=True)
     assert len(list((root / "images").glob("*.png"))) == 2       # old images gone
     assert (root / "notes.txt").read_text() == "mine"             # other files kept
 
@@ -79,15 +79,18 @@ def test_bad_n_or_size_is_a_data_error(tmp_path, bad):
         toydata.generate("seasky", tmp_path / "x", **bad)
 
 
-def test_generate_returns_root_and_size_is_width_height(small):
+def test_generate_returns_root_and_size_is_height_width(small):
+    """size is (H, W), as everywhere in segkit; PIL says (W, H)."""
     img = Image.open(next((small["carvana"] / "train").glob("*.jpg")))
     assert img.size == (96, 64)
     img = Image.open(next((small["seasky"] / "images").glob("*.png")))
     assert img.size == (64, 48)
+    tall = toydata.generate("seasky", small["seasky"].parent / "tall", n=1, size=(40, 24))
+    assert Image.open(next((tall / "images").glob("*.png"))).size == (24, 40)
 
 
 def test_carvana_n_is_rounded_to_whole_cars(tmp_path):
-    root = toydata.generate("carvana", tmp_path / "c", n=6, size=(48, 32))
+    root = toydata.generate("carvana", tmp_path / "c", n=6, size=(32, 48))
     assert len(list((root / "train").glob("*.jpg"))) == 8
 
 
@@ -247,7 +250,7 @@ def test_embedded_root_is_the_committed_copy():
 def test_embedded_root_without_the_repo_generates_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(toydata, "_REPO_DATASETS", tmp_path / "no-repo")
     monkeypatch.setenv("SEGKIT_DATA", str(tmp_path / "cache"))
-    small_spec = dataclasses.replace(toydata.DATASETS["seasky"], default_n=3, default_size=(32, 24))
+    small_spec = dataclasses.replace(toydata.DATASETS["seasky"], default_n=3, default_size=(24, 32))
     monkeypatch.setitem(toydata.DATASETS, "seasky", small_spec)
     root = toydata.embedded_root("seasky")
     assert root == tmp_path / "cache" / "toy_seasky"

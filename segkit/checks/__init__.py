@@ -38,6 +38,7 @@ from segkit.checks.core import (
     explained_by,
     fail,
     fresh_seed,
+    judge_each,
     judging,
     key_figure,
     passed,

@@ -119,7 +119,7 @@ _CATALOGUE = [
     Mistake("counting-0-as-object", ("00",), ("foreground_fraction",),
             what="the background (0) counted instead of the object (not 0)",
             hint="you counted the background: 0 is the background, the object is every pixel that "
-                 "is not 0. Count `mask != 0` (or `mask > 0`).",
+                 "is not 0.",
             source=TRIALS),
     Mistake("mask-0-255-summed", ("00",), ("foreground_fraction",),
             what="the values of a 0/255 mask summed, so its object counts 255 times",
@@ -173,8 +173,7 @@ _CATALOGUE = [
             ("flip_tta", "mask_to_png_array", "predict_full_size", "predict_labels",
              "to_class_indices"),
             what="something other than a NumPy array or a tensor returned for a mask",
-            hint="return a NumPy array (`(mask > 0).astype(np.int64)`) or a torch tensor "
-                 "(`torch.from_numpy(...)`).",
+            hint="return a NumPy array or a torch tensor (a list or another object is not one).",
             source=TRIALS),
     Mistake("mask-bool-dtype", ("01",), ("to_class_indices",),
             what="a bool mask (`mask > 0`) returned where int64 class indices are needed",
@@ -202,8 +201,8 @@ _CATALOGUE = [
     Mistake("assumes-0-255", ("01",), ("to_class_indices",),
             what="the object assumed to be 255 (`mask // 255`) although the GIF mask holds 0/1",
             hint="your code assumes the object is 255 (`mask // 255`, `mask == 255`), but a GIF "
-                 "palette mask already holds 0/1. Treat every value that is not 0 as the object: "
-                 "`(mask > 0).astype(np.int64)`.",
+                 "palette mask already holds 0/1, so its object vanishes. The object is every "
+                 "value that is not 0, whatever the file stores.",
             source=CARVANA_LAPTOP),
     Mistake("image-hwc-not-chw", ("01",), ("CarvanaPairs",),
             what="the image left channels-last (H, W, 3) instead of PyTorch's (3, H, W)",
@@ -255,15 +254,14 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("pairs-mismatched", ("01",), ("CarvanaPairs",),
             what="an item's mask taken from another image than its own",
-            hint="image and mask of one item must come from the same file name: take `path = "
-                 "self.image_paths[index]` and build the mask's path from it: root / "
-                 "'train_masks' / f'{{path.stem}}_mask.gif'. Two separately listed (or separately "
-                 "sorted) folders drift apart.",
+            hint="image and mask of one item must come from the same file name: build the "
+                 "mask's path from the image's, not from a second listing. Two separately "
+                 "listed (or separately sorted) folders drift apart.",
             source=TRIALS),
     Mistake("transform-ignored", ("01",), ("CarvanaPairs",),
             what="the `transform` argument stored but never applied (or not stored)",
-            hint="store the transform (`self.transform = transform`) and, in __getitem__, `if "
-                 "self.transform is not None: image, mask = self.transform(image, mask)`.",
+            hint="the dataset receives a transform but never uses it: keep it in `__init__` and "
+                 "apply it in `__getitem__`, to the image and the mask together.",
             source=TRIALS),
     Mistake("mask-not-tv-tensor", ("01",), ("CarvanaPairs",),
             what="image and mask given to a v2 transform as plain tensors, so the mask is not "
@@ -520,9 +518,9 @@ _CATALOGUE = [
     Mistake("loss-mean-over-batches", ("03",), ("average_loss", "train_one_epoch", "validate"),
             what="the batch losses averaged over batches, so an uneven last batch counts too much",
             hint="you divided by the number of batches (`len(loader)`). That is right only when "
-                 "all batches have the same size; the last one is often smaller. segkit averages "
-                 "over samples: accumulate `loss.item() * images.shape[0]` and divide by the "
-                 "number of samples.",
+                 "all batches have the same size; the last one is often smaller. segkit "
+                 "averages over samples: each batch's mean loss stands for as many samples as "
+                 "the batch holds.",
             source=SEA_SKY),
     Mistake("loss-not-averaged", ("03",), ("average_loss", "train_one_epoch", "validate"),
             what="the sum of the batch losses returned, never divided",
@@ -538,8 +536,8 @@ _CATALOGUE = [
             source=SEA_SKY),
     Mistake("loss-fn-not-called", ("03",), ("train_one_epoch", "validate"),
             what="the loss function never called: no batch trained or scored",
-            hint="loop over the loader (`for images, masks in loader:`) and compute `loss = "
-                 "loss_fn(model(images), masks)` for every batch.",
+            hint="the loss function was never called: every batch of the loader goes through "
+                 "the model and then `loss_fn`.",
             source=TRIALS),
     Mistake("batch-not-moved", ("03",), ("train_one_epoch", "validate"),
             what="the batches never moved to `device`: on a GPU the model meets CPU tensors "
@@ -590,7 +588,7 @@ _CATALOGUE = [
     Mistake("validate-returns-dict", ("03",), ("validate",),
             what="validate does not return `{\"loss\": ..., \"dice\": ...}`",
             hint="return a dict with the mean loss and the mean Dice, `{{\"loss\": ..., "
-                 "\"dice\": ...}}` (the same keys as segkit.training.evaluate).",
+                 "\"dice\": ...}}` (the same keys as segkit.training.validate).",
             source=TRIALS),
     Mistake("dice-not-float", ("03",), ("validate",),
             what="the Dice returned as a tensor instead of a Python float",
@@ -654,8 +652,7 @@ _CATALOGUE = [
             what="the ground truth scored against itself instead of the prediction",
             hint="you compared the ground truth with itself, which is always perfect. The loader "
                  "gives the ground truth; the prediction comes from the model's logits (the "
-                 "sea/sky project mixed the two up in its check code). Compare "
-                 "`torch.sigmoid(logits) > threshold` (or `logits > 0`) with `target`.",
+                 "sea/sky project mixed the two up in its check code).",
             source=SEA_SKY),
     Mistake("threshold-on-logits", ("04",), ("dice_score", "iou_score", "pixel_accuracy"),
             what="the probability threshold applied to logits",
@@ -668,7 +665,7 @@ _CATALOGUE = [
             what="integer division: the accuracy is always 0.00",
             hint="integer division: `correct // total` (or an int tensor divided with rounding) "
                  "is 0 for anything below 100 %: this is the 'accuracy always 0.00' of the "
-                 "sea/sky project. Divide with `/` and return `float(correct) / total`.",
+                 "sea/sky project. Look at how you divide, and at the type of what you divide.",
             source=SEA_SKY),
     Mistake("accuracy-compares-scores", ("04",), ("pixel_accuracy",),
             what="logits or probabilities compared with 0/1 labels, which they never equal",
@@ -681,8 +678,7 @@ _CATALOGUE = [
             what="the sigmoid applied to the 0/1 target as well as to the logits",
             hint="you applied the sigmoid to the target too. The target is already 0/1 labels; "
                  "the sigmoid turns them into 0.5 and 0.73, so even a perfect prediction loses. "
-                 "Only the logits go through `torch.sigmoid`: `P = torch.sigmoid(logits) > "
-                 "threshold`, `T = target`, then {formula}.",
+                 "Only the logits go through the sigmoid; then {formula}.",
             source=REVIEW),
     Mistake("dice-on-logits", ("04",), ("dice_score",),
             what="the Dice formula fed raw logits",
@@ -764,8 +760,8 @@ _CATALOGUE = [
     Mistake("empty-nan", ("04",), ("dice_score", "iou_score"),
             what="an image with empty target and prediction scored 0/0 = NaN",
             hint="{title} of an image with empty P and T is 0/0 = NaN, and the NaN spoils the "
-                 "mean. Nothing to find and nothing found is a perfect answer: give such an image "
-                 "{title} 1.0 (e.g. `torch.where(denominator == 0, 1.0, score)`).",
+                 "mean. Nothing to find and nothing found is a perfect answer: such an image "
+                 "scores {title} 1.0, as a case of its own.",
             source=TRIALS),
     Mistake("empty-zero", ("04",), ("dice_score", "iou_score"),
             what="an image with empty target and prediction scored 0 instead of 1",
@@ -906,13 +902,13 @@ _CATALOGUE = [
     Mistake("argmax-wrong-dim", ("05",), ("predict_labels",),
             what="argmax over the wrong axis (batch, height or width) instead of the class "
                  "axis, dim=1",
-            hint="the classes are axis 1 of (N, C, H, W): `logits.argmax(dim=1)` gives one "
-                 "label per pixel, (N, H, W).",
+            hint="the classes are axis 1 of (N, C, H, W): the label of a pixel is the class "
+                 "with the largest logit along that axis, which leaves (N, H, W).",
             source=REVIEW),
     Mistake("max-values-not-indices", ("05",), ("predict_labels",),
             what="the largest logits returned instead of their class indices",
-            hint="`logits.max(dim=1)` gives both the largest values and their positions; the "
-                 "label is the position: `logits.argmax(dim=1)` (or `.max(dim=1).indices`).",
+            hint="you returned the largest logits themselves; the label is the POSITION of the "
+                 "largest logit along the class axis.",
             source=TRIALS),
     # -------------------- lesson 06: experiments
     Mistake("linear-spacing", ("06",), ("log_spaced",),
@@ -944,8 +940,7 @@ _CATALOGUE = [
     Mistake("stops-at-first-bad-epoch", ("06",), ("EarlyStopping",),
             what="early stopping at the first epoch without improvement, ignoring patience",
             hint="your class stops at the first epoch that does not improve: `patience` is how "
-                 "many such epochs in a row to wait. Count them (bad_epochs += 1) and stop when "
-                 "bad_epochs >= patience.",
+                 "many such epochs in a row to wait before stopping.",
             source=TRIALS),
     Mistake("compares-with-last", ("06",), ("EarlyStopping",),
             what="each value compared with the last one instead of the best so far",
@@ -1037,7 +1032,7 @@ _CATALOGUE = [
                  "`@torch.no_grad()`): otherwise autograd keeps every activation for a backward "
                  "pass that never comes, which costs memory and time.",
             source=TRIALS),
-    Mistake("not-resized-in", ("07",), ("flip_tta", "predict_full_size"),
+    Mistake("not-resized-in", ("07",), ("predict_full_size",),
             what="the image not resized to the training size before the model (or H and W "
                  "swapped)",
             hint="resize the image to the training size first (`F.interpolate(image, size=size, "

@@ -1,22 +1,44 @@
 """The check framework every lesson check is written with.
 
-A lesson check is a small flat function, e.g. in ``segkit/checks/lesson04.py``::
+An exercise's check has three steps, so that the lesson and the grader share one code path
+(:class:`Check`):
 
-    from segkit.checks.core import check, expect_close, expect_type
+- ``draw(seed) -> cases``: the inputs, drawn fresh from a seed (shapes, sizes, counts...)
+  from a space that includes the edges a mistake hides behind, plus the lesson's worked
+  example (the same on every run, so that a failure there reads the same for everyone).
+  Plain data (NumPy arrays, numbers, lists, dicts); no reference implementation.
+- ``ask(student, cases) -> answers``: runs the student's function or class on the cases
+  and returns plain data (:mod:`segkit.checks.values` describes what came back;
+  :mod:`segkit.checks.answers` carries it as bytes without pickle). What the student's code
+  raised is data too (:func:`error_record`). It runs where the student's code runs: the
+  notebook's kernel, or the grader's sandbox.
+- ``judge(cases, answers)``: computes the right answers itself (segkit's implementation, or
+  the lesson module's ``reference_*``), and passes or raises :class:`ExerciseNotDone` /
+  :class:`CheckFailed` with a catalogued mistake id. It never calls the student's code. A
+  mistake is named only when it explains the answers (:func:`explained_by`: one of its
+  written forms gives the student's answers on every case); a wrong answer nothing
+  explains gets :data:`GENERAL_HINT`, never another mistake's hint.
 
-    @check("dice_score", "dice_score on a 2x2 example")
-    def check_dice_score(dice_score):
-        pred = torch.tensor([[[1, 1], [0, 0]]])
-        target = torch.tensor([[[1, 0], [0, 0]]])
-        value = dice_score(pred, target)
-        expect_type(value, float, name="dice_score(pred, target)", mistake="returns-tensor")
-        expect_close(value, 2 / 3, name="dice_score(pred, target)", tol=1e-6,
-                     mistake="dice-no-factor-2")
+A lesson module defines, e.g. in ``segkit/checks/lesson04.py``::
 
-The decorator :func:`check` runs the function through :func:`run_check` when the notebook
-calls ``check_dice_score(dice_score)``. A mistake is named by its id only: its hint comes
-from the mistake catalogue, :mod:`segkit.checks.catalogue`. A check passes its own
-``hint=`` only when it has values to add (the student's parameter count, say).
+    check_dice_score = Check(
+        "04", "dice_score", "dice_score on 5 small batches",
+        references=("segkit.checks.lesson04.reference_dice_score", "segkit.metrics.dice_score"),
+        draw_cases=_draw_overlap,        # rng -> {"cases": [...]}
+        ask_student=_ask,                # (student, cases) -> plain data
+        judge_answers=_judge_dice)       # (cases, answers) -> the ✅ line's detail
+
+The notebook calls ``checks.lesson04.check_dice_score(dice_score)``: a fresh seed, the
+three steps, one line ``✅ <title> — passed (<detail>)``. The detail quotes the worked
+example only, so the line is the same on every run. A failure on drawn cases shows its seed
+and the call that repeats it (``check_dice_score(dice_score, seed=8123)``); a judge marks
+which case it is judging with :class:`judging`. ``checks_of("04")`` lists a lesson's
+checks for the grader, each with its ``references`` (what the grading sandbox hides).
+
+A mistake is named by its id only: its hint comes from the mistake catalogue,
+:mod:`segkit.checks.catalogue`. A check passes its own ``hint=`` only when it has values to
+add (the student's parameter count, say). Hints say what is wrong and where to look, not
+the code to write.
 
 ``run_check`` turns what happens into one of three outcomes a student understands:
 
@@ -27,37 +49,34 @@ from the mistake catalogue, :mod:`segkit.checks.catalogue`. A check passes its o
 - it passed -> one line ``✅ <title> — passed`` is printed and the pass is remembered,
   so :func:`use` knows it may use the student's version later in the notebook.
 
-The ``expect_*`` helpers raise :class:`CheckFailed` with a clear message; a check is a
-short list of them. Every message must be deterministic (no memory addresses, no
-timings): solution notebooks store these lines and nbval compares them.
-
 Mistake ids (``mistake=``) are short kebab-case names from the course's mistake
 catalogue (``segkit/checks/catalogue.py``), e.g. ``"loss-tensor-accumulator"``,
-``"dice-on-logits"``. Two are given by
-``run_check`` itself: ``"crashed"`` (the student's code raised an exception) and
-``"check-error"`` (the check raised while looking at what the student's code returned;
-usually a value of the wrong kind, possibly a bug in the check).
+``"dice-on-logits"``. Two are given by the framework itself: ``"crashed"`` (the student's
+code raised an exception) and ``"check-error"`` (the check could not use what the student's
+code returned; usually a value of the wrong kind, possibly a bug in the check).
 
 "The student's code" is any code outside segkit, the standard library and installed
 packages: notebook cells, and in unit tests the functions the test file defines. So a
 check belongs in ``segkit/checks/lessonNN.py``, never in a notebook.
 
-In IPython (JupyterLab, Colab, headless runs) a failed check shows only its ❌ line and
-hint, a not-done exercise one line (``_render_traceback_``): no traceback, no check source.
+In IPython (JupyterLab, Colab, headless runs) a failed check shows only its ❌ line, hint
+and seed, a not-done exercise one line (``_render_traceback_``): no traceback, no check
+source.
 
 Rules for check authors:
 
-- a check prints nothing but the ✅ line (``run_check`` prints it); it never changes the
-  student's objects in a way the notebook can see (work on copies, fixed small inputs);
+- a check prints nothing but the ✅ line; it never changes the student's objects in a way
+  the notebook can see (``ask`` hands the student fresh copies; the notebook's random
+  state is saved and put back);
+- ``judge`` validates the answers' structure (``zip(..., strict=True)``): answers that skip
+  questions never pass;
 - it passes the solution, raises :class:`ExerciseNotDone` on the stub, and fails each
-  catalogued mistake with its ``mistake`` id; test all three in
-  ``tests/test_checks_lessonNN.py``::
+  catalogued mistake with its ``mistake`` id; register the forms in
+  ``tests/test_checks_lessonNN.py`` (``tests/check_helpers.py``): the draws tests run each
+  on fresh draws.
 
-      with pytest.raises(ExerciseNotDone):
-          lesson04.check_dice_score(stub)
-      with pytest.raises(CheckFailed) as info:
-          lesson04.check_dice_score(dice_on_logits)
-      assert info.value.mistake == "dice-on-logits"
+The older one-step form (the :func:`check` decorator, ``run_check`` with ``expect_*``
+helpers on fixed inputs) still works, for checks written outside the course's lessons.
 """
 
 from __future__ import annotations
@@ -88,6 +107,7 @@ __all__ = [
     "explained_by",
     "fail",
     "fresh_seed",
+    "judge_each",
     "judging",
     "key_figure",
     "passed",
@@ -806,6 +826,18 @@ class judging:  # noqa: N801 - used as a context manager, like a function
         if isinstance(exc, CheckFailed) and exc.drawn is None:
             exc.drawn = self.drawn
         return False
+
+
+def judge_each(cases: Sequence[Any], answers: Sequence[Any],
+               judge_case: Callable[[Any, Any], Any]) -> list[Any]:
+    """``judge_case(case, answer)`` for each case and its answer, in order, a failure
+    tagged with its case's ``"drawn"``; what each returned. Answers that are fewer or
+    more than the cases are refused (a ValueError the judge turns into check-error)."""
+    results = []
+    for case, answer in zip(cases, answers, strict=True):
+        with judging(case["drawn"]):
+            results.append(judge_case(case, answer))
+    return results
 
 
 @dataclass(eq=False)

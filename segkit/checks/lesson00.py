@@ -40,8 +40,8 @@ import numpy as np
 from PIL import Image
 
 from segkit.checks import values
-from segkit.checks.core import (GENERAL_HINT, Check, close, explained_by, fail, judging,
-                                write_tiny_carvana)
+from segkit.checks.core import (GENERAL_HINT, Check, close, explained_by, fail, judge_each,
+                                judging, write_tiny_carvana)
 
 __all__ = [
     "check_float32_mib",
@@ -350,9 +350,7 @@ def _judge_pairs_case(case: dict[str, Any], answer: dict[str, Any]) -> None:
 
 
 def _judge_pairs(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            _judge_pairs_case(case, answer)
+    judge_each(cases["cases"], answers["cases"], _judge_pairs_case)
     return "4 pairs; the image without a mask left out"
 
 

@@ -4,10 +4,10 @@
 Each check runs the lesson's worked example (the same on every run) and cases drawn fresh
 from a seed (:class:`~segkit.checks.core.Check`): masks and folders of drawn sizes and
 names, images of drawn brightness, a transform's input of drawn size and object place; it
-raises :class:`~segkit.checks.core.CheckFailed` with a hint that names the mistake. The ``reference_*`` functions are what ``checks.use`` falls back to when an
-exercise was skipped; they are thin wrappers around segkit (``segkit.masks``,
-``segkit.transforms``); the reference of ``CarvanaPairs`` is
-``segkit.data.CarvanaDataset`` itself.
+raises :class:`~segkit.checks.core.CheckFailed` with a hint that names the mistake. The
+``reference_*`` functions are what ``checks.use`` falls back to when an exercise was
+skipped; they are thin wrappers around segkit (``segkit.masks``, ``segkit.transforms``);
+the reference of ``CarvanaPairs`` is ``segkit.data.CarvanaDataset`` itself.
 
 Mistake ids used here:
 
@@ -67,8 +67,8 @@ from torchvision.transforms import v2
 from segkit import masks as segkit_masks
 from segkit import transforms as segkit_transforms
 from segkit.checks import core, values
-from segkit.checks.core import (GENERAL_HINT, Check, close, explained_by, fail, judging,
-                                write_tiny_carvana)
+from segkit.checks.core import (GENERAL_HINT, Check, close, explained_by, fail, judge_each,
+                                judging, write_tiny_carvana)
 
 __all__ = [
     "check_to_class_indices",
@@ -364,7 +364,8 @@ def _judge_carvana_case(case: dict[str, Any], answer: dict[str, Any]) -> None:
         fail(f"dataset.image_paths names {stems}; expected the {len(ordered)} .jpg files of "
              f"root/'train' ({where}).", hint="list the .jpg files of root/'train'.")
     if stems != ordered:
-        fail(f"dataset.image_paths is in the order {stems}, not sorted.", mistake="pairs-not-sorted",
+        fail(f"dataset.image_paths is in the order {stems}, not sorted.",
+             mistake="pairs-not-sorted",
              hint="the order a folder lists its files in depends on the file system: sort the "
                   "image paths.")
     for i, (stem, item) in enumerate(zip(ordered, answer["items"], strict=True)):
@@ -397,9 +398,7 @@ def _judge_carvana_case(case: dict[str, Any], answer: dict[str, Any]) -> None:
 
 
 def _judge_carvana(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            _judge_carvana_case(case, answer)
+    judge_each(cases["cases"], answers["cases"], _judge_carvana_case)
     return "5 pairs, a grayscale JPEG, and a flip applied to both"
 
 
@@ -537,15 +536,6 @@ def _judge_transform_case(case: dict[str, Any], answer: dict[str, Any]) -> int:
         _expect_pair_values(image, mask, call)
         cols = np.nonzero(values.array(mask) != 0)[1]
         flips += int(float(cols.mean()) > case["size"][1] / 2)
-    n = len(case["seeds"])
-    if flips == 0:
-        fail(f"in {n} calls with different seeds the pair was never flipped.",
-             mistake="flip-not-random")
-    if flips == n:
-        fail(f"in {n} calls with different seeds the pair was flipped every time.",
-             mistake="flip-not-random",
-             hint="a flip that always happens is no augmentation, just a mirrored dataset: "
-                  "flip half of the time.")
     return flips
 
 
@@ -554,8 +544,17 @@ def _judge_transform(cases: dict[str, Any], answers: dict[str, Any]) -> str:
     for case, answer in zip(cases["cases"], answers["cases"], strict=True):
         with judging(case["drawn"]):
             flips.append(_judge_transform_case(case, answer))
-    n = len(cases["cases"][0]["seeds"])
-    return f"{n} random draws, {flips[0]} flipped, image and mask always aligned"
+    n = sum(len(case["seeds"]) for case in cases["cases"])  # a fair flip: never all or none
+    if sum(flips) == 0:
+        fail(f"in {n} calls with different seeds the pair was never flipped.",
+             mistake="flip-not-random")
+    if sum(flips) == n:
+        fail(f"in {n} calls with different seeds the pair was flipped every time.",
+             mistake="flip-not-random",
+             hint="a flip that always happens is no augmentation, just a mirrored dataset: "
+                  "flip half of the time.")
+    return (f"{len(cases['cases'][0]['seeds'])} random draws, {flips[0]} flipped, image and "
+            "mask always aligned")
 
 
 check_make_train_transform = Check(
@@ -671,9 +670,7 @@ def _judge_mean_std_case(case: dict[str, Any], result: dict[str, Any]) -> None:
 
 
 def _judge_mean_std(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    for case, result in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            _judge_mean_std_case(case, result)
+    judge_each(cases["cases"], answers["cases"], _judge_mean_std_case)
     return "5 images of different brightness"
 
 

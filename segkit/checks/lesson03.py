@@ -66,7 +66,7 @@ from torch import nn
 
 from segkit import training
 from segkit.checks import core, values
-from segkit.checks.core import GENERAL_HINT, Check, close, explained_by, fail, judging
+from segkit.checks.core import GENERAL_HINT, Check, explained_by, fail, judge_each, judging
 from segkit.checks.standin import check_device, host, moved, unmoved
 from segkit.losses import BCEDiceLoss
 
@@ -456,17 +456,12 @@ def _reference_epoch(case: dict[str, Any]) -> dict[str, np.ndarray]:
     """The weights after segkit's train_one_epoch on the same model and batches."""
     model = _model(case["state"]).eval()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
-    training.train_one_epoch(model, _batches(case), BCEDiceLoss(), optimizer, "cpu",
-                             show_progress=False)
+    training.train_one_epoch(model, _batches(case), BCEDiceLoss(), optimizer, "cpu")
     return _state(model)
 
 
 def _judge_train(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    details = []
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            details.append(_judge_train_case(case, answer))
-    return details[0]
+    return judge_each(cases["cases"], answers["cases"], _judge_train_case)[0]
 
 
 def _judge_train_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
@@ -553,11 +548,7 @@ def _dice_per_image(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 def _judge_validate(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    details = []
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            details.append(_judge_validate_case(case, answer))
-    return details[0]
+    return judge_each(cases["cases"], answers["cases"], _judge_validate_case)[0]
 
 
 def _entries(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -569,6 +560,9 @@ def _judge_validate_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
     name = "validate(...)"
     _expect_ran(answer, "validate")
     result = answer["result"]
+    if result["kind"] == "none":
+        fail(f"{name} returned None", mistake="returns-none",
+             hint="the function computes the loss and the Dice but does not `return` them.")
     got = _entries(result) if result["kind"] == "dict" else {}
     if result["kind"] != "dict" or not {"loss", "dice"} <= set(got):
         with_keys = f" with keys {sorted(got)}" if result["kind"] == "dict" else ""
@@ -592,8 +586,7 @@ def _judge_validate_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
     if not all(np.array_equal(before[k], after[k]) for k in before):
         fail("validate changed the model's weights", mistake="validate-changes-weights")
     _expect_loss(loss, answer, f'{name}["loss"]')
-    want = training.evaluate(_model(before), _batches(case), BCEDiceLoss(), "cpu",
-                             show_progress=False)
+    want = training.validate(_model(before), _batches(case), BCEDiceLoss(), "cpu")
     value = float(values.number(dice))
     if abs(value - want["dice"]) > 1e-4:
         mistake = explained_by([value], [_dice_forms(case)], abs_tol=1e-4)
@@ -608,5 +601,5 @@ def _judge_validate_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
 
 check_validate = Check(
     "03", "validate", "validate on a small model",
-    references=("segkit.training.evaluate",),
+    references=("segkit.training.validate",),
     draw_cases=_draw_validate, ask_student=_ask_validate, judge_answers=_judge_validate)

@@ -74,19 +74,19 @@ __all__ = [
 
 def reference_pixel_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
     """segkit's pixel accuracy with the exercise's signature: logits (N, 1, H, W), target (N, H, W)."""
-    return metrics.pixel_accuracy(metrics.binarize(logits, from_logits=True), target)
+    return metrics.pixel_accuracy(logits, target)
 
 
 def reference_dice_score(logits: torch.Tensor, target: torch.Tensor,
                          threshold: float = 0.5) -> float:
     """segkit's per-image Dice (both-empty = 1) with the exercise's signature."""
-    return metrics.dice_score(logits, target, from_logits=True, threshold=threshold)
+    return metrics.dice_score(logits, target, threshold)
 
 
 def reference_iou_score(logits: torch.Tensor, target: torch.Tensor,
                         threshold: float = 0.5) -> float:
     """segkit's per-image IoU (both-empty = 1) with the exercise's signature."""
-    return metrics.iou_score(logits, target, from_logits=True, threshold=threshold)
+    return metrics.iou_score(logits, target, threshold)
 
 
 # --------------------------------------------------------------------------- the worked example
@@ -241,7 +241,8 @@ def _ask(fn: Callable, cases: dict[str, Any]) -> dict[str, Any]:
         if case["alone"]:
             answer["alone"] = []
             for i in range(len(case["target"])):
-                one = (values.tensor(case["logits"][i:i + 1]), values.tensor(case["target"][i:i + 1]))
+                one = (values.tensor(case["logits"][i:i + 1]),
+                       values.tensor(case["target"][i:i + 1]))
                 result, error = values.call(fn, *one, **kwargs)
                 answer["alone"].append(error or values.describe(result))
         answers.append(answer)
@@ -335,7 +336,7 @@ def _judge_pixel_accuracy(cases: dict[str, Any], answers: dict[str, Any]) -> str
     index = _first_wrong(cases, got, right)
     if index is None:
         _expect_float("pixel_accuracy", cases, descs)
-        return f"{right[0]:.4f} on a big and a small object"
+        return f"{right[0]:.4f} on 2 images of 3 x 4 pixels"
     case = cases[index]
     pixels = case["target"].size
     message = (f"{name} is {got[index]:.6g} on {case['what']}, expected {right[index]:.4f} "
@@ -353,7 +354,7 @@ def _judge_pixel_accuracy(cases: dict[str, Any], answers: dict[str, Any]) -> str
 
 
 check_pixel_accuracy = Check(
-    "04", "pixel_accuracy", "pixel_accuracy on 4 small batches",
+    "04", "pixel_accuracy", "pixel_accuracy on a batch of 2 images",
     references=("segkit.checks.lesson04.reference_pixel_accuracy",
                 "segkit.metrics.pixel_accuracy"),
     draw_cases=_draw_accuracy, ask_student=_ask, judge_answers=_judge_pixel_accuracy)

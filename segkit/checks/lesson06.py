@@ -49,7 +49,7 @@ import numpy as np
 
 from segkit import experiments
 from segkit.checks import values
-from segkit.checks.core import GENERAL_HINT, Check, close, fail, judging
+from segkit.checks.core import GENERAL_HINT, Check, close, fail, judge_each, judging
 
 __all__ = [
     "check_log_spaced",
@@ -436,7 +436,8 @@ def _judge_summary_case(case: dict[str, Any], desc: dict[str, Any]) -> None:
     if not isinstance(result, (list, tuple)) or not all(isinstance(r, dict) for r in result):
         fail(f"{call} should return a list of dicts (one per setting), but it returned "
              f"{values.shown(desc)}", hint="return a list of dicts, one per setting, like "
-                                           "[{'lr': 0.01, 'mean': 0.85, 'std': 0.05, 'n': 3}, ...].")
+                                           "[{'lr': 0.01, 'mean': 0.85, 'std': 0.05, "
+                                           "'n': 3}, ...].")
     if len(result) == 1 and len(expected) > 1:
         fail(f"{call} gave one summary row for {len(rows)} runs of {len(expected)} settings",
              mistake="not-grouped")
@@ -464,9 +465,7 @@ def _judge_summary_case(case: dict[str, Any], desc: dict[str, Any]) -> None:
 
 
 def _judge_summary(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    for case, desc in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            _judge_summary_case(case, desc)
+    judge_each(cases["cases"], answers["cases"], _judge_summary_case)
     return "3 tables of runs"
 
 

@@ -52,8 +52,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from segkit.checks import core, values
-from segkit.checks.core import GENERAL_HINT, Check, fail, judging
+from segkit.checks import values
+from segkit.checks.core import Check, fail, judge_each, judging
 
 __all__ = [
     "check_predict_full_size",
@@ -109,7 +109,8 @@ class _RecordingNet(nn.Module):
 
     BatchNorm (with running statistics far from those of any single batch, so train mode
     changes the output) then a 3x3 convolution, plus a fixed logit ramp from left to right
-    (so the net is neither left-right nor up-down symmetric). ``calls`` records (training, grad_enabled, shape,
+    (so the net is neither left-right nor up-down symmetric). ``calls`` records (training,
+    grad_enabled, shape,
     input) for every forward pass.
     """
 
@@ -281,11 +282,7 @@ def _judge_full_size_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
 
 
 def _judge_full_size(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    details = []
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            details.append(_judge_full_size_case(case, answer))
-    return details[0]
+    return judge_each(cases["cases"], answers["cases"], _judge_full_size_case)[0]
 
 
 check_predict_full_size = Check(
@@ -449,9 +446,7 @@ def _judge_tta_case(case: dict[str, Any], answer: dict[str, Any]) -> None:
 
 
 def _judge_tta(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            _judge_tta_case(case, answer)
+    judge_each(cases["cases"], answers["cases"], _judge_tta_case)
     return "mirror-averaged, flipped back"
 
 

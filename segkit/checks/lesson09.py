@@ -34,7 +34,7 @@ import numpy as np
 
 from segkit import folders, imageio
 from segkit.checks import core, values
-from segkit.checks.core import GENERAL_HINT, Check, close, explained_by, fail, judging
+from segkit.checks.core import GENERAL_HINT, Check, close, explained_by, fail, judge_each, judging
 
 __all__ = ["check_to_unit_range", "check_match_names", "reference_to_unit_range",
            "reference_match_names"]
@@ -270,9 +270,7 @@ def _judge_names_case(case: dict[str, Any], answer: dict[str, Any]) -> None:
 
 
 def _judge_names(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            _judge_names_case(case, answer)
+    judge_each(cases["cases"], answers["cases"], _judge_names_case)
     return "3 pairs; leftovers out; two masks for one id refused"
 
 

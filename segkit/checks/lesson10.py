@@ -44,7 +44,7 @@ from torch import nn
 
 from segkit import speed
 from segkit.checks import core, values
-from segkit.checks.core import GENERAL_HINT, Check, fail, judging
+from segkit.checks.core import GENERAL_HINT, Check, fail, judge_each
 
 __all__ = ["check_CachedDataset", "check_to_channels_last", "check_mixed_precision_step",
            "check_shard", "reference_CachedDataset", "reference_to_channels_last",
@@ -307,11 +307,7 @@ def _judge_layout_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
 
 
 def _judge_layout(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    details = []
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            details.append(_judge_layout_case(case, answer))
-    return details[0]
+    return judge_each(cases["cases"], answers["cases"], _judge_layout_case)[0]
 
 
 check_to_channels_last = Check(
@@ -404,11 +400,7 @@ def _step_keeping_old_gradients(model, images, masks, loss_fn, optimizer) -> flo
 
 
 def _judge_step(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    details = []
-    for case, answer in zip(cases["cases"], answers["cases"], strict=True):
-        with judging(case["drawn"]):
-            details.append(_judge_step_case(case, answer))
-    return details[0]
+    return judge_each(cases["cases"], answers["cases"], _judge_step_case)[0]
 
 
 check_mixed_precision_step = Check(

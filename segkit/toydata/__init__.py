@@ -41,22 +41,22 @@ class ToyDataset:
     """What :func:`generate` needs to know about one toy dataset."""
 
     name: str
-    make: Callable[..., Path]          # make(root, n=..., size=(w, h), seed=...) -> root
+    make: Callable[..., Path]          # make(root, n=..., size=(h, w), seed=...) -> root
     default_n: int
-    default_size: tuple[int, int]      # (width, height)
+    default_size: tuple[int, int]      # (height, width)
     writes: tuple[str, ...]            # the files and folders it creates under root
     description: str
 
 
 DATASETS: dict[str, ToyDataset] = {
-    "carvana": ToyDataset("carvana", generate_carvana, 192, (240, 160),
+    "carvana": ToyDataset("carvana", generate_carvana, 192, (160, 240),
                           ("train", "train_masks", "train_masks.csv", "metadata.csv"),
                           "cars on a studio turntable: train/<id>_NN.jpg + train_masks/<id>_NN_mask.gif "
                           "(0 background, 1 car)"),
-    "seasky": ToyDataset("seasky", generate_seasky, 160, (160, 120), ("images", "masks"),
+    "seasky": ToyDataset("seasky", generate_seasky, 160, (120, 160), ("images", "masks"),
                          "infrared horizons: images/<name>.png + masks/<name>_mask.png "
                          "(0 sky, 255 sea)"),
-    "voc": ToyDataset("voc", generate_voc, 160, (160, 120), ("VOCdevkit",),
+    "voc": ToyDataset("voc", generate_voc, 160, (120, 160), ("VOCdevkit",),
                       "4 object classes in Pascal VOC 2012's layout: palette PNGs with 0..4 and "
                       "255 borders"),
 }
@@ -68,7 +68,7 @@ GENERATE_ONLY: dict[str, ToyDataset] = {
                         "labels/<id>_cells.gif and <id>_scan_roi.gif, one broken TIFF"),
 }
 
-_REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 
 
 def _lookup(name: str) -> ToyDataset:
@@ -88,7 +88,8 @@ def generate(name: str, root: str | Path, *, n: int | None = None, size: tuple[i
         root: the folder to write; it must be empty or missing, unless ``overwrite``.
         n: number of images (default: 192 carvana, 160 seasky, 160 voc). Carvana rounds
             it to whole cars of 4 views.
-        size: (width, height) of the images (default: 240x160 carvana, 160x120 the others).
+        size: (height, width) of the images, as everywhere in segkit (default: (160, 240)
+            carvana, (120, 160) the others; the command line's ``--size`` is W x H).
         seed: the same seed writes the same dataset.
         overwrite: allow a non-empty ``root``. The files and folders this dataset writes
             (e.g. ``train/`` and ``train_masks/`` for carvana) are deleted first;
@@ -104,11 +105,11 @@ def generate(name: str, root: str | Path, *, n: int | None = None, size: tuple[i
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise DataError(f"n must be a whole number of images >= 1, got {n!r}")
     try:
-        width, height = (int(v) for v in size)
+        height, width = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise DataError(f"size must be (width, height), two whole numbers, got {size!r}") from None
+        raise DataError(f"size must be (height, width), two whole numbers, got {size!r}") from None
     if width < 16 or height < 16:
-        raise DataError(f"size (width, height) = {size!r} is too small: at least 16 x 16 pixels")
+        raise DataError(f"size (height, width) = {size!r} is too small: at least 16 x 16 pixels")
     if root.exists() and not root.is_dir():
         raise DataError(f"cannot write toy {name} to {root}: it is a file, not a folder")
     if root.is_dir() and any(root.iterdir()):
@@ -124,7 +125,7 @@ def generate(name: str, root: str | Path, *, n: int | None = None, size: tuple[i
             elif path.exists():
                 path.unlink()
     root.mkdir(parents=True, exist_ok=True)
-    spec.make(root, n=n, size=(width, height), seed=int(seed))
+    spec.make(root, n=n, size=(height, width), seed=int(seed))
     return root
 
 
@@ -138,7 +139,7 @@ def embedded_root(name: str) -> Path:
     variable SEGKIT_DATA is set) and that folder is returned from then on.
     """
     _lookup(name)
-    committed = _REPO_DATASETS / f"toy_{name}"
+    committed = REPO_DATASETS / f"toy_{name}"
     if committed.is_dir() and any(committed.iterdir()):
         return committed
     base = Path(os.environ.get("SEGKIT_DATA") or Path.home() / ".cache" / "segkit").expanduser()

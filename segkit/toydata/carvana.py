@@ -39,7 +39,7 @@ from PIL import Image, ImageDraw
 
 from segkit.toydata import draw
 
-DEFAULT_SIZE = (240, 160)   # (width, height); real Carvana: 1918 x 1280, the same 3:2
+DEFAULT_SIZE = (160, 240)   # (height, width); real Carvana: 1280 x 1918, the same 3:2
 DEFAULT_N = 192             # 48 cars x 4 views
 VIEWS_PER_CAR = 4
 SUPERSAMPLE = 2             # the car is drawn at 2x and averaged down
@@ -174,8 +174,31 @@ def build_car(rng: np.random.Generator, kind: str) -> list[Face]:
     cabin = [(xcr, zbelt), (xcf, zbelt), (xcf - wind, zroof), (xcr + rear, zroof)]
 
     faces = _profile_faces(body, hw, "paint") + _profile_faces(cabin, hwc, "paint")
+    faces += _windows(cabin, hwc)
+    faces += _lights_and_plates(body, hw)
+    # dark sills along the bottom and wheel arches on the sides
+    faces += _side_decal([(-L / 2 + 0.3, zc), (L / 2 - 0.35, zc), (L / 2 - 0.38, zc + 0.1),
+                          (-L / 2 + 0.33, zc + 0.1)], hw, "trim", offset=0.008)
+    faces += _wheels(rng, body, L, W, hw, dims["wheel"])
+    # a door line on each side
+    door = xcr + 0.55 * (xcf - xcr)
+    faces += _side_decal([(door - 0.012, zc + 0.12), (door + 0.012, zc + 0.12),
+                          (door + 0.012, zbelt - 0.05), (door - 0.012, zbelt - 0.05)], hw, "trim",
+                         offset=0.006)
+    return faces
 
-    # side windows: the cabin side shrunk, split by the B pillar
+
+def _edge_normal(p0, p1) -> np.ndarray:
+    """(3,) outward unit normal of the profile edge p0 -> p1 (x, z in the side view)."""
+    length = np.hypot(p1[0] - p0[0], p1[1] - p0[1])
+    return np.array([(p1[1] - p0[1]) / length, 0.0, -(p1[0] - p0[0]) / length])
+
+
+def _windows(cabin: list, hwc: float) -> list[Face]:
+    """Side windows (the cabin side shrunk, split by the B pillar), then the windscreen and
+    the rear window on the cabin's sloped faces."""
+    faces: list[Face] = []
+    xcr, xcf = cabin[0][0], cabin[1][0]
     cx = float(np.mean([x for x, _ in cabin]))
     cz = float(np.mean([z for _, z in cabin]))
     inset = [(cx + (x - cx) * 0.9, cz + (z - cz) * 0.78) for x, z in cabin]
@@ -184,18 +207,20 @@ def build_car(rng: np.random.Generator, kind: str) -> list[Face]:
     for lo, hi in ((-far, pillar - 0.05), (pillar + 0.05, far)):
         box = [(lo, -far), (hi, -far), (hi, far), (lo, far)]
         faces += _side_decal(draw.clip_polygon(inset, box), hwc, "glass")
-    # windscreen and rear window on the cabin's sloped faces
     for i in (1, 3):
         p0, p1 = cabin[i], cabin[(i + 1) % 4]
-        length = np.hypot(p1[0] - p0[0], p1[1] - p0[1])
-        normal = np.array([(p1[1] - p0[1]) / length, 0.0, -(p1[0] - p0[0]) / length])
-        faces.append(_strip_decal(p0, p1, normal, (0.08, 0.92, -0.9 * hwc, 0.9 * hwc), "glass"))
-    # lights, grille, plates on the front (edge 2 of the profile) and the back (edge 6)
+        faces.append(_strip_decal(p0, p1, _edge_normal(p0, p1),
+                                  (0.08, 0.92, -0.9 * hwc, 0.9 * hwc), "glass"))
+    return faces
+
+
+def _lights_and_plates(body: list, hw: float) -> list[Face]:
+    """Lights, grille, plates on the front (edge 2 of the profile) and the back (edge 6)."""
+    faces: list[Face] = []
     front = (body[2], body[3])
     back = (body[6], body[7])
     for (p0, p1), lamp in ((front, "light"), (back, "taillight")):
-        length = np.hypot(p1[0] - p0[0], p1[1] - p0[1])
-        normal = np.array([(p1[1] - p0[1]) / length, 0.0, -(p1[0] - p0[0]) / length])
+        normal = _edge_normal(p0, p1)
         # t runs from p0 to p1; on the back edge p0 is the top
         top = (0.6, 0.95) if lamp == "light" else (0.05, 0.4)
         low = (0.08, 0.42) if lamp == "light" else (0.55, 0.85)
@@ -205,10 +230,13 @@ def build_car(rng: np.random.Generator, kind: str) -> list[Face]:
         if lamp == "light":
             faces.append(_strip_decal(p0, p1, normal, (0.5, 0.88, -0.35, 0.35), "trim"))
         faces.append(_strip_decal(p0, p1, normal, (low[0], low[1], -0.26, 0.26), "plate"))
-    # dark sills along the bottom and wheel arches on the sides
-    faces += _side_decal([(-L / 2 + 0.3, zc), (L / 2 - 0.35, zc), (L / 2 - 0.38, zc + 0.1),
-                          (-L / 2 + 0.33, zc + 0.1)], hw, "trim", offset=0.008)
-    radius = dims["wheel"]
+    return faces
+
+
+def _wheels(rng: np.random.Generator, body: list, L: float, W: float, hw: float,
+            radius: float) -> list[Face]:
+    """The two axles (drawn from ``rng``): a dark arch on each side, then the wheels."""
+    faces: list[Face] = []
     axle_f = L / 2 - rng.uniform(0.8, 0.98)
     axle_r = -L / 2 + rng.uniform(0.75, 0.95)
     for ax in (axle_f, axle_r):
@@ -218,11 +246,6 @@ def build_car(rng: np.random.Generator, kind: str) -> list[Face]:
         faces += _side_decal(arch, hw, "trim", offset=0.01)
         for s in (+1, -1):
             faces += _wheel_faces(ax, radius, s * (W / 2 - 0.02), 0.22)
-    # a door line on each side
-    door = xcr + 0.55 * (xcf - xcr)
-    faces += _side_decal([(door - 0.012, zc + 0.12), (door + 0.012, zc + 0.12),
-                          (door + 0.012, zbelt - 0.05), (door - 0.012, zbelt - 0.05)], hw, "trim",
-                         offset=0.006)
     return faces
 
 
@@ -318,22 +341,25 @@ def render_car(faces: list[Face], colours: dict[str, np.ndarray], gloss: float, 
         if not win.any():
             continue
         np.copyto(depth[y0:y1, x0:x1], w, where=win)
-        # shading: key light, a bright ceiling reflected by upward faces, darker low down
-        diffuse = max(0.0, float(n @ light))
-        up = max(0.0, float(n[1]))
-        base = colours[face.material]
-        if face.material in ("paint", "glass"):
-            # a vertical gradient over the face: the studio reflected, lighter at the top
-            t = ((ys - py.min()) / max(py.max() - py.min(), 1.0))[..., None]  # (h, 1, 1): 0 top, 1 bottom
-            if face.material == "paint":
-                colour = (base * (0.32 + 0.68 * diffuse) * (1.12 - 0.3 * t)
-                          + gloss * (0.5 * up**2 + 0.12 * (t < 0.3)))
-            else:
-                colour = base + 0.3 * up**2 + 0.14 * (1.0 - t)
-        else:
-            colour = base * (0.45 + 0.55 * diffuse)
+        colour = _shade(face.material, colours[face.material], n, light, gloss, ys, py)
         np.copyto(rgb[y0:y1, x0:x1], colour.astype(np.float32), where=win[..., None])
     return rgb, np.isfinite(depth)
+
+
+def _shade(material: str, base: np.ndarray, n: np.ndarray, light: np.ndarray, gloss: float,
+           ys: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """The colour of a face's pixels (rows ``ys``; the face spans rows ``py``): key light,
+    a bright ceiling reflected by upward faces, darker low down."""
+    diffuse = max(0.0, float(n @ light))
+    up = max(0.0, float(n[1]))
+    if material not in ("paint", "glass"):
+        return base * (0.45 + 0.55 * diffuse)
+    # a vertical gradient over the face: the studio reflected, lighter at the top
+    t = ((ys - py.min()) / max(py.max() - py.min(), 1.0))[..., None]  # (h, 1, 1): 0 top, 1 bottom
+    if material == "paint":
+        return (base * (0.32 + 0.68 * diffuse) * (1.12 - 0.3 * t)
+                + gloss * (0.5 * up**2 + 0.12 * (t < 0.3)))
+    return base + 0.3 * up**2 + 0.14 * (1.0 - t)
 
 
 def _silhouette_fraction(faces: list[Face], yaw: float, pitch: float) -> tuple[np.ndarray, float]:
@@ -393,13 +419,13 @@ def draw_car_photo(rng: np.random.Generator, faces: list[Face], colours: dict[st
 
     Args:
         studio: (wall, floor) colours, see :func:`studio_colours`.
-        size: (width, height) of the photo.
+        size: (height, width) of the photo.
         area: wanted fraction of the photo the car covers (kept inside the frame).
 
     Returns:
         image (H, W, 3) uint8 and mask (H, W) uint8 with 0 background, 1 car.
     """
-    width, height = size
+    height, width = size
     S = SUPERSAMPLE
     yaw = -90.0 + 22.5 * (view - 1) + rng.uniform(-4.0, 4.0)   # view 01 faces the camera
     pitch = rng.uniform(7.0, 18.0)
@@ -478,7 +504,7 @@ def generate_carvana(root: Path, n: int = DEFAULT_N, size: tuple[int, int] = DEF
                      seed: int = 0) -> Path:
     """Write ``n`` toy Carvana photos (rounded to whole cars of 4 views) under ``root``.
 
-    size: (width, height). Returns ``root``."""
+    size: (height, width). Returns ``root``."""
     root = Path(root)
     rng = draw.make_rng(seed)
     n_cars = max(1, int(round(n / VIEWS_PER_CAR)))

@@ -29,7 +29,7 @@ DEFAULT_SIZE = (96, 96)
 
 def draw_cells(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """One scan: (image (H, W) uint16 in 0..4095, mask (H, W) uint8 0/1)."""
-    width, height = size
+    height, width = size
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     mask = np.zeros((height, width), bool)
     scale = min(width, height) / 96  # cells keep their share of the picture at any size
@@ -63,7 +63,7 @@ def generate_cells(root: Path, n: int = DEFAULT_N, size: tuple[int, int] = DEFAU
     scans.mkdir(parents=True, exist_ok=True)
     labels.mkdir(parents=True, exist_ok=True)
     rng = make_rng(seed)
-    width, height = size
+    height, width = size
     for i in range(n):
         image, mask = draw_cells(rng, size)
         Image.fromarray(image).save(scans / f"{i:03d}_scan.tif")

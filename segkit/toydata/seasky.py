@@ -31,7 +31,7 @@ from PIL import Image
 
 from segkit.toydata import draw
 
-DEFAULT_SIZE = (160, 120)   # (width, height)
+DEFAULT_SIZE = (120, 160)   # (height, width)
 DEFAULT_N = 160
 
 
@@ -61,12 +61,12 @@ def draw_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndar
     """One infrared horizon scene.
 
     Args:
-        size: (width, height).
+        size: (height, width).
 
     Returns:
         image (H, W) uint8 and mask (H, W) uint8 with 0 = sky, 255 = sea.
     """
-    width, height = size
+    height, width = size
     horizon = horizon_line(rng, width, height)
     sea = sea_coverage(horizon, height)
     mask = np.where(np.arange(height)[:, None] + 0.5 >= horizon[None, :], 255, 0).astype(np.uint8)
@@ -120,7 +120,7 @@ def draw_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndar
 
 def generate_seasky(root: Path, n: int = DEFAULT_N, size: tuple[int, int] = DEFAULT_SIZE,
                     seed: int = 0) -> Path:
-    """Write ``n`` toy sea/sky scenes under ``root`` (images/ and masks/). size: (width, height)."""
+    """Write ``n`` toy sea/sky scenes under ``root`` (images/ and masks/). size: (height, width)."""
     root = Path(root)
     rng = draw.make_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)

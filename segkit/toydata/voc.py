@@ -35,7 +35,7 @@ from segkit.toydata import draw
 
 VOC_TOY_CLASSES = ("background", "disc", "box", "triangle", "ring")
 IGNORE_INDEX = 255
-DEFAULT_SIZE = (160, 120)    # (width, height)
+DEFAULT_SIZE = (120, 160)    # (height, width)
 DEFAULT_N = 160              # 120 train + 40 val
 VAL_FRACTION = 0.25
 SUPERSAMPLE = 2              # the picture is drawn at 2x and averaged down
@@ -154,58 +154,30 @@ def draw_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndar
     """One toy VOC scene.
 
     Args:
-        size: (width, height).
+        size: (height, width).
 
     Returns:
         image (H, W, 3) uint8 and label (H, W) uint8 with class indices 0..4 and 255 on
         the void borders.
     """
-    width, height = size
+    height, width = size
     S = SUPERSAMPLE
     img = _background(rng, height, width)
     hi = np.zeros((height * S, width * S, 3), np.float32)
     hi[:] = np.repeat(np.repeat(img, S, axis=0), S, axis=1)
     instances = np.zeros((height, width), np.int32)
     labels = np.zeros((height, width), np.uint8)
-    short = min(width, height)
-    classes = list(_CLASS_P)
-    probs = np.array([_CLASS_P[c] for c in classes])
     n_objects = int(rng.integers(2, 6))
     for k in range(1, n_objects + 1):
-        cls = int(classes[int(rng.choice(len(classes), p=probs / probs.sum()))])
-        lo, hi_r = _CLASS_SIZE[cls]
-        r = short * rng.uniform(lo, hi_r)
-        cx, cy = rng.uniform(-0.05, 1.05) * width, rng.uniform(-0.05, 1.05) * height
-        outline, hole = _object_polygons(rng, cls, cx, cy, r)
-        cov = _coverage(width, height, outline, hole, 1)
-        cov_hi = _coverage(width, height, outline, hole, S)
-        rows, cols = np.flatnonzero(cov_hi.any(axis=1)), np.flatnonzero(cov_hi.any(axis=0))
-        if len(rows) == 0:
+        drawn = _draw_object(rng, hi, width, height)
+        if drawn is None:
             continue
-        # work inside the object's box (in low-res pixels, with a margin for shadow and rim)
-        y0, y1 = max(rows[0] // S - 6, 0), min(rows[-1] // S + 7, height)
-        x0, x1 = max(cols[0] // S - 6, 0), min(cols[-1] // S + 7, width)
-        box_hi = (slice(y0 * S, y1 * S), slice(x0 * S, x1 * S))
-        # a soft drop shadow, a little down and to the right
-        shadow = draw.blur(cov[y0:y1, x0:x1].astype(np.float32), 1.5)
-        shadow = np.roll(np.roll(shadow, 2, axis=0), 1, axis=1)
-        hi[box_hi] *= 1.0 - 0.35 * np.repeat(np.repeat(shadow, S, axis=0), S, axis=1)[..., None]
-        # the object: a texture with a thin dark rim
-        region = cov_hi[box_hi]
-        texture = _texture(rng, region.shape[0], region.shape[1])
-        texture[region & ~draw.erode(region, 1)] *= 0.55
-        np.copyto(hi[box_hi], texture, where=region[..., None])
+        cov, cls = drawn
         instances[cov] = k
         labels[cov] = cls
     # sometimes a thin stick lies across everything: it is background, like a VOC occluder
     if rng.random() < 0.3:
-        line = Image.new("L", (width * S, height * S), 0)
-        x0, y0, x1, y1 = rng.uniform(0, 1, 4) * [width, height, width, height]
-        ImageDraw.Draw(line).line([(x0 * S, y0 * S), (x1 * S, y1 * S)], fill=1,
-                                  width=int(rng.integers(2, 5)) * S)
-        line_hi = np.asarray(line, dtype=bool)
-        np.copyto(hi, _random_colour(rng).astype(np.float32), where=line_hi[..., None])
-        line_lo = draw.downsample(line_hi.astype(np.float32), S) >= 0.5
+        line_lo = _draw_stick(rng, hi, width, height)
         instances[line_lo] = 0
         labels[line_lo] = 0
     img = draw.downsample(hi, S)
@@ -213,6 +185,52 @@ def draw_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndar
     border = void_border(instances)
     labels[border] = IGNORE_INDEX
     return draw.to_uint8(img), labels
+
+
+def _draw_object(rng: np.random.Generator, hi: np.ndarray, width: int, height: int):
+    """Draw one object of a random class onto ``hi`` (the supersampled image, in place),
+    with a soft shadow and a dark rim. Returns (coverage (H, W) bool, class), or None when
+    the object fell outside the picture."""
+    S = SUPERSAMPLE
+    classes = list(_CLASS_P)
+    probs = np.array([_CLASS_P[c] for c in classes])
+    cls = int(classes[int(rng.choice(len(classes), p=probs / probs.sum()))])
+    lo, hi_r = _CLASS_SIZE[cls]
+    r = min(width, height) * rng.uniform(lo, hi_r)
+    cx, cy = rng.uniform(-0.05, 1.05) * width, rng.uniform(-0.05, 1.05) * height
+    outline, hole = _object_polygons(rng, cls, cx, cy, r)
+    cov = _coverage(width, height, outline, hole, 1)
+    cov_hi = _coverage(width, height, outline, hole, S)
+    rows, cols = np.flatnonzero(cov_hi.any(axis=1)), np.flatnonzero(cov_hi.any(axis=0))
+    if len(rows) == 0:
+        return None
+    # work inside the object's box (in low-res pixels, with a margin for shadow and rim)
+    y0, y1 = max(rows[0] // S - 6, 0), min(rows[-1] // S + 7, height)
+    x0, x1 = max(cols[0] // S - 6, 0), min(cols[-1] // S + 7, width)
+    box_hi = (slice(y0 * S, y1 * S), slice(x0 * S, x1 * S))
+    # a soft drop shadow, a little down and to the right
+    shadow = draw.blur(cov[y0:y1, x0:x1].astype(np.float32), 1.5)
+    shadow = np.roll(np.roll(shadow, 2, axis=0), 1, axis=1)
+    hi[box_hi] *= 1.0 - 0.35 * np.repeat(np.repeat(shadow, S, axis=0), S, axis=1)[..., None]
+    # the object: a texture with a thin dark rim
+    region = cov_hi[box_hi]
+    texture = _texture(rng, region.shape[0], region.shape[1])
+    texture[region & ~draw.erode(region, 1)] *= 0.55
+    np.copyto(hi[box_hi], texture, where=region[..., None])
+    return cov, cls
+
+
+def _draw_stick(rng: np.random.Generator, hi: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Draw a thin stick of a random colour across ``hi`` (in place); returns where it
+    covers the low-resolution picture, (H, W) bool."""
+    S = SUPERSAMPLE
+    line = Image.new("L", (width * S, height * S), 0)
+    x0, y0, x1, y1 = rng.uniform(0, 1, 4) * [width, height, width, height]
+    ImageDraw.Draw(line).line([(x0 * S, y0 * S), (x1 * S, y1 * S)], fill=1,
+                              width=int(rng.integers(2, 5)) * S)
+    line_hi = np.asarray(line, dtype=bool)
+    np.copyto(hi, _random_colour(rng).astype(np.float32), where=line_hi[..., None])
+    return draw.downsample(line_hi.astype(np.float32), S) >= 0.5
 
 
 def _voc_names(rng: np.random.Generator, n: int) -> list[str]:
@@ -227,7 +245,7 @@ def generate_voc(root: Path, n: int = DEFAULT_N, size: tuple[int, int] = DEFAULT
                  seed: int = 0) -> Path:
     """Write ``n`` toy VOC scenes under ``root``/VOCdevkit/VOC2012 (a quarter of them in val).
 
-    size: (width, height). Returns ``root``."""
+    size: (height, width). Returns ``root``."""
     root = Path(root)
     rng = draw.make_rng(seed)
     voc = root / "VOCdevkit" / "VOC2012"

@@ -134,7 +134,7 @@ def readable_paths(hidden: list[Path] = ()) -> list[Path]:
     prefixes.append(Path(os.path.realpath(sys.executable)).parent.parent)
     candidates = [Path(d) for d in _SYSTEM_DIRS] + prefixes
     candidates += [Path(p) for p in sys.path if _is_package_folder(p, prefixes)]
-    candidates += [SEGKIT_PACKAGE, COURSE_PACKAGE, toydata._REPO_DATASETS]
+    candidates += [SEGKIT_PACKAGE, COURSE_PACKAGE, toydata.REPO_DATASETS]
     paths: list[Path] = []
     for path in candidates:
         if not path.exists():

@@ -1,11 +1,11 @@
-"""Time the whole-dataset check (segkit.datacheck) on toy Carvana at the real resolution.
+"""Time the whole-dataset audit (segkit.audit) on toy Carvana at the real resolution.
 
-    python benchmarks/data_check.py                       # 5,000 pairs at 1918x1280
-    python benchmarks/data_check.py --n 500 --workers 2   # a smaller run
+    python benchmarks/data_audit.py                       # 5,000 pairs at 1918x1280
+    python benchmarks/data_audit.py --n 500 --workers 2   # a smaller run
 
-Writes ``--root`` (default build/bench_datacheck): a few distinct toy Carvana pairs drawn
+Writes ``--root`` (default build/bench_audit): a few distinct toy Carvana pairs drawn
 at 1918x1280 (JPEG photo, GIF mask, as Kaggle's), copied under new names up to ``--n``
-pairs (about 0.2 MB a pair), then times pairing the folders and checking every pair
+pairs (about 0.2 MB a pair), then times pairing the folders and auditing every pair
 (decode each photo, read each mask's values, compare sizes) with ``--workers`` threads.
 The files are copies, not links: each is read from disk (or the page cache) like a real
 dataset. Prints one line per step and pairs per second.
@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 from segkit import toydata
-from segkit.datacheck import check_dataset
-from segkit.folders import FolderDataset
+from segkit.audit import audit_dataset
+from segkit.data import PairedFolderDataset
+from segkit.labels import MaskSpec
 
 
 def build(root: Path, n: int, distinct: int) -> None:
@@ -31,7 +32,7 @@ def build(root: Path, n: int, distinct: int) -> None:
     shutil.rmtree(root, ignore_errors=True)
     source = root.with_name(root.name + "_source")
     shutil.rmtree(source, ignore_errors=True)
-    toydata.generate("carvana", source, n=distinct, size=(1918, 1280), seed=0)
+    toydata.generate("carvana", source, n=distinct, size=(1280, 1918), seed=0)
     photos = sorted((source / "train").glob("*.jpg"))
     (root / "train").mkdir(parents=True)
     (root / "train_masks").mkdir()
@@ -49,20 +50,22 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5000, help="pairs (default 5000)")
     parser.add_argument("--distinct", type=int, default=16, help="distinct pairs drawn")
     parser.add_argument("--workers", type=int, default=None, help="threads (default min(4, CPUs))")
-    parser.add_argument("--root", default="build/bench_datacheck")
+    parser.add_argument("--root", default="build/bench_audit")
     args = parser.parse_args()
     root = Path(args.root)
     t0 = time.perf_counter()
     build(root, args.n, args.distinct)
     print(f"dataset: {args.n} pairs at 1918x1280 in {root} ({time.perf_counter() - t0:.1f} s)")
     t0 = time.perf_counter()
-    ds = FolderDataset(root / "train", root / "train_masks", mask_suffix="_mask")
+    # masks read as `segkit train --images` reads them: a MaskSpec (binary 0/1 or 0/255)
+    ds = PairedFolderDataset(root / "train", root / "train_masks", mask_suffix="_mask",
+                             spec=MaskSpec())
     pairing = time.perf_counter() - t0
     t0 = time.perf_counter()
-    report = check_dataset(ds, workers=args.workers, show_progress=False)
+    report = audit_dataset(ds, workers=args.workers, show_progress=False)
     seconds = time.perf_counter() - t0
     workers = args.workers or min(4, os.cpu_count() or 1)
-    print(f"pairing: {pairing:.2f} s; check: {seconds:.1f} s for {report.n_pairs} pairs "
+    print(f"pairing: {pairing:.2f} s; audit: {seconds:.1f} s for {report.n_pairs} pairs "
           f"({report.n_pairs / seconds:.1f} pairs/s, {workers} threads, "
           f"{os.cpu_count()} CPUs); problems: {len(report.problems)}")
     print(f"load average: {os.getloadavg()[0]:.2f}")

@@ -1,7 +1,8 @@
-"""Check a whole dataset before the first epoch: every problem at once, not one a crash.
+"""Audit a whole dataset before the first epoch: every problem at once, not one a crash.
 
-``check_dataset(ds)`` opens every image and mask of a segkit dataset once (in a few
-threads: PIL decodes without holding Python's lock), with a progress bar, and collects:
+``audit_dataset(ds)`` opens every image and mask of a segkit dataset once (in a few
+threads: PIL decodes without holding Python's lock), with a progress bar, and returns an
+``Audit`` that lists:
 
 - files that cannot be read (cut short, not an image, a mode that cannot be read
   faithfully, several frames);
@@ -11,8 +12,8 @@ threads: PIL decodes without holding Python's lock), with a progress bar, and co
 
 and a few notes (the foreground covers most pixels: Dice then rewards "everything is
 foreground"; image sizes differ; classes that never appear). Each problem names the
-file, the value, the likely cause and the option that fixes it. ``segkit train`` runs
-it before training (``--skip-data-check`` to skip, ``--drop-bad-files`` to train
+file, the value, the likely cause and the option that fixes it. ``segkit train`` audits
+your folders before training (``--skip-audit`` to skip, ``--drop-bad-files`` to train
 without the files it lists).
 """
 
@@ -26,15 +27,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from segkit.errors import DataError
-from segkit.imageio import frame_count
+from segkit.imageio import faithful_image, open_image
 from segkit.labels import IGNORE
-from segkit.masks import read_image
 from segkit.progress import progress
 
-__all__ = ["DataCheck", "check_dataset"]
-
-_READABLE = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "YCbCr", "I", "F",
-             "I;16", "I;16L", "I;16B", "I;16N")
+__all__ = ["Audit", "audit_dataset"]
 
 #: The option that usually fixes each kind of problem.
 FIXES = {
@@ -48,13 +45,13 @@ FIXES = {
 
 
 @dataclass
-class DataCheck:
-    """What ``check_dataset`` found.
+class Audit:
+    """What ``audit_dataset`` found.
 
     Attributes:
         n_pairs: pairs opened.
         problems: (pair index, kind, text); kind is "unreadable", "size" or "values".
-        sizes: Counter of image sizes (W, H).
+        sizes: Counter of image sizes (H, W).
         modes: Counter of image modes ("RGB", "L", "I;16", ...).
         pixels: Counter {class index: pixels} over the good masks (255 = ignore).
         notes: things worth knowing that are not errors.
@@ -76,12 +73,12 @@ class DataCheck:
         return sorted({i for i, _, _ in self.problems})
 
     def summary(self) -> str:
-        sizes = ", ".join(f"{w}x{h}: {n}" for (w, h), n in self.sizes.most_common(3))
+        sizes = ", ".join(f"{w}x{h}: {n}" for (h, w), n in self.sizes.most_common(3))
         modes = ", ".join(f"{m}: {n}" for m, n in self.modes.most_common())
         total = sum(n for c, n in self.pixels.items() if c != IGNORE) or 1
         share = ", ".join(f"{c}: {n / total:.1%}" for c, n in sorted(self.pixels.items())
                           if c != IGNORE)
-        lines = [f"checked {self.n_pairs} pairs: {len(self.bad_indices)} with problems",
+        lines = [f"audited {self.n_pairs} pairs: {len(self.bad_indices)} with problems",
                  f"  image sizes (W x H): {sizes}" + (" ..." if len(self.sizes) > 3 else ""),
                  f"  image modes: {modes}", f"  classes (share of labelled pixels): {share}"]
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
@@ -98,42 +95,49 @@ class DataCheck:
     __repr__ = __str__
 
     def raise_if_problems(self) -> None:
+        """Raise one DataError listing every problem (if there are any)."""
         if self.problems:
             raise DataError(str(self))
 
 
-def _check_pair(dataset, i: int):
+def _audit_pair(dataset, i: int):
     """(image size, image mode, {class: pixels}) of pair i, or (kind, text) of a problem."""
     image_path, mask_path = dataset.image_paths[i], dataset.mask_paths[i]
     try:
-        image = read_image(image_path, mode=None)
-        frames = frame_count(image_path)
-        if image.mode not in _READABLE or frames > 1:
-            what = f"{frames} frames" if frames > 1 else f"PIL mode {image.mode!r}"
-            return "unreadable", (f"{image_path}: {what}, which segkit cannot read "
-                                  "faithfully (see segkit.imageio)")
-        mask = np.asarray(dataset.load_mask(i))
+        image = faithful_image(image_path)
+        mask_file = open_image(mask_path)
     except DataError as err:
-        return "unreadable" if "cut short" in str(err) or "not an image" in str(err) or \
-            "not found" in str(err) else "values", str(err)
+        return "unreadable", str(err)
+    try:
+        mask = dataset.mask_indices(mask_file, mask_path)
+    except DataError as err:
+        return "values", str(err)
     if mask.shape != (image.height, image.width):
         (mh, mw) = mask.shape
         return "size", (f"{image_path} is {image.width}x{image.height} but its mask "
                         f"{mask_path.name} is {mw}x{mh} (W x H)")
     counts = np.bincount(mask.ravel())  # class indices are >= 0 (255 = ignore)
     values = np.flatnonzero(counts)
-    return image.size, image.mode, dict(zip(values.tolist(), counts[values].tolist()))
+    return (image.height, image.width), image.mode, dict(zip(values.tolist(), counts[values].tolist()))
 
 
-def check_dataset(dataset, *, workers: int | None = None,
-                  show_progress: bool | None = None) -> DataCheck:
-    """Open every pair of ``dataset`` (a segkit dataset with image_paths, mask_paths and
-    load_mask) once; return a DataCheck listing every problem. Raises nothing itself."""
+def audit_dataset(dataset, *, workers: int | None = None,
+                  show_progress: bool | None = None) -> Audit:
+    """Open every pair of ``dataset`` once; return an ``Audit`` listing every problem.
+
+    ``dataset``: a segkit dataset (``segkit.data.SegmentationPairs`` or a subclass:
+    ``image_paths``, ``mask_paths`` and ``mask_indices``), read without its transform.
+    ``workers``: threads (default: up to 4). Raises nothing itself: call
+    ``raise_if_problems()`` on the result, or leave out its ``bad_indices``.
+    """
+    if not all(hasattr(dataset, a) for a in ("image_paths", "mask_paths", "mask_indices")):
+        raise TypeError(f"audit_dataset reads segkit datasets (image_paths, mask_paths, "
+                        f"mask_indices); got a {type(dataset).__name__}")
     workers = workers or min(4, os.cpu_count() or 1)
-    report = DataCheck()
+    report = Audit()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(lambda i: _check_pair(dataset, i), range(len(dataset)))
-        for i, result in enumerate(progress(results, desc="checking data", total=len(dataset),
+        results = pool.map(lambda i: _audit_pair(dataset, i), range(len(dataset)))
+        for i, result in enumerate(progress(results, desc="auditing data", total=len(dataset),
                                             enabled=show_progress)):
             report.n_pairs += 1
             if isinstance(result[0], str):
@@ -147,7 +151,7 @@ def check_dataset(dataset, *, workers: int | None = None,
     return report
 
 
-def _add_notes(report: DataCheck, num_classes: int | None) -> None:
+def _add_notes(report: Audit, num_classes: int | None) -> None:
     labelled = {c: n for c, n in report.pixels.items() if c != IGNORE}
     total = sum(labelled.values())
     if total and num_classes in (None, 2) and labelled.get(1, 0) / total > 0.5:
