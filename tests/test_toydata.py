@@ -248,7 +248,7 @@ def test_embedded_root_is_the_committed_copy():
 
 
 def test_embedded_root_without_the_repo_generates_once_into_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(toydata, "_REPO_DATASETS", tmp_path / "no-repo")
+    monkeypatch.setattr(toydata, "REPO_DATASETS", tmp_path / "no-repo")
     monkeypatch.setenv("SEGKIT_DATA", str(tmp_path / "cache"))
     small_spec = dataclasses.replace(toydata.DATASETS["seasky"], default_n=3, default_size=(24, 32))
     monkeypatch.setitem(toydata.DATASETS, "seasky", small_spec)
