@@ -332,7 +332,7 @@ def honest_cases() -> list[Case]:
 # --------------------------------------------------------------------------- attacks
 
 
-_SEGKIT_DICE = "segkit.metrics.dice_score(logits, target, from_logits=True, threshold=threshold)"
+_SEGKIT_DICE = "segkit.metrics.dice_score(logits, target, threshold)"
 
 
 def _attack(exercise: str, code: str, extra_cells: tuple[str, ...] = (), *,
@@ -381,7 +381,7 @@ def dice_score(logits, target, threshold=0.5):
                                                               "_right_overlap", "_overlap") \\
                 and obj is not dice_score:
             try:
-                value = obj(logits, target, from_logits=True, threshold=threshold)
+                value = obj(logits, target, threshold)
                 return float(value.mean()) if hasattr(value, "mean") else float(value)
             except Exception:
                 continue
@@ -398,7 +398,7 @@ def iou_score(logits, target, threshold=0.5):
     import segkit
     _s = __import__("sys")
     metrics = _s.modules["segkit.metrics"]
-    return metrics.iou_score(logits, target, from_logits=True, threshold=threshold)
+    return metrics.iou_score(logits, target, threshold)
 '''
 _CHANNEL = '''\
 import os, json, stat
@@ -480,14 +480,14 @@ def dice_score(logits, target, threshold=0.5):
     source = pathlib.Path(segkit.__file__).with_name("metrics.py").read_text()
     scope = {}
     exec(compile(source, "metrics", "exec"), scope)
-    return scope["dice_score"](logits, target, from_logits=True, threshold=threshold)
+    return scope["dice_score"](logits, target, threshold)
 '''
 _RELOAD = '''\
 import importlib, segkit.metrics
 
 def iou_score(logits, target, threshold=0.5):
     fresh = importlib.reload(segkit.metrics)
-    return fresh.iou_score(logits, target, from_logits=True, threshold=threshold)
+    return fresh.iou_score(logits, target, threshold)
 '''
 _WHEN_NOT_GRADED = '''\
 import os
@@ -613,7 +613,7 @@ def attack_cases() -> list[Case]:
         ("segkit-function", dice, wrap.format(name=dice, body=_SEGKIT_DICE),
          "segkit's own answer, called", True),
         ("segkit-getattr", dice, wrap.format(name=dice, body="getattr(segkit.metrics, 'dice' + "
-                                             "'_score')(logits, target, from_logits=True, "
+                                             "'_score')(logits, target, "
                                              "threshold=threshold)"), "getattr", True),
         ("segkit-import-star", iou, "from segkit.metrics import *\n" + wrap.format(
             name=iou, body="iou_score.__wrapped__(logits, target) if hasattr(iou_score, "
@@ -631,10 +631,10 @@ def attack_cases() -> list[Case]:
          "the checks' private helpers", True),
         ("import-from-chr", dice, wrap.format(name=dice, body=f"__import__({_chars('segkit.metrics')}"
                                               ", fromlist=['x']).dice_score(logits, target, "
-                                              "from_logits=True, threshold=threshold)"),
+                                              "threshold)"),
          "__import__ spelled with chr", False),
         ("exec-hex-payload", iou, "getattr(__import__('builtins'), 'ex' + 'ec')(bytes.fromhex("
-                                  f"'{_hex(wrap.format(name=iou, body='segkit.metrics.iou_score(logits, target, from_logits=True, threshold=threshold)'))}').decode())\n",
+                                  f"'{_hex(wrap.format(name=iou, body='segkit.metrics.iou_score(logits, target, threshold)'))}').decode())\n",
          "exec of a hex payload via getattr(builtins, ...)", False),
         ("use-the-reference", dice, "dice_score = checks.use('dice_score', None, "
                                     "segkit.metrics.dice_score)\n", "checks.use", False),
