@@ -113,8 +113,8 @@ def grade_all(submissions: list[Submission], lesson: Lesson, limits: Limits | No
 
     With a ``cache``, a notebook whose grade it holds is not graded again, and every
     new grade is saved in it as soon as it is known. A notebook stopped by the clock
-    rather than by its own CPU time (a busy machine) is graded again alone at the end,
-    with nothing else running, before its grade counts. With ``check_solution``, the
+    rather than by its own CPU time (a busy machine), or whose sandbox did not start, is
+    graded again alone at the end, with nothing else running, before its grade counts. With ``check_solution``, the
     solution notebook is graded first and must get every point
     (:meth:`segkit_course.grading.context.GradingRun.check_solution`).
     """
@@ -149,11 +149,11 @@ def _again_alone(sub: Submission, run, cache, progress) -> StudentResult:
     from segkit_course.grading.report import printable
 
     if progress:
-        progress(f"grading {printable(sub.student)} again, alone: the clock stopped it "
-                 "while other notebooks ran")
+        progress(f"grading {printable(sub.student)} again, alone: the clock stopped it, "
+                 "or its sandbox did not start, while other notebooks ran")
     result, _ = _grade_one(sub, run, None)
-    result.notes.insert(0, "graded again alone: the first try was stopped by the clock "
-                           "while other notebooks were graded")
+    result.notes.insert(0, "graded again alone: the first try was stopped by the clock, "
+                           "or its sandbox did not start, while other notebooks were graded")
     result.retry = False
     if cache is not None:
         cache.put(result)

@@ -347,8 +347,9 @@ class _NotebookGrading:
             if failed and start == 0:
                 self.notes.append(f"limits not set here: {', '.join(map(str, failed))}")
             return True
+        # no cell of the notebook has run yet: the machine's trouble, not the student's
+        self.retry = True
         if got == LATE:
-            self.retry = True
             why = f"did not start within {self.limits.startup_timeout:g} s"
         else:
             why = f"ended at start: {session.stderr_tail()}"
