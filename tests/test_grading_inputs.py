@@ -359,6 +359,40 @@ def test_the_channel_caps_every_part(tmp_path):
             FrameReader(io.BytesIO(bad), max_payload=10).read()
 
 
+class _SandboxThatEnds:
+    """A sandbox seen from the grader whose runner ended before it said it was ready."""
+
+    def next_frame(self, deadline):
+        from segkit_course.grading.session import ENDED
+
+        return ENDED
+
+    def stderr_tail(self) -> str:
+        return "no message"
+
+
+@pytest.mark.parametrize("ended", [True, False])
+def test_a_sandbox_that_fails_before_any_cell_is_tried_again(ended, monkeypatch):
+    """No cell of the student's ran: the failure is the machine's, so the notebook is
+    graded again alone (its first row is not the grade)."""
+    from types import SimpleNamespace
+
+    from segkit_course.grading.execute import Limits, _NotebookGrading
+    from segkit_course.grading.session import LATE
+
+    run = SimpleNamespace(lesson=read_lesson(SOLUTIONS / "04_metrics.ipynb"),
+                          limits=Limits(), seed=1)
+    grading = _NotebookGrading(SimpleNamespace(student="ann/04_metrics.ipynb"), run, [])
+    session = _SandboxThatEnds()
+    if not ended:
+        monkeypatch.setattr(session, "next_frame", lambda deadline: LATE)
+    assert grading.ready(session, 0) is False
+    assert grading.retry
+    assert {r.status for r in grading.results.values()} == {"error"}
+    assert all("not asked: the grading sandbox" in r.message
+               for r in grading.results.values())
+
+
 def test_the_process_tree_counts_every_descendant():
     from segkit_course.sandbox.procs import ProcessTree
 
