@@ -47,6 +47,8 @@ imports.
   [via recipe]
 - ``segkit.timing``      measuring img/s of a step or a loader [10; tools: benchmarks/]
 - ``segkit.checks``      the exercises' checks and their mistake catalogue [00-10]
+- ``segkit.claim``       an output folder taken by one writer alone (a run, an evaluation):
+  never over another's files, the next free name instead [tools: train, evaluate, predict]
 - ``segkit.errors``      ``SegkitError`` and ``DataError``, what segkit raises [all]
 - ``segkit.failures``    one clear message for every failure of a ``segkit`` command [tools]
 - ``segkit.cli``         the ``segkit`` command line, the one entry point [tools]

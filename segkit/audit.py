@@ -151,6 +151,10 @@ def audit_dataset(dataset, *, workers: int | None = None,
     return report
 
 
+#: Images with a side shorter than this are called out: a 1x1 "image" is a broken file.
+TINY_SIDE = 8
+
+
 def _add_notes(report: Audit, num_classes: int | None) -> None:
     labelled = {c: n for c, n in report.pixels.items() if c != IGNORE}
     total = sum(labelled.values())
@@ -163,6 +167,13 @@ def _add_notes(report: Audit, num_classes: int | None) -> None:
     if len(report.sizes) > 1:
         report.notes.append(f"images come in {len(report.sizes)} sizes; all are resized to "
                             "the training size")
+    tiny = {size: n for size, n in report.sizes.items() if min(size) < TINY_SIDE}
+    if tiny:
+        (h, w) = min(tiny, key=lambda size: size[0] * size[1])
+        report.notes.append(f"{sum(tiny.values())} image(s) are smaller than {TINY_SIDE} pixels "
+                            f"on a side (the smallest {w}x{h}): blown up to the training size, "
+                            "they hold almost nothing to learn from. Are they thumbnails, or "
+                            "files cut short?")
     if num_classes and num_classes > 2 and total:
         absent = [c for c in range(num_classes) if c not in labelled]
         if absent:

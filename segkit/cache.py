@@ -6,22 +6,21 @@ float, and shrinking both to the training size (e.g. 240 x 160). It does that ag
 for every image in every epoch, although the result never changes. At 240 x 160 the
 model consumes images faster than that, so it waits for the loader.
 
-The cache does this work once per image and keeps the result as uint8:
+The cache does this work once per image and keeps the result at the training size:
 
-- image (C, H, W) uint8 and mask (H, W) uint8 at the training size: 240 x 160 RGB is
-  115 KB instead of the 7.4 MB float32 a full-size image takes;
+- image (C, H, W) float32 and mask (H, W) uint8 class indices, **exactly** what the
+  dataset's reader and its transform's resize give without the cache (a 16-bit scan stays
+  as finely graded as it is read; every batch is the same bit for bit with the cache and
+  without it): 240 x 160 RGB is 450 KB instead of the 29 MB float32 a full-size photo takes;
 - **in memory** for small sets (a dict, one per process), or **on disk** as ``.npy``
   files (one pair per image) for sets that do not fit, in a folder that survives the run:
   the second run's first epoch is fast too.
 
-Each entry's name is a hash of the image and mask files' paths, sizes in bytes and
-modification times, the training size and how the files are read. A changed file or a
-new training size gives a new name, so a stale entry is never read (it stays on disk until
-you delete the folder).
-
-Decoding is faster too: a JPEG much larger than the target is decoded at 1/2, 1/4 or
-1/8 of its size directly (PIL's ``draft``), and a mask is resized with nearest
-interpolation before its values are mapped to class indices.
+Each entry's name is a hash of the image and mask files' **contents**, the training size
+and how the files are read: a changed file gives a new name, also one replaced by other
+bytes of the same size with its old modification time, so a stale entry is never read (it
+stays on disk until you delete the folder). A file's content hash is computed once per
+process and file version (path, size, modification and change times).
 
 Use it through the ``cache=`` argument of ``segkit.data.carvana_datasets`` (and the
 other ``*_datasets`` helpers) or ``segkit train --cache``; the random augmentation
@@ -30,20 +29,20 @@ still runs every epoch on the cached, small tensors.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
-from segkit.imageio import is_8_bit, load_image
+from segkit.errors import SegkitError
 
 #: Bump when the cached arrays change meaning; older entries are then ignored.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: Sets whose cached arrays would take more than this stay on disk instead of in memory.
 MEMORY_LIMIT_BYTES = 1 << 30
 
@@ -58,16 +57,16 @@ def default_folder() -> Path:
 
 
 class ResizedCache:
-    """Decoded (image, mask) pairs of a segkit dataset at ``size`` (H, W), kept as uint8.
+    """Decoded (image, mask) pairs of a segkit dataset at ``size`` (H, W), kept as read.
 
     Args:
         size: (H, W) the training size.
         folder: a folder for ``.npy`` files (kept between runs), or None to keep the
             pairs in this process's memory.
 
-    ``pair(dataset, index)`` -> (tv_tensors.Image uint8 (C, H, W), tv_tensors.Mask
-    int64 (H, W)), the same as ``dataset.load_pair(index)`` resized to ``size``
-    (image antialiased bilinear, mask nearest).
+    ``pair(dataset, index)`` -> (tv_tensors.Image float32 (C, H, W), tv_tensors.Mask
+    int64 (H, W)), the same as ``dataset.load_pair(index)`` resized to ``size`` as the
+    transforms resize (image antialiased bilinear, mask nearest), bit for bit.
     """
 
     def __init__(self, size: tuple[int, int], folder: str | Path | None = None):
@@ -83,12 +82,11 @@ class ResizedCache:
                 f"{self.hits} hits, {self.misses} misses)")
 
     def key(self, dataset, index: int) -> str:
-        """The entry's name: a hash of both files' identity and of how they are read."""
+        """The entry's name: a hash of both files' contents and of how they are read."""
         parts = [CACHE_VERSION, self.size, dataset.image_mode, dataset.mask_convention,
                  dataset.num_classes, getattr(dataset, "spec", None)]
-        for path in (dataset.image_paths[index], dataset.mask_paths[index]):
-            st = Path(path).stat()
-            parts += [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+        parts += [content_hash(dataset.image_paths[index]),
+                  content_hash(dataset.mask_paths[index])]
         return hashlib.sha1(repr(parts).encode()).hexdigest()
 
     def pair(self, dataset, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
@@ -122,61 +120,66 @@ class ResizedCache:
             self._memory[key] = arrays
             return
         for path, array in zip(self._paths(key), arrays):
-            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, array)
-            os.replace(tmp, path)  # atomic: another worker never reads half a file
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "wb") as f:
+                    np.save(f, array)
+                os.replace(tmp, path)  # atomic: another worker never reads half a file
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+                raise SegkitError(
+                    f"cannot write the image cache file {path}: {exc.strerror or exc} (a "
+                    "full disk, or a folder you cannot write to?): free space there, give "
+                    "the cache another folder with --cache-dir DIR, or train without it "
+                    "with --cache memory or --cache none") from None
+
+
+#: (path, size, mtime, ctime, inode) -> the file's content hash, for this process.
+_HASHES: dict[tuple, str] = {}
+
+
+def content_hash(path: str | Path) -> str:
+    """SHA-1 of the file's bytes, computed once per process and version of the file (a
+    file rewritten in place, even with its old size and modification time restored, has
+    a new change time, so it is hashed anew)."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        return f"unreadable:{path}"  # the reader then names the file and the cause
+    version = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if version not in _HASHES:
+        digest = hashlib.sha1()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _HASHES[version] = digest.hexdigest()
+    return _HASHES[version]
 
 
 def load_resized(dataset, index: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Pair ``index`` of a segkit dataset decoded and resized to ``size`` (H, W):
-    image (C, H, W) uint8 (antialiased bilinear), mask (H, W) uint8 class indices (nearest).
-
-    The mask is read as the dataset reads its masks (``dataset.mask_indices``). Raises
-    the dataset's own DataError when a file is unreadable or the sizes differ."""
-    image_path, mask_path = dataset.image_paths[index], dataset.mask_paths[index]
-    try:
-        image, full = _small_image(image_path, dataset.image_mode, size)
-        with Image.open(mask_path) as mk:
-            mk.load()
-            mask_full = mk.size
-            small_mask = mk.resize((size[1], size[0]), Image.Resampling.NEAREST)
-    except (OSError, SyntaxError, EOFError, ValueError):
-        dataset.load_pair(index)  # raises the DataError that names the file and the cause
-        raise
-    if full != mask_full:
-        dataset.load_pair(index)  # raises the size-mismatch DataError
-    mask = dataset.mask_indices(small_mask, mask_path)
-    return image.numpy(), mask.astype(np.uint8)
-
-
-def _small_image(path: Path, mode: str, size: tuple[int, int]) -> tuple[torch.Tensor, tuple]:
-    """(C, H, W) uint8 image at ``size`` (antialiased) and the file's own size (W, H).
-
-    An 8-bit JPEG much larger than ``size`` is decoded at 1/2, 1/4 or 1/8 of its size
-    directly (PIL's ``draft``); a 16-bit or float image is scaled faithfully by
-    ``segkit.imageio.load_image`` (never clipped to white) before it becomes 8-bit."""
-    with Image.open(path) as im:
-        full = im.size
-        if not is_8_bit(im.mode):
-            image = TF.resize(load_image(path, mode), list(size), antialias=True)
-            return TF.to_dtype(image.clamp(0, 1), torch.uint8, scale=True), full
-        if im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 when that is still >= size
-            im.draft(mode, (size[1], size[0]))
-        pixels = TF.pil_to_tensor(im.convert(mode))
-    return TF.resize(pixels, list(size), antialias=True), full
+    """Pair ``index`` of a segkit dataset read by ``dataset.load_pair`` and resized to
+    ``size`` (H, W) as the transforms resize: image (C, H, W) float32 (antialiased
+    bilinear), mask (H, W) uint8 class indices (nearest; 255 = ignore). The same numbers
+    as without a cache, bit for bit. Raises the dataset's own DataError (naming the file)
+    when a file is unreadable or the sizes differ."""
+    image, mask = dataset.load_pair(index)
+    image = TF.resize(image, list(size), antialias=True)
+    mask = TF.resize(mask, list(size))  # a tv_tensors.Mask: nearest
+    return image.as_subclass(torch.Tensor).numpy(), mask.numpy().astype(np.uint8)
 
 
 def choose_cache(mode: str, size: tuple[int, int], n_images: int, channels: int = 3,
                  folder: str | Path | None = None) -> ResizedCache | None:
     """The cache ``mode`` asks for: "none" -> None, "memory", "disk" (in ``folder`` or
-    :func:`default_folder`), or "auto": memory when the set's uint8 arrays take at most
+    :func:`default_folder`), or "auto": memory when the set's arrays take at most
     ``MEMORY_LIMIT_BYTES`` (1 GiB), else disk."""
     if mode == "none":
         return None
     if mode == "auto":
-        per_image = (channels + 1) * size[0] * size[1]
+        per_image = (4 * channels + 1) * size[0] * size[1]  # float32 image, uint8 mask
         mode = "memory" if per_image * n_images <= MEMORY_LIMIT_BYTES else "disk"
     if mode == "memory":
         return ResizedCache(size)
@@ -186,7 +189,7 @@ def choose_cache(mode: str, size: tuple[int, int], n_images: int, channels: int 
 
 
 class CachedImages(torch.utils.data.Dataset):
-    """The cached images of a dataset (uint8 (C, H, W)), for ``compute_mean_std``."""
+    """The cached images of a dataset (float32 (C, H, W)), for ``compute_mean_std``."""
 
     def __init__(self, dataset, cache: ResizedCache):
         self.dataset, self.cache = dataset, cache

@@ -49,7 +49,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def train_config(args: argparse.Namespace):
     """The TrainConfig that ``segkit train`` runs: the options given, and for the rest the
     preset (by default the one named after the dataset) and the table of defaults
-    (``segkit.recipe.DEFAULTS``), as ``run_training(TrainConfig(...))`` would."""
+    (``segkit.recipe.DEFAULTS``), as ``run_training(TrainConfig(...))`` would. With
+    ``--resume`` the rest comes from the checkpoint instead (:func:`resumed_config`)."""
     from segkit.recipe import TrainConfig, preset_for
 
     fields = {k: v for k, v in vars(args).items()
@@ -58,38 +59,75 @@ def train_config(args: argparse.Namespace):
         fields["max_seconds"] = None
     if getattr(args, "no_bf16", False):
         fields["precision"] = "fp32"
+    if fields.get("resume"):
+        return resumed_config(fields)
     dataset = fields.get("dataset") or ("folder" if fields.get("images") else "carvana")
     preset = fields.pop("preset", None) or preset_for(dataset)
     return TrainConfig(**fields, preset=None if preset == "none" else preset)
 
 
-MODEL_OPTIONS = ("base", "depth", "kernel_size", "bilinear")
+#: What a resumed run may change: how long it goes on, where and how fast it runs.
+RESUME_MAY_CHANGE = ("epochs", "max_seconds", "device", "precision", "channels_last",
+                     "compile", "cache", "cache_dir", "num_workers", "out_dir", "resume",
+                     "skip_audit", "drop_bad_files")
+DATA_PATHS = ("data_root", "images", "masks", "val_images", "val_masks", "class_names")
 
 
-def keep_resumed_model(cfg, args: argparse.Namespace) -> None:
-    """On --resume, model options not given on the command line come from the checkpoint."""
-    from segkit.checkpoint import load_checkpoint
+def resumed_config(given: dict):
+    """``--resume CKPT``: the run as the checkpoint recorded it (data folders, patterns,
+    labels, size, model, recipe), with the options given for what a resumed run may
+    change (:data:`RESUME_MAY_CHANGE`). Any other option given that disagrees with the
+    run is refused, naming both values; a data folder may differ only when the recorded
+    one is gone (the data moved)."""
+    from segkit.checkpoint import CheckpointError, load_checkpoint
+    from segkit.recipe import TrainConfig
 
-    saved = load_checkpoint(cfg.resume).get("train_config") or {}
-    for key in MODEL_OPTIONS:
-        if getattr(args, key, None) is None and key in saved:
-            setattr(cfg, key, saved[key])
+    saved = load_checkpoint(given["resume"]).get("train_config") or {}
+    if not saved:
+        raise CheckpointError(f"cannot resume {given['resume']}: it records no training "
+                              "settings (it was not written by segkit train); start a new run "
+                              "without --resume")
+    saved = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
+    wrong = [f"--{key.replace('_', '-')} {_shown(value)} (the run: {_shown(saved[key])})"
+             for key, value in given.items()
+             if key not in RESUME_MAY_CHANGE and key in saved
+             and not _same_setting(key, saved[key], value)]
+    if wrong:
+        raise CheckpointError(
+            f"cannot resume {given['resume']} with options that change the run: "
+            + "; ".join(wrong) + ". A resumed run goes on as it was trained (its learning "
+            "rate continues its schedule): leave these options out, or start a new run "
+            "without --resume.")
+    merged = {**saved, **given}
+    merged["size"] = tuple(merged["size"])
+    return TrainConfig(**merged)
+
+
+def _same_setting(key: str, saved, value) -> bool:
+    """Whether an option given on resume says what the run recorded (a data folder that is
+    gone may be given anew: the data moved)."""
+    if key == "size":
+        return list(saved) == list(value)
+    if key in DATA_PATHS and saved is not None:
+        if not Path(saved).exists():
+            return True
+        return Path(saved) == Path(value).expanduser().resolve()
+    return saved == value
+
+
+def _shown(value) -> str:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return f"{value[1]}x{value[0]}"  # a size (H, W), as --size takes it
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from segkit.recipe import new_run_dir, run_training
+    from segkit.recipe import run_training
 
     cfg = train_config(args)
-    if cfg.resume:
-        keep_resumed_model(cfg, args)
-        if args.out_dir is None:  # continue the run where its checkpoint is
-            cfg.out_dir = str(Path(cfg.resume).parent)
-    else:
-        fresh = new_run_dir(cfg.out_dir)
-        if fresh != Path(cfg.out_dir):
-            print(f"{cfg.out_dir} holds an earlier run, which is kept; this run goes to {fresh}")
-            cfg.out_dir = str(fresh)
-    run_training(cfg, show_lr=True)
+    if cfg.resume and args.out_dir is None:  # continue the run where its checkpoint is
+        cfg.out_dir = str(Path(cfg.resume).parent)
+    run_training(cfg, show_lr=True)  # claims cfg.out_dir, or the next free name
     return 0
 
 
@@ -145,8 +183,14 @@ def check_data_root(checkpoint, cfg) -> None:
                             "--images DIR --masks DIR")
 
 
+#: The files that say a folder holds an evaluation.
+EVALUATION_FILES = ("per_image.csv", "worst.png", "summary.json", "per_class.csv")
+
+
 def evaluate_own_folder(args: argparse.Namespace, ckpt: dict) -> int:
-    """``segkit evaluate CKPT --images DIR --masks DIR``: summary, CSV, worst-images figure."""
+    """``segkit evaluate CKPT --images DIR --masks DIR``: summary, CSV, worst-images figure,
+    in a folder of their own (an earlier evaluation's is kept: the next free name)."""
+    from segkit.claim import claim_folder, release_folder
     from segkit.device import pick_device
     from segkit.evaluation import evaluate_folder, spec_from_checkpoint
     from segkit.owndata import mask_spec
@@ -162,8 +206,12 @@ def evaluate_own_folder(args: argparse.Namespace, ckpt: dict) -> int:
     out = Path(args.out_dir) if args.out_dir else Path(args.checkpoint).parent / "evaluation"
     pairing = {"mask_suffix": args.mask_suffix, "image_pattern": args.image_pattern,
                "mask_pattern": args.mask_pattern}
-    result = evaluate_folder(args.checkpoint, args.images, args.masks, out, spec=spec,
-                             pairing=pairing, device=pick_device(args.device))
+    out = claim_folder(out, EVALUATION_FILES, what="evaluation")  # never over an earlier evaluation
+    try:
+        result = evaluate_folder(args.checkpoint, args.images, args.masks, out, spec=spec,
+                                 pairing=pairing, device=pick_device(args.device))
+    finally:
+        release_folder(out)
     print(f"checkpoint {args.checkpoint} (epoch {ckpt['epoch']}) on {args.images}: {result}")
     print(f"wrote {result.csv_path} and {result.figure_path} (the worst images)")
     return 0
@@ -224,7 +272,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                             tta=args.tta, overlays=not args.no_overlays,
                             overwrite=args.overwrite, strict=args.strict)
     print(f"wrote {len(result.written)} masks" + ("" if args.no_overlays else " and overlays")
-          + f" to {args.output_dir}")
+          + f" to {result.folder}")
     if result.skipped:
         print(f"skipped {len(result.skipped)} image(s) that could not be read:", file=sys.stderr)
         for path, why in result.skipped:
@@ -291,8 +339,9 @@ def add_speed_options(p: argparse.ArgumentParser) -> None:
                        help="torch.compile the model (slow first steps; for long GPU runs)")
     speed.add_argument("--cache", choices=["auto", "memory", "disk", "none"],
                        help="keep decoded, resized images for the next epochs: in memory, "
-                            "or on disk as uint8 .npy for large sets (auto: memory up to "
-                            f"1 GiB, else disk; {table_default('cache')}); see segkit.cache")
+                            "or on disk as .npy for large sets, exactly as read (auto: "
+                            f"memory up to 1 GiB, else disk; {table_default('cache')}); "
+                            "see segkit.cache")
     speed.add_argument("--cache-dir", dest="cache_dir",
                        help="disk cache folder (default ~/.cache/segkit/resized)")
     speed.add_argument("--num-workers", dest="num_workers", type=int,
@@ -364,8 +413,10 @@ def _add_train(sub) -> None:
     p.add_argument("--out-dir", dest="out_dir",
                    help="where to save (default runs/<dataset>); a folder that already holds "
                         "a run is kept and this run goes to <folder>-2, -3, ...")
-    p.add_argument("--resume", help="continue from this checkpoint (e.g. runs/carvana/last.pt), "
-                                    "in its own folder unless --out-dir is given")
+    p.add_argument("--resume", help="continue from this checkpoint (e.g. runs/carvana/last.pt) "
+                                    "with the run's own data and settings (give only what may "
+                                    "change: --epochs, --max-seconds, --device, speed, "
+                                    "--out-dir), in its own folder unless --out-dir is given")
     add_own_data_options(p, training=True)
     add_speed_options(p)
     p.set_defaults(func=cmd_train)

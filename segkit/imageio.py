@@ -86,6 +86,12 @@ def open_image(path: str | Path) -> Image.Image:
         with Image.open(path) as im:
             im.load()
             return im.copy()
+    except Image.DecompressionBombError as err:
+        raise DataError(
+            f"{path} is too large to open safely: {err} A file that small on disk and that "
+            "large in pixels may be a decompression bomb; a genuine one must be cut into "
+            "tiles first (or PIL.Image.MAX_IMAGE_PIXELS raised in your own code)."
+        ) from None
     except UnidentifiedImageError:
         raise DataError(
             f"{path} is not an image PIL can read ({path.stat().st_size} bytes). "

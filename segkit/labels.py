@@ -32,7 +32,8 @@ from PIL import Image
 
 from segkit.errors import DataError
 from segkit.imageio import open_image
-from segkit.masks import check_num_classes, is_gray, mask_array, mask_to_index, show_values
+from segkit.masks import (check_num_classes, is_gray, likely_cause, mask_array, mask_to_index,
+                          show_values)
 
 __all__ = ["IGNORE", "MaskSpec", "read_class_names", "parse_value_map"]
 
@@ -57,7 +58,13 @@ def read_class_names(path: str | Path) -> tuple[list[str], dict[tuple[int, int, 
         raise DataError(f"class-names file not found: {path}")
     names: list[str] = []
     colours: dict[tuple[int, int, int], int] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"class-names file {path} is not text (byte {exc.start} is "
+                        f"{exc.object[exc.start]:#04x}): give the class_names.txt or "
+                        "labelmap.txt file, one class a line") from None
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#") or line == "__ignore__":
             continue
@@ -163,8 +170,8 @@ class MaskSpec:
         unknown = [v for v in values.tolist() if v not in self.value_map and v != self.ignore_value]
         if unknown:
             raise DataError(f"mask {path}: values {show_values(np.array(unknown))} are not in "
-                            f"the value map {self.value_map}. Add them (--mask-values), or "
-                            "check that the mask is not JPEG-compressed or resized smoothly.")
+                            f"the value map {self.value_map}: add them to --mask-values. "
+                            + likely_cause(values))
         lookup = np.zeros(int(values.max()) + 1, dtype=np.int64)
         for value, cls in self.value_map.items():
             if value <= values.max():
@@ -183,11 +190,16 @@ class MaskSpec:
                 np.where(array == self.ignore_value, 0, array)
             index = mask_to_index(labelled, convention="binary", path=path)
             return self._ignored(index, array)
+        if self.foreground not in values and len(values) > 1:
+            raise DataError(
+                f"mask {path}: --foreground {self.foreground} is not one of its values "
+                f"{show_values(np.array(sorted(values)))}: give the object's value (e.g. "
+                f"--foreground {max(values)}).")
         if len(values - {self.foreground}) > 1:
             raise DataError(
                 f"mask {path}: foreground is {self.foreground}, so every other value is the "
                 f"background, but the mask holds {len(values)} values "
-                f"{show_values(np.array(sorted(values)))}: a JPEG-compressed or smoothly "
-                "resized mask? For several classes pass --num-classes (and --mask-values).")
+                f"{show_values(np.array(sorted(values)))}. "
+                + likely_cause(np.array(sorted(values))))
         return self._ignored((array == self.foreground).astype(np.int64), array)
 

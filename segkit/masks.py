@@ -121,10 +121,39 @@ def show_values(values: np.ndarray, first: int = 8) -> str:
     return f"{{{shown}}} ({len(values)} distinct values)"
 
 
-_LIKELY_CAUSES = (
-    "Likely causes: a JPEG-compressed mask (use PNG/GIF), or a mask resized "
-    "with bilinear interpolation (use nearest)."
-)
+def likely_cause(values) -> str:
+    """The likely cause of mask values that do not fit what was asked, read from the values
+    themselves: 16-bit levels, class indices, grey-coded classes, or the many neighbouring
+    values a JPEG-compressed or smoothly resized mask has."""
+    vals = sorted({int(v) for v in np.asarray(values).ravel().tolist()})
+    if not vals:
+        return ""
+    top = vals[-1]
+    if top > 255 and len(vals) <= 4:
+        return (f"Values up to {top} in a few levels: a 16-bit mask. Give the object's "
+                f"value (--foreground {top}) or every value's class (--mask-values "
+                + ",".join(f"{v}:{i}" for i, v in enumerate(vals)) + ").")
+    if len(vals) <= 32 and vals == list(range(vals[0], top + 1)):
+        return (f"Values {vals[0]}..{top} in steps of 1 look like class indices: "
+                f"--num-classes {top + 1} (or --num-classes {top} --ignore-index {top} when "
+                f"{top} means 'not labelled'; in Python convention='index', "
+                f"num_classes={top + 1}).")
+    rest = [v for v in vals if v != 255]
+    if 255 in vals and rest and rest == list(range(rest[-1] + 1)) and len(rest) <= 32:
+        classes = "--ignore-index 255" if len(rest) <= 2 else \
+            f"--num-classes {len(rest)} --ignore-index 255"
+        return (f"Values 0..{rest[-1]} and 255 look like class indices with 255 meaning "
+                f"'not labelled': {classes}.")
+    if len(vals) > 16 or any(b - a <= 4 for a, b in zip(vals, vals[1:])):
+        return ("Many neighbouring values: a JPEG-compressed mask (save masks as PNG) or a "
+                "mask resized with bilinear interpolation (resize masks with nearest).")
+    grey = ("classes coded as grey levels? Give each value's class with --mask-values "
+            + ",".join(f"{v}:{i}" for i, v in enumerate(vals)))
+    if vals[0] == 0 and top == 255:  # also what a 0/255 mask resized smoothly looks like
+        return (f"A few distinct values: {grey}; or a 0/255 mask resized with bilinear "
+                "interpolation (values between them along the edges: resize masks with "
+                "nearest).")
+    return f"A few distinct values: {grey}."
 
 
 def mask_array(mask: Image.Image | np.ndarray, path=None) -> tuple[np.ndarray, str]:
@@ -167,7 +196,8 @@ def mask_array(mask: Image.Image | np.ndarray, path=None) -> tuple[np.ndarray, s
             raise DataError(
                 f"{_where(path)}: a mask holds whole numbers (class indices), but this "
                 f"{array.dtype} array has fractional values such as "
-                f"{array[array != np.round(array)][:3].tolist()}. " + _LIKELY_CAUSES
+                f"{array[array != np.round(array)][:3].tolist()}. Likely cause: a mask "
+                "resized with bilinear interpolation (resize masks with nearest)."
             )
         array = array.astype(np.int64)
     return array, "gray"
@@ -194,7 +224,7 @@ def _binary(values_array: np.ndarray, path) -> np.ndarray:
         return (values_array == 255).astype(np.int64)
     raise DataError(
         f"{_where(path)}: a binary mask should hold {{0, 1}} or {{0, 255}}, "
-        f"found {show_values(values)}. " + _LIKELY_CAUSES
+        f"found {show_values(values)}. " + likely_cause(values)
     )
 
 
@@ -246,9 +276,10 @@ def _rgb_to_index(
         raise DataError(
             f"{_where(path)}: {len(unknown)} colours are not in the colour map: "
             f"{listed}{more}. Expected only the class colours (e.g. the VOC map: "
-            "background (0, 0, 0), aeroplane (128, 0, 0), ...). "
-            + _LIKELY_CAUSES
-            + " If your data uses other colours, pass colormap=."
+            "background (0, 0, 0), aeroplane (128, 0, 0), ...). If your masks use other "
+            "colours, give them in a labelmap file, one class a line as name:r,g,b "
+            "(--class-names labelmap.txt); many colours close to each other are a "
+            "JPEG-compressed or smoothly resized mask."
         )
     index_of_colour = np.array([lookup[colour] for colour in as_rgb], dtype=np.int64)
     return index_of_colour[inverse.reshape(codes.shape)]
@@ -349,12 +380,9 @@ def _guess_convention(array, kind, num_classes, ignore_index, path) -> str:
         allowed = ((values >= 0) & (values < num_classes)) | (values == ignore_index)
         if np.all(allowed):
             return "index"
-    hint = ""
-    if len(values) <= 32:
-        hint = " If these are class indices, pass convention='index' and num_classes=."
     raise DataError(
         f"{_where(path)}: expected a binary mask with values {{0, 1}} or {{0, 255}} "
-        f"or class indices, found {show_values(values)}. " + _LIKELY_CAUSES + hint
+        f"or class indices, found {show_values(values)}. " + likely_cause(values)
     )
 
 
@@ -374,7 +402,8 @@ def check_num_classes(index: np.ndarray, num_classes: int, ignore_index: int = 2
         raise DataError(
             f"{_where(path)}: num_classes={num_classes}, so class indices must be "
             f"0..{num_classes - 1} (or {ignore_index} = ignore), but the mask holds "
-            f"{show_values(bad)}. Is num_classes (--num-classes, or the class-names file) "
-            "right, or is this a 0/255 mask (then leave num_classes out) or a mask with "
-            "interpolated values?"
+            f"{show_values(bad)}. " + (
+                "A 0/255 mask: leave --num-classes out (binary)." if set(values.tolist()) ==
+                {0, 255} else f"Is --num-classes (or the class-names file) right? "
+                + likely_cause(values))
         )

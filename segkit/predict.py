@@ -30,6 +30,7 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from segkit.checkpoint import load_checkpoint, model_from_checkpoint
+from segkit.claim import claim_folder, release_folder
 from segkit.errors import DataError
 from segkit.folders import image_files
 from segkit.imageio import load_image, to_uint8
@@ -193,6 +194,7 @@ class Prediction:
 
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (image, why)
+    folder: Path | None = None  # where they went (the next free name if another held it)
 
 
 def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: str | Path, *,
@@ -218,9 +220,19 @@ def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: st
     images = image_files(input_dir, "input")
     check_output_folder(input_dir, out, overwrite)  # before anything is written
     model = model_from_checkpoint(ckpt, device, name=str(checkpoint))
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_folder(out, (), option="output folder", what="prediction")
+    try:
+        return _predict_images(model, images, out, info, device, threshold, tta, overlays,
+                               strict)
+    finally:
+        release_folder(out)
+
+
+def _predict_images(model, images: list[Path], out: Path, info: dict, device, threshold: float,
+                    tta: bool, overlays: bool, strict: bool) -> Prediction:
+    """``predict_folder``'s loop: each image read (or skipped), predicted and written."""
     num_classes = int(info.get("num_classes", 1))
-    result = Prediction()
+    result = Prediction(folder=out)
     for path in images:
         try:
             img = load_image(path, mode=info.get("image_mode", "RGB"))

@@ -199,21 +199,59 @@ class TrainConfig:
         return {**table, **DATASET_DEFAULTS[self.dataset], **PRESETS.get(self.preset, {})}
 
     def check_ranges(self) -> None:
-        """Raise a ValueError naming the option when a number is outside what training can use."""
-        for name, value in [("epochs", self.epochs), ("batch_size", self.batch_size)]:
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r} "
-                                 f"(--{name.replace('_', '-')})")
-        for name, value in [("lr", self.lr), ("max_seconds", self.max_seconds)]:
-            if value is not None and not value > 0:  # also refuses nan
-                raise ValueError(f"{name} must be > 0, got {value!r} (--{name.replace('_', '-')})")
-        if not self.clip_grad >= 0:
-            raise ValueError(f"clip_grad must be >= 0 (0: no clipping), got {self.clip_grad!r}")
+        """Raise a ValueError naming the option and its value when a number is outside
+        what training can use, or the validation folders are the training folders."""
+        whole = [("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1),
+                 ("base", self.base, 1), ("depth", self.depth, 1),
+                 ("kernel_size", self.kernel_size, 1), ("seed", self.seed, 0),
+                 ("num_classes", self.num_classes, 2), ("foreground", self.foreground, 0)]
+        if self.num_workers != "auto":
+            whole.append(("num_workers", self.num_workers, 0))
+        for name, value, least in whole:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < least):
+                raise ValueError(f"{_option(name)} must be a whole number >= {least}, got "
+                                 f"{value!r}")
+        if self.ignore_index is not None and not 0 <= self.ignore_index <= 255:
+            raise ValueError(f"--ignore-index must be a mask value from 0 to 255 (e.g. 255), "
+                             f"got {self.ignore_index!r}")
+        for name, value, low, high in [("lr", self.lr, 0, None),
+                                       ("max_seconds", self.max_seconds, 0, None),
+                                       ("val_fraction", self.val_fraction, 0, 1)]:
+            if value is not None and not (value > low and math.isfinite(value)
+                                          and (high is None or value < high)):
+                limit = f"between {low} and {high}" if high is not None else f"> {low}"
+                raise ValueError(f"{_option(name)} must be a finite number {limit}, got "
+                                 f"{value!r}")
+        for name, value in [("clip_grad", self.clip_grad), ("weight_decay", self.weight_decay),
+                            ("momentum", self.momentum)]:
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{_option(name)} must be a finite number >= 0, got {value!r}")
+        if self.momentum >= 1:
+            raise ValueError(f"--momentum must be below 1 (e.g. 0.9), got {self.momentum!r}")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"--kernel-size must be odd (3, 5, 7 ...), got {self.kernel_size}")
+        if 2 ** self.depth > min(self.size):
+            raise ValueError(f"--depth {self.depth} halves the images {self.depth} times, so "
+                             f"they must be at least {2 ** self.depth} pixels on each side; "
+                             f"--size is {self.size[1]}x{self.size[0]}: use a smaller --depth "
+                             "or a larger --size")
+        for val, train in [("val_images", "images"), ("val_masks", "masks")]:
+            if getattr(self, val) and getattr(self, val) == getattr(self, train):
+                raise ValueError(f"{_option(val)} is the same folder as {_option(train)} "
+                                 f"({getattr(self, val)}): the validation figures would be "
+                                 "measured on the training images. Give a folder of other "
+                                 "pairs, or leave it out to hold back --val-fraction of them")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["size"] = list(self.size)
         return d
+
+
+def _option(name: str) -> str:
+    """The command-line option of a TrainConfig field: ``lr`` -> ``--lr``."""
+    return "--" + name.replace("_", "-")
 
 
 @dataclass
@@ -271,13 +309,32 @@ def build_own_datasets(cfg: TrainConfig, log: Callable[[str], None] = print,
                              mask_values=cfg.mask_values, masks_dir=cfg.masks, log=log)
     pairing = {"mask_suffix": cfg.mask_suffix, "image_pattern": cfg.image_pattern,
                "mask_pattern": cfg.mask_pattern}
-    return owndata.own_datasets(cfg.images, cfg.masks, spec=spec, size=cfg.size,
+    return refuse_an_ignore_that_hides_the_objects(cfg, *owndata.own_datasets(cfg.images, cfg.masks, spec=spec, size=cfg.size,
                                 augment=cfg.augment, val_fraction=cfg.val_fraction,
                                 seed=cfg.seed, val_images=cfg.val_images,
                                 val_masks=cfg.val_masks, pairing_options=pairing,
                                 image_mode=cfg.image_mode, skip_audit=cfg.skip_audit,
                                 drop_bad=cfg.drop_bad_files, log=log,
-                                show_progress=show_progress)
+                                show_progress=show_progress))
+
+
+def refuse_an_ignore_that_hides_the_objects(cfg: TrainConfig, train_ds, val_ds, stats):
+    """(train_ds, val_ds, stats), after checking that binary masks read with
+    ``--ignore-index`` still hold object pixels: in 0/255 masks, ``--ignore-index 255``
+    would leave out every object pixel and train for a Dice of 0."""
+    from segkit.labels import IGNORE
+
+    if cfg.ignore_index is None or int(stats.get("num_classes", 2)) != 2:
+        return train_ds, val_ds, stats
+    for i in range(len(train_ds)):
+        if bool((train_ds.load_mask(i) == 1).any()):
+            return train_ds, val_ds, stats
+    values = "only 0 and the ignored value" if cfg.ignore_index == IGNORE else "no object"
+    raise DataError(f"--ignore-index {cfg.ignore_index}: the masks in {cfg.masks} then hold "
+                    f"{values}: every object pixel would be left out of the loss and the "
+                    f"scores (Dice 0). In 0/{cfg.ignore_index} masks {cfg.ignore_index} is "
+                    "the object: leave --ignore-index out (or give --foreground VALUE for the "
+                    "object's value)")
 
 
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -414,7 +471,7 @@ def data_provenance(cfg: TrainConfig, train_ds) -> dict[str, Any]:
 
 
 #: The files that say a folder holds a training run.
-RUN_FILES = ("last.pt", "best.pt", "history.csv", "config.json")
+RUN_FILES = ("last.pt", "best.pt", "history.csv", "config.json", "predictions.png", "split.csv")
 
 
 def holds_run(folder: str | Path) -> bool:
@@ -424,13 +481,27 @@ def holds_run(folder: str | Path) -> bool:
 
 def new_run_dir(folder: str | Path) -> Path:
     """``folder`` if it holds no run yet, else the first of ``folder-2``, ``folder-3``, ...
-    that holds none: a new run never overwrites an earlier one."""
+    that holds none (a look only: :func:`claim_run_folder` is what takes a folder)."""
     folder = Path(folder)
     candidate, n = folder, 1
     while holds_run(candidate):
         n += 1
         candidate = folder.with_name(f"{folder.name}-{n}")
     return candidate
+
+
+def claim_run_folder(folder: str | Path, resume: str | Path | None = None,
+                     log: Callable[[str], None] = print) -> Path:
+    """Create or take the run folder ``folder`` for this run alone, at the moment the run
+    first writes there, and return it (:func:`segkit.claim.claim_folder`): a folder that
+    holds another run's files, or that another running process holds, is kept as it is
+    and the run goes to ``folder-2``, ``folder-3``, ... (said in ``log``). A resumed run
+    (``resume``: its checkpoint) may go on in the checkpoint's own folder. Let it go with
+    :func:`segkit.claim.release_folder` when the run ends."""
+    from segkit.claim import claim_folder
+
+    own = Path(resume).parent if resume else None
+    return claim_folder(folder, RUN_FILES, own=own, option="--out-dir", log=log)
 
 
 class NonFiniteLossError(SegkitError, RuntimeError):
@@ -519,8 +590,11 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     ``show_lr``: end every epoch line with the learning rate that epoch used. Under
     torchrun every process runs this; rank 0 alone prints and writes files.
     """
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from segkit.claim import refuse_a_file
+
+    refuse_a_file(cfg.out_dir)
+    if cfg.resume:
+        refuse_a_used_up_budget(cfg)
     device = pick_device(None if cfg.device == "auto" else cfg.device)
     ctx = distributed.setup(device) if distributed.launched_by_torchrun() else None
     if ctx is not None:  # one of several torchrun processes: only rank 0 speaks
@@ -528,26 +602,100 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
         if not ctx.is_main:
             log, show_progress = (lambda line: None), False
     run = build_run(cfg, device, ctx, log)
-    log_run_header(run, log)
-    saver = EpochSaver(run, out)
+    main_process = ctx is None or ctx.is_main
+    out = claim_run_folder(cfg.out_dir, cfg.resume, log) if main_process else Path(cfg.out_dir)
     try:
-        history = train_run(run, saver, with_lr(log, run.history) if show_lr else log,
-                            show_progress)
-    except NonFiniteLossError as exc:
-        raise NonFiniteLossError(f"training diverged: {exc} Nothing non-finite was saved; "
-                                 f"{saver.what_is_left()}.") from None
-    figure = None
-    if ctx is not None:
-        distributed.cleanup()
-    if ctx is None or ctx.is_main:
-        figure = finish_run(run, out, history, saver, log)
+        cfg.out_dir = str(out)  # config.json and the checkpoints say where the run is
+        log_run_header(run, log)
+        saver = EpochSaver(run, out)
+        try:
+            history = train_run(run, saver, with_lr(log, run.history) if show_lr else log,
+                                show_progress)
+        except NonFiniteLossError as exc:
+            raise NonFiniteLossError(f"training diverged: {exc} Nothing non-finite was saved; "
+                                     f"{saver.what_is_left()}.") from None
+        figure = None
+        if ctx is not None:
+            distributed.cleanup()
+        if main_process:
+            figure = finish_run(run, out, history, saver, log)
+    finally:
+        if main_process:
+            from segkit.claim import release_folder
+
+            release_folder(out)
     return RunResult(run.model, history, out, saver.last_path, saver.best_path, figure,
                      saver.data_info)
 
 
+def training_memory(model_config: dict[str, Any], size: tuple[int, int],
+                    batch_size: int) -> tuple[int, int]:
+    """(parameters, bytes) a training step of this U-Net takes, estimated without building
+    it (the model is made on PyTorch's "meta" device, which holds no numbers): float32
+    weights, gradients and two optimizer states per weight, and about a dozen float32
+    maps per level of the U-Net kept for the backward pass (convolutions, BatchNorm,
+    ReLU, down and up)."""
+    with torch.device("meta"):
+        parameters = count_parameters(UNet(**model_config))
+    base, depth = model_config["base"], model_config["depth"]
+    pixels = size[0] * size[1]
+    maps = sum(base * 2 ** level * pixels // 4 ** level for level in range(depth + 1))
+    return parameters, 4 * (4 * parameters + 12 * batch_size * maps)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for a run on ``device`` now (None when the system does not say)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def refuse_what_cannot_fit(cfg: TrainConfig, device: torch.device) -> None:
+    """Raise, before the data is read and the model built, when a training step needs more
+    memory than the device has free (:func:`training_memory`, for colour images and
+    the whole batch), naming both figures and what to shrink."""
+    model_config = dict(in_channels=3, num_classes=cfg.num_classes or 1, base=cfg.base,
+                        depth=cfg.depth, kernel_size=cfg.kernel_size, bilinear=cfg.bilinear)
+    parameters, need = training_memory(model_config, cfg.size, cfg.batch_size)
+    batch_size = cfg.batch_size
+    free = available_memory(device)
+    if free is None or need <= free:
+        return
+    raise SegkitError(
+        f"a U-Net of base {cfg.base} and depth {cfg.depth} has {parameters:,} parameters; "
+        f"training it on batches of {batch_size} at {cfg.size[1]}x{cfg.size[0]} needs about "
+        f"{need / 2**30:.1f} GiB, and this {device.type.upper()} has {free / 2**30:.1f} GiB "
+        "free. Nothing was built: use a smaller --depth or --base (each step of depth "
+        "multiplies the weights by about 4), a smaller --batch-size or --size.")
+
+
+def refuse_a_used_up_budget(cfg: TrainConfig) -> None:
+    """Raise before anything is read or written when the run ``cfg.resume`` continues has
+    already trained all of ``cfg.epochs`` or used all of ``cfg.max_seconds``."""
+    ckpt = load_checkpoint(cfg.resume)
+    done, history = int(ckpt.get("epoch", 0)), ckpt.get("history") or []
+    elapsed = float(history[-1].get("elapsed", 0.0)) if history else 0.0
+    if done >= cfg.epochs:
+        raise SegkitError(f"{cfg.resume} has trained {done} epoch(s) and the run asks for "
+                          f"{cfg.epochs}: nothing is left to train, and nothing was written. "
+                          f"To go on, give more epochs, e.g. --epochs {done + cfg.epochs}.")
+    if cfg.max_seconds and elapsed >= cfg.max_seconds:
+        raise SegkitError(f"{cfg.resume} has used its time budget ({elapsed:.1f} s of "
+                          f"training, --max-seconds {cfg.max_seconds:g}): nothing is left to "
+                          "train, and nothing was written. To go on, give a larger budget, "
+                          f"e.g. --max-seconds {2 * cfg.max_seconds:g}, or --no-time-limit.")
+
+
 def build_run(cfg: TrainConfig, device: torch.device, ctx, log: Callable[[str], None]) -> RunParts:
     """Seed everything, then build the data, the model, the optimizer, the schedule and
-    the loss of ``cfg``'s run; load ``cfg.resume`` into them."""
+    the loss of ``cfg``'s run; load ``cfg.resume`` into them. A run that cannot fit in
+    the device's memory is refused first (:func:`refuse_what_cannot_fit`)."""
+    refuse_what_cannot_fit(cfg, device)
     seed_everything(cfg.seed)
     train_ds, val_ds, stats = build_datasets(cfg)
     task = TASKS[cfg.dataset]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,25 +28,29 @@ def test_cached_pair_matches_the_files_resized(carvana):
     cache = ResizedCache(SIZE)
     for i in range(3):
         image, mask = cache.pair(ds, i)
-        assert image.dtype == torch.uint8 and image.shape == (3, *SIZE)
+        assert image.dtype == torch.float32 and image.shape == (3, *SIZE)
         assert mask.dtype == torch.int64 and mask.shape == SIZE
         ref_image, ref_mask = ds.load_pair(i)
-        ref_image = TF.resize(ref_image, list(SIZE), antialias=True)
-        ref_mask = TF.resize(ref_mask, list(SIZE))
-        assert (image.float() / 255 - ref_image).abs().mean() < 0.03
-        assert (mask == ref_mask).float().mean() > 0.97
+        assert torch.equal(image, TF.resize(ref_image, list(SIZE), antialias=True))
+        assert torch.equal(mask, TF.resize(ref_mask, list(SIZE)))
         assert set(mask.unique().tolist()) <= {0, 1}
 
 
 def test_second_read_is_a_hit_and_a_changed_file_or_size_is_not(carvana, tmp_path):
-    ds = data.CarvanaDataset(carvana)
+    import shutil
+
+    root = tmp_path / "c"
+    shutil.copytree(carvana, root)
+    ds = data.CarvanaDataset(root)
     cache = ResizedCache(SIZE)
     cache.pair(ds, 0)
     cache.pair(ds, 0)
     assert (cache.hits, cache.misses) == (1, 1)
     key = cache.key(ds, 0)
     st = ds.image_paths[0].stat()
-    os.utime(ds.image_paths[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # file changed
+    os.utime(ds.image_paths[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched only
+    assert cache.key(ds, 0) == key  # keyed by content: the same bytes are the same entry
+    ds.image_paths[0].write_bytes(ds.image_paths[1].read_bytes())  # other bytes
     assert cache.key(ds, 0) != key
     cache.pair(ds, 0)
     assert cache.misses == 2
@@ -57,7 +62,8 @@ def test_disk_cache_is_read_by_the_next_run_without_decoding(carvana, tmp_path, 
     first = ResizedCache(SIZE, tmp_path / "cache")
     want = [first.pair(ds, i) for i in range(4)]
     files = sorted((tmp_path / "cache").rglob("*.npy"))
-    assert len(files) == 8 and all(np.load(f).dtype == np.uint8 for f in files)
+    assert len(files) == 8
+    assert sorted(np.load(f).dtype.name for f in files) == ["float32"] * 4 + ["uint8"] * 4
 
     def no_decoding(*args):
         raise AssertionError("decoded again")
@@ -96,8 +102,7 @@ def test_datasets_read_through_the_cache(carvana):
     image, mask = train[0]
     assert image.shape == (3, *SIZE) and image.dtype == torch.float32
     assert mask.shape == SIZE and mask.dtype == torch.int64
-    assert stats["mean"] == pytest.approx(plain_stats["mean"], abs=0.01)
-    assert stats["std"] == pytest.approx(plain_stats["std"], abs=0.01)
+    assert stats["mean"] == plain_stats["mean"] and stats["std"] == plain_stats["std"]
     val[0]
     assert cache.misses == len(train) + 1
     train[0]
@@ -130,9 +135,89 @@ def test_a_16_bit_image_and_a_mask_spec_are_cached_as_the_dataset_reads_them(tmp
                                   spec=MaskSpec(foreground=128))
     image, cached_mask = ResizedCache((16, 24)).pair(ds, 0)
     ref_image, ref_mask = ds.load_pair(0)
-    assert image.dtype == torch.uint8 and 14 <= image.max().item() <= 16  # 4095/65535 * 255
-    assert (image.float() / 255 - ref_image).abs().max().item() <= 1 / 255 + 1e-6
+    assert torch.equal(image, ref_image)  # 4095 / 65535 at the top, graded as read
+    assert image.max().item() == pytest.approx(4095 / 65535)
     assert torch.equal(cached_mask, ref_mask) and set(ref_mask.unique().tolist()) == {0, 1}
     other = data.PairedFolderDataset(tmp_path / "im", tmp_path / "ma", image_mode="L",
                                      spec=MaskSpec(foreground=0))
     assert ResizedCache((16, 24)).key(other, 0) != ResizedCache((16, 24)).key(ds, 0)
+
+
+def _write(path, array, **kw):
+    from PIL import Image
+
+    Image.fromarray(array, **kw).save(path)
+
+
+#: Every kind of image file the reader accepts (segkit.imageio), as (file name, writer).
+KINDS = {
+    "rgb8.png": lambda p, r: _write(p, r.integers(0, 256, (30, 44, 3), dtype=np.uint8)),
+    "rgb8.jpg": lambda p, r: _write(p, r.integers(0, 256, (30, 44, 3), dtype=np.uint8)),
+    "grey8.png": lambda p, r: _write(p, r.integers(0, 256, (30, 44), dtype=np.uint8)),
+    "grey16.png": lambda p, r: _write(p, r.integers(0, 65536, (30, 44), dtype=np.uint16)),
+    "grey16.tif": lambda p, r: _write(p, r.integers(0, 4096, (30, 44), dtype=np.uint16)),
+    "float.tif": lambda p, r: _write(p, r.normal(100, 30, (30, 44)).astype(np.float32)),
+    "palette.gif": lambda p, r: _write(p, r.integers(0, 256, (30, 44, 3), dtype=np.uint8)),
+    "rgba.png": lambda p, r: _write(p, r.integers(0, 256, (30, 44, 4), dtype=np.uint8)),
+    "bilevel.png": lambda p, r: Image1(p, r),
+    "rgb8.bmp": lambda p, r: _write(p, r.integers(0, 256, (30, 44, 3), dtype=np.uint8)),
+}
+
+
+def Image1(path, rng):
+    from PIL import Image
+
+    Image.fromarray(rng.integers(0, 256, (30, 44), dtype=np.uint8)).convert("1").save(path)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_every_batch_is_the_same_bit_for_bit_with_the_cache_and_without(tmp_path, mode):
+    """Every image kind the reader accepts, in memory and on disk, with augmentation: the
+    batches of an epoch, and the mean and std, are equal with the cache and without."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "im").mkdir(), (tmp_path / "ma").mkdir()
+    for name, write in KINDS.items():
+        write(tmp_path / "im" / name, rng)
+        mask = (rng.random((30, 44)) > 0.5).astype(np.uint8)
+        _write(tmp_path / "ma" / f"{Path(name).stem}_{Path(name).suffix[1:]}.png", mask)
+
+    def batches(cache):
+        images = sorted((tmp_path / "im").iterdir())
+        masks = [tmp_path / "ma" / f"{p.stem}_{p.suffix[1:]}.png" for p in images]
+        train = data.SegmentationPairs(images, masks, image_mode=mode, num_classes=2)
+        val = train.subset(range(len(train)))
+        train, val, stats = data.with_transforms(train, val, (16, 24), augment=True,
+                                                 num_classes=2, cache=cache)
+        torch.manual_seed(0)
+        loader = torch.utils.data.DataLoader(train, batch_size=4, shuffle=False)
+        return stats, [b for b in loader] + [val[i] for i in range(len(val))]
+
+    plain_stats, plain = batches(None)
+    for cache in (ResizedCache((16, 24)), ResizedCache((16, 24), tmp_path / "disk"),
+                  ResizedCache((16, 24), tmp_path / "disk")):  # the third reads the second's
+        stats, cached = batches(cache)
+        assert stats["mean"] == plain_stats["mean"] and stats["std"] == plain_stats["std"]
+        for (a_image, a_mask), (b_image, b_mask) in zip(plain, cached, strict=True):
+            assert torch.equal(a_image, b_image) and torch.equal(a_mask, b_mask)
+    assert cache.hits >= len(KINDS)
+
+
+def test_a_file_replaced_with_the_same_size_and_time_is_not_read_stale(carvana, tmp_path):
+    import shutil
+
+    root = tmp_path / "c"
+    shutil.copytree(carvana, root)
+    ds = data.CarvanaDataset(root)
+    cache = ResizedCache(SIZE, tmp_path / "disk")
+    before, _ = cache.pair(ds, 0)
+    target, other = ds.image_paths[0], ds.image_paths[1]
+    st = target.stat()
+    new_bytes = other.read_bytes()[: st.st_size].ljust(st.st_size, b"\0")
+    target.write_bytes(new_bytes)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same time
+    assert target.stat().st_size == st.st_size and target.stat().st_mtime_ns == st.st_mtime_ns
+    fresh = ResizedCache(SIZE, tmp_path / "disk")  # the next run, same disk folder
+    after, _ = fresh.pair(ds, 0)
+    assert fresh.misses == 1
+    assert torch.equal(after, TF.resize(ds.load_pair(0)[0], list(SIZE), antialias=True))
+    assert not torch.equal(after, before)

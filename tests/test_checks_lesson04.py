@@ -370,7 +370,7 @@ MISTAKES = [
     (on_logits, "{kind}-on-logits", ("raw logits", "sigmoid")),
     (on_probabilities, "{kind}-without-threshold", ("without a threshold", "threshold")),
     (threshold_on_logits, "threshold-on-logits", ("cut the logits", "torch.sigmoid")),
-    (pooled, "{kind}-pooled", ("pooled", "each image", "dim=(1, 2)")),
+    (pooled, "{kind}-pooled", ("pooled", "each image", "dims your sums run over")),
     (empty_nan, "empty-nan", ("NaN", "1.0")),
     (empty_zero, "empty-zero", ("perfect", "1.0, not 0")),
     (empty_skipped, "empty-skipped", ("left the both-empty image out", "1.0")),

@@ -96,9 +96,9 @@ def test_predict_full_size_catches_the_mistakes():
         "nearest", "LOGITS")
     # no threshold: logits, or probabilities
     expect_mistake(check, _predict(finish=lambda lg, hw: F.interpolate(lg, size=hw, mode="bilinear")[0, 0]),
-           "no-threshold", "logits > 0")
+           "no-threshold", "a logit of 0")
     expect_mistake(check, _predict(finish=lambda lg, hw: torch.sigmoid(
-        F.interpolate(lg, size=hw, mode="bilinear"))[0, 0]), "no-threshold", "logits > 0")
+        F.interpolate(lg, size=hw, mode="bilinear"))[0, 0]), "no-threshold", "a logit of 0")
     expect_mistake(check, _predict(finish=lambda lg, hw: F.interpolate(
         lg, size=hw, mode="bilinear")[0, 0] > 0), "mask-not-int64", ".long()")
     expect_mistake(check, _predict(finish=lambda lg, hw: F.interpolate(

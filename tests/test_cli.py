@@ -112,8 +112,8 @@ def test_a_second_run_never_overwrites_the_first(trained, tmp_path, capsys):
     assert main(argv) == 0
     kept = {p.name: p.read_bytes() for p in first.iterdir()}
     assert main(argv) == 0
-    assert f"{first} holds an earlier run, which is kept; this run goes to {first}-2" \
-        in capsys.readouterr().out
+    assert (f"{first} holds earlier results (last.pt, best.pt, history.csv), which are kept; "
+            f"this run writes to {first}-2") in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in first.iterdir()} == kept
     second = tmp_path / "run-2"
     assert (second / "last.pt").is_file()

@@ -189,7 +189,7 @@ _CATALOGUE = [
     Mistake("mask-divided-to-float", ("01",), ("to_class_indices",),
             what="the mask divided by 255, which gives floats instead of integer classes",
             hint="dividing by 255 gives floats (0.0 and 1.0): a mask holds class indices, whole "
-                 "numbers of dtype int64. Use `(mask > 0).astype(np.int64)`.",
+                 "numbers of dtype int64. Look at the dtype your conversion ends with.",
             source=TRIALS),
     Mistake("mask-not-int64", ("01", "05", "07"),
             ("CarvanaPairs", "flip_tta", "make_train_transform", "predict_full_size",
@@ -211,27 +211,28 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("image-not-rgb", ("01",), ("CarvanaPairs",),
             what="a grayscale JPEG kept with one channel (no `.convert('RGB')`)",
-            hint="some JPEGs are grayscale (one channel). Open every image with "
-                 "`Image.open(path).convert('RGB')` so that all have 3 channels.",
+            hint="some JPEGs are grayscale (one channel): look at how you open the image; every "
+                 "image should come out with 3 channels, whatever the file stores.",
             source=VOC_PALETTE),
     Mistake("image-uint8-not-float", ("01",), ("CarvanaPairs",),
             what="the image left as uint8 instead of float32",
-            hint="the network wants float32 in [0, 1]: `TF.to_dtype(t, torch.float32, "
-                 "scale=True)` (or `t.float() / 255`).",
+            hint="the image is still uint8, but the network wants float32 in [0, 1]: look at the "
+                 "step that turns the picture into a tensor (its dtype and its scale).",
             source=TRIALS),
     Mistake("image-not-scaled", ("01",), ("CarvanaPairs",),
             what="the image converted to float but left in 0..255 instead of [0, 1]",
-            hint="the values are still 0..255: divide by 255 (or use `TF.to_dtype(t, "
-                 "torch.float32, scale=True)`) so they lie in [0, 1].",
+            hint="the values are float but still 0..255; the network wants them in [0, 1]. Look "
+                 "at the conversion to float: did it scale?",
             source=TRIALS),
     Mistake("mask-not-tensor", ("01",), ("CarvanaPairs",),
             what="the mask returned as a NumPy array or PIL image, not a `tv_tensors.Mask`",
-            hint="wrap it: `tv_tensors.Mask(torch.as_tensor(indices))`.",
+            hint="the mask comes out as a NumPy array or a PIL image: look at the end of "
+                 "__getitem__; the transforms and the loss want it as a tv_tensors.Mask.",
             source=TRIALS),
     Mistake("mask-read-as-rgb", ("01",), ("CarvanaPairs",),
             what="the palette mask converted to RGB colours: 3 channels instead of class indices",
-            hint="the GIF mask is a palette ('P') image: its pixels are indices 0/1. Open it "
-                 "without `.convert('RGB')` and take `np.asarray(Image.open(path))`.",
+            hint="the GIF mask is a palette ('P') image whose pixels are already the indices 0/1:"
+                 " converting it to RGB turns them into colours. Look at how you open the mask.",
             source=VOC_PALETTE),
     Mistake("mask-float-not-int64", ("01",), ("CarvanaPairs", "make_train_transform"),
             what="a float mask where int64 class indices are needed",
@@ -266,9 +267,10 @@ _CATALOGUE = [
     Mistake("mask-not-tv-tensor", ("01",), ("CarvanaPairs",),
             what="image and mask given to a v2 transform as plain tensors, so the mask is not "
                  "transformed with the image",
-            hint="wrap the pair as `tv_tensors.Image(image)` and `tv_tensors.Mask(mask)` and call "
-                 "`self.transform(image, mask)` once with both: a v2 transform passes a plain "
-                 "tensor that sits next to an Image through untouched.",
+            hint="a v2 transform only moves what it knows to be an image or a mask: a plain "
+                 "tensor next to an Image passes through untouched. Look at whether the image "
+                 "and the mask reach self.transform as tv_tensors types, and whether both go in "
+                 "one call.",
             source=TRIALS),
     Mistake("size-w-h-swapped", ("01", "07"), ("make_train_transform", "predict_full_size"),
             what="height and width swapped: PIL sizes are (W, H), torch sizes (H, W)",
@@ -286,7 +288,8 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("image-not-float32", ("01",), ("make_train_transform",),
             what="the pipeline does not end with float32 in [0, 1]",
-            hint="end the pipeline with `v2.ToDtype(torch.float32, scale=True)`.",
+            hint="the pipeline's images are not float32 in [0, 1]: look at its last step, the one"
+                 " that sets the dtype and the scale.",
             source=TRIALS),
     Mistake("normalized-too-early", ("01",), ("make_train_transform",),
             what="Normalize put in the pipeline before the dataset's mean and std are known",
@@ -311,18 +314,19 @@ _CATALOGUE = [
             source=VOC_PALETTE),
     Mistake("flip-not-random", ("01",), ("make_train_transform",),
             what="every image flipped (or none): the flip is not random",
-            hint="add `v2.RandomHorizontalFlip(p=0.5)`: half of the calls flip.",
+            hint="a flip that always happens (or never) is no augmentation: look at the "
+                 "probability of your flip; about half of the calls should flip.",
             source=TRIALS),
     Mistake("not-per-channel", ("01",), ("mean_std",),
             what="one mean and std for all channels instead of one per channel",
-            hint="compute one value per channel (R, G, B): reduce over images, height and width, "
-                 "e.g. `x.mean(dim=(0, 2, 3))` for x (N, 3, H, W).",
+            hint="one mean and std for all the pixels, but the normalisation wants one value per "
+                 "channel (R, G, B): look at the dims you reduce over.",
             source=TRIALS),
     Mistake("reduced-wrong-dims", ("01",), ("mean_std",),
             what="the statistics reduced over the wrong dims (the channel axis lost or kept too "
                  "many)",
-            hint="keep the channel dimension and reduce over all the others: for x (N, 3, H, W) "
-                 "that is `dim=(0, 2, 3)`.",
+            hint="the statistics were reduced over the wrong dims: keep the channel dimension and"
+                 " reduce over all the others (x is (N, 3, H, W)).",
             source=TRIALS),
     Mistake("mean-of-batch-means", ("01",), ("mean_std",),
             what="the batch means averaged, so a smaller last batch counts as much as a full one",
@@ -705,14 +709,14 @@ _CATALOGUE = [
     Mistake("dice-pooled", ("04",), ("dice_score",),
             what="one Dice over all pixels of the batch instead of the mean of per-image Dice",
             hint="you computed one Dice over all the pixels of the batch (pooled), but the "
-                 "exercise asks for the Dice of each image, then their mean: sum over (H, W) only "
-                 "(`.sum(dim=(1, 2))`), so a small object counts as much as a big one.",
+                 "exercise asks for the Dice of each image, then their mean, so a small object "
+                 "counts as much as a big one: look at the dims your sums run over.",
             source=TRIALS),
     Mistake("iou-pooled", ("04",), ("iou_score",),
             what="one IoU over all pixels of the batch instead of the mean of per-image IoU",
             hint="you computed one IoU over all the pixels of the batch (pooled), but the "
-                 "exercise asks for the IoU of each image, then their mean: sum over (H, W) only "
-                 "(`.sum(dim=(1, 2))`), so a small object counts as much as a big one.",
+                 "exercise asks for the IoU of each image, then their mean, so a small object "
+                 "counts as much as a big one: look at the dims your sums run over.",
             source=TRIALS),
     Mistake("dice-smoothing", ("04",), ("dice_score",),
             what="a smoothing constant (+1) that changes the Dice of small masks",
@@ -754,8 +758,8 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("threshold-ignored", ("04",), ("dice_score", "iou_score"),
             what="the `threshold` argument ignored (a fixed 0.5)",
-            hint="use the `threshold` argument instead of a fixed 0.5 (`torch.sigmoid(logits) > "
-                 "threshold`).",
+            hint="the `threshold` argument changes nothing: the check calls with other thresholds"
+                 " than 0.5; look at where the probabilities are cut.",
             source=TRIALS),
     Mistake("empty-nan", ("04",), ("dice_score", "iou_score"),
             what="an image with empty target and prediction scored 0/0 = NaN",
@@ -788,8 +792,8 @@ _CATALOGUE = [
     Mistake("ignore-counted-as-class", ("05",), ("class_weights",),
             what="the ignore label 255 counted as a class",
             hint="the ignore label 255 was counted as if it were a class (a bincount over all "
-                 "values gives 256 bins). Drop the pixels with `masks != ignore_index` before "
-                 "counting, and count with `minlength=num_classes`.",
+                 "values gives 256 bins): leave the pixels labelled ignore_index out before "
+                 "counting, and make sure every class gets a count.",
             source=VOC_PALETTE),
     Mistake("weights-wrong-shape", ("05",), ("class_weights",),
             what="class weights not of shape (C,) (a missing `minlength`, or 256 bins)",
@@ -810,9 +814,9 @@ _CATALOGUE = [
             source=VOC_COMPARE),
     Mistake("weights-not-normalised", ("05",), ("class_weights",),
             what="the right ratios, but the weights not scaled to mean 1 over the classes present",
-            hint="divide by the mean weight of the classes that occur (`w[present] / "
-                 "w[present].mean()`), so the weights have mean 1 and the loss keeps its usual "
-                 "scale (ln C for a uniform guess).",
+            hint="the ratios are right, but the weights should have mean 1 over the classes that "
+                 "occur, so the loss keeps its usual scale (ln C for a uniform guess): look at "
+                 "how you scale them.",
             source=TRIALS),
     Mistake("weights-wrong-dtype", ("05",), ("class_weights",),
             what="class weights of another dtype than float32",
@@ -886,7 +890,8 @@ _CATALOGUE = [
             source=VOC_PALETTE),
     Mistake("class-weights-ignored", ("05",), ("multiclass_loss",),
             what="the `weights` argument not passed to the loss",
-            hint="pass the class weights to the loss: `F.cross_entropy(..., weight=weights)`.",
+            hint="the class weights never reach the loss: look at the arguments you give the "
+                 "cross-entropy.",
             source=TRIALS),
     Mistake("loss-summed", ("05",), ("multiclass_loss",),
             what="the loss summed over the pixels instead of averaged",
@@ -1017,7 +1022,8 @@ _CATALOGUE = [
     # -------------------- lesson 07: inference
     Mistake("model-not-called", ("07",), ("flip_tta", "predict_full_size"),
             what="the model never run on the image",
-            hint="run the model on the resized image: `logits = model(x)`.",
+            hint="the output does not come from the model: the mask must be the model's "
+                 "prediction on the (resized) image.",
             source=TRIALS),
     Mistake("forgot-eval", ("07",), ("flip_tta", "predict_full_size"),
             what="prediction in train mode: BatchNorm uses the statistics of the one image at "
@@ -1035,14 +1041,14 @@ _CATALOGUE = [
     Mistake("not-resized-in", ("07",), ("predict_full_size",),
             what="the image not resized to the training size before the model (or H and W "
                  "swapped)",
-            hint="resize the image to the training size first (`F.interpolate(image, size=size, "
-                 "mode='bilinear')`); torch sizes are (H, W).",
+            hint="the image reaches the model at its own size (or with H and W swapped): resize "
+                 "it to the training size first; torch sizes are (H, W).",
             source=TRIALS),
     Mistake("returned-training-size", ("07",), ("predict_full_size",),
             what="the mask left at the training size instead of the image's own size",
-            hint="resize the logits back to the image's own (H, W) (`F.interpolate(logits, "
-                 "size=(H, W), mode='bilinear')`), then threshold: a mask must line up pixel for "
-                 "pixel with the image it belongs to.",
+            hint="the mask has the training size: resize the logits back to the image's own (H, "
+                 "W), then threshold; a mask must line up pixel for pixel with the image it "
+                 "belongs to.",
             source=TRIALS),
     Mistake("wrong-shape", ("07",), ("flip_tta", "mask_to_png_array", "predict_full_size"),
             what="a mask of another shape than (H, W)",
@@ -1051,8 +1057,8 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("no-threshold", ("07",), ("flip_tta", "predict_full_size"),
             what="logits or probabilities returned instead of a 0/1 mask",
-            hint="threshold the resized logits: `(logits > 0)` (the same as "
-                 "`torch.sigmoid(logits) > 0.5`), then `.long()`.",
+            hint="the mask holds logits or probabilities, not labels 0/1: threshold the resized "
+                 "logits (a logit of 0 is a probability of 0.5) and return integers.",
             source=TRIALS),
     Mistake("threshold-then-resize", ("07",), ("predict_full_size",),
             what="the mask thresholded at the training size and then resized with interpolation",
@@ -1096,13 +1102,13 @@ _CATALOGUE = [
             source=TRIALS),
     Mistake("png-wrong-values", ("07",), ("mask_to_png_array",),
             what="PNG values other than 0 and 255",
-            hint="`mask.astype(np.uint8) * 255` maps 0 -> 0 and 1 -> 255.",
+            hint="a PNG mask shows the object as 255 and the background as 0: look at how the 0/1"
+                 " labels are turned into bytes before saving.",
             source=TRIALS),
     Mistake("tta-not-flipped-back", ("07",), ("flip_tta",),
             what="the mirrored image's prediction averaged without flipping it back",
-            hint="the prediction for the mirrored image is mirrored too: flip it back "
-                 "(`model(x.flip(-1)).flip(-1)`) before averaging, or you average the left of the "
-                 "car with its right.",
+            hint="the prediction for the mirrored image is mirrored too: flip it back before "
+                 "averaging, or you average the left of the car with its right.",
             source=TRIALS),
     Mistake("tta-averaged-masks", ("07",), ("flip_tta",),
             what="thresholded masks combined instead of averaging the logits",

@@ -51,7 +51,7 @@ from torch import nn
 
 from segkit import unet
 from segkit.checks import core, modules, values
-from segkit.checks.core import Check, close, fail, judging, shape_text
+from segkit.checks.core import Check, close, fail, judge_each, judging, shape_text
 
 __all__ = ["check_double_conv", "check_down", "check_up", "check_unet"]
 
@@ -293,9 +293,7 @@ def _expect_double_conv_output(ref: nn.Module, x: torch.Tensor, got: dict[str, A
 
 
 def _judge_double_conv(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    details = [_judge_double_conv_case(c, a)
-               for c, a in zip(cases["cases"], answers["cases"], strict=True)]
-    return details[0]
+    return judge_each(cases["cases"], answers["cases"], _judge_double_conv_case)[0]
 
 
 check_double_conv = Check(
@@ -364,8 +362,7 @@ def _judge_down_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
 
 
 def _judge_down(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    return [_judge_down_case(c, a)
-            for c, a in zip(cases["cases"], answers["cases"], strict=True)][0]
+    return judge_each(cases["cases"], answers["cases"], _judge_down_case)[0]
 
 
 check_down = Check(
@@ -537,8 +534,7 @@ def _judge_up_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
 
 
 def _judge_up(cases: dict[str, Any], answers: dict[str, Any]) -> str:
-    return [_judge_up_case(c, a)
-            for c, a in zip(cases["cases"], answers["cases"], strict=True)][0]
+    return judge_each(cases["cases"], answers["cases"], _judge_up_case)[0]
 
 
 check_up = Check(

@@ -79,6 +79,11 @@ def reference_to_channels_last(model: nn.Module, images: torch.Tensor):
 def reference_mixed_precision_step(model, images, masks, loss_fn, optimizer) -> float:
     """One training step with the forward pass under bfloat16 autocast; returns the loss."""
     optimizer.zero_grad()
+    return _step_keeping_old_gradients(model, images, masks, loss_fn, optimizer)
+
+
+def _step_keeping_old_gradients(model, images, masks, loss_fn, optimizer) -> float:
+    """The reference step without its zero_grad: what a forgotten zero_grad gives."""
     with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16):
         logits = model(images)
     loss = loss_fn(logits.float(), masks)
@@ -389,14 +394,6 @@ def _judge_step_case(case: dict[str, Any], answer: dict[str, Any]) -> str:
     return f"convolutions in bfloat16, weights float32, loss {want_loss:.4f}"
 
 
-def _step_keeping_old_gradients(model, images, masks, loss_fn, optimizer) -> float:
-    """The reference step without its zero_grad: what a forgotten zero_grad gives."""
-    with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16):
-        logits = model(images)
-    loss = loss_fn(logits.float(), masks)
-    loss.backward()
-    optimizer.step()
-    return loss.item()
 
 
 def _judge_step(cases: dict[str, Any], answers: dict[str, Any]) -> str:
