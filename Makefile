@@ -10,13 +10,15 @@ BIN    := $(VENV)/bin
 # no thread count, CPU or PyTorch build has to match the one they were stored with.
 TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: help setup run train test test-fast check-draws lab lessons lessons-check regen benchmark clean
+.PHONY: help setup run train test test-fast test-grading-corpus check-draws lab lessons
+.PHONY: lessons-check regen benchmark clean
 .PHONY: site
 
 help:
 	@echo "make run        set up, then run the eleven lessons headless (about 6 minutes on 2 cores)"
 	@echo "make test       set up, then run every test (unit, lessons in sync, nbval), 2 workers"
 	@echo "make test-fast  set up, then run the unit tests only (no test that starts a kernel)"
+	@echo "make test-grading-corpus  grade every honest and hostile notebook of the grader's corpora"
 	@echo "make check-draws  every form of the checks' corpus on 100 fresh draws: the counts per lesson"
 	@echo "make lab        open JupyterLab on lessons/"
 	@echo "make train      train the default U-Net on toy Carvana (under a minute on a laptop CPU)"
@@ -44,6 +46,12 @@ test: setup
 
 test-fast: setup
 	$(TEST_THREADS) $(BIN)/python -m pytest tests -q -n 2 --dist loadgroup -m "not notebooks"
+
+# `make test` grades a representative slice of the grader's corpora; this grades all of it
+# (about 80 notebooks: 15 to 25 minutes on a 2-core CPU).
+test-grading-corpus: setup
+	SEGKIT_GRADING_CORPUS=full $(TEST_THREADS) $(BIN)/python -m pytest tests/test_grading.py \
+		-q -n 2 --dist loadgroup
 
 # The exercise checks judged on 100 fresh draws per form (right solutions accepted, wrong
 # forms caught with their mistake id, per lesson); `make test` runs a slice of this.

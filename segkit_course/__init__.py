@@ -112,6 +112,21 @@ Solution-only cells
 Cells tagged ``solution-only`` (notes for instructors, extra demonstrations) are left
 out of the lesson. Exercise, check and set-up cells cannot be solution-only.
 
+Heavy cells and grading
+-----------------------
+
+``segkit grade`` runs every code cell of a student's notebook in its sandbox, except
+cells that hold the same code as a solution cell tagged ``skip-when-grading`` (a long
+training run). Such a cell may give a cheap stand-in for grading, so that the cells
+after it still find the names it defines::
+
+    {"tags": ["skip-when-grading"], "segkit": {"when_grading": "run = ..."}}
+
+While a lesson is graded its references (segkit's answers to its exercises) are not
+there: a cell that needs them, directly or through segkit, raises. Each grading run
+grades the solution first and stops if it does not get every point. See "Grade a
+class" in INSTRUCTORS.md.
+
 Key figures
 -----------
 

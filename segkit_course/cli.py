@@ -79,14 +79,17 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from segkit_course.grading import grade
     from segkit_course.grading.execute import Limits
 
-    given = {name: getattr(args, name) for name in
-             ("cell_timeout", "notebook_timeout", "check_timeout", "output_limit", "threads")}
+    given = {"cell_cpu": args.cell_timeout, "notebook_cpu": args.notebook_timeout,
+             "ask_cpu": args.check_timeout, "output_limit": args.output_limit,
+             "threads": args.threads}
     if args.memory_gib is not None:
         given["memory_bytes"] = int(args.memory_gib * 2**30)
+    if args.disk_mib is not None:
+        given["disk_bytes"] = int(args.disk_mib * 2**20)
     limits = Limits(**{name: value for name, value in given.items() if value is not None})
     grade(args.notebooks, lesson=args.lesson, solutions=args.solutions, out=args.out,
           limits=limits, jobs=args.jobs, isolation=args.isolation, shard=args.shard,
-          fresh=args.fresh)
+          fresh=args.fresh, seed=args.seed)
     return 0
 
 
@@ -219,24 +222,27 @@ def _add_grade(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser(
         "grade", help="grade students' notebooks: a table per student and exercise, CSV, JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Check every exercise of each student's notebook with the course's own\n"
-                    "checks. Exercises, points and checks come from the solution notebook,\n"
-                    "so deleted, duplicated or edited cells do not matter. Only the\n"
-                    "exercise cells run (screened first: code that reaches for the grader\n"
-                    "is graded 'review'), in a fresh process, in a bubblewrap sandbox per\n"
-                    "notebook on Linux (no network, no other files, memory and process\n"
-                    "caps). Prints a table (pass, fail, not done, missing, error, timeout,\n"
-                    "review; points; hints) and writes grades.csv, grades.json,\n"
-                    "gradebook.csv (Canvas, Moodle), gradescope/ and feedback/. Notebooks\n"
-                    "graded before with the same content are not graded again. See\n"
-                    "INSTRUCTORS.md.",
+        description="Grade each student's notebook with the course's own checks. Exercises,\n"
+                    "points and checks come from the solution notebook, so deleted,\n"
+                    "duplicated or edited cells do not matter. Each notebook runs as its\n"
+                    "author wrote it, every code cell in order (heavy cells the solution\n"
+                    "tags skip-when-grading are skipped), in a bubblewrap sandbox of its own\n"
+                    "on Linux (no network, no other files, disk, memory, CPU and process\n"
+                    "caps) where segkit lacks the lesson's answers; then each exercise is\n"
+                    "asked questions drawn fresh for this run, and the answers are judged\n"
+                    "outside the sandbox. Prints a table (pass, fail, not done, missing,\n"
+                    "error, timeout, review; points; hints) and writes grades.csv,\n"
+                    "grades.json, mistakes.csv and mistakes.png (the class's mistakes),\n"
+                    "gradebook.csv (Canvas, Moodle), gradescope/ and feedback/ to a folder\n"
+                    "of its own: --out, or the next free name after it. Notebooks graded\n"
+                    "before with the same content are not graded again. See INSTRUCTORS.md.",
         epilog="examples:\n"
                "  segkit grade submissions/ --lesson 03\n"
                "  segkit grade 'submissions/*/04_metrics.ipynb' --out grades/04\n"
                "  segkit grade alice.ipynb bob.ipynb --lesson 02 --jobs 2\n"
                "  segkit grade submissions/ --lesson 04 --shard 1/4   (then grade-merge)\n"
-               "a student is named after their folder (submissions/alice/03_training.ipynb)\n"
-               "or their file (submissions/03_training_alice.ipynb, alice.ipynb).")
+               "a student is their notebook's path relative to the folder given\n"
+               "(alice/03_training.ipynb); the gradebook's login is their folder's name.")
     p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK",
                    help="student notebooks, folders (searched recursively) or glob patterns")
     p.add_argument("--lesson", metavar="NN",
@@ -245,24 +251,27 @@ def _add_grade(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "are left out")
     add_solutions_option(p)
     p.add_argument("--out", metavar="DIR",
-                   help="where to write grades.csv and grades.json (default: grades/NN_name)")
+                   help="the folder for the reports (default: grades/NN_name); when it "
+                        "holds an earlier grading, the next free name (DIR-2, ...)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="notebooks graded at once (default: the CPU cores divided by "
-                        "--threads, at most 8 and 2 GiB of memory each)")
+                        "--threads, at most 8 and 3 GiB of memory each)")
     # The defaults are segkit_course.grading.execute.Limits' (not imported here: it is slow to
     # import); an option left out keeps Limits' value.
     p.add_argument("--threads", type=int, metavar="N",
                    help="torch/BLAS threads of each notebook (default: 1)")
     p.add_argument("--cell-timeout", type=float, metavar="SECONDS",
-                   help="time an exercise cell's definitions may take (default: 120)")
-    p.add_argument("--notebook-timeout", type=float, metavar="SECONDS",
-                   help="time all of a notebook's exercises may take (default: 900)")
+                   help="CPU seconds one cell of a notebook may use (default: 120)")
     p.add_argument("--check-timeout", type=float, metavar="SECONDS",
-                   help="time one exercise's check may take (default: 60)")
+                   help="CPU seconds answering one exercise's questions may use (default: 60)")
+    p.add_argument("--notebook-timeout", type=float, metavar="SECONDS",
+                   help="CPU seconds a whole notebook's sandbox may use (default: 900)")
     p.add_argument("--output-limit", type=int, metavar="CHARS",
                    help="characters kept of each hint and message (default: 20000)")
     p.add_argument("--memory-gib", type=float, metavar="GIB",
-                   help="memory (heap) one notebook's process may use (default: 4)")
+                   help="memory (heap) each process of a notebook may use (default: 4)")
+    p.add_argument("--disk-mib", type=float, metavar="MIB",
+                   help="disk space a notebook's sandbox may fill (default: 512)")
     p.add_argument("--isolation", choices=["auto", "bwrap", "off"], default="auto",
                    help="auto: a bubblewrap sandbox per notebook when it works here, "
                         "else the in-process guard (reports say 'isolation: off'); "
@@ -272,8 +281,11 @@ def _add_grade(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="grade only the K-th of N parts of the class (reports in "
                         "OUT/shard-K-of-N); join them with `segkit grade-merge`")
     p.add_argument("--fresh", action="store_true",
-                   help="grade every notebook again, even those already graded with the "
-                        "same content (default: reuse OUT/cache)")
+                   help="grade every notebook again, even those graded before with the "
+                        "same content (default: reuse the earlier runs' caches)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="the run's seed, to repeat a grading exactly (default: a fresh one, "
+                        "recorded in grades.json)")
     p.set_defaults(func=cmd_grade)
     return p
 
@@ -281,10 +293,11 @@ def _add_grade(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def _add_grade_merge(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "grade-merge", help="join the reports of `segkit grade --shard` runs into one",
-        description="Read grades.json of each shard folder, check they are the same lesson "
-                    "graded with the same checks and do not overlap, and write one set of "
-                    "reports (grades.csv, grades.json, gradebook.csv, gradescope/, "
-                    "feedback/) to --out.")
+        description="Read grades.json of each shard folder, check that they are every shard "
+                    "K of N of one grading (the same class, lesson and checks), once each, "
+                    "and write one set of reports (grades.csv, grades.json, mistakes.csv, "
+                    "mistakes.png, gradebook.csv, gradescope/, feedback/) to --out, or to "
+                    "the next free name after it: never into a shard.")
     p.add_argument("folders", nargs="+", metavar="FOLDER",
                    help="the shards' output folders (e.g. grades/04_metrics/shard-*-of-8)")
     p.add_argument("--out", required=True, metavar="DIR", help="where the joined reports go")

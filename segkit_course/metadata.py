@@ -13,7 +13,9 @@ A cell's ``metadata["segkit"]`` may hold:
 Tags: ``check``, ``raises-exception`` (never on a check cell: a lesson's check raises on
 the stub and Run all stops there, in JupyterLab as in Colab, which has no cell tags),
 ``solution-only`` (dropped from the lesson), ``skip-execution`` / ``nbval-skip`` (never
-compared by nbval). nbgrader's metadata (schema 3) is written from these by
+compared by nbval), ``skip-when-grading`` (a heavy demonstration cell ``segkit grade``
+skips, or replaces by the code in ``metadata["segkit"]["when_grading"]``:
+:mod:`segkit_course.grading.notebook`). nbgrader's metadata (schema 3) is written from these by
 ``segkit build-lessons --annotate``. Used by :mod:`segkit_course.build` (which re-exports
 these names), ``verify``, ``stubs`` and ``segkit_course.grading``.
 """
@@ -24,7 +26,8 @@ from nbformat import NotebookNode
 
 from segkit_course.setup_cell import SETUP_TAG
 
-__all__ = ["CHECK_TAG", "NBGRADER_SCHEMA", "RAISES_TAG", "SKIP_TAGS", "SOLUTION_ONLY_TAG",
+__all__ = ["CHECK_TAG", "HEAVY_TAG", "NBGRADER_SCHEMA", "RAISES_TAG", "SKIP_TAGS",
+           "SOLUTION_ONLY_TAG",
            "check_name", "describe_cell", "exercise_name", "is_check_cell", "is_setup_cell",
            "segkit_meta", "tags"]
 
@@ -32,6 +35,7 @@ CHECK_TAG = "check"
 RAISES_TAG = "raises-exception"
 SOLUTION_ONLY_TAG = "solution-only"
 SKIP_TAGS = ("skip-execution", "nbval-skip")
+HEAVY_TAG = "skip-when-grading"
 NBGRADER_SCHEMA = 3
 
 

@@ -1,111 +1,181 @@
-"""``segkit grade`` on student notebooks the tests make themselves, with the exact table.
+"""``segkit grade`` on notebooks the tests write: honest students, forgers, hostile files.
 
-For every lesson in solutions/ the tests write, from the lesson the students receive
-(built in memory from the solution), a class of students, and the table they expect:
+Every notebook runs whole in its sandbox, is asked questions drawn fresh, and is judged
+outside (``segkit_course.grading``). The corpora are in :mod:`grading_corpus`; ``make
+test`` grades their ``fast`` cases, ``make test-grading-corpus`` every case
+(``SEGKIT_GRADING_CORPUS=full``). What is checked:
 
-- ``solved``: every exercise holds the solution's code -> all ``pass``;
-- ``unsolved``: the lesson as handed out (stubs) -> all ``not done``;
-- ``messy``: a catalogued mistake in every exercise, check cells deleted, exercise
-  cells duplicated (same cell id; the last version counts), one moved to the end,
-  nbgrader metadata stripped -> every exercise ``fail`` with the check's mistake id and
-  hint, exactly as if the notebook were tidy;
-- ``hostile``: no check cells, an endless loop in the first exercise (``timeout``), a
-  mistake in the second (``fail``), the last one ends Python when called (``error``),
-  and a cell that silences every check, prints forged results and hides sys.stdout
-  (it never runs: the grader runs only exercise cells).
+- honest work: every variant gets every point (whatever its cell layout, imports,
+  helpers, callables, partials, decorators, prints, docstrings or names);
+- attacks: every attacked exercise earns nothing, with a reason (a ``review`` is
+  withheld and says why), and the rest of the notebook is graded as usual;
+- each lesson whose checks ask (draw/ask/judge): the solution, the lesson as handed out
+  and a catalogued mistake in every exercise give ``pass``, ``not done`` and ``fail``
+  with the check's own mistake id and hint;
+- a class of hostile files graded through the command line: the run finishes, every file
+  is one row with a clear status, the student graded next to a fork bomb keeps every
+  point, nothing outside is touched, CSV cells are escaped, no name takes another's;
+- a second run goes to a folder of its own and grades nothing again; shards merge into
+  the same table, and a missing shard is refused.
 
-(A lesson whose mistakes are not catalogued here yet gets one notebook, ``half``: every
-other exercise solved.) Lesson 00 also gets one notebook per robustness case, graded
-through the command line with short time limits: an endless loop at the top level that
-ignores Ctrl-C, a segmentation fault and an exercise that ends Python, tampering, a
-vandal (deletes and writes files outside its folder, starts programs, prints megabytes)
-and a file that is not a notebook; then again, to see that nothing is graded twice,
-and in two shards merged into one report.
-
-Lesson 04 also gets the hostile corpus of ``tests/hostile_corpus.py`` (one notebook per
-known attack on a grader, each with the grade it must get), graded in the same pool,
-in the bubblewrap sandbox where it works here, and its screened and forging part again
-with the sandbox off.
-
-The notebooks are not the whole lessons (training takes minutes): each holds the title,
-the set-up cell, the imports cell, the exercise cells, their check cells and the
-lesson's ``checks.use`` lines. All of them are graded in one pool, 4 at a time.
+Lessons whose checks are not yet written as draw/ask/judge cannot be graded: their
+cases are skipped, saying so.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import copy
-import functools
+import csv
 import io
 import json
-import re
-import shutil
-from concurrent.futures import ThreadPoolExecutor
+import os
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat import NotebookNode
 
-import hostile_corpus
+import grading_corpus as corpus
+import grading_notebooks as nbs
 from notebook_helpers import SOLUTIONS
 from session_cache import once_per_session
-from segkit_course.build import build_lesson, check_name, exercise_name, is_setup_cell
-from segkit_course.grading.discover import (
-    GradingInputError,
-    Submission,
-    read_lesson,
-    submissions_for,
-)
-from segkit_course.grading.execute import Limits, grade_notebook
-from segkit_course.grading.report import format_table
+from segkit_course.grading import grade_all
+from segkit_course.grading.discover import GradingInputError, read_lesson, submissions_for
+from segkit_course.grading.execute import Limits
 from segkit_course.sandbox import bwrap
 
-# Generous limits for ordinary notebooks (a kernel importing torch on a busy 2-core CI
-# machine), short ones where the time limit is what is tested.
-LIMITS = Limits(cell_timeout=180, notebook_timeout=900, check_timeout=40, output_limit=4000)
-SHORT = Limits(cell_timeout=4, notebook_timeout=300, check_timeout=4, output_limit=4000)
-JOBS = 4
+FULL = os.environ.get("SEGKIT_GRADING_CORPUS", "") == "full"
+JOBS = 2
+LIMITS = Limits(output_limit=4000)
 
-# --------------------------------------------------------------------------- mistakes
-# (exercise, mistake id, [(text of the solution, replaced by)]): the mistake is the
-# solution with those edits. The id is the one the lesson's check must report.
+
+def _chosen(cases: list) -> list:
+    return [case for case in cases if FULL or case.fast]
+
+
+def gradable(lesson: str) -> str | None:
+    """None when the lesson's checks can ask; else why it cannot be graded yet."""
+    from segkit_course.grading.context import lesson_checks
+
+    try:
+        lesson_checks(read_lesson(SOLUTIONS / f"{lesson}.ipynb"))
+    except GradingInputError as exc:
+        return str(exc)
+    return None
+
+
+def _grade_cases(root: Path, cases: list) -> dict:
+    """{case name: StudentResult} and {lesson: why not gradable} for ``cases``."""
+    results, skipped = {}, {}
+    for lesson in sorted({case.lesson for case in cases}):
+        why = gradable(lesson)
+        if why:
+            skipped[lesson] = why
+            continue
+        mine = [case for case in cases if case.lesson == lesson]
+        for case in mine:
+            nbs.write(root / lesson / case.name / f"{lesson}.ipynb", case.build())
+        spec, subs, _ = submissions_for([root / lesson], solutions_dir=SOLUTIONS)
+        graded = grade_all(subs, spec, LIMITS, jobs=JOBS)
+        results.update({r.student.split("/")[0]: r for r in graded})
+    return {"results": results, "skipped": skipped}
+
+
+@pytest.fixture(scope="session")
+def graded_corpus(tmp_path_factory, worker_id) -> dict:
+    """Every notebook of the module's lessons, graded in one run per lesson (each run
+    grades its solution first): the corpora, each lesson's class, the wrong block."""
+    cases = (_chosen(corpus.honest_cases()) + _chosen(corpus.attack_cases())
+             + lesson_cases() + [WRONG_BLOCK])
+    return once_per_session(tmp_path_factory, worker_id, "graded-corpus",
+                            lambda root: _grade_cases(root, cases))
+
+
+def _result(graded: dict, case):
+    if case.lesson in graded["skipped"]:
+        pytest.skip(graded["skipped"][case.lesson])
+    return graded["results"][case.name]
+
+
+def _attacked(graded: dict, name: str, exercise: str):
+    """The graded exercise of the attack case ``name``."""
+    case = next(c for c in corpus.attack_cases() if c.name == name)
+    return _result(graded, case).exercises[exercise]
+
+
+# --------------------------------------------------------------------------- the corpora
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("grading-corpus")
+@pytest.mark.parametrize("case", _chosen(corpus.honest_cases()), ids=lambda c: c.name)
+def test_honest_work_gets_every_point(graded_corpus, case):
+    result = _result(graded_corpus, case)
+    wrong = {name: (res.status, res.mistake, res.hint or res.message)
+             for name, res in result.exercises.items() if res.status != "pass"}
+    assert not wrong and result.points == result.max_points, (wrong, result.notes)
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("grading-corpus")
+@pytest.mark.parametrize("case", _chosen(corpus.attack_cases()), ids=lambda c: c.name)
+def test_an_attack_earns_nothing_and_says_why(graded_corpus, case):
+    result = _result(graded_corpus, case)
+    for name in case.attacked:
+        res = result.exercises[name]
+        assert res.points == 0 and res.status != "pass", (case.route, res)
+        assert (res.hint or res.message), (case.route, res)  # a reason, always
+        if res.status == "review":  # withheld: the hint says what was tampered with
+            assert res.hint.startswith("review: ") and (
+                "tampered" in res.hint or "channel" in res.hint), res.hint
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("grading-corpus")
+def test_calling_segkits_answer_is_flagged_and_earns_nothing(graded_corpus):
+    res = _attacked(graded_corpus, "attack-segkit-function", "dice_score")
+    assert res.status == "error" and "not available while grading" in res.hint
+    assert any("segkit's own version" in flag for flag in res.flags)
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("grading-corpus")
+def test_flags_never_cost_an_honest_student_a_point(graded_corpus):
+    honest = {case.name for case in corpus.honest_cases()}
+    flagged = [r for name, r in graded_corpus["results"].items() if r.flags and name in honest]
+    assert all(r.points == r.max_points for r in flagged)
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("grading-corpus")
+def test_answers_written_to_the_channel_are_withheld(graded_corpus):
+    res = _attacked(graded_corpus, "attack-second-answer", "pixel_accuracy")
+    assert res.status == "review" and "a second answer to one question" in res.hint
+
+
+WRONG_BLOCK = corpus.Case("02-wrong-block", corpus.LESSON_02, corpus.wrong_block_right_unet)
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("grading-corpus")
+def test_a_wrong_block_costs_only_its_own_points(graded_corpus):
+    """The later exercises are asked with segkit's DoubleConv once the student's has
+    been answered (and failed): an honest student loses only DoubleConv's points."""
+    statuses = {name: (res.status, res.mistake) for name, res in
+                _result(graded_corpus, WRONG_BLOCK).exercises.items()}
+    assert statuses == {"DoubleConv": ("fail", "conv-no-padding"), "Down": ("pass", None),
+                        "Up": ("pass", None), "UNet": ("pass", None)}
+
+
+# --------------------------------------------------------------------------- each lesson
+
 
 MISTAKES: dict[str, list[tuple[str, str, list[tuple[str, str]]]]] = {
     "00_setup": [
-        ("float32_mib", "forgot-bytes-per-value",
-         [("values * 4 / 2**20", "values / 2**20")]),
+        ("float32_mib", "forgot-bytes-per-value", [("values * 4 / 2**20", "values / 2**20")]),
         ("foreground_fraction", "counting-0-as-object",
          [("np.count_nonzero(mask)", "np.count_nonzero(mask == 0)")]),
         ("list_pairs", "wrong-mask-suffix",
          [('f"{image_path.stem}_mask.gif"', 'f"{image_path.stem}.gif"'),
           ("if mask_path.is_file():", "if True:")]),
-    ],
-    "01_data": [
-        ("to_class_indices", "mask-0-255-as-index",
-         [("(np.asarray(mask_array) > 0).astype(np.int64)",
-           "np.asarray(mask_array).astype(np.int64)")]),
-        ("CarvanaPairs", "image-not-scaled",
-         [("TF.to_dtype(image, torch.float32, scale=True)",
-           "TF.to_dtype(image, torch.float32, scale=False)")]),
-        ("make_train_transform", "flip-not-random",
-         [("v2.RandomHorizontalFlip(p=0.5)", "v2.RandomHorizontalFlip(p=1.0)")]),
-        ("mean_std", "variance-not-std",
-         [("std = (total_sq / count - mean**2).sqrt()", "std = total_sq / count - mean**2")]),
-    ],
-    "02_unet": [
-        ("DoubleConv", "conv-no-padding", [("padding=1", "padding=0")]),
-        ("Down", "down-no-pool",
-         [("nn.Sequential(nn.MaxPool2d(2), DoubleConv(in_ch, out_ch))",
-           "nn.Sequential(DoubleConv(in_ch, out_ch))")]),
-        ("Up", "up-conv-in-channels",
-         [("self.conv = DoubleConv(in_ch, out_ch)", "self.conv = DoubleConv(in_ch // 2, out_ch)"),
-          ("x = torch.cat([x2, x1], dim=1)", "x = x1 + x2")]),
-        ("UNet", "unet-depth-off-by-one",
-         [("for i in range(depth)]", "for i in range(depth - 1)]"),
-          ("for i in reversed(range(depth))]", "for i in reversed(range(depth - 1))]")]),
     ],
     "03_training": [
         ("average_loss", "loss-not-averaged",
@@ -118,780 +188,265 @@ MISTAKES: dict[str, list[tuple[str, str, list[tuple[str, str]]]]] = {
         ("pixel_accuracy", "accuracy-integer-division",
          [("return correct / target.numel()", "return correct // target.numel()")]),
         ("dice_score", "dice-no-factor-2",
-         [("inter / sizes.clamp(min=1)", "inter / sizes.clamp(min=1) / 2")]),
+         [("2 * inter / sizes.clamp(min=1)", "inter / sizes.clamp(min=1)")]),
         ("iou_score", "iou-union-double-counts",
          [("target.sum(dim=(1, 2)) - inter", "target.sum(dim=(1, 2))")]),
     ],
 }
-
 LESSONS = sorted(path.stem for path in SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
 
 
-# --------------------------------------------------------------------------- notebook making
+def lesson_cases() -> list:
+    """For each lesson of MISTAKES: the solution, the lesson as handed out, and a
+    catalogued mistake in every exercise."""
+    cases = []
+    for lesson in [name for name in LESSONS if name in MISTAKES]:
+        wrong = {ex: edits for ex, _, edits in MISTAKES[lesson]}
+        cases += [
+            corpus.Case(f"{lesson[:2]}-solved", lesson, lambda l=lesson: nbs.solved(l)),
+            corpus.Case(f"{lesson[:2]}-unsolved", lesson, lambda l=lesson: nbs.slim(l)),
+            corpus.Case(f"{lesson[:2]}-mistaken", lesson, lambda l=lesson, w=wrong: (
+                nbs.with_code(nbs.solved(l), {ex: nbs.mistaken(l, ex, e)
+                                              for ex, e in w.items()})))]
+    return cases
 
 
-@functools.lru_cache(maxsize=None)
-def _handout(name: str) -> NotebookNode:
-    """The lesson as students get it, built from the solution (so always in sync).
-
-    A solution being written may not have its outputs stored yet: that does not matter
-    to grading, so missing execution counts are filled in first.
-    """
-    nb = nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.get("execution_count") is None:
-            cell.execution_count = 1
-    return build_lesson(nb, name)
-
-
-def handout(name: str) -> NotebookNode:
-    return copy.deepcopy(_handout(name))
-
-
-def solution_code(name: str) -> dict[str, str]:
-    """exercise name -> the solution's exercise cell source."""
-    nb = nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
-    return {exercise_name(c): c.source for c in nb.cells if exercise_name(c)}
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("grading-corpus")
+@pytest.mark.parametrize("lesson", [name for name in LESSONS if name in MISTAKES])
+def test_a_lessons_class_gets_the_checks_own_verdicts(graded_corpus, lesson):
+    if lesson in graded_corpus["skipped"]:
+        pytest.skip(graded_corpus["skipped"][lesson])
+    spec = read_lesson(SOLUTIONS / f"{lesson}.ipynb")
+    by = {kind: graded_corpus["results"][f"{lesson[:2]}-{kind}"]
+          for kind in ("solved", "unsolved", "mistaken")}
+    assert {n: r.status for n, r in by["solved"].exercises.items()} == {
+        ex.name: "pass" for ex in spec.exercises}
+    assert {r.status for r in by["unsolved"].exercises.values()} == {"not done"}
+    mistaken = by["mistaken"].exercises
+    assert {ex: (mistaken[ex].status, mistaken[ex].mistake) for ex, _, _ in MISTAKES[lesson]} \
+        == {ex: ("fail", mistake) for ex, mistake, _ in MISTAKES[lesson]}
+    for exercise, mistake, edits in MISTAKES[lesson]:
+        assert mistaken[exercise].hint == _hint_in_class(lesson, exercise, edits,
+                                                         mistaken[exercise].seed)
+        if mistaken[exercise].repeat:  # on drawn cases (not the worked example)
+            assert mistaken[exercise].repeat.endswith(f"seed={mistaken[exercise].seed})")
 
 
-def uses(nb: NotebookNode) -> dict[str, str]:
-    """exercise -> the lesson's ``name = checks.use("name", name, reference)`` statement."""
-    found = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-                    and ast.unparse(node.value.func) == "checks.use"
-                    and isinstance(node.targets[0], ast.Name)):
-                found[node.targets[0].id] = ast.get_source_segment(cell.source, node)
-    return found
-
-
-def slim(nb: NotebookNode) -> NotebookNode:
-    """What the exercises need, in the lesson's order: the title, the set-up cell, the
-    imports cell (the code cell after the set-up), each exercise, its check cell, and the
-    lesson's ``checks.use`` line for it (so that a later exercise that builds on this
-    one gets segkit's version when this one failed, as in the whole lesson)."""
-    nb = copy.deepcopy(nb)
-    use = uses(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    setup_at = next(i for i, c in enumerate(code) if is_setup_cell(c))
-    imports = copy.deepcopy(code[setup_at + 1])  # without matplotlib: no exercise plots
-    imports.source = "\n".join(line for line in imports.source.split("\n")
-                               if "matplotlib" not in line)
-    cells = [nb.cells[0], code[setup_at], imports]
-    for cell in code:
-        if exercise_name(cell):
-            cells.append(cell)
-        elif check_name(cell):
-            cells.append(cell)
-            if check_name(cell) in use:
-                cells.append(code_cell(use[check_name(cell)]))
-    nb.cells = cells
-    return nb
-
-
-def with_code(nb: NotebookNode, sources: dict[str, str]) -> NotebookNode:
-    """``nb`` with the exercise cells of ``sources`` holding that code."""
-    nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        if exercise_name(cell) in sources:
-            cell.source = sources[exercise_name(cell)]
-    return nb
-
-
-def without_checks(nb: NotebookNode, names: set[str] | None = None) -> NotebookNode:
-    nb = copy.deepcopy(nb)
-    nb.cells = [c for c in nb.cells if not check_name(c) or (names and check_name(c) not in names)]
-    return nb
-
-
-def code_cell(source: str) -> NotebookNode:
-    return nbformat.v4.new_code_cell(source)
-
-
-def insert_after(nb: NotebookNode, exercise: str, cells: list[NotebookNode]) -> NotebookNode:
-    nb = copy.deepcopy(nb)
-    at = next(i for i, c in enumerate(nb.cells) if exercise_name(c) == exercise)
-    nb.cells[at + 1:at + 1] = cells
-    return nb
-
-
-def mistaken(name: str, exercise: str, edits: list[tuple[str, str]]) -> str:
-    source = solution_code(name)[exercise]
-    for old, new in edits:
-        assert old in source, (f"the solution of {name} `{exercise}` changed: update the "
-                               f"mistake in tests/test_grading.py ({old!r} is gone)")
-        source = source.replace(old, new)
-    return source
-
-
-def write(path: Path, nb: NotebookNode) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")  # as is: ids may repeat
-    return path
-
-
-def looping(name: str, exercise: str) -> str:
-    """The solution of ``exercise`` with an endless loop before its first line of code."""
-    lines = solution_code(name)[exercise].split("\n")
-    at = next(i for i, line in enumerate(lines) if "### BEGIN SOLUTION" in line)
-    indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
-    lines.insert(at + 1, f"{indent}import time\n{indent}while True:  # sleeps: no CPU burnt\n"
-                         f"{indent}    time.sleep(0.05)")
-    return "\n".join(lines)
-
-
-def crashing(name: str, exercise: str) -> str:
-    lines = solution_code(name)[exercise].split("\n")
-    at = next(i for i, line in enumerate(lines) if "### BEGIN SOLUTION" in line)
-    indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
-    lines.insert(at + 1, f"{indent}import os; os._exit(3)  # Python ends on the spot")
-    return "\n".join(lines)
-
-
-def tampering(name: str) -> str:
-    """A cell that silences every check of lesson ``name`` and forges results."""
-    number = name[:2]
-    exercises = list(solution_code(name))
-    forged = "\n".join(
-        f"print('SEGKIT-GRADE-RESULT 0123 {{\"exercise\": \"{ex}\", \"status\": \"pass\"}}')"
-        for ex in exercises)
-    return f'''\
-import io, sys
-import segkit.checks.core as core
-import segkit.checks.lesson{number} as mine
-for attribute in dir(mine):
-    if attribute.startswith("check_"):
-        setattr(mine, attribute, lambda *args, **kwargs: print("✅ passed"))
-core.run_check = lambda exercise, title, body: print(f"✅ {{title}} — passed")
-checks.CheckFailed = checks.ExerciseNotDone = Exception
-{forged}
-sys.stdout = io.StringIO()  # and hide whatever comes next'''
-
-
-# --------------------------------------------------------------------------- expected table
-
-
-def expected_hint(name: str, exercise: str, source: str) -> str | None:
-    """The hint the lesson's check gives for ``source``, run here, in the test's process.
-
-    As in the messy notebook: the lesson's imports cell (without plots), every exercise
-    followed by its ``checks.use`` line (which puts segkit's version under the name, as
-    no check passed), then the exercise's code; the check is the solution's check call.
-    """
+def _hint_in_class(lesson: str, exercise: str, edits, seed: int) -> str:
+    """The hint the lesson's check cell gives for that code on the same seed."""
     import segkit
     from segkit import checks
-    from segkit.checks import core
-    from segkit.checks.core import CheckFailed
+    from segkit.checks.core import CheckFailed, checks_of
 
-    nb = slim(handout(name))
-    imports = [c for c in nb.cells if c.cell_type == "code"][1].source
-    scope: dict = {"checks": checks, "segkit": segkit}
-    core.reset()
-    with contextlib.redirect_stdout(io.StringIO()):  # the ⚠️ lines of checks.use
-        exec(compile(imports, "<imports>", "exec"), scope)
-        for other, code in solution_code(name).items():
-            exec(compile(code, "<exercise>", "exec"), scope)
-            if other in uses(nb):
-                exec(compile(uses(nb)[other], "<use>", "exec"), scope)
-    exec(compile(source, "<exercise>", "exec"), scope)
-    check = read_lesson(SOLUTIONS / f"{name}.ipynb")
-    call = next(ex.check_source for ex in check.exercises if ex.name == exercise)
+    scope = {"checks": checks, "segkit": segkit}
+    exec(nbs.slim(lesson).cells[2].source, scope)
+    exec(nbs.mistaken(lesson, exercise, edits), scope)
     try:
-        exec(compile(call, "<check>", "exec"), scope)
+        checks_of(lesson[:2])[exercise](scope[exercise], seed=seed)
     except CheckFailed as failure:
         return failure.hint
-    raise AssertionError(f"the check of {exercise} passed {source!r}")
+    raise AssertionError(f"the check of {exercise} passed the mistake")
 
 
-def compact(results) -> dict[str, tuple[dict[str, str], str]]:
-    """student -> ({exercise: "pass" | "fail:<mistake>" | "not done" | ...}, "points/max")."""
-    table = {}
-    for r in results:
-        cells = {}
-        for name, res in r.exercises.items():
-            cells[name] = f"{res.status}:{res.mistake}" if res.status == "fail" else res.status
-        table[r.student] = (cells, f"{r.points}/{r.max_points}")
-    return table
+# --------------------------------------------------------------------------- a hostile class
 
 
-def row(lesson, statuses: dict[str, str], default: str) -> tuple[dict[str, str], str]:
-    cells = {ex.name: statuses.get(ex.name, default) for ex in lesson.exercises}
-    points = sum(ex.points for ex in lesson.exercises if cells[ex.name] == "pass")
-    return cells, f"{points}/{lesson.max_points}"
+HOSTILE_LIMITS = ["--notebook-timeout", "60", "--disk-mib", "64", "--output-limit", "4000"]
 
 
-# --------------------------------------------------------------------------- the class
+def _cli(*args: str) -> tuple[int, str, str]:
+    """(exit status, what it printed, what it said on stderr)."""
+    from segkit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
 
 
-def make_class(name: str, root: Path) -> dict[str, tuple[dict[str, str], str]]:
-    """Write the students' notebooks of lesson ``name`` under ``root``; the expected table."""
-    lesson = read_lesson(SOLUTIONS / f"{name}.ipynb")
-    solved = solution_code(name)
-    base = slim(handout(name))
-    exercises = [ex.name for ex in lesson.exercises]
-    expected = {}
-
-    if name not in MISTAKES:  # a new lesson whose mistakes are not catalogued here yet:
-        # one notebook, every other exercise solved, the others left as handed out
-        half = {ex: solved[ex] for ex in exercises[::2]}
-        write(root / "half" / f"{name}.ipynb", with_code(base, half))
-        expected["half"] = row(lesson, {ex: "pass" for ex in half}, "not done")
-        return expected
-
-    write(root / "solved" / f"{name}.ipynb", with_code(base, solved))
-    expected["solved"] = row(lesson, {}, "pass")
-
-    write(root / "unsolved" / f"{name}.ipynb", base)
-    expected["unsolved"] = row(lesson, {}, "not done")
-
-    # messy, with a catalogued mistake in every exercise: no check cells (nbgrader
-    # #1682); the first exercise twice, the stub then the mistake, with the same cell id
-    # (#1083); the second solved, then again with its mistake (the last one counts); the
-    # last one moved to the end; the nbgrader and segkit metadata stripped.
-    wrong = {ex: mistaken(name, ex, edits) for ex, _, edits in MISTAKES[name]}
-    messy = without_checks(with_code(base, {**solved, **wrong}))
-    first, second, last = exercises[0], exercises[1], exercises[-1]
-    cells = []
-    for cell in messy.cells:
-        if exercise_name(cell) == first:
-            stub = copy.deepcopy(base.cells[[exercise_name(c) for c in base.cells].index(first)])
-            cells += [stub, cell]
-        elif exercise_name(cell) == second:
-            right = copy.deepcopy(cell)
-            right.source = solved[second]
-            cells += [right, cell]
-        elif exercise_name(cell) != last:
-            cells.append(cell)
-    cells.append(next(c for c in messy.cells if exercise_name(c) == last))
-    for cell in cells:
-        cell.metadata.pop("nbgrader", None)
-        cell.metadata.pop("segkit", None)
-    messy.cells = cells
-    write(root / "messy" / f"{name}.ipynb", messy)
-    expected["messy"] = row(lesson, {ex: f"fail:{m}" for ex, m, _ in MISTAKES[name]}, "pass")
-
-    # hostile, without check cells: the first exercise loops forever, the second has its
-    # mistake, the last ends Python when called; after the last exercise, a cell that
-    # silences every check, prints forged results and hides sys.stdout.
-    hostile = without_checks(with_code(base, {**solved, first: looping(name, first),
-                                              second: wrong[second],
-                                              last: crashing(name, last)}))
-    hostile = insert_after(hostile, last, [code_cell(tampering(name))])
-    write(root / "hostile" / f"{name}.ipynb", hostile)
-    second_mistake = next(m for ex, m, _ in MISTAKES[name] if ex == second)
-    expected["hostile"] = row(lesson, {first: "timeout", second: f"fail:{second_mistake}",
-                                       last: "error"}, "pass")
-    return expected
-
-
-@pytest.fixture(scope="session")
-def graded(tmp_path_factory, worker_id) -> dict:
-    """Every lesson's class, graded in one pool (the slow hostile notebooks first).
-
-    Returns {lesson name: (Lesson, results in student order, expected table)}. Computed
-    once per test session, whichever pytest-xdist worker needs it first.
-    """
-    return once_per_session(tmp_path_factory, worker_id, "graded", grade_every_class)
-
-
-def make_corpus(root: Path) -> dict[str, tuple[dict[str, str], str]]:
-    """Write the hostile lesson-04 notebooks of ``hostile_corpus`` under ``root``."""
-    name = "04_metrics"
-    solved = solution_code(name)
-    wrong = {ex: mistaken(name, ex, edits) for ex, _, edits in MISTAKES[name]}
-    base = slim(handout(name))
-    for student, attacks in hostile_corpus.ATTACKS.items():
-        code = {**solved, **{ex: wrong[ex]
-                             for ex in hostile_corpus.WITH_MISTAKES.get(student, [])}}
-        code = {ex: hostile_corpus.with_attack(src, attacks[ex]) if ex in attacks else src
-                for ex, src in code.items()}
-        write(root / student / f"{name}.ipynb", with_code(base, code))
-    return dict(hostile_corpus.EXPECTED)
-
-
-CORPUS = "04_metrics hostile"
-CORPUS_OFF = "04_metrics hostile, isolation off"
-OFF = ["connection-reader", "forger", "solution-reader", "escaper", "channel-forger"]
-
-
-def grade_every_class(root: Path) -> dict:
-    """What ``graded`` returns, with the classes written below ``root``."""
-    work = []
-    classes = {}
-    for name in LESSONS:
-        expected = make_class(name, root / name / "submissions")
-        lesson, submissions, skipped = submissions_for([root / name / "submissions"],
-                                                       solutions_dir=SOLUTIONS)
-        assert skipped == [] and [s.student for s in submissions] == sorted(expected)
-        classes[name] = (lesson, submissions, expected, None)
-        work += [(name, lesson, sub, None) for sub in submissions]
-    if "04_metrics" in LESSONS:
-        expected = make_corpus(root / "corpus")
-        lesson, submissions, _ = submissions_for([root / "corpus"], solutions_dir=SOLUTIONS)
-        # the victim right after its neighbour, so that they are graded at the same time
-        submissions.sort(key=lambda s: s.student != "neighbour" and s.student != "victim")
-        classes[CORPUS] = (lesson, submissions, expected, None)
-        off = bwrap.detect("off")
-        chosen = [s for s in submissions if s.student in OFF]
-        classes[CORPUS_OFF] = (lesson, chosen, {s: expected[s] for s in OFF}, off)
-        work += [(CORPUS, lesson, sub, None) for sub in submissions]
-        work += [(CORPUS_OFF, lesson, sub, off) for sub in chosen]
-    work.sort(key=lambda item: item[2].student not in ("hostile", "neighbour", "victim"))
-    with ThreadPoolExecutor(max_workers=JOBS) as pool:
-        futures = {(name, sub.student): pool.submit(grade_notebook, sub, lesson, LIMITS, iso)
-                   for name, lesson, sub, iso in work}
-        done = {key: future.result() for key, future in futures.items()}
-    return {name: (lesson, [done[(name, sub.student)] for sub in subs], expected)
-            for name, (lesson, subs, expected, _) in classes.items()}
-
-
-def test_mistakes_are_catalogued_for_existing_lessons():
-    assert set(MISTAKES) <= set(LESSONS)
-    for name in ["00_setup", "01_data", "02_unet", "03_training", "04_metrics"]:
-        assert name not in LESSONS or name in MISTAKES, name
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("graded")
-@pytest.mark.parametrize("name", LESSONS)
-def test_the_table_is_exactly_as_expected(graded, name):
-    lesson, results, expected = graded[name]
-    assert compact(results) == {student: expected[student] for student in sorted(expected)}
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("graded")
-@pytest.mark.parametrize("name", [name for name in LESSONS if name in MISTAKES])
-def test_failures_carry_the_checks_own_hint(graded, name):
-    """The mistake id and hint in the table are the ones the check gives a student."""
-    lesson, results, expected = graded[name]
-    messy = next(r for r in results if r.student == "messy")
-    points = {ex.name: ex.points for ex in lesson.exercises}
-    for exercise, mistake, edits in MISTAKES[name]:
-        result = messy.exercises[exercise]
-        assert (result.mistake, result.points, result.max_points) == (mistake, 0, points[exercise])
-        assert result.hint == expected_hint(name, exercise, mistaken(name, exercise, edits))
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("graded")
-@pytest.mark.parametrize("name", [name for name in LESSONS if name in MISTAKES])
-def test_robustness_is_explained(graded, name):
-    lesson, results, expected = graded[name]
-    by_student = {r.student: r for r in results}
-    assert by_student["solved"].notes == [] and by_student["messy"].notes == []
-    hostile = by_student["hostile"]
-    first, last = lesson.exercises[0].name, lesson.exercises[-1].name
-    assert hostile.exercises[first].hint == (f"the check did not finish within "
-                                             f"{LIMITS.check_timeout:g} s: an endless loop in "
-                                             f"`{first}`?")
-    assert hostile.exercises[last].message == (
-        f"Python ended while `{last}` was run or checked: the code crashed it (a fault, "
-        "`os._exit`, or memory beyond the 4 GiB cap)")
-
-
-# --------------------------------------------------------------------------- the hostile corpus
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("graded")
-@pytest.mark.parametrize("name", [CORPUS, CORPUS_OFF])
-def test_no_attack_gains_a_point(graded, name):
-    """Every notebook of the corpus gets exactly its honest grade, or ``review``."""
-    if name not in graded:
-        pytest.skip("lesson 04 is not written yet")
-    lesson, results, expected = graded[name]
-    table = compact(results)
-    if "neighbour" in table:  # its wrong answer is its own: any fail will do
-        cells, points = table["neighbour"]
-        table["neighbour"] = ({**cells, "dice_score": cells["dice_score"].split(":")[0]}, points)
-        if not results[0].isolation.startswith("isolation: bubblewrap"):
-            # without a sandbox it sees the other graders' processes: out of scope, and
-            # said so in INSTRUCTORS.md ("Threat model")
-            expected = {k: v for k, v in expected.items() if k != "neighbour"}
-            table.pop("neighbour")
-    assert table == {student: expected[student] for student in sorted(expected)}
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("graded")
-def test_flagged_code_says_why_and_is_not_run(graded):
-    if CORPUS not in graded:
-        pytest.skip("lesson 04 is not written yet")
-    lesson, results, expected = graded[CORPUS]
-    by_student = {r.student: r for r in results}
-    for student, reasons in hostile_corpus.REASONS.items():
-        for exercise, words in reasons.items():
-            result = by_student[student].exercises[exercise]
-            assert (result.status, result.points) == ("review", 0)
-            assert result.hint.startswith("review: ")
-            for word in words:
-                assert word in result.hint, (student, exercise, result.hint)
-    assert not Path("/root/escaped.pt").exists() and not Path("/root/escaped.txt").exists()
-    assert not Path("/root/escaped.db").exists()
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("graded")
-def test_two_students_graded_at_once_cannot_touch_each_other(graded):
-    """The neighbour, graded at the same time as the victim, found no other sandbox,
-    process or notebook (its dice_score is only right when it does), planted nothing,
-    and the victim keeps every point."""
-    if CORPUS not in graded:
-        pytest.skip("lesson 04 is not written yet")
-    isolation = bwrap.detect()
-    if not isolation.on:
-        pytest.skip(isolation.describe())
-    lesson, results, expected = graded[CORPUS]
-    by_student = {r.student: r for r in results}
-    assert by_student["neighbour"].exercises["dice_score"].status == "fail"
-    assert by_student["victim"].points == 5 and by_student["victim"].notes == []
-    victim = by_student["victim"].path
-    assert not list(victim.parent.rglob("planted.txt"))
-    assert by_student["neighbour"].isolation == isolation.describe()
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("graded")
-def test_the_memory_cap_stops_a_big_allocation(graded):
-    if CORPUS not in graded:
-        pytest.skip("lesson 04 is not written yet")
-    lesson, results, expected = graded[CORPUS]
-    big = next(r for r in results if r.student == "big-alloc").exercises["dice_score"]
-    assert big.status == "error" and "MemoryError" in (big.hint or ""), big
-
-
-# --------------------------------------------------------------------------- lesson 00, one by one
-
-
-@pytest.fixture(scope="session")
-def hostile_00(tmp_path_factory):
-    """Lesson 00 students, one robustness case each, graded through the command line,
-    then graded again (nothing is), then in two shards merged into one report."""
-    name = "00_setup"
-    if name not in LESSONS:
-        pytest.skip("lesson 00 is not written yet")
-    root = tmp_path_factory.mktemp("hostile-00")
+def _hostile_run(root: Path) -> dict:
+    expected = corpus.hostile_files(root / "submissions", SOLUTIONS)
     outside = root / "instructor"
     outside.mkdir()
     (outside / "keep.txt").write_text("grades of last year")
-    solved = solution_code(name)
-    base = slim(handout(name))
+    code, printed, _ = _cli("grade", str(root / "submissions"), "--lesson", "04",
+                            "--solutions", str(SOLUTIONS), "--jobs", str(JOBS), "--out",
+                            str(root / "grades"), *HOSTILE_LIMITS)
+    return {"root": root, "expected": expected, "code": code, "printed": printed,
+            "report": json.loads((root / "grades" / "grades.json").read_text())}
+
+
+@pytest.fixture(scope="session")
+def hostile_class(tmp_path_factory, worker_id) -> dict:
+    if gradable("04_metrics"):
+        pytest.skip(gradable("04_metrics"))
+    return once_per_session(tmp_path_factory, worker_id, "hostile-class", _hostile_run)
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-class")
+def test_the_class_run_survives_every_hostile_file(hostile_class):
+    report, expected = hostile_class["report"], hostile_class["expected"]
+    assert hostile_class["code"] == 0
+    rows = {s["student"]: s for s in report["students"]}
+    assert set(rows) == set(expected)
+    for student, says in expected.items():
+        row = rows[student]
+        if "/" in says and says[0].isdigit():
+            assert f"{row['points']}/{row['max_points']}" == says, (student, row)
+        else:
+            assert row["points"] == 0 and all(e["status"] == "error"
+                                              for e in row["exercises"].values())
+            assert says in " ".join(row["notes"]), (student, row["notes"])
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-class")
+def test_hostile_cells_are_left_out_and_said(hostile_class):
+    notes = {s["student"]: " ".join(s["notes"]) for s in hostile_class["report"]["students"]}
+    assert "cell 4 used up the notebook's 60 CPU-seconds: it was left out" in notes[
+        "bomber/04_metrics.ipynb"]
+    assert "1 process(es) the notebook started were still running when the notebook " \
+           "ended, and were stopped" in notes["sleeper/04_metrics.ipynb"]
+    assert "ended Python" in notes["exit-cell/04_metrics.ipynb"]
+    assert "MemoryError" in notes["memory-bomb/04_metrics.ipynb"]
+    assert notes["bomber-neighbour/04_metrics.ipynb"] == ""  # graded beside the bomb
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-class")
+def test_nothing_outside_a_sandbox_is_touched(hostile_class):
+    root = hostile_class["root"]
+    assert (root / "instructor" / "keep.txt").read_text() == "grades of last year"
+    assert not list(root.rglob("ballast.bin"))
+    assert (SOLUTIONS / "04_metrics.ipynb").is_file()
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-class")
+def test_no_file_name_takes_anothers_place(hostile_class):
+    root = hostile_class["root"]
+    rows = {s["student"]: s for s in hostile_class["report"]["students"]}
+    assert rows["alice/04_metrics.ipynb"]["login"] == "alice"
+    assert rows["04_metrics-alice.ipynb"]["login"] == "04_metrics-alice"
+    with open(root / "grades" / "gradebook.csv", newline="") as f:
+        book = list(csv.reader(f))
+    logins = [row[3] for row in book[2:]]
+    assert logins.count("alice") == 1
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in book for cell in row)
+    assert "'=HYPERLINK(1)+2.ipynb" in [row[0] for row in book]
+    assert "\x1b" not in hostile_class["printed"] and "red\\x1b[31m.ipynb" in \
+        hostile_class["printed"]
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("hostile-class")
+def test_the_report_says_how_it_was_isolated(hostile_class):
+    report = hostile_class["report"]
+    assert report["isolation"] == bwrap.detect().describe()
+    assert isinstance(report["seed"], int) and report["class"]["count"] == 18
+    assert (hostile_class["root"] / "grades" / "mistakes.png").is_file()
+
+
+# --------------------------------------------------------------------------- again, shards
+
+
+def _small_class(root: Path) -> dict:
     sub = root / "submissions"
-
-    # list_pairs loops forever (the grader's check times out); a cell at the top level
-    # that loops and ignores Ctrl-C is not an exercise: it never runs
-    nb = with_code(base, {**solved, "list_pairs": looping(name, "list_pairs")})
-    nb = insert_after(nb, "float32_mib", [code_cell(
-        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n"
-        "    time.sleep(0.05)")])
-    write(sub / "loop" / f"{name}.ipynb", nb)
-
-    # foreground_fraction ends Python; a segmentation fault elsewhere never runs
-    nb = with_code(base, {**solved, "foreground_fraction": crashing(name, "foreground_fraction")})
-    nb = without_checks(nb, {"float32_mib", "list_pairs"})
-    nb = insert_after(nb, "float32_mib", [code_cell("import ctypes\nctypes.string_at(0)")])
-    write(sub / "crash" / f"{name}.ipynb", nb)
-
-    # silences the checks, forges results, uses segkit's reference for one exercise
-    nb = with_code(base, {
-        **solved,
-        "float32_mib": mistaken(name, "float32_mib", MISTAKES[name][0][2]),
-        "list_pairs": mistaken(name, "list_pairs", MISTAKES[name][2][2]),
-        "foreground_fraction":
-            "foreground_fraction = checks.lesson00.reference_foreground_fraction",
-    })
-    nb.cells.insert(2, code_cell(tampering(name).replace("sys.stdout = io.StringIO()", "")))
-    nb.cells.append(code_cell("sys.stdout = io.StringIO()"))
-    write(sub / "tamper" / f"{name}.ipynb", nb)
-
-    # in an exercise cell, past the screen: deletes and writes outside its folder,
-    # found by searching the machine, and prints megabytes
-    parts = list(outside.parts)  # written as pieces: the screen flags '/tmp/' in a string
-    depth = "/".join(["*"] * (len(root.parts) - 2))
-    vandal = f"""\\
-import os, pathlib, shutil
-def _vandalise():
-    outside = pathlib.Path(*{parts!r})
-    for attempt in [lambda: shutil.rmtree(".."),
-                    lambda: [os.remove(p) for p in pathlib.Path("/", {parts[1]!r}).glob("{depth}/instructor/keep.txt")],
-                    lambda: (outside / "new.txt").write_text("x"),
-                    lambda: shutil.rmtree(outside)]:
-        try:
-            attempt()
-        except OSError as error:
-            print(type(error).__name__)
-    print("x" * 3_000_000)
-    pathlib.Path("mine.txt").write_text("my own folder is fine")
-_vandalised = _vandalise()
-"""
-    nb = with_code(base, {**solved, "float32_mib": vandal + solved["float32_mib"]})
-    write(sub / "vandal" / f"{name}.ipynb", nb)
-
-    (sub / "garbled").mkdir()
-    (sub / "garbled" / f"{name}.ipynb").write_text("{ this is not json")
-
-    from segkit.cli import main
-
-    out = root / "grades"
-    args = ["grade", str(sub), "--lesson", "00", "--solutions", str(SOLUTIONS),
-            "--jobs", str(JOBS), "--cell-timeout", str(SHORT.cell_timeout),
-            "--check-timeout", str(SHORT.check_timeout), "--output-limit", "4000"]
-    assert main(args + ["--out", str(out)]) == 0
-    first = json.loads((out / "grades.json").read_text())
-    again = io.StringIO()
-    with contextlib.redirect_stdout(again):
-        assert main(args + ["--out", str(out)]) == 0
-    shards = [root / "shards" / f"shard-{k}-of-2" for k in (1, 2)]
-    for k, folder in enumerate(shards, start=1):  # from the cache: nothing graded again
-        (folder / "cache").mkdir(parents=True)
-        for cached in (out / "cache").iterdir():
-            shutil.copy(cached, folder / "cache")
-        assert main(args + ["--out", str(folder), "--shard", f"{k}/2"]) == 0
-    merged = root / "merged"
-    assert main(["grade-merge", *map(str, shards), "--out", str(merged)]) == 0
-    return root, first, out, again.getvalue(), merged
+    nbs.write(sub / "ann" / "04_metrics.ipynb", nbs.solved("04_metrics"))
+    nbs.write(sub / "ben" / "04_metrics.ipynb", nbs.slim("04_metrics"))
+    nbs.write(sub / "cy" / "04_metrics.ipynb", nbs.with_code(nbs.solved("04_metrics"), {
+        "dice_score": nbs.mistaken("04_metrics", *MISTAKES["04_metrics"][1][::2])}))
+    args = ["grade", str(sub), "--lesson", "04", "--solutions", str(SOLUTIONS), "--jobs",
+            str(JOBS), "--out", str(root / "grades")]
+    first = _cli(*args)
+    again = _cli(*args)
+    shards = [_cli(*args, "--shard", f"{k}/2") for k in (1, 2)]
+    shard_dirs = [root / "grades" / f"shard-{k}-of-2" for k in (1, 2)]
+    missing = _cli("grade-merge", str(shard_dirs[0]), "--out", str(root / "merged"))
+    merged = _cli("grade-merge", *map(str, shard_dirs), "--out", str(shard_dirs[0]))
+    return {"root": root, "first": first, "again": again, "shards": shards,
+            "missing": missing, "merged": merged}
 
 
-def _table(report: dict) -> dict:
-    return {s["student"]: ({name: (f"{e['status']}:{e['mistake']}" if e["status"] == "fail"
-                                   else e["status"]) for name, e in s["exercises"].items()},
-                           f"{s['points']}/{s['max_points']}")
+@pytest.fixture(scope="session")
+def small_class(tmp_path_factory, worker_id) -> dict:
+    if gradable("04_metrics"):
+        pytest.skip(gradable("04_metrics"))
+    return once_per_session(tmp_path_factory, worker_id, "small-class", _small_class)
+
+
+def _table(folder: Path) -> dict:
+    report = json.loads((folder / "grades.json").read_text())
+    return {s["student"]: {n: e["status"] for n, e in s["exercises"].items()}
             for s in report["students"]}
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("hostile-00")
-def test_hostile_00_table(hostile_00):
-    root, report, out, again, merged = hostile_00
-    assert _table(report) == {
-        "crash": ({"float32_mib": "pass", "foreground_fraction": "error", "list_pairs": "pass"},
-                  "3/4"),
-        "garbled": ({"float32_mib": "error", "foreground_fraction": "error",
-                     "list_pairs": "error"}, "0/4"),
-        "loop": ({"float32_mib": "pass", "foreground_fraction": "pass", "list_pairs": "timeout"},
-                 "2/4"),
-        "tamper": ({"float32_mib": "fail:forgot-bytes-per-value",
-                    "foreground_fraction": "review",
-                    "list_pairs": "fail:wrong-mask-suffix"}, "0/4"),
-        "vandal": ({"float32_mib": "pass", "foreground_fraction": "pass", "list_pairs": "pass"},
-                   "4/4"),
-    }
-    assert report["isolation"] == bwrap.detect().describe()
+@pytest.mark.xdist_group("small-class")
+def test_a_second_run_writes_beside_the_first_and_grades_nothing_again(small_class):
+    root = small_class["root"]
+    assert small_class["again"][0] == 0
+    printed = small_class["again"][1]
+    assert f"{root / 'grades'} holds an earlier grading: this one goes to " \
+           f"{root / 'grades-2'}" in printed
+    lines = [line for line in printed.splitlines() if line.startswith("[")]
+    assert len(lines) == 3 and all(line.endswith("(already graded)") for line in lines)
+    assert _table(root / "grades-2") == _table(root / "grades")
+    assert _table(root / "grades")["cy/04_metrics.ipynb"]["dice_score"] == "fail"
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("hostile-00")
-def test_hostile_00_notes_say_what_happened(hostile_00):
-    root, report, out, again, merged = hostile_00
-    notes = {s["student"]: s["notes"] for s in report["students"]}
-    assert notes["loop"] == [] and notes["crash"] == []  # their other cells never ran
-    assert any(n.startswith("the notebook could not be read") for n in notes["garbled"])
-    vandal = " ".join(notes["vandal"])
-    assert "refused: shutil.rmtree" in vandal, vandal
-    if not bwrap.detect().on:  # without a sandbox, it found the file and was refused
-        assert "refused: os.remove" in vandal and "refused: open" in vandal, vandal
+@pytest.mark.xdist_group("small-class")
+def test_shards_write_their_own_folder_and_merge_into_one(small_class):
+    root = small_class["root"]
+    first = [json.loads((root / "grades" / f"shard-{k}-of-2" / "grades.json").read_text())
+             for k in (1, 2)]
+    assert [[s["student"] for s in shard["students"]] for shard in first] == [
+        ["ann/04_metrics.ipynb", "cy/04_metrics.ipynb"], ["ben/04_metrics.ipynb"]]
+    code, _, said = small_class["missing"]
+    assert code == 1 and "shard(s) 2 of 2 missing: give every shard-K-of-2 folder" in said
+    assert not (root / "merged").exists()
+    assert "into " + str(root / "grades" / "shard-1-of-2-2") in small_class["merged"][1]
+    assert _table(root / "grades" / "shard-1-of-2-2") == _table(root / "grades")
+    assert len(_table(root / "grades" / "shard-1-of-2")) == 2  # the shard is untouched
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("hostile-00")
-def test_hostile_00_nothing_outside_was_touched(hostile_00):
-    root, report, out, again, merged = hostile_00
-    outside = root / "instructor"
-    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
-    assert (outside / "keep.txt").read_text() == "grades of last year"
-    assert (root / "submissions" / "vandal" / "00_setup.ipynb").exists()
-    assert not list(root.rglob("mine.txt"))  # written in the temporary folder, gone with it
+@pytest.mark.xdist_group("small-class")
+def test_feedback_gives_hints_and_nothing_of_the_solution(small_class):
+    root = small_class["root"]
+    feedback = (root / "grades" / "feedback" / "cy__04_metrics.ipynb.md").read_text()
+    assert "**3 / 5 points**" in feedback and "| `dice_score` | fail | 0 / 2 |" in feedback
+    dice = json.loads((root / "grades" / "grades.json").read_text())["students"][2][
+        "exercises"]["dice_score"]
+    assert f"{dice['message']}. Hint: [dice-no-factor-2]" in " ".join(feedback.split())
+    if dice["repeat"]:  # failed on drawn cases: how to see them in the notebook
+        assert dice["repeat"] in feedback
+    solution = "\n".join(nbs.solution_code("04_metrics").values())
+    for line in [ln.strip() for ln in solution.splitlines() if len(ln.strip()) > 25]:
+        assert line not in feedback
+    assert str(root) not in feedback
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("hostile-00")
-def test_hostile_00_hints_explain(hostile_00):
-    root, report, out, again, merged = hostile_00
-    students = {s["student"]: s["exercises"] for s in report["students"]}
-    assert students["tamper"]["foreground_fraction"]["hint"] == (
-        "review: uses the course's reference solution "
-        "`checks.lesson00.reference_foreground_fraction`; uses `checks`")
-    assert students["loop"]["list_pairs"]["hint"] == (
-        "the check did not finish within 4 s: an endless loop in `list_pairs`?")
-    assert students["tamper"]["float32_mib"]["hint"] == (
-        "you counted the numbers, not the bytes: each float32 value takes 4 bytes. "
-        "Multiply the number of values by 4.")
-    assert students["crash"]["foreground_fraction"]["message"].startswith("Python ended")
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("hostile-00")
-def test_hostile_00_csv_matches_the_json(hostile_00):
-    import csv
-
-    root, report, out, again, merged = hostile_00
-    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    assert [r["student"] for r in rows] == ["crash", "garbled", "loop", "tamper", "vandal"]
-    tamper = next(r for r in rows if r["student"] == "tamper")
-    assert (tamper["points"], tamper["max_points"]) == ("0", "4")
-    assert tamper["float32_mib"] == "fail"
-    assert tamper["float32_mib mistake"] == "forgot-bytes-per-value"
-    assert tamper["float32_mib hint"].startswith("you counted the numbers")
-    assert tamper["list_pairs points"] == "0"
-    assert tamper["isolation"] == report["isolation"]
-    assert list(rows[0]) == ["student", "file", "points", "max_points",
-                             "float32_mib", "float32_mib points", "float32_mib mistake",
-                             "float32_mib hint",
-                             "foreground_fraction", "foreground_fraction points",
-                             "foreground_fraction mistake", "foreground_fraction hint",
-                             "list_pairs", "list_pairs points", "list_pairs mistake",
-                             "list_pairs hint", "notes", "isolation"]
-    assert (out / "grades.json").stat().st_size < 20_000  # the megabytes were not kept
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("hostile-00")
-def test_gradebook_imports_into_canvas_and_moodle(hostile_00):
-    import csv
-
-    root, report, out, again, merged = hostile_00
-    with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
+@pytest.mark.xdist_group("small-class")
+def test_gradescope_and_gradebook_files(small_class):
+    root = small_class["root"]
+    cy = json.loads((root / "grades" / "gradescope" / "cy__04_metrics.ipynb" /
+                     "results.json").read_text())
+    assert cy["score"] == 3 and [(t["name"], t["score"], t["status"]) for t in cy["tests"]] \
+        == [("pixel_accuracy", 1, "passed"), ("dice_score", 0, "failed"),
+            ("iou_score", 2, "passed")]
+    with open(root / "grades" / "gradebook.csv", newline="") as f:
         rows = list(csv.reader(f))
-    column = "00_setup" + ("" if bwrap.detect().on else " [isolation: off]")
+    column = "04_metrics" + ("" if bwrap.detect().on else " [isolation: off]")
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column]
-    assert rows[1] == ["Points Possible", "", "", "", "", "4"]
-    assert rows[2:] == [[s["student"], "", "", s["student"], "", str(s["points"])]
-                        for s in report["students"]]
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("hostile-00")
-def test_gradescope_results_follow_its_format(hostile_00):
-    root, report, out, again, merged = hostile_00
-    crash = json.loads((out / "gradescope" / "crash" / "results.json").read_text())
-    assert crash["score"] == 3 and crash["output"].endswith(report["isolation"])
-    assert [(t["name"], t["score"], t["max_score"], t["status"]) for t in crash["tests"]] == [
-        ("float32_mib", 1, 1, "passed"), ("foreground_fraction", 0, 1, "failed"),
-        ("list_pairs", 2, 2, "passed")]
-    assert all(t["visibility"] == "visible" for t in crash["tests"])
-    assert sorted(p.name for p in (out / "gradescope").iterdir()) == [
-        "crash", "garbled", "loop", "tamper", "vandal"]
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("hostile-00")
-def test_feedback_gives_hints_and_nothing_of_the_solution(hostile_00):
-    root, report, out, again, merged = hostile_00
-    tamper = (out / "feedback" / "tamper.md").read_text()
-    assert "**0 / 4 points**" in tamper
-    assert "| `float32_mib` | fail | 0 / 1 |" in tamper
-    assert "you counted the numbers, not the bytes" in tamper
-    assert "your instructor will look at this exercise" in tamper
-    assert "reference" not in tamper  # the screen's reasons are the instructor's
-    solution = "\n".join(solution_code("00_setup").values())
-    body_lines = [ln.strip() for ln in solution.splitlines() if len(ln.strip()) > 25]
-    for text in (out / "feedback").glob("*.md"):
-        feedback = text.read_text()
-        assert report["isolation"] in feedback
-        assert not [ln for ln in body_lines if ln in feedback], text.name
-        assert str(root) not in feedback  # no paths of the instructor's machine
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("hostile-00")
-def test_a_second_run_grades_nothing_again(hostile_00):
-    root, report, out, again, merged = hostile_00
-    lines = [ln for ln in again.splitlines() if ln.startswith("[")]
-    assert len(lines) == 5 and all(ln.endswith("(already graded)") for ln in lines), again
-    assert _table(json.loads((out / "grades.json").read_text())) == _table(report)
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("hostile-00")
-def test_shards_merge_into_the_same_report(hostile_00):
-    root, report, out, again, merged = hostile_00
-    shards = [json.loads((root / "shards" / f"shard-{k}-of-2" / "grades.json").read_text())
-              for k in (1, 2)]
-    names = [[s["student"] for s in shard["students"]] for shard in shards]
-    assert names == [["crash", "loop", "vandal"], ["garbled", "tamper"]]
-    assert _table(json.loads((merged / "grades.json").read_text())) == _table(report)
-    assert (merged / "gradebook.csv").read_text() == (out / "gradebook.csv").read_text()
-    from segkit_course.grading.batch import merge
-
-    with pytest.raises(GradingInputError, match="overlap"):
-        merge([root / "shards" / "shard-1-of-2", root / "shards" / "shard-1-of-2"],
-              root / "twice")
-
-
-# --------------------------------------------------------------------------- the terminal table
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("graded")
-def test_terminal_table_reads_well(graded):
-    if "00_setup" not in graded:
-        pytest.skip("lesson 00 is not written yet")
-    lesson, results, expected = graded["00_setup"]
-    text = format_table(lesson, results, details=False)
-    assert text == """\
-lesson 00_setup: 3 exercises, 4 points, 4 notebooks
-{isolation}
-
-student   float32_mib (1)  foreground_fraction (1)  list_pairs (2)  points
-hostile   timeout          fail                     error              0/4
-messy     fail             fail                     fail               0/4
-solved    pass             pass                     pass               4/4
-unsolved  not done         not done                 not done           0/4""".format(
-        isolation=bwrap.detect().describe())
-    details = format_table(lesson, results)
-    assert "\nmessy (" in details
-    assert "  float32_mib: fail: [forgot-bytes-per-value] you counted the numbers" in details
-    assert "unsolved (" not in details  # nothing to say about stubs
-
-
-# --------------------------------------------------------------------------- discovery
-
-
-def test_exercises_come_from_the_solution():
-    lesson = read_lesson(SOLUTIONS / "00_setup.ipynb")
-    assert [(ex.name, ex.points) for ex in lesson.exercises] == [
-        ("float32_mib", 1), ("foreground_fraction", 1), ("list_pairs", 2)]
-    assert lesson.exercises[0].check_source == "checks.lesson00.check_float32_mib(float32_mib)"
-    assert lesson.max_points == 4
-
-
-def test_students_are_named_after_their_folder_or_file(tmp_path):
-    nb = json.dumps(nbformat.v4.new_notebook())
-    for rel in ["by-folder/alice/00_setup.ipynb", "by-folder/bob/00_setup-Copy1.ipynb",
-                "flat/00_setup_carol.ipynb", "flat/dave.ipynb", "flat/01_data.ipynb",
-                "by-folder/.ipynb_checkpoints/00_setup-checkpoint.ipynb"]:
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(nb)
-    lesson, subs, skipped = submissions_for([tmp_path / "by-folder"], solutions_dir=SOLUTIONS)
-    assert lesson.name == "00_setup"
-    assert [(s.student, s.path.name) for s in subs] == [("alice", "00_setup.ipynb"),
-                                                        ("bob", "00_setup-Copy1.ipynb")]
-    lesson, subs, skipped = submissions_for([tmp_path / "flat"], lesson="0",
-                                            solutions_dir=SOLUTIONS)
-    assert [s.student for s in subs] == ["carol", "dave"]
-    assert [p.name for p in skipped] == ["01_data.ipynb"]
-    lesson, subs, _ = submissions_for([str(tmp_path / "flat" / "00_*.ipynb")],
-                                      solutions_dir=SOLUTIONS)
-    assert [s.student for s in subs] == ["carol"]
-    lesson, subs, _ = submissions_for([str(tmp_path / "by-folder" / "*" / "00_*.ipynb")],
-                                      solutions_dir=SOLUTIONS)
-    assert [s.student for s in subs] == ["alice", "bob"]
-    with pytest.raises(GradingInputError, match="lessons 00, 01"):
-        submissions_for([tmp_path / "flat" / "00_setup_carol.ipynb",
-                         tmp_path / "flat" / "01_data.ipynb"], solutions_dir=SOLUTIONS)
-    with pytest.raises(GradingInputError, match="cannot be told from its name"):
-        submissions_for([tmp_path / "flat" / "dave.ipynb"], solutions_dir=SOLUTIONS)
-    with pytest.raises(GradingInputError, match="no solution notebook for lesson '42'"):
-        submissions_for([tmp_path / "flat"], lesson="42", solutions_dir=SOLUTIONS)
+    assert rows[1] == ["Points Possible", "", "", "", "", "5"]
+    assert rows[2:] == [["ann/04_metrics.ipynb", "", "", "ann", "", "5"],
+                        ["ben/04_metrics.ipynb", "", "", "ben", "", "0"],
+                        ["cy/04_metrics.ipynb", "", "", "cy", "", "3"]]
 
 
 def test_grade_help_names_the_options(capsys):
@@ -902,10 +457,5 @@ def test_grade_help_names_the_options(capsys):
     text = capsys.readouterr().out
     for option in ["--lesson", "--out", "--jobs", "--cell-timeout", "--notebook-timeout",
                    "--check-timeout", "--solutions", "--isolation", "--shard", "--fresh",
-                   "--threads", "--memory-gib"]:
+                   "--threads", "--memory-gib", "--disk-mib", "--seed"]:
         assert option in text
-
-
-def test_one_submission_object_per_student():
-    sub = Submission("alice", Path("a/00_setup.ipynb"))
-    assert sub.student == "alice" and sub.path.name == "00_setup.ipynb"

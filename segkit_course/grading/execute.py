@@ -1,79 +1,77 @@
-"""Grade one student's notebook: find the exercises, screen them, check them in a sandbox.
+"""Grade one student's notebook: run it in its sandbox, ask, judge elsewhere.
 
-What :func:`grade_notebook` does with ``submissions/alice/03_training.ipynb``:
+What :func:`grade_notebook` does with ``submissions/alice/04_metrics.ipynb``:
 
-1. reads the notebook's code cells (leniently: ids, metadata, order do not matter) and,
-   for each exercise of the lesson, takes the LAST cell that defines it (``def``,
-   ``class`` or an assignment; the lesson's ``checks.use`` lines do not count);
-2. screens each of those cells (:mod:`segkit_course.grading.screen`): an exercise whose code
-   reaches for the grader's machinery is not run, and is graded ``review``;
-3. starts a fresh checker process (:mod:`segkit_course.grading.checker`) inside a bubblewrap
-   sandbox (:mod:`segkit_course.sandbox.bwrap`; where there is none, with the in-process guard
-   of :mod:`segkit_course.sandbox.guard`), which runs the lesson's scaffold, then each
-   exercise's definitions and the solution's check, and reports one result per
-   exercise, marked with a random nonce. Nothing else of the notebook runs: not its
-   training loops, plots or checks, nor a cell that tampers with the grader;
-4. deals with trouble: a cell or check that runs past its time is interrupted
-   (``timeout``); a process that dies or ignores the interrupt is killed, the exercise
-   is graded ``error`` / ``timeout``, and a new process checks the ones left.
+1. reads the file as hostile input (a regular file, size-capped, never through a link:
+   :mod:`segkit_course.grading.notebook`) and decides, cell by cell, what runs: every
+   code cell in order, except the instructor's heavy demonstration cells (skipped, or
+   their stand-in run instead);
+2. draws, in a judge process, each exercise's cases from a seed made for this student,
+   this exercise and this grading run (:mod:`segkit_course.grading.judge`);
+3. starts the grading runner in a sandbox (:mod:`segkit_course.grading.runner`,
+   :mod:`segkit_course.sandbox.bwrap`; where there is none, with the guard of
+   :mod:`segkit_course.sandbox.guard`), where segkit lacks the lesson's references
+   (:mod:`segkit_course.grading.stubbed`); the notebook runs as its author wrote it;
+4. asks the exercises in the lesson's order: sends the cases, gets the answers back as
+   capped bytes, has a judge process judge them, then hands the exercise's references
+   back to the sandbox (and segkit's version under its name if it did not pass, as the
+   lesson's ``checks.use`` does), and asks the next one;
+5. deals with trouble: a cell that ends Python is left out and the notebook runs again;
+   an answer that ends Python or never comes is that exercise's ``error`` or
+   ``timeout``, and a new sandbox goes on with the next; the sandbox's CPU time is
+   counted across all its processes and stopped at its budget; a notebook stopped by the
+   clock (not its CPU time) is marked to be graded again alone
+   (:func:`segkit_course.grading.grade_all`).
 
-The outcome of an exercise is one of ``pass``, ``fail`` (a catalogued mistake, with the
-check's hint), ``not done`` (the stub is still there), ``missing`` (the notebook does not
-define it), ``error`` (the student's code crashed, or Python died), ``timeout`` and
-``review`` (flagged by the screen, 0 points until an instructor has looked). Only
-``pass`` earns the exercise's points.
+The outcome of an exercise is one of :data:`STATUSES`; only ``pass`` earns its points.
+``review`` is for evidence of tampering with the grader (answers that its ask step did
+not write, a second answer to one question): withheld, with the reason, for the
+instructor to look at. What the static screen finds (:mod:`segkit_course.grading.screen`)
+is only a flag: it never changes a status or a point.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import json
 import os
-import secrets
-import shutil
-import signal
-import subprocess
+import re
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty, Queue
 
-import nbformat
+from segkit_course.grading.discover import Lesson, Submission
 
-from segkit_course.grading.checker import runnable_statements
-from segkit_course.grading.discover import Exercise, Lesson, Submission
-from segkit_course.grading.screen import screen
-from segkit_course.sandbox import bwrap
-from segkit_course.sandbox.kernel import SEGKIT_PARENT, kernel_env, thread_env
-
-__all__ = ["ExerciseResult", "Limits", "StudentResult", "STATUSES", "code_cells",
-           "exercise_cells", "grade_notebook"]
+__all__ = ["ExerciseResult", "Limits", "StudentResult", "STATUSES", "grade_notebook",
+           "student_seed"]
 
 STATUSES = ("pass", "fail", "not done", "missing", "error", "timeout", "review")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Time, size and resource limits of one notebook's grading (seconds, characters,
-    bytes). The times are generous on purpose: only exercises run, and a solved
-    lesson's exercises take seconds, even with every core busy."""
+    """Time, size and resource limits of one notebook's grading.
 
-    cell_timeout: float = 120.0       # running one exercise cell's definitions
-    check_timeout: float = 60.0       # one exercise's check
-    notebook_timeout: float = 900.0   # all of a notebook's exercises together
-    output_limit: int = 20_000        # characters kept of each hint and message
-    startup_timeout: float = 120.0    # starting the checker (importing torch)
-    max_restarts: int = 3             # new checker processes after one died
-    memory_bytes: int = 4 * 2**30     # heap of the checker (RLIMIT_DATA)
-    processes: int = 256              # processes and threads (sandbox user only)
-    threads: int = 1                  # torch / BLAS threads of each checker
+    Times are CPU seconds of the student's own processes (what a neighbour's load
+    cannot use up), except the ``*_wall`` ones, which stop code that sleeps or waits:
+    they are generous, and a notebook stopped by one is graded again alone."""
 
-
-# --------------------------------------------------------------------------- results
+    cell_cpu: float = 120.0          # one cell of the notebook
+    cell_wall: float = 600.0
+    ask_cpu: float = 60.0            # asking one exercise its questions
+    ask_wall: float = 300.0
+    notebook_cpu: float = 900.0      # the whole sandbox, every process together
+    notebook_wall: float = 1800.0
+    startup_timeout: float = 120.0   # from start to ready (Python and IPython)
+    output_limit: int = 20_000       # characters kept of each hint and message
+    max_restarts: int = 3            # new sandboxes after one ended
+    memory_bytes: int = 4 * 2**30    # heap of each process (RLIMIT_DATA)
+    processes: int = 128             # processes and threads (sandbox user only)
+    disk_bytes: int = 512 * 2**20    # the sandbox's work folder, all files together
+    threads: int = 1                 # torch / BLAS threads in the sandbox
+    notebook_bytes: int = 32 * 2**20  # the largest notebook file graded
+    answers_bytes: int = 64 * 2**20  # the largest answers of one exercise
 
 
 @dataclass
@@ -86,7 +84,9 @@ class ExerciseResult:
     mistake: str | None = None
     hint: str | None = None
     message: str | None = None
-    cell: int | None = None   # the notebook's cell that defined it (1-based), if any
+    seed: int | None = None       # the seed its cases were drawn with
+    repeat: str | None = None     # the notebook call that repeats them
+    flags: list[str] = field(default_factory=list)  # for the instructor; never points
 
 
 @dataclass
@@ -98,9 +98,12 @@ class StudentResult:
     exercises: dict[str, ExerciseResult]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    isolation: str = ""     # "isolation: bubblewrap (...)" or "isolation: off (...)"
-    digest: str = ""        # the notebook's content hash (resumed runs reuse the grade)
-    cpu_seconds: float = 0.0  # CPU time of the checker processes that ran to their end
+    isolation: str = ""
+    digest: str = ""
+    cpu_seconds: float = 0.0
+    login: str = ""
+    retry: bool = False           # stopped by the clock, not its CPU time: grade it alone
+    cell_errors: set = field(default_factory=set)  # (cell code key, error): not saved
 
     @property
     def points(self) -> int:
@@ -110,388 +113,439 @@ class StudentResult:
     def max_points(self) -> int:
         return sum(r.max_points for r in self.exercises.values())
 
-
-def code_cells(path: str | Path) -> list[tuple[int, str]]:
-    """(position, source) of the code cells of the notebook at ``path``, 1-based.
-
-    The notebook is read leniently: duplicated or missing cell ids, old nbformat
-    versions and unknown metadata do not matter, only the cells' sources do.
-    """
-    with open(path, encoding="utf-8") as f:
-        raw = json.load(f)
-    if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
-        raise ValueError("this file is not a Jupyter notebook (no list of cells)")
-    if raw.get("nbformat", 4) < 4:
-        raw = json.loads(nbformat.writes(nbformat.reads(json.dumps(raw), as_version=4)))
-    cells = []
-    for position, cell in enumerate(raw["cells"], start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(str(s) for s in source)
-        cells.append((position, str(source)))
-    return cells
+    @property
+    def flags(self) -> list[str]:
+        return [f"{name}: {flag}" for name, res in self.exercises.items() for flag in res.flags]
 
 
+def student_seed(run_seed: int, student: str, exercise: str) -> int:
+    """The seed of one student's cases for one exercise in one grading run: 62 bits, so
+    no table of answers by seed can be carried in a notebook."""
+    digest = hashlib.sha256(f"{run_seed}/{student}/{exercise}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 2
 
 
-def _defined_names(node: ast.stmt) -> set[str]:
-    """Names a top-level statement defines (``checks.use`` lines define nothing new)."""
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {node.name}
-    if isinstance(node, (ast.Assign, ast.AnnAssign)):
-        value = node.value
-        if (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
-                and value.func.attr == "use"):
-            return set()
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        return {t.id for t in targets if isinstance(t, ast.Name)}
-    return set()
+def notebook_digest(data: bytes) -> str:
+    """The SHA-256 of the notebook's bytes (what resumed grading compares)."""
+    return hashlib.sha256(data).hexdigest()
 
 
-def exercise_cells(cells: list[tuple[int, str]], names: list[str]) -> dict[str, tuple[int, str]]:
-    """exercise name -> (position, source) of the last code cell that defines it."""
-    found: dict[str, tuple[int, str]] = {}
-    for position, source in cells:
-        defined = set()
-        for node in runnable_statements(source):
-            defined |= _defined_names(node)
-        for name in names:
-            if name in defined:
-                found[name] = (position, source)
-    return found
+# --------------------------------------------------------------------------- the sandbox
 
 
-def _screened(exercise: Exercise, source: str) -> list[str]:
-    kept = "\n".join(ast.unparse(node) for node in runnable_statements(source))
-    return screen(kept, exercise)
+def _environment(run, root: Path) -> dict[str, str]:
+    """The runner's environment: in the sandbox, a clean one; else a guarded one."""
+    from segkit_course.sandbox.bwrap import SANDBOX_WORK
+    from segkit_course.sandbox.kernel import SEGKIT_PARENT, kernel_env, thread_env
 
-
-# --------------------------------------------------------------------------- the checker
-
-
-def _environment(isolation: bwrap.Isolation, root: Path, limits: Limits) -> dict[str, str]:
-    """The checker's environment: in the sandbox, a clean one; else a guarded one."""
     common = {"PYTHONDONTWRITEBYTECODE": "1", "SEGKIT_PROGRESS": "0", "SEGKIT_DEVICE": "cpu",
-              "MPLBACKEND": "Agg", **thread_env(limits.threads)}
-    if isolation.on:
-        home, work = bwrap.SANDBOX_HOME, bwrap.SANDBOX_WORK
-        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home,
-                "TMPDIR": f"{work}/tmp", "PYTHONPATH": SEGKIT_PARENT,
-                "MPLCONFIGDIR": f"{work}/matplotlib", "SEGKIT_GUARD_WRITE_ROOT": "/tmp",
-                "SEGKIT_GUARD_NETWORK": "block", "SEGKIT_GUARD_PROCESSES": "block",
-                "SEGKIT_GUARD_LOG": f"{work}/.guard.log", **common}
+              "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", **thread_env(run.limits.threads)}
+    if run.isolation.on:
+        work = SANDBOX_WORK
+        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+                "HOME": f"{work}/home", "TMPDIR": f"{work}/tmp",
+                "MPLCONFIGDIR": f"{work}/matplotlib", "IPYTHONDIR": f"{work}/ipython",
+                "XDG_CACHE_HOME": f"{work}/cache", "PYTHONPATH": SEGKIT_PARENT,
+                "SEGKIT_GRADING_FONTS": "/tmp/ro/fonts", **common}
     env = kernel_env(sandbox=root, block_network=True, block_processes=True,
                      log_path=root / "guard.log")
     for name in [n for n in env if n.startswith(("JPY_", "JUPYTER_"))]:
         env.pop(name)
+    env["PYTHONPATH"] = os.pathsep.join([str(run.segkit_copy.root), SEGKIT_PARENT])
+    env["IPYTHONDIR"] = str(root / "ipython")
     return {**env, **common}
 
 
-class _Checker:
-    """One checker process: start it with its job, read its events, stop it."""
+def _sandbox_limits(run) -> dict:
+    from segkit_course.sandbox.bwrap import SandboxLimits
 
-    def __init__(self, argv: list[str], env: dict, cwd: Path, job: dict, err: Path,
-                 group: bool) -> None:
-        self.group = group
-        with open(err, "ab") as stderr:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=stderr, env=env, cwd=cwd,
-                                         start_new_session=os.name == "posix")
-        self.lines: Queue = Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        try:
-            self.proc.stdin.write(json.dumps(job).encode())
-            self.proc.stdin.close()
-        except OSError:
-            pass  # it died at once: the caller sees the end of its output
+    limits = run.limits
+    return vars(SandboxLimits(memory_bytes=limits.memory_bytes,
+                              cpu_seconds=int(limits.notebook_cpu) + 1,
+                              processes=limits.processes, disk_bytes=limits.disk_bytes))
 
-    def _read(self) -> None:
-        for raw in self.proc.stdout:
-            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
-        self.lines.put(None)
 
-    def next_event(self, nonces: dict[str, str], deadline: float):
-        """(nonce's name, event) of the next line carrying a known nonce; ("end", None)
-        when the process ended; ("late", None) at the deadline."""
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except Empty:
-                return "late", None
-            if line is None:
-                return "end", None
-            nonce, _, text = line.partition(" ")
-            if nonce in nonces:
-                try:
-                    event = json.loads(text)
-                except ValueError:
-                    continue
-                if isinstance(event, dict):
-                    return nonces[nonce], event
+def start_session(run, root: Path, slot: int, deadline: float, submission: Path):
+    """A runner process for this run, in its sandbox (or guarded, in ``root``). Neither
+    the solutions' folder nor the one holding ``submission`` can be shown in it."""
+    from segkit_course.grading.session import Session
+    from segkit_course.sandbox.bwrap import SEGKIT_PACKAGE, SandboxLimits
 
-    def stop(self, wait: float = 0.0) -> None:
-        """End the process: let it end on its own for ``wait`` seconds, then kill it."""
-        try:
-            self.proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            if self.group and os.name == "posix":
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            else:
-                self.proc.kill()
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()  # the reader thread ends at the end of the output
+    limits = run.limits
+    env = _environment(run, root)
+    binds = [(run.segkit_copy.package, str(SEGKIT_PACKAGE))]
+    binds += [(font, f"/tmp/ro/fonts/{font.name}") for font in run.fonts]
+    sandbox = SandboxLimits(**_sandbox_limits(run))
+    argv = run.isolation.command([sys.executable, "-m", "segkit_course.grading.runner"], env,
+                                 slot, binds=binds, limits=sandbox,
+                                 hidden=[run.lesson.solution.resolve().parent,
+                                         Path(os.path.abspath(submission)).parent])
+    cwd = root / "work"
+    cwd.mkdir(exist_ok=True)
+    return Session(argv, env, str(cwd), max_payload=limits.answers_bytes,
+                   cpu_budget=limits.notebook_cpu, wall_deadline=deadline,
+                   group=not run.isolation.on)
 
 
 # --------------------------------------------------------------------------- one notebook
 
 
-def _first_line(source: str) -> str:
-    line = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
-    return line if len(line) <= 70 else line[:67] + "..."
+_STUB_ERROR = re.compile(r"^NotImplementedError: Exercise \w+: write your code here")
+_CHANNEL_TAMPERED = ("review: {what}: the notebook's code wrote to the grader's channel "
+                     "(withheld for the instructor to look at)")
 
 
 class _NotebookGrading:
-    """The exercises of one notebook, checked by one checker process (or a few, when
-    one dies), in the sandbox folder ``root``."""
+    """One notebook: its sandboxes (one, or a few when one ends), its questions, its
+    results. :meth:`grade` does it all."""
 
-    def __init__(self, lesson: Lesson, limits: Limits, isolation: bwrap.Isolation,
-                 root: Path, slot: int, hidden: list[Path]) -> None:
-        self.lesson, self.limits, self.isolation = lesson, limits, isolation
-        self.root, self.slot, self.hidden = root, slot, hidden
-        self.work = root / "work"
-        self.notes: list[str] = []
+    def __init__(self, sub: Submission, run, cells: list) -> None:
+        self.sub, self.run, self.cells = sub, run, cells
+        self.lesson, self.limits = run.lesson, run.limits
+        self.exercises = list(run.lesson.exercises)
         self.results: dict[str, ExerciseResult] = {}
-        self.cells: dict[str, tuple[int, str]] = {}
-        self.skipped: set[str] = set()   # flagged: not run, not checked
-        self.passed: set[str] = set()
-        self.deadline = time.monotonic() + limits.notebook_timeout
-        self.cpu_seconds = 0.0
+        self.notes: list[str] = []
+        self.cell_errors: list[tuple[int, str]] = []  # (cell, what it raised)
+        self.left_out: set[int] = set()
+        self.retry = False
+        self.cpu = 0.0
+        self.seeds = {ex.name: student_seed(run.seed, sub.student, ex.name)
+                      for ex in self.exercises}
+        self.cases: dict[str, bytes] = {}
+        self.deadline = time.monotonic() + self.limits.notebook_wall
+        self.current: int | None = None
+        self.baseline = 0  # the sandbox's own processes, before any student code
 
-    def result(self, exercise: Exercise, status: str, **kw) -> None:
+    def result(self, name: str, status: str, **fields) -> None:
+        exercise = next(ex for ex in self.exercises if ex.name == name)
+        if name in self.results and self.results[name].status == "review":
+            return  # tampering found first stays what the row says
+        limit = self.limits.output_limit
+        fields = {k: (v[:limit] if isinstance(v, str) else v) for k, v in fields.items()}
         points = exercise.points if status == "pass" else 0
-        cell = self.cells.get(exercise.name, (None, ""))[0]
-        self.results[exercise.name] = ExerciseResult(status, points, exercise.points,
-                                                     cell=cell, **kw)
+        self.results[name] = ExerciseResult(status, points, exercise.points,
+                                            seed=self.seeds[name], **fields)
 
-    # ------------------------------------------------------------------ the job
+    def tampered(self, name, what: str) -> None:
+        if name in {ex.name for ex in self.exercises}:
+            self.results.pop(name, None)
+            self.result(name, "review", hint=_CHANNEL_TAMPERED.format(what=what))
 
-    def _job(self, start: int) -> tuple[dict, dict[str, str]]:
-        nonces = {secrets.token_hex(16): "session"}
-        exercises = []
-        for i, exercise in enumerate(self.lesson.exercises):
-            nonce = secrets.token_hex(16)
-            nonces[nonce] = exercise.name
-            position, source = self.cells.get(exercise.name, (None, None))
-            skip = exercise.name in self.skipped
-            exercises.append({
-                "name": exercise.name, "nonce": nonce, "check": exercise.check_source,
-                "use": exercise.use_source, "cell": None if skip else source,
-                "cell_name": f"<cell {position}>", "replay": i < start or skip})
-        session = next(n for n, who in nonces.items() if who == "session")
-        limits = bwrap.SandboxLimits(memory_bytes=self.limits.memory_bytes,
-                                     processes=self.limits.processes,
-                                     cpu_seconds=int(self.limits.notebook_timeout * 2))
-        job = {"session": session, "scaffold": self.lesson.scaffold,
-               "lesson_number": self.lesson.number, "exercises": exercises,
-               "passed": sorted(self.passed), "threads": self.limits.threads,
-               "cell_timeout": self.limits.cell_timeout,
-               "check_timeout": self.limits.check_timeout,
-               "message_limit": self.limits.output_limit,
-               "limits": limits.__dict__, "process_cap": self.isolation.separate_users}
-        return job, nonces
-
-    def _start(self, job: dict) -> _Checker:
-        env = _environment(self.isolation, self.root, self.limits)
-        argv = [sys.executable, "-m", "segkit_course.grading.checker"]
-        self.isolation.prepare(self.work, self.slot)
-        argv = self.isolation.command(argv, self.work, self.slot, env, self.hidden)
-        return _Checker(argv, env, self.work, job, self.root / "checker.err",
-                        group=not self.isolation.on)
-
-    # ------------------------------------------------------------------ following it
-
-    def _startup_failure(self) -> str:
-        try:
-            text = (self.root / "checker.err").read_text(errors="replace").strip()
-        except OSError:
-            text = ""
-        return text.splitlines()[-1] if text else "no message"
-
-    def _follow(self, checker: _Checker, nonces: dict[str, str], start: int) -> int | None:
-        """Read the checker's events; the index to go on from after trouble, or None."""
-        who, event = checker.next_event(nonces, time.monotonic() + self.limits.startup_timeout)
-        if who != "session" or event.get("event") != "ready":
-            why = ("did not start within "f"{self.limits.startup_timeout:g} s" if who == "late"
-                   else f"ended at start: {self._startup_failure()}")
-            for exercise in self.lesson.exercises[start:]:
-                if exercise.name not in self.results:
-                    self.result(exercise, "error", message=f"not checked: the grader's "
-                                                           f"process {why}")
-            return None
-        if event.get("failed_limits"):
-            self.notes.append(f"limits not set here: {', '.join(event['failed_limits'])}")
-        if event.get("scaffold_error") and start == 0:
-            self.notes.append(f"the lesson's imports failed: {event['scaffold_error']}")
-        for i in range(start, len(self.lesson.exercises)):
-            exercise = self.lesson.exercises[i]
-            if exercise.name in self.skipped:
-                continue
-            if not self._wait_result(checker, nonces, exercise):
-                return i + 1
-        who, event = checker.next_event(nonces, time.monotonic() + 5)
-        if who == "session" and event.get("event") == "done":
-            self.cpu_seconds += float(event.get("cpu") or 0.0)
-        return None
-
-    def _wait_result(self, checker: _Checker, nonces: dict[str, str],
-                     exercise: Exercise) -> bool:
-        """Record ``exercise``'s result; False when the checker had to be given up."""
-        allowed = self.limits.cell_timeout + self.limits.check_timeout + 15
-        deadline = min(time.monotonic() + allowed, self.deadline)
-        while True:
-            who, event = checker.next_event(nonces, deadline)
-            if who == "late":
-                if time.monotonic() >= self.deadline:
-                    self.result(exercise, "timeout", hint=f"not checked: the notebook's "
-                                f"{self.limits.notebook_timeout:g} s ran out")
+    def left(self, start: int, status: str, message: str) -> None:
+        """Every exercise from ``start`` on that has no result yet gets ``status`` (a
+        ``review`` says why in its hint, as every review does)."""
+        for exercise in self.exercises[start:]:
+            if exercise.name not in self.results:
+                if status == "review":
+                    self.result(exercise.name, status, hint=message)
                 else:
-                    self.result(exercise, "timeout", hint=f"`{exercise.name}` did not finish "
-                                f"within {allowed - 15:g} s and ignored the interrupt: an "
-                                "endless loop?")
-                return False
-            if who == "end":
-                self.result(exercise, "error", message=(
-                    f"Python ended while `{exercise.name}` was run or checked: the code "
-                    f"crashed it (a fault, `os._exit`, or memory beyond the "
-                    f"{self.limits.memory_bytes / 2**30:g} GiB cap)"))
-                return False
-            if who in self.results and who != exercise.name:
-                self.result(next(e for e in self.lesson.exercises if e.name == who), "review",
-                            hint="review: two results came back for it: its code wrote to "
-                                 "the grader's result channel")
-                continue
-            if who != exercise.name:
-                continue
-            if event.get("event") == "begin":
-                deadline = min(time.monotonic() + allowed, self.deadline)
-                continue
-            if event.get("status") in STATUSES and event.get("exercise") == exercise.name:
-                self._record(exercise, event)
-                return True
+                    self.result(exercise.name, status, message=message)
 
-    def _record(self, exercise: Exercise, event: dict) -> None:
-        status = event["status"]
-        position, source = self.cells.get(exercise.name, (None, ""))
-        what = f"cell {position} (`{_first_line(source)}`)"
-        if event.get("cell_timeout"):
-            self.notes.append(f"{what} ran longer than {self.limits.cell_timeout:g} s and "
-                              "was stopped")
-            if status == "missing":
-                status, event["hint"] = "timeout", (f"cell {position}, which defines "
-                                                    f"`{exercise.name}`, ran out of time "
-                                                    "before it was defined")
-        if event.get("cell_error"):
-            self.notes.append(f"{what}: {event['cell_error']} (the grader runs only the "
-                              "definitions of exercise cells, after the lesson's imports: "
-                              "a helper defined elsewhere is not there)")
-        if status == "pass":
-            self.passed.add(exercise.name)
-        self.result(exercise, status, mistake=event.get("mistake"), hint=event.get("hint"),
-                    message=event.get("message"))
+    def grade(self) -> None:
+        from segkit_course.grading.notebook import run_plan
 
-    # ------------------------------------------------------------------ all of it
-
-    def run(self, cells: list[tuple[int, str]]) -> None:
-        self.cells = exercise_cells(cells, [ex.name for ex in self.lesson.exercises])
-        for exercise in self.lesson.exercises:
-            if exercise.name in self.cells:
-                reasons = _screened(exercise, self.cells[exercise.name][1])
-                if reasons:
-                    self.skipped.add(exercise.name)
-                    self.result(exercise, "review", hint="review: " + "; ".join(reasons))
+        for exercise in self.exercises:
+            self.cases[exercise.name] = self.run.judges.draw(
+                self.lesson.number, exercise.name, self.seeds[exercise.name])
         start, restarts = 0, 0
-        if len(self.skipped) == len(self.lesson.exercises):
-            start = None  # everything flagged: nothing to run
-        while start is not None and start < len(self.lesson.exercises):
-            job, nonces = self._job(start)
-            checker = self._start(job)
-            again = start  # where to go on if it fails to report at all
+        while start < len(self.exercises):
+            plan = run_plan(self.cells, dict(self.lesson.heavy), self.left_out)
+            start = self.session(start, plan)
+            if start >= len(self.exercises):
+                break
+            restarts += 1
+            if restarts > self.limits.max_restarts or time.monotonic() > self.deadline:
+                self.left(start, "error", "not asked: the notebook's sandbox kept ending "
+                                          "or ran out of time")
+                break
+        self.note_cell_errors()
+
+    def note_cell_errors(self) -> None:
+        """One note on the cells that raised, leaving out the stubs of exercises not done
+        (their status says it) and the cells that raise in the solution as well when it
+        is graded (the lesson's own cells that need a reference)."""
+        from segkit_course.grading.notebook import same_code_key
+
+        sources = {cell.index: cell.source for cell in self.cells}
+        expected = getattr(self.run, "expected_errors", set())
+        errors = [f"cell {index}: {error}" for index, error in self.cell_errors
+                  if (same_code_key(sources.get(index, "")), error) not in expected
+                  and not _STUB_ERROR.search(error)]
+        if errors:
+            more = f" and {len(errors) - 3} more" if len(errors) > 3 else ""
+            self.notes.append(f"{len(errors)} cell(s) raised while the notebook ran "
+                              f"({'; '.join(errors[:3])}{more})")
+
+    # ------------------------------------------------------------------ one sandbox
+
+    def session(self, start: int, plan: list[dict]) -> int:
+        """Run the notebook in a new sandbox and ask from exercise ``start`` on; the
+        index to go on from in another sandbox (``len(exercises)``: all done)."""
+        import json
+
+        job = {"cells": plan, "exercises": [ex.name for ex in self.exercises],
+               "lesson": self.lesson.number, "process_cap": self.run.isolation.separate_users,
+               "sandbox_limits": _sandbox_limits(self.run),
+               "limits": {k: getattr(self.limits, k) for k in
+                          ("cell_cpu", "cell_wall", "ask_cpu", "ask_wall")}}
+        self.cell_errors = []  # of this try (an earlier one may have stopped half-way)
+        with self.run.isolation.slot() as slot, tempfile.TemporaryDirectory(
+                prefix="segkit-grade-", ignore_cleanup_errors=True) as tmp:
+            session = start_session(self.run, Path(tmp), slot, self.deadline, self.sub.path)
+            done = len(self.exercises)
             try:
-                again = self._follow(checker, nonces, start)
-            finally:  # after its last result it ends by itself
-                checker.stop(wait=5.0 if again is None else 0.0)
-            start = again
-            if start is not None:
-                restarts += 1
-                if restarts > self.limits.max_restarts or time.monotonic() >= self.deadline:
-                    for exercise in self.lesson.exercises[start:]:
-                        if exercise.name not in self.results:
-                            self.result(exercise, "error", message="not checked: the "
-                                        "grader's process kept dying or ran out of time")
-                    break
-        self.notes += _refusal_notes([self.root / "guard.log", self.work / ".guard.log"])
+                session.send({"op": "job"}, json.dumps(job).encode())
+                if not self.ready(session, start):
+                    return done
+                outcome = self.run_cells(session)
+                if outcome != "ran":
+                    return start if outcome == "again" else done
+                self.replay(session, start)
+                for i in range(start, done):
+                    if not self.ask(session, self.exercises[i]):
+                        return i + 1
+                extra = session.processes() - self.baseline
+                if extra > 0:
+                    self.notes.append(f"{extra} process(es) the notebook started were still "
+                                      "running when the notebook ended, and were stopped")
+                session.send({"op": "end"})
+                self.wait_for(session, "done", time.monotonic() + 10)
+                return done
+            finally:
+                session.stop(wait=2.0)
+                self.cpu += session.cpu_seconds
+                self.notes += _refusal_notes(Path(tmp) / "guard.log", self.notes)
+
+    def wait_for(self, session, event: str, deadline: float, asked: str | None = None):
+        """Frames until the event ``event`` (its header), ENDED or LATE. Answers that
+        arrive unasked, or twice, are tampering (``asked``: the exercise being asked)."""
+        from segkit_course.grading.session import ENDED, LATE
+
+        while True:
+            got = session.next_frame(deadline)
+            if got in (ENDED, LATE):
+                return got
+            header, payload = got
+            if header.get("event") == "answers" and (
+                    header.get("exercise") != asked or header.get("exercise") in self.results):
+                what = ("a second answer to one question" if header.get("exercise") in
+                        self.results else "answers nobody asked for")
+                self.tampered(header.get("exercise"), what)
+                continue
+            if header.get("event") == event:
+                return header, payload
+            if header.get("event") in ("cell", "cell-end"):
+                self.on_cell(header)
+
+    def ready(self, session, start: int) -> bool:
+        from segkit_course.grading.session import LATE
+
+        got = self.wait_for(session, "ready", time.monotonic() + self.limits.startup_timeout)
+        if isinstance(got, tuple):
+            self.baseline = session.processes()
+            failed = got[0].get("failed_limits") or []
+            if failed and start == 0:
+                self.notes.append(f"limits not set here: {', '.join(map(str, failed))}")
+            return True
+        # no cell of the notebook has run yet: the machine's trouble, not the student's
+        self.retry = True
+        if got == LATE:
+            why = f"did not start within {self.limits.startup_timeout:g} s"
+        else:
+            why = f"ended at start: {session.stderr_tail()}"
+        self.left(start, "error", f"not asked: the grading sandbox {why}")
+        return False
+
+    # ------------------------------------------------------------------ the cells
+
+    def on_cell(self, header: dict) -> None:
+        index = header.get("index")
+        if header.get("event") == "cell":
+            self.current = index
+            return
+        self.current = None
+        status = header.get("status")
+        if status == "error":
+            self.cell_errors.append((index, str(header.get("error"))[:200]))
+        elif status == "timeout-cpu":
+            self.notes.append(f"cell {index} ran past its {self.limits.cell_cpu:g} "
+                              "CPU-seconds and was stopped")
+        elif status == "timeout-wall":
+            self.retry = True
+            self.notes.append(f"cell {index} was still running after "
+                              f"{self.limits.cell_wall:g} s and was stopped")
+
+    def run_cells(self, session) -> str:
+        """"ran" when every cell ran; "again" when a cell ended the sandbox (it is left
+        out and the notebook runs again); "stop" when nothing more can be done."""
+        from segkit_course.grading.session import LATE
+
+        self.current = None
+        got = self.wait_for(session, "ran", self.deadline)
+        if isinstance(got, tuple):
+            return "ran"
+        if session.broken:
+            self.left(0, "review", _CHANNEL_TAMPERED.format(what=f"a broken frame "
+                                                                 f"({session.broken})"))
+            return "stop"
+        if got == LATE or session.killed == "wall":
+            self.retry = True
+            self.left(0, "timeout", f"not asked: the notebook was still running after "
+                                    f"{self.limits.notebook_wall:g} s")
+            return "stop"
+        cell = self.current
+        why = (f"used up the notebook's {self.limits.notebook_cpu:g} CPU-seconds"
+               if session.killed == "cpu" else "ended Python (a fault, `os._exit`, memory "
+               f"beyond the {self.limits.memory_bytes / 2**30:g} GiB cap)")
+        if cell is None or cell in self.left_out:
+            self.left(0, "error", f"not asked: the notebook {why} outside any cell")
+            return "stop"
+        self.left_out.add(cell)
+        self.notes.append(f"cell {cell} {why}: it was left out and the notebook ran again")
+        return "again"
+
+    def replay(self, session, start: int) -> None:
+        """In a new sandbox, hand back what the earlier ones had been given."""
+        for exercise in self.exercises[:start]:
+            if exercise.name in self.results:
+                self.release(session, exercise)
+
+    # ------------------------------------------------------------------ the questions
+
+    def ask(self, session, exercise) -> bool:
+        """Ask ``exercise`` and judge the answers; False when this sandbox is done for."""
+        from segkit_course.grading.session import LATE
+
+        name = exercise.name
+        if name in self.results:  # withheld already (answers came unasked): not asked
+            return self.release(session, exercise)
+        session.send({"op": "ask", "exercise": name}, self.cases[name])
+        deadline = min(time.monotonic() + self.limits.ask_wall + 30, self.deadline)
+        got = self.wait_for(session, "answers", deadline, asked=name)
+        if not isinstance(got, tuple):
+            if session.broken:
+                self.left(0, "review", _CHANNEL_TAMPERED.format(
+                    what=f"a broken frame ({session.broken})"))
+            elif got == LATE or session.killed:
+                self.retry = self.retry or session.killed != "cpu"
+                self.result(name, "timeout", hint=f"`{name}` had not answered when the "
+                            f"sandbox's {'CPU time' if session.killed == 'cpu' else 'time'} "
+                            "ran out: an endless loop?")
+            else:
+                self.result(name, "error", message=(
+                    f"Python ended while `{name}` was asked: the code crashed it (a fault, "
+                    f"`os._exit`, or memory beyond the {self.limits.memory_bytes / 2**30:g} "
+                    "GiB cap)"))
+            return False
+        self.record(exercise, *got)
+        return self.release(session, exercise)
+
+    def record(self, exercise, header: dict, payload: bytes) -> None:
+        from segkit_course.grading.judge import JudgeError
+
+        name = exercise.name
+        if header.get("missing"):
+            self.result(name, "missing", hint=str(header["missing"]))
+        elif header.get("timeout"):
+            wall = header["timeout"] == "wall"
+            self.retry = self.retry or wall
+            limit = (f"{self.limits.ask_wall:g} s" if wall
+                     else f"{self.limits.ask_cpu:g} CPU-seconds")
+            self.result(name, "timeout", hint=f"`{name}` did not answer within {limit}: an "
+                                              "endless loop?")
+        elif header.get("error"):
+            self.result(name, "error", message=f"it could not be asked: {header['error']}")
+        else:
+            try:
+                verdict = self.run.judges.judge(self.lesson.number, name, self.seeds[name],
+                                                payload, self.limits.answers_bytes)
+            except JudgeError as exc:
+                self.result(name, "error", message=f"its answers could not be judged: {exc}")
+                return
+            flags = (["called segkit's own version of a graded exercise, which is not "
+                      "available while grading"] if verdict.get("reference_called") else [])
+            self.result(name, verdict.get("status", "error"), mistake=verdict.get("mistake"),
+                        hint=verdict.get("hint"), message=verdict.get("message"),
+                        repeat=verdict.get("repeat"), flags=flags)
+
+    def release(self, session, exercise) -> bool:
+        """Hand ``exercise``'s references back (and segkit's version under its name when
+        it did not pass); False when the sandbox did not take them."""
+        passed = self.results.get(exercise.name, ExerciseResult("", 0, 0)).status == "pass"
+        header = {"op": "release", "exercise": exercise.name,
+                  "definitions": self.run.segkit_copy.release(exercise.name),
+                  "rebind": None if passed else exercise.reference}
+        session.send(header)
+        got = self.wait_for(session, "released", time.monotonic() + 60)
+        if not isinstance(got, tuple):
+            return False
+        for error in got[0].get("errors") or []:
+            self.notes.append(f"handing back {exercise.name}'s reference failed: {error}"[:300])
+        return True
 
 
-def _refusal_notes(logs: list[Path]) -> list[str]:
+def _refusal_notes(log: Path, already: list[str]) -> list[str]:
+    """What the guard refused (only without a sandbox: the guard's log)."""
     from segkit_course.sandbox import guard
 
     notes: list[str] = []
-    for log in logs:
-        for entry in guard.read_log(log):
-            text = f"refused: {entry['what']}"
-            if text not in notes:
-                notes.append(text)
+    for entry in guard.read_log(log):
+        text = f"refused: {entry['what']}"
+        if text not in notes and text not in already:
+            notes.append(text)
     if len(notes) > 10:
         notes = notes[:10] + [f"... and {len(notes) - 10} more refusals"]
     return notes
 
 
-def notebook_digest(path: str | Path) -> str:
-    """The SHA-256 of the notebook's bytes (what resumed grading compares)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def _flags(cells: list, lesson: Lesson) -> dict[str, list[str]]:
+    """exercise -> what the static screen finds in the last cell that defines it."""
+    from segkit_course.grading.screen import defining_cells, screen
+
+    found = {}
+    for exercise in lesson.exercises:
+        cell = defining_cells(cells, [e.name for e in lesson.exercises]).get(exercise.name)
+        if cell is not None:
+            found[exercise.name] = [f"screen: {reason}" for reason in screen(cell, exercise)]
+    return found
 
 
-def grade_notebook(submission: Submission, lesson: Lesson, limits: Limits = Limits(),
-                   isolation: bwrap.Isolation | None = None) -> StudentResult:
-    """Grade one student's notebook (see the module's docstring for how)."""
-    isolation = isolation or bwrap.detect()
+def grade_notebook(submission: Submission, run) -> StudentResult:
+    """Grade one student's notebook in the grading run ``run`` (see the module's
+    docstring); never raises for what the notebook holds."""
+    from segkit_course.grading.notebook import (
+        NotebookError,
+        code_cells,
+        read_submission,
+        same_code_key,
+    )
+
     start = time.monotonic()
+    isolation = run.isolation.describe()
 
-    def everything(status: str, message: str) -> StudentResult:
+    def everything(status: str, message: str, digest: str = "") -> StudentResult:
         results = {ex.name: ExerciseResult(status, 0, ex.points, message=message)
-                   for ex in lesson.exercises}
+                   for ex in run.lesson.exercises}
         return StudentResult(submission.student, submission.path, results, [message],
-                             time.monotonic() - start, isolation.describe(), digest)
+                             time.monotonic() - start, isolation, digest,
+                             login=submission.login)
 
-    digest = ""
+    if submission.problem:
+        return everything("error", f"not graded: {submission.problem}")
     try:
-        digest = notebook_digest(submission.path)
-        cells = code_cells(submission.path)
-    except (OSError, ValueError, nbformat.ValidationError) as exc:
+        data = read_submission(submission.path, run.limits.notebook_bytes)
+        cells = code_cells(data)
+    except NotebookError as exc:
         return everything("error", f"the notebook could not be read: {exc}")
-    hidden = [lesson.solution.resolve().parent, submission.path.resolve().parent]
-    with isolation.slot() as slot, tempfile.TemporaryDirectory(prefix="segkit-grade-") as tmp:
-        root = Path(tmp)
-        for folder in ("matplotlib", "tmp"):
-            (root / "work" / folder).mkdir(parents=True)
-        for font_list in _matplotlib_fonts():
-            shutil.copy(font_list, root / "work" / "matplotlib")
-        grading = _NotebookGrading(lesson, limits, isolation, root, slot, hidden)
-        grading.run(cells)
-    results = {ex.name: grading.results[ex.name] for ex in lesson.exercises}
-    return StudentResult(submission.student, submission.path, results, grading.notes,
-                         time.monotonic() - start, isolation.describe(), digest,
-                         grading.cpu_seconds)
-
-
-def _matplotlib_fonts() -> list[Path]:
-    """matplotlib's font list, copied into each sandbox so that it is not rebuilt."""
-    cache = os.environ.get("MPLCONFIGDIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib")
-    return sorted(Path(cache).glob("fontlist-*.json"))
+    grading = _NotebookGrading(submission, run, cells)
+    grading.grade()
+    for name, flags in _flags(cells, run.lesson).items():
+        if name in grading.results:
+            grading.results[name].flags += flags
+    submission_errors = {(same_code_key(next(c.source for c in cells if c.index == index)),
+                          error) for index, error in grading.cell_errors}
+    notes = ([submission.note] if submission.note else []) + grading.notes
+    results = {ex.name: grading.results[ex.name] for ex in run.lesson.exercises}
+    return StudentResult(submission.student, submission.path, results, notes,
+                         time.monotonic() - start, isolation, notebook_digest(data),
+                         grading.cpu, submission.login, grading.retry, submission_errors)

@@ -1,8 +1,9 @@
 """Guard rails for notebook code that the course tooling runs: files, processes, network.
 
-``segkit grade`` runs students' exercise code and ``segkit verify`` runs the course's own
-notebooks. Both call :func:`install` before any notebook code runs (the grader's
-checker, :mod:`segkit_course.grading.checker`; the kernels of :mod:`segkit_course.sandbox.kernel`). It adds a Python *audit hook* (PEP 578:
+``segkit verify`` runs the course's own notebooks, and ``segkit grade`` students'
+notebooks where no bubblewrap sandbox can be made. Both call :func:`install` before any
+notebook code runs (the kernels of :mod:`segkit_course.sandbox.kernel`; the grading
+runner, :mod:`segkit_course.grading.runner`, without a sandbox). It adds a Python *audit hook* (PEP 578:
 the interpreter reports every file opened for writing, every file removed, every
 process started and every network connection to the hook, which may refuse it by
 raising). An audit hook cannot be removed once added, so a notebook cannot switch it
@@ -25,10 +26,10 @@ notebook caught the error.
 
 This is a guard against accidents and casual tampering, not a security sandbox: code
 that calls the C library directly is not seen by the hook (``ctypes``,
-``_posixsubprocess.fork_exec``, ``torch.save``'s C++ file writer). ``segkit grade``
-therefore also screens the code before it runs it (:mod:`segkit_course.grading.screen`) and,
-on Linux with bubblewrap, runs it in an operating-system sandbox
-(:mod:`segkit_course.sandbox.bwrap`), which sees everything.
+``_posixsubprocess.fork_exec``, ``torch.save``'s C++ file writer), and reading is not
+refused. ``segkit grade`` therefore runs notebooks, on Linux with bubblewrap, in an
+operating-system sandbox (:mod:`segkit_course.sandbox.bwrap`), which sees everything;
+without it, every report says ``isolation: off``.
 """
 
 from __future__ import annotations
@@ -297,12 +298,21 @@ def install_from_env(environ: dict[str, str] | None = None) -> bool:
     return True
 
 
-def read_log(path: str | os.PathLike) -> list[dict[str, str]]:
-    """The refusals a guard logged to ``path``: [{"kind": "network", "what": "..."}, ...]."""
-    try:
-        text = open(path, encoding="utf-8", errors="replace").read()
-    except FileNotFoundError:
+def read_log(path: str | os.PathLike, max_bytes: int = 2**20) -> list[dict[str, str]]:
+    """The refusals a guard logged to ``path``: [{"kind": "network", "what": "..."}, ...].
+
+    The guarded code could have replaced the log with a link, a FIFO or a huge file: it
+    is read as :func:`segkit_course.sandbox.files.read_regular` reads (no link followed,
+    at most ``max_bytes``); a log that is not a regular file gives one entry saying so.
+    """
+    from segkit_course.sandbox.files import UnsafeFile, read_regular
+
+    if not os.path.lexists(path):
         return []
+    try:
+        text = read_regular(path, max_bytes).decode("utf-8", "replace")
+    except UnsafeFile as exc:
+        return [{"kind": "log", "what": f"the guard's log was tampered with: {exc}"}]
     entries = []
     for line in text.splitlines():
         try:

@@ -10,8 +10,9 @@ the guard of :mod:`segkit_course.sandbox.guard` from the ``SEGKIT_GUARD_*`` vari
 programs) before any notebook code runs. ``segkit run-course`` executes notebooks with
 nbclient in a kernel of the current Python (:class:`CurrentPythonKernelSpecs`).
 
-``segkit grade`` does not use Jupyter kernels: it runs only the exercises, in a plain
-Python process (:mod:`segkit_course.grading.checker`), sandboxed by :mod:`segkit_course.sandbox.bwrap`.
+``segkit grade`` does not use Jupyter kernels: it runs each notebook in an IPython shell
+inside a plain Python process (:mod:`segkit_course.grading.runner`), sandboxed by
+:mod:`segkit_course.sandbox.bwrap`.
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ class KernelSession:
         assert self.kc is not None and self.km is not None, "start the kernel first"
         start = time.monotonic()
         result = CellRun("ok", 0.0)
-        pending = ""  # the unfinished last line, to find marked lines split across messages
+        pending = [""]  # the unfinished last line, to find marked lines split across messages
         msg_id = self.kc.execute(code, silent=silent, store_history=not silent,
                                  allow_stdin=False, stop_on_error=False)
         deadline = start + max(0.0, timeout)
@@ -240,35 +241,41 @@ class KernelSession:
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
-            kind, content = msg["msg_type"], msg["content"]
-            text = ""
-            if kind == "stream":
-                text = content.get("text", "")
-            elif kind in ("execute_result", "display_data"):
-                text = str(content.get("data", {}).get("text/plain", "")) + "\n"
-            elif kind == "error":
-                result.ename, result.evalue = content.get("ename"), content.get("evalue")
-                text = f"{result.ename}: {result.evalue}\n"
-                if interrupted_at is None:
-                    result.status = "error"
-            elif kind == "status" and content.get("execution_state") == "idle":
-                if interrupted_at is not None:
-                    result.status = "timeout"
+            if self._take(msg, result, interrupted_at is not None, marker, pending):
                 break
-            if text:
-                room = self.output_limit - len(result.output)
-                result.output += text[:max(room, 0)]
-                result.dropped += max(len(text) - max(room, 0), 0)
-                if marker is not None:
-                    lines = (pending + text).split("\n")
-                    pending = lines.pop()[-4096:]
-                    result.marked += [line[line.index(marker):] for line in lines
-                                      if marker in line]
-        if marker is not None and pending and marker in pending:
-            result.marked.append(pending[pending.index(marker):])
+        if marker is not None and pending[0] and marker in pending[0]:
+            result.marked.append(pending[0][pending[0].index(marker):])
         self._drain_shell()
         result.seconds = time.monotonic() - start
         return result
+
+    def _take(self, msg: dict, result: CellRun, interrupted: bool, marker: str | None,
+              pending: list[str]) -> bool:
+        """Add one of the cell's messages to ``result``; True when the cell is over."""
+        kind, content = msg["msg_type"], msg["content"]
+        text = ""
+        if kind == "stream":
+            text = content.get("text", "")
+        elif kind in ("execute_result", "display_data"):
+            text = str(content.get("data", {}).get("text/plain", "")) + "\n"
+        elif kind == "error":
+            result.ename, result.evalue = content.get("ename"), content.get("evalue")
+            text = f"{result.ename}: {result.evalue}\n"
+            if not interrupted:
+                result.status = "error"
+        elif kind == "status" and content.get("execution_state") == "idle":
+            if interrupted:
+                result.status = "timeout"
+            return True
+        if text:
+            room = self.output_limit - len(result.output)
+            result.output += text[:max(room, 0)]
+            result.dropped += max(len(text) - max(room, 0), 0)
+            if marker is not None:
+                lines = (pending[0] + text).split("\n")
+                pending[0] = lines.pop()[-4096:]
+                result.marked += [line[line.index(marker):] for line in lines if marker in line]
+        return False
 
     def _drain_shell(self) -> None:
         while True:
