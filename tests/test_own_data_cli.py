@@ -599,3 +599,27 @@ def test_augment_help_says_what_your_own_folders_get(capsys):
     own = "on" if DATASET_DEFAULTS["folder"]["augment"] else "off"
     assert f"folder {own}" in entry and "folder: your own --images/--masks" in entry
     assert TrainConfig(images="x", masks="y").augment is DATASET_DEFAULTS["folder"]["augment"]
+
+
+def test_a_second_run_into_the_same_folder_keeps_the_first_runs_split(tmp_path, capsys):
+    """split.csv is written into the folder the run has claimed: a second run given the
+    same --out-dir goes to the next free name and leaves the first run's split.csv,
+    checkpoints and history as they were; a run whose data cannot be read claims none."""
+    data = tmp_path / "project"
+    assert main(["generate", "cells", str(data), "--n", "12", "--size", "48x48"]) == 0
+    run = tmp_path / "run"
+    argv = ["train", "--images", str(data / "scans"), "--masks", str(data / "labels"),
+            *PATTERNS, "--drop-bad-files", "--out-dir", str(run), "--epochs", "1",
+            "--no-time-limit", *TINY]
+    assert main([*argv, "--val-fraction", "0.25"]) == 0
+    first = {name: (run / name).read_bytes() for name in ("split.csv", "last.pt", "history.csv")}
+    capsys.readouterr()
+    assert main([*argv, "--val-fraction", "0.5", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    second = tmp_path / "run-2"
+    assert f"this run writes to {second}" in out
+    assert {name: (run / name).read_bytes() for name in first} == first
+    assert (second / "split.csv").read_bytes() != first["split.csv"]
+    broken = argv[:1] + ["--images", str(tmp_path / "nowhere")] + argv[3:]
+    assert main(broken) == 1
+    assert not (tmp_path / "run-3").exists()
