@@ -74,10 +74,13 @@ In the solution it prints ``✅ <title> — passed``. In the lesson it raises
 cells are not tagged ``raises-exception``: Colab has no cell tags, and its kernel
 (ipykernel) stops a Run all at the first error, so JupyterLab must stop there too for the
 lessons to run the same in both. ``segkit verify`` runs every cell of a lesson and
-expects each check cell to raise ``ExerciseNotDone``. Checks live in ``segkit/checks/lessonNN.py`` and are written with
-:mod:`segkit.checks.core` (``run_check`` and the ``expect_*`` helpers; read its
-docstring). A check passes the solution, raises ``ExerciseNotDone`` on the stub (the
-lesson tests assert it) and fails each catalogued mistake with a hint that names it.
+expects each check cell to raise ``ExerciseNotDone``. Checks live in
+``segkit/checks/lessonNN.py``, each a :class:`segkit.checks.core.Check` that draws fresh
+cases, asks the student's code and judges its answers (read the module's docstring; the
+grader runs the same three steps, asking in the sandbox and judging outside it). A check
+passes the solution and its right variants on every draw, raises ``ExerciseNotDone`` on
+the stub and fails each catalogued mistake with the hint that names it (the corpus in
+``tests/test_checks_forms.py``).
 
 Later cells that need the exercise's result go through ``checks.use``, so a skipped
 exercise is said clearly and segkit's reference version is used instead::

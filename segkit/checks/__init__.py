@@ -7,8 +7,9 @@ Notebooks use it as::
     dice_score = checks.use("dice_score", dice_score, segkit.metrics.dice_score)
     checks.key_figure("val Dice", val_dice)               # 📌 val Dice: 0.8123
 
-The framework (``run_check``, ``CheckFailed``, the ``expect_*`` helpers, ``use``,
-``key_figure``) lives in :mod:`segkit.checks.core` and is re-exported here. The checks
+The framework (``Check``: draw, ask, judge; ``CheckFailed``, ``use``, ``key_figure``,
+and the older ``run_check`` with its ``expect_*`` helpers) lives in
+:mod:`segkit.checks.core` and is re-exported here. The checks
 of lesson NN live in ``segkit/checks/lessonNN.py``; ``checks.lessonNN`` imports that
 module the first time it is used.
 """
