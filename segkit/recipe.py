@@ -484,39 +484,22 @@ def data_provenance(cfg: TrainConfig, train_ds, val_ds=None) -> dict[str, Any]:
     return info
 
 
-def start_run_folder(cfg: TrainConfig, out: Path, train_ds, val_ds,
-                     log: Callable[[str], None]) -> dict[str, Any]:
+def start_run_folder(out: Path, run: RunParts, data_info: dict[str, Any],
+                     log: Callable[[str], None]) -> None:
     """Write what a run folder holds before the first epoch, in the folder the run has
     just claimed (:func:`claim_run_folder`, once the data has been read, so that a run
-    that never starts leaves none behind): the split of your own folders (``split.csv``).
-    Under torchrun only rank 0 calls it. Returns the data's provenance for the
-    checkpoints (``data_provenance``)."""
-    info = data_provenance(cfg, train_ds, val_ds)
-    if "split" in info:
+    that never starts leaves none behind): the split of your own folders (``split.csv``),
+    when ``data_info`` (the checkpoints' ``data`` entry, :func:`run_data_info`) records
+    one. Under torchrun only rank 0 calls it."""
+    if "split" in data_info:
         from segkit.owndata import write_split
 
-        log(f"split: {write_split(out / 'split.csv', train_ds, val_ds, info['root'])}")
-    return info
+        written = write_split(out / "split.csv", run.train_ds, run.val_ds, data_info["root"])
+        log(f"split: {written}")
 
 
 #: The files that say a folder holds a training run.
 RUN_FILES = ("last.pt", "best.pt", "history.csv", "config.json", "predictions.png", "split.csv")
-
-
-def holds_run(folder: str | Path) -> bool:
-    """True when ``folder`` already holds a run's checkpoints or history."""
-    return any((Path(folder) / name).exists() for name in RUN_FILES)
-
-
-def new_run_dir(folder: str | Path) -> Path:
-    """``folder`` if it holds no run yet, else the first of ``folder-2``, ``folder-3``, ...
-    that holds none (a look only: :func:`claim_run_folder` is what takes a folder)."""
-    folder = Path(folder)
-    candidate, n = folder, 1
-    while holds_run(candidate):
-        n += 1
-        candidate = folder.with_name(f"{folder.name}-{n}")
-    return candidate
 
 
 def claim_run_folder(folder: str | Path, resume: str | Path | None = None,
@@ -635,10 +618,10 @@ def run_training(cfg: TrainConfig, log: Callable[[str], None] = print,
     out = claim_run_folder(cfg.out_dir, cfg.resume, log) if main_process else Path(cfg.out_dir)
     try:
         cfg.out_dir = str(out)  # config.json and the checkpoints say where the run is
-        if main_process:
-            start_run_folder(cfg, out, run.train_ds, run.val_ds, log)
-        log_run_header(run, log)
         saver = EpochSaver(run, out)
+        if main_process:
+            start_run_folder(out, run, saver.data_info, log)
+        log_run_header(run, log)
         try:
             history = train_run(run, saver, with_lr(log, run.history) if show_lr else log,
                                 show_progress)
