@@ -102,11 +102,12 @@ CAMVID_SWEEP = {"recipe": [], "ce": ["--loss", "ce"], "weighted_ce": ["--loss", 
 
 
 def fresh_folder(folder: Path) -> Path:
-    """``folder``, or ``folder-2``, ``-3``, ... : the first that does not exist yet."""
+    """``folder``, or ``folder-2``, ``-3``, ... (``name-2.json`` for a file): the first that
+    does not exist yet."""
     candidate, n = folder, 1
     while candidate.exists():
         n += 1
-        candidate = folder.with_name(f"{folder.name}-{n}")
+        candidate = folder.with_name(f"{folder.stem}-{n}{folder.suffix}")
     return candidate
 
 
@@ -192,7 +193,7 @@ def score_only(layout: Layout, root: Path, checkpoint: Path) -> str:
 
 def write_names(out: Path) -> Path:
     """CamVid's class names, one a line (its copy ships none), for --class-names."""
-    path = out / "camvid_class_names.txt"
+    path = out.resolve() / "camvid_class_names.txt"  # absolute: training runs in the dataset
     path.write_text("\n".join(CAMVID_CLASSES) + "\n")
     return path
 

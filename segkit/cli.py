@@ -303,8 +303,9 @@ def add_own_data_options(p: argparse.ArgumentParser, *, training: bool) -> None:
     g.add_argument("--crop", action=argparse.BooleanOptionalAction, default=None,
                    help="train on random crops of --size at the images' own scale (as many "
                         "an epoch as the images hold) and validate on whole images; predict "
-                        "and evaluate then work in tiles at that scale (default: resize "
-                        "every image to --size)")
+                        "and evaluate then work in tiles at that scale. --no-crop resizes "
+                        "every image to --size. Default: crops when every image is at "
+                        "least twice --size on each side (said at the start)")
     g.add_argument("--image-mode", dest="image_mode", choices=["RGB", "L"],
                    help="read images as colour or grey (default: as the first image is)")
     g.add_argument("--skip-audit", "--skip-data-check", dest="skip_audit", action="store_true",
@@ -432,10 +433,11 @@ def add_optimizer_options(p: argparse.ArgumentParser) -> None:
                    help=f"clip the gradients' norm to this; 0: no clipping "
                         f"({table_default('clip_grad')})")
     p.add_argument("--loss", choices=["auto", "bce", "dice", "bce_dice", "ce", "weighted_ce",
-                                      "median_ce"],
+                                      "sqrt_ce", "median_ce"],
                    help="auto: bce_dice for binary masks, weighted_ce (inverse-frequency class "
-                        "weights) for classes; median_ce: median-frequency class weights "
-                        f"({table_default('loss')})")
+                        "weights) for classes; sqrt_ce: milder weights, 1/sqrt(frequency); "
+                        "median_ce: median-frequency balancing, whose weights are weighted_ce's "
+                        f"times a constant, so the same loss ({table_default('loss')})")
     p.add_argument("--scheduler", choices=["cosine", "plateau", "none"],
                    help="cosine: down to 0 over the time budget, or over the epochs with "
                         "--no-time-limit; plateau: halve on a stalled val loss "

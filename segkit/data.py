@@ -542,14 +542,26 @@ def with_transforms(train_ds: SegmentationPairs, val_ds: SegmentationPairs,
     return train_ds, val_ds, stats
 
 
-def largest_size(dataset: SegmentationPairs) -> tuple[int, int]:
-    """(H, W): the largest height and width of the dataset's images (read from the files'
-    headers, without decoding the pixels)."""
+def image_sizes(dataset: SegmentationPairs) -> list[tuple[int, int]]:
+    """(H, W) of each of the dataset's images, read from the files' headers without
+    decoding the pixels."""
     sizes = []
     for path in dataset.image_paths:
         with Image.open(path) as im:
-            sizes.append(im.size)
-    return max(h for _, h in sizes), max(w for w, _ in sizes)
+            sizes.append((im.height, im.width))
+    return sizes
+
+
+def largest_size(dataset: SegmentationPairs) -> tuple[int, int]:
+    """(H, W): the largest height and width of the dataset's images."""
+    sizes = image_sizes(dataset)
+    return max(h for h, _ in sizes), max(w for _, w in sizes)
+
+
+def smallest_size(dataset: SegmentationPairs) -> tuple[int, int]:
+    """(H, W): the smallest height and width of the dataset's images."""
+    sizes = image_sizes(dataset)
+    return min(h for h, _ in sizes), min(w for _, w in sizes)
 
 
 def carvana_datasets(

@@ -116,6 +116,68 @@ class RepeatedCrops(Dataset):
         return getattr(self.dataset, name)
 
 
+#: ``crop="auto"`` considers crops only for images at least this many times the training
+#: size on each side (smaller ones: a crop would be most of the image) ...
+CROP_FACTOR = 2
+#: ... and crops when the masks resized to the training size and back keep less than this
+#: mean Dice over their classes. Measured on public sets at --size 64x64 (benchmarks/
+#: real_data.py): retina vessels keep 0.72 and EM membranes 0.82, and train far better
+#: on crops; street scenes keep 0.89 and train better resized (whole-scene context).
+KEPT_FOR_RESIZE = 0.85
+
+
+def resize_round_trip(dataset, size: tuple[int, int], samples: int = 16) -> dict[int, float]:
+    """{class: Dice} between the masks and the masks resized to ``size`` (H, W) and back to
+    their own size, nearest-neighbour as training resizes them: how much of each class a
+    model trained on resized images could still draw. Up to ``samples`` masks spread over
+    ``dataset``; ignored pixels (255) not counted."""
+    import torch
+    import torch.nn.functional as F
+
+    from segkit.labels import IGNORE
+
+    step = max(1, len(dataset) // samples)
+    inter: dict[int, float] = {}
+    total: dict[int, float] = {}
+    for index in range(0, len(dataset), step)[:samples]:
+        mask = torch.as_tensor(dataset.load_mask(index))          # (H, W) int64
+        small = F.interpolate(mask[None, None].float(), size=size, mode="nearest")
+        back = F.interpolate(small, size=mask.shape, mode="nearest")[0, 0].long()
+        labelled = mask != IGNORE
+        for c in torch.unique(mask[labelled]).tolist():
+            truth, kept = (mask == c) & labelled, (back == c) & labelled
+            inter[c] = inter.get(c, 0) + 2 * float((truth & kept).sum())
+            total[c] = total.get(c, 0) + float(truth.sum() + kept.sum())
+    return {c: inter[c] / total[c] for c in sorted(inter)}
+
+
+def choose_crop(dataset, size: tuple[int, int]) -> tuple[bool, str]:
+    """(crop, why) for ``crop="auto"``: random crops of ``size`` (H, W) at the images' own
+    scale when every image is at least ``CROP_FACTOR`` times ``size`` on each side and
+    resizing loses the labels (``resize_round_trip`` below ``KEPT_FOR_RESIZE``), else the
+    whole images resized to ``size``. ``why`` is the line that says so."""
+    height, width = data.smallest_size(dataset)
+    shown_size = f"{size[1]}x{size[0]}"
+    if height < CROP_FACTOR * size[0] or width < CROP_FACTOR * size[1]:
+        return False, (f"whole images resized to {shown_size} (the smallest is "
+                       f"{width}x{height}, under {CROP_FACTOR}x --size on a side; --crop "
+                       f"trains on crops at their own scale)")
+    kept = resize_round_trip(dataset, size)
+    if not kept:  # no labelled pixel in the masks looked at: nothing to lose by resizing
+        return False, f"whole images resized to {shown_size} (--crop trains on crops)"
+    names = getattr(getattr(dataset, "spec", None), "class_names", None) or []
+    worst = min(kept, key=kept.get)
+    worst_name = names[worst] if worst < len(names) else f"class {worst}"
+    mean = sum(kept.values()) / len(kept)
+    said = (f"resized to {shown_size} and back, the masks keep a mean Dice of {mean:.2f} "
+            f"over their classes ({worst_name}: {kept[worst]:.2f})")
+    if mean < KEPT_FOR_RESIZE:
+        return True, (f"crops: {said}, so the images ({width}x{height} and larger) train on "
+                      f"crops at their own scale (--no-crop resizes them)")
+    return False, (f"whole images resized to {shown_size}: {said} (--crop trains on crops at "
+                   f"their own scale)")
+
+
 def crops_per_image(dataset, size: tuple[int, int], limit: int = 32) -> int:
     """How many crops of ``size`` (H, W) an epoch takes from each image: the image's area
     over the crop's (of the largest image), between 1 and ``limit``."""
@@ -125,12 +187,16 @@ def crops_per_image(dataset, size: tuple[int, int], limit: int = 32) -> int:
 
 def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_fraction=0.2,
                  seed=0, val_images=None, val_masks=None, pairing_options=None,
-                 image_mode=None, skip_audit=False, drop_bad=False, crop: bool = False,
-                 log: Callable[[str], None] = print, show_progress: bool | None = None):
-    """(train_ds, val_ds, stats) from your folders; stats as in ``data.carvana_datasets``.
+                 image_mode=None, skip_audit=False, drop_bad=False,
+                 crop: bool | str = False, log: Callable[[str], None] = print,
+                 show_progress: bool | None = None):
+    """(train_ds, val_ds, stats) from your folders; stats as in ``data.carvana_datasets``,
+    plus ``stats["crop"]``, whether the run trains on crops.
 
     ``crop``: train on random crops of ``size`` at the images' own scale (``times`` of
-    them per image and epoch, ``RepeatedCrops``) and validate on the whole images."""
+    them per image and epoch, ``RepeatedCrops``) and validate on the whole images;
+    ``"auto"``: crops for images much larger than ``size`` (``choose_crop``), said in a
+    line."""
     options = dict(pairing_options or {})
     images, masks = shown(images), shown(masks)  # messages name files as the user sees them
     everything = PairedFolderDataset(images, masks, spec=spec, **options)
@@ -154,8 +220,12 @@ def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_frac
         train_ds, val_ds = everything.subset(train_idx), everything.subset(val_idx)
     num_classes = spec.num_classes or 2
     mask_fill = 255 if spec.has_ignore or num_classes > 2 else 0
+    if crop == "auto":
+        crop, why = choose_crop(train_ds, size)
+        log(why)
     train_ds, val_ds, stats = data.with_transforms(train_ds, val_ds, size, augment, num_classes,
                                                    mask_fill, crop=crop)
+    stats["crop"] = bool(crop)
     if crop:
         times = crops_per_image(train_ds, size)
         log(f"crops: {times} random {size[1]}x{size[0]} crops of each training image an "

@@ -77,7 +77,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "carvana": {"size": (64, 96), "depth": 4, "augment": True, "crop": False},
     "seasky": {"size": (64, 96), "depth": 4, "augment": True, "crop": False},
     "voc": {"size": (64, 64), "depth": 2, "augment": False, "crop": False},
-    "folder": {"size": (64, 64), "depth": 4, "augment": True, "crop": False},
+    "folder": {"size": (64, 64), "depth": 4, "augment": True, "crop": "auto"},
 }
 
 #: Named recipes: the settings each replaces in the table (a setting given still wins).
@@ -140,7 +140,8 @@ class TrainConfig:
     lr: float | None = None
     weight_decay: float | None = None
     momentum: float | None = None
-    loss: str | None = None               # auto, bce, dice, bce_dice, ce, weighted_ce, median_ce
+    loss: str | None = None               # auto, bce, dice, bce_dice, ce, weighted_ce, sqrt_ce,
+                                          # median_ce
     scheduler: str | None = None          # "cosine" (over max_seconds if set), "plateau", "none"
     augment: bool | None = None
     val_fraction: float | None = None
@@ -172,8 +173,9 @@ class TrainConfig:
     image_mode: str | None = None         # "RGB" / "L"; None: from the first image
     skip_audit: bool = False              # do not open every pair before training
     drop_bad_files: bool = False          # train without the pairs the audit finds bad
-    crop: bool | None = None              # train on random crops of `size` at the images'
-                                          # own scale (own folders; else resized to `size`)
+    crop: bool | str | None = None        # train on random crops of `size` at the images'
+                                          # own scale (own folders; else resized to `size`);
+                                          # "auto": crops for images >= 2x `size` a side
 
     def __post_init__(self) -> None:
         if self.images and self.dataset == "carvana":
@@ -230,6 +232,8 @@ class TrainConfig:
                 raise ValueError(f"{_option(name)} must be a finite number >= 0, got {value!r}")
         if self.momentum >= 1:
             raise ValueError(f"--momentum must be below 1 (e.g. 0.9), got {self.momentum!r}")
+        if self.crop not in (True, False, "auto"):
+            raise ValueError(f"crop must be True, False or 'auto', got {self.crop!r}")
         if self.kernel_size % 2 == 0:
             raise ValueError(f"--kernel-size must be odd (3, 5, 7 ...), got {self.kernel_size}")
         if 2 ** self.depth > min(self.size):
@@ -368,13 +372,14 @@ def build_loss(cfg: TrainConfig, train_ds, num_classes: int) -> nn.Module:
         return losses.SoftDiceLoss()
     if name == "ce":
         return nn.CrossEntropyLoss(ignore_index=255)
-    if name in ("weighted_ce", "median_ce"):  # inverse or median-frequency class weights
+    methods = {"weighted_ce": "inverse", "median_ce": "median", "sqrt_ce": "inverse_sqrt"}
+    if name in methods:  # class weights from the training masks' pixel counts
         counts = losses.pixel_counts((m for _, m in _raw_masks(train_ds)), num_classes)
-        weights = losses.class_weights_from_frequencies(
-            counts, num_classes, method="median" if name == "median_ce" else "inverse")
+        weights = losses.class_weights_from_frequencies(counts, num_classes,
+                                                        method=methods[name])
         return losses.weighted_cross_entropy(weights)
     raise ValueError(f"unknown loss {cfg.loss!r}: use auto, bce, dice, bce_dice, ce, "
-                     "weighted_ce or median_ce")
+                     "weighted_ce, sqrt_ce or median_ce")
 
 
 def _binary_ignores(cfg: TrainConfig) -> bool:
@@ -712,6 +717,7 @@ def build_run(cfg: TrainConfig, device: torch.device, ctx, log: Callable[[str], 
     refuse_what_cannot_fit(cfg, device)
     seed_everything(cfg.seed)
     train_ds, val_ds, stats = build_datasets(cfg)
+    cfg.crop = stats.get("crop", False if cfg.crop == "auto" else cfg.crop)  # "auto" decided
     task = TASKS[cfg.dataset]
     if cfg.dataset == "folder":  # your own data: binary with 2 classes, else multiclass
         task = "binary" if int(stats["num_classes"]) == 2 else "multiclass"
@@ -817,8 +823,14 @@ def log_run_header(run: RunParts, log: Callable[[str], None]) -> None:
             f"process, {cfg.batch_size} in all")
     log(describe_preset(cfg.preset))
     log(run.fast.describe())
-    log(f"data: {cfg.dataset}, {len(run.train_ds)} train / {len(run.val_ds)} val images at "
-        f"{cfg.size[1]}x{cfg.size[0]} (W x H)")
+    size = f"{cfg.size[1]}x{cfg.size[0]} (W x H)"
+    if cfg.crop:  # own folders on crops (segkit.owndata.RepeatedCrops)
+        log(f"data: {cfg.dataset}, {len(run.train_ds.dataset)} train images, "
+            f"{len(run.train_ds)} crops of {size} an epoch / {len(run.val_ds)} val images "
+            "whole, at their own scale")
+    else:
+        log(f"data: {cfg.dataset}, {len(run.train_ds)} train / {len(run.val_ds)} val images "
+            f"at {size}")
     log(f"model: U-Net base {cfg.base}, depth {cfg.depth}, "
         f"{count_parameters(run.model):,} parameters")
     log(f"optimizer: {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, up to "

@@ -623,3 +623,106 @@ def test_a_second_run_into_the_same_folder_keeps_the_first_runs_split(tmp_path, 
     broken = argv[:1] + ["--images", str(tmp_path / "nowhere")] + argv[3:]
     assert main(broken) == 1
     assert not (tmp_path / "run-3").exists()
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def _vessels(root: Path, n: int = 10, size: int = 96) -> None:
+    """A folder pair of grey images with thin bright lines (vessels) 1-2 pixels wide, and
+    0/255 masks of them, by identical names."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        image = rng.integers(0, 60, (size, size), dtype=np.uint8)
+        mask = np.zeros((size, size), np.uint8)
+        for column in rng.integers(4, size - 4, 5):
+            mask[:, column:column + rng.integers(1, 3)] = 255
+        for row in rng.integers(4, size - 4, 3):
+            mask[row, :] = 255
+        image[mask > 0] = 200
+        _save(root / "images" / f"{i:02d}.png", image)
+        _save(root / "masks" / f"{i:02d}.png", mask)
+
+
+def test_thin_structures_in_large_images_train_on_crops_at_their_own_scale(tmp_path, capsys):
+    """96x96 images of 1-2 pixel vessels with --size 32x32: resized, the vessels would be
+    lost, so the run trains on crops and says why, takes 9 crops of each image an epoch,
+    records it, and predict and evaluate work at the images' own scale; resumed, it stays
+    on crops, and --no-crop there is refused with both values. --no-crop given trains on
+    the images resized."""
+    data = tmp_path / "vessels"
+    _vessels(data)
+    base = ["train", "--images", str(data / "images"), "--masks", str(data / "masks"),
+            "--epochs", "1", "--no-time-limit", *TINY]
+    assert main([*base, "--out-dir", str(tmp_path / "crops")]) == 0
+    out = capsys.readouterr().out
+    said = re.search(r"crops: resized to 32x32 and back, the masks keep a mean Dice of "
+                     r"(0\.\d\d) over their classes \(class 1: (0\.\d\d)\), so the images "
+                     r"\(96x96 and larger\) train on crops at their own scale \(--no-crop", out)
+    assert said and float(said[2]) < float(said[1]) < 0.85
+    assert "9 random 32x32 crops of each training image" in out
+    header = re.search(r"data: folder, (\d+) train images, (\d+) crops of 32x32 \(W x H\) an "
+                       r"epoch / (\d+) val images whole", out)
+    assert header and int(header[2]) == 9 * int(header[1])
+    ckpt = load_checkpoint(tmp_path / "crops" / "last.pt")
+    assert ckpt["data"]["crop"] is True and ckpt["train_config"]["crop"] is True
+    assert main(["predict", str(tmp_path / "crops" / "best.pt"), str(data / "images"),
+                 str(tmp_path / "pred")]) == 0
+    predicted = sorted((tmp_path / "pred").iterdir())
+    assert len(predicted) >= 10 and all(Image.open(p).size == (96, 96) for p in predicted)
+    assert main(["evaluate", str(tmp_path / "crops" / "best.pt"),
+                 "--out-dir", str(tmp_path / "ev")]) == 0
+    assert (tmp_path / "ev" / "per_image.csv").is_file()
+    capsys.readouterr()
+    resume = ["train", "--resume", str(tmp_path / "crops" / "last.pt"), "--epochs", "2",
+              "--no-time-limit"]
+    assert main(resume) == 0  # no data option given: the run's folders and crops
+    out = capsys.readouterr().out
+    assert "9 random 32x32 crops" in out and "2 train images" not in out
+    assert load_checkpoint(tmp_path / "crops" / "last.pt")["train_config"]["crop"] is True
+    assert main([*resume[:3], "--epochs", "3", "--no-time-limit", "--no-crop"]) == 1
+    assert "--crop False (the run: True)" in capsys.readouterr().err
+    assert main([*base, "--no-crop", "--out-dir", str(tmp_path / "resized")]) == 0
+    out = capsys.readouterr().out
+    assert "crops" not in out
+    assert load_checkpoint(tmp_path / "resized" / "last.pt")["data"]["crop"] is False
+
+
+def test_labels_that_survive_resizing_or_small_images_train_resized_and_it_is_said(tmp_path):
+    """Crops only pay where resizing loses the labels: large blobs resized to --size and
+    back keep nearly all of them, and one image under twice --size on a side resizes the
+    whole folder (a crop would be most of it). Each line says why and how to crop anyway."""
+    from segkit.data import PairedFolderDataset
+    from segkit.owndata import choose_crop, resize_round_trip
+
+    blob = np.zeros((128, 128), np.uint8)
+    blob[20:100, 30:110] = 255
+    for i in range(3):
+        _save(tmp_path / "img" / f"{i}.png", blob)
+        _save(tmp_path / "lab" / f"{i}.png", blob)
+    ds = PairedFolderDataset(tmp_path / "img", tmp_path / "lab")
+    kept = resize_round_trip(ds, (32, 32))
+    assert set(kept) == {0, 1} and min(kept.values()) > 0.95
+    crop, why = choose_crop(ds, (32, 32))
+    assert crop is False and why.startswith("whole images resized to 32x32: resized to 32x32 "
+                                            "and back, the masks keep a mean Dice of 0.9")
+    assert why.endswith("(--crop trains on crops at their own scale)")
+    _save(tmp_path / "img" / "3.png", np.zeros((60, 200), np.uint8))
+    _save(tmp_path / "lab" / "3.png", np.zeros((60, 200), np.uint8))
+    crop, why = choose_crop(PairedFolderDataset(tmp_path / "img", tmp_path / "lab"), (32, 32))
+    assert crop is False
+    assert why == ("whole images resized to 32x32 (the smallest is 128x60, under 2x --size on "
+                   "a side; --crop trains on crops at their own scale)")
+
+
+def test_resize_round_trip_measures_what_resizing_keeps_of_thin_lines(tmp_path):
+    from segkit.data import PairedFolderDataset
+    from segkit.owndata import resize_round_trip
+
+    _vessels(tmp_path, n=4, size=64)
+    ds = PairedFolderDataset(tmp_path / "images", tmp_path / "masks")
+    small, large = resize_round_trip(ds, (16, 16)), resize_round_trip(ds, (64, 64))
+    assert large == {0: 1.0, 1: 1.0}  # the masks' own size: nothing lost
+    assert small[1] < 0.6 < small[0]   # the lines, 4x smaller and back: most are lost
