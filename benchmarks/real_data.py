@@ -24,9 +24,11 @@ prediction: everything foreground (binary: its Dice), or every pixel the most co
 (its mIoU). Printed: the figure, the baseline, the published figure, the training's CPU
 seconds (all threads) and wall seconds.
 
-``--sweep`` compares recipes in the same budget: augmentation on and off, crops at the
-images' own scale or whole images resized (binary sets); plain, inverse-frequency and
-median-frequency weighted cross-entropy, and augmentation on and off (camvid).
+``--sweep`` compares recipes in the same budget: the recipe, augmentation off, and
+crops at the images' own scale against whole images resized (``--no-crop`` on the binary
+sets, ``--crop`` on camvid); plain, inverse-frequency (``weighted_ce``) and inverse
+square-root (``sqrt_ce``) weighted cross-entropy (camvid). Median-frequency weights are
+inverse-frequency ones times a constant: the same loss, so not a variant here.
 
 ``--seconds`` is the wall-clock budget of each training (``--max-seconds``); on a loaded
 machine give ``--epochs`` instead (no time limit) and compare the CPU seconds printed.
@@ -98,7 +100,8 @@ def find_layout(root: Path) -> Layout:
 
 BINARY_SWEEP = {"recipe": [], "no-augment": ["--no-augment"], "resized": ["--no-crop"]}
 CAMVID_SWEEP = {"recipe": [], "ce": ["--loss", "ce"], "weighted_ce": ["--loss", "weighted_ce"],
-                "median_ce": ["--loss", "median_ce"], "no-augment": ["--no-augment"]}
+                "sqrt_ce": ["--loss", "sqrt_ce"], "crops": ["--crop"],
+                "no-augment": ["--no-augment"]}
 
 
 def fresh_folder(folder: Path) -> Path:

@@ -304,8 +304,9 @@ def add_own_data_options(p: argparse.ArgumentParser, *, training: bool) -> None:
                    help="train on random crops of --size at the images' own scale (as many "
                         "an epoch as the images hold) and validate on whole images; predict "
                         "and evaluate then work in tiles at that scale. --no-crop resizes "
-                        "every image to --size. Default: crops when every image is at "
-                        "least twice --size on each side (said at the start)")
+                        "every image to --size. Default: crops when resizing to --size would "
+                        "lose the masks' labels (thin structures) and the images are at least "
+                        "twice --size on each side; the run says which and why")
     g.add_argument("--image-mode", dest="image_mode", choices=["RGB", "L"],
                    help="read images as colour or grey (default: as the first image is)")
     g.add_argument("--skip-audit", "--skip-data-check", dest="skip_audit", action="store_true",
@@ -369,7 +370,9 @@ def table_default(name: str) -> str:
             if isinstance(value, float) else str(value)
 
     if name in DEFAULTS:
-        text = f"default {shown(DEFAULTS[name])}"
+        text = f"default {shown(DEFAULTS[name])}" + "".join(
+            f"; {dataset} {shown(column[name])}" for dataset, column in DATASET_DEFAULTS.items()
+            if name in column)
     else:
         text = "default " + ", ".join(f"{dataset} {shown(column[name])}"
                                       for dataset, column in DATASET_DEFAULTS.items())
@@ -434,10 +437,10 @@ def add_optimizer_options(p: argparse.ArgumentParser) -> None:
                         f"({table_default('clip_grad')})")
     p.add_argument("--loss", choices=["auto", "bce", "dice", "bce_dice", "ce", "weighted_ce",
                                       "sqrt_ce", "median_ce"],
-                   help="auto: bce_dice for binary masks, weighted_ce (inverse-frequency class "
-                        "weights) for classes; sqrt_ce: milder weights, 1/sqrt(frequency); "
-                        "median_ce: median-frequency balancing, whose weights are weighted_ce's "
-                        f"times a constant, so the same loss ({table_default('loss')})")
+                   help="auto: bce_dice for binary masks, sqrt_ce for classes (cross-entropy "
+                        "with class weights 1/sqrt(frequency)); weighted_ce: weights "
+                        "1/frequency (median_ce, median-frequency balancing, is the same loss: "
+                        f"its weights are those times a constant) ({table_default('loss')})")
     p.add_argument("--scheduler", choices=["cosine", "plateau", "none"],
                    help="cosine: down to 0 over the time budget, or over the epochs with "
                         "--no-time-limit; plateau: halve on a stalled val loss "

@@ -135,3 +135,24 @@ def test_resume_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch):
     for name, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
     assert resumed.history["val_loss"] == whole.history["val_loss"]
+
+
+def test_auto_loss_weights_classes_by_one_over_sqrt_frequency_and_voc_by_one_over_frequency():
+    """Own folders with several classes train with 1/sqrt(frequency) class weights (on
+    street scenes they kept the common classes that 1/frequency crushed); toy VOC keeps
+    1/frequency, which measured better there. Median-frequency weights are 1/frequency
+    weights times a constant."""
+    from segkit.losses import class_weights_from_frequencies
+    from segkit.recipe import TrainConfig, build_loss
+
+    masks = [(None, torch.tensor([[0] * 8 + [1] * 2 + [2] * 6] * 4))]
+    counts = torch.tensor([32.0, 8.0, 24.0])
+    own = build_loss(TrainConfig(images="i", masks="m"), masks, 3)
+    assert torch.allclose(own.weight, class_weights_from_frequencies(counts, 3,
+                                                                     method="inverse_sqrt"))
+    voc = build_loss(TrainConfig(dataset="voc"), masks, 3)
+    inverse = class_weights_from_frequencies(counts, 3, method="inverse")
+    assert torch.allclose(voc.weight, inverse)
+    assert own.weight[1] / own.weight[0] == pytest.approx(2.0)  # sqrt(32 / 8)
+    median = build_loss(TrainConfig(images="i", masks="m", loss="median_ce"), masks, 3).weight
+    assert torch.allclose(median / median.sum(), inverse / inverse.sum())
