@@ -181,7 +181,7 @@ class TrainConfig:
     drop_bad_files: bool = False          # train without the pairs the audit finds bad
     crop: bool | str | None = None        # train on random crops of `size` at the images'
                                           # own scale (own folders; else resized to `size`);
-                                          # "auto": crops for images >= 2x `size` a side
+                                          # "auto": as segkit.owndata.choose_crop measures
 
     def __post_init__(self) -> None:
         if self.images and self.dataset == "carvana":
@@ -240,6 +240,9 @@ class TrainConfig:
             raise ValueError(f"--momentum must be below 1 (e.g. 0.9), got {self.momentum!r}")
         if self.crop not in (True, False, "auto"):
             raise ValueError(f"crop must be True, False or 'auto', got {self.crop!r}")
+        if self.crop is True and self.dataset != "folder":
+            raise ValueError(f"--crop trains your own folders (--images, --masks) on crops; "
+                             f"{self.dataset} is resized to --size: leave --crop out")
         if self.kernel_size % 2 == 0:
             raise ValueError(f"--kernel-size must be odd (3, 5, 7 ...), got {self.kernel_size}")
         if 2 ** self.depth > min(self.size):
@@ -723,7 +726,7 @@ def build_run(cfg: TrainConfig, device: torch.device, ctx, log: Callable[[str], 
     refuse_what_cannot_fit(cfg, device)
     seed_everything(cfg.seed)
     train_ds, val_ds, stats = build_datasets(cfg)
-    cfg.crop = stats.get("crop", False if cfg.crop == "auto" else cfg.crop)  # "auto" decided
+    cfg.crop = stats.get("crop", False)  # own folders: what "auto" decided
     task = TASKS[cfg.dataset]
     if cfg.dataset == "folder":  # your own data: binary with 2 classes, else multiclass
         task = "binary" if int(stats["num_classes"]) == 2 else "multiclass"

@@ -156,3 +156,14 @@ def test_auto_loss_weights_classes_by_one_over_sqrt_frequency_and_voc_by_one_ove
     assert own.weight[1] / own.weight[0] == pytest.approx(2.0)  # sqrt(32 / 8)
     median = build_loss(TrainConfig(images="i", masks="m", loss="median_ce"), masks, 3).weight
     assert torch.allclose(median / median.sum(), inverse / inverse.sum())
+
+
+def test_crop_is_refused_for_the_built_in_datasets_and_checked_for_own_folders():
+    from segkit.recipe import TrainConfig
+
+    with pytest.raises(ValueError, match="--crop trains your own folders .* carvana is resized"):
+        TrainConfig(crop=True)
+    with pytest.raises(ValueError, match="crop must be True, False or 'auto', got 'yes'"):
+        TrainConfig(images="i", masks="m", crop="yes")
+    assert TrainConfig(images="i", masks="m").crop == "auto"
+    assert TrainConfig(images="i", masks="m", crop=True).crop is True
