@@ -407,7 +407,9 @@ def add_speed_options(p: argparse.ArgumentParser) -> None:
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """--size, --base, --depth, --kernel-size, --bilinear."""
-    p.add_argument("--size", type=image_size, help=f"training size WxH ({table_default('size')})")
+    p.add_argument("--size", type=image_size,
+                   help=f"training size WxH: images are resized to it, or cut into crops of it "
+                        f"(--crop) ({table_default('size')})")
     p.add_argument("--base", type=int,
                    help=f"channels of the first block ({table_default('base')})")
     p.add_argument("--depth", type=int,
