@@ -205,8 +205,8 @@ def own_datasets(images, masks, *, spec: MaskSpec, size, augment: bool, val_frac
 
     ``crop``: train on random crops of ``size`` at the images' own scale (``times`` of
     them per image and epoch, ``RepeatedCrops``) and validate on the whole images;
-    ``"auto"``: crops for images much larger than ``size`` (``choose_crop``), said in a
-    line."""
+    ``"auto"``: crops where resizing to ``size`` would lose a major class
+    (``choose_crop``), said in a line."""
     options = dict(pairing_options or {})
     images, masks = shown(images), shown(masks)  # messages name files as the user sees them
     everything = PairedFolderDataset(images, masks, spec=spec, **options)

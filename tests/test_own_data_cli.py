@@ -625,11 +625,6 @@ def test_a_second_run_into_the_same_folder_keeps_the_first_runs_split(tmp_path, 
     assert not (tmp_path / "run-3").exists()
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-
-
 def _vessels(root: Path, n: int = 10, size: int = 96) -> None:
     """A folder pair of grey images with thin bright lines (vessels) 1-2 pixels wide, and
     0/255 masks of them, by identical names."""
@@ -642,8 +637,8 @@ def _vessels(root: Path, n: int = 10, size: int = 96) -> None:
         for row in rng.integers(4, size - 4, 3):
             mask[row, :] = 255
         image[mask > 0] = 200
-        _save(root / "images" / f"{i:02d}.png", image)
-        _save(root / "masks" / f"{i:02d}.png", mask)
+        _stand_in(root / "images", f"{i:02d}.png", image)
+        _stand_in(root / "masks", f"{i:02d}.png", mask)
 
 
 def test_thin_structures_in_large_images_train_on_crops_at_their_own_scale(tmp_path, capsys):
@@ -700,8 +695,8 @@ def test_labels_that_survive_resizing_or_small_images_train_resized_and_it_is_sa
     blob = np.zeros((128, 128), np.uint8)
     blob[20:100, 30:110] = 255
     for i in range(3):
-        _save(tmp_path / "img" / f"{i}.png", blob)
-        _save(tmp_path / "lab" / f"{i}.png", blob)
+        _stand_in(tmp_path / "img", f"{i}.png", blob)
+        _stand_in(tmp_path / "lab", f"{i}.png", blob)
     ds = PairedFolderDataset(tmp_path / "img", tmp_path / "lab")
     kept, share = resize_round_trip(ds, (32, 32))
     assert set(kept) == {0, 1} and min(kept.values()) > 0.95
@@ -711,8 +706,8 @@ def test_labels_that_survive_resizing_or_small_images_train_resized_and_it_is_sa
         r"whole images resized to 32x32: resized to 32x32 and back, class 1 \(39\.1% of the "
         r"labelled pixels\) keeps a Dice of 0\.9\d, the least of the classes with 5% of the "
         r"pixels or more \(--crop trains on crops at their own scale\)", why), why
-    _save(tmp_path / "img" / "3.png", np.zeros((60, 200), np.uint8))
-    _save(tmp_path / "lab" / "3.png", np.zeros((60, 200), np.uint8))
+    _stand_in(tmp_path / "img", "3.png", np.zeros((60, 200), np.uint8))
+    _stand_in(tmp_path / "lab", "3.png", np.zeros((60, 200), np.uint8))
     crop, why = choose_crop(PairedFolderDataset(tmp_path / "img", tmp_path / "lab"), (32, 32))
     assert crop is False
     assert why == ("whole images resized to 32x32 (the smallest is 128x60, under 2x --size on "
